@@ -1,0 +1,108 @@
+// Command smsledger is the smsledger binary: the `serve` daemon and its
+// operational subcommands (migrate, replay, audit, reconcile, smsc-sim, bench).
+//
+// Every flag of a subcommand can also be set from the environment as
+// SMSLEDGER_<NAME> (upper case, dashes as underscores, e.g.
+// SMSLEDGER_HTTP_ADDR); --database-url also reads DATABASE_URL. A flag given on
+// the command line wins over the environment.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed
+	exitUsage = 2 // bad usage, or a subcommand that is not implemented yet
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		// After the first signal, restore the default so a second one
+		// terminates at once (the embedded server dies with us: Pdeathsig).
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// errUsage marks errors that are the caller's (exit code 2).
+var errUsage = errors.New("usage")
+
+// errNotImplemented marks subcommands and options the product does not have
+// yet (exit code 2).
+var errNotImplemented = errors.New("not implemented yet")
+
+const usage = `smsledger — event-sourced billing and routing ledger for wholesale SMS
+
+Usage: smsledger <command> [flags]
+
+Commands:
+  serve       run the daemon (SMPP ingress, HTTP API, projections)
+  migrate     apply database migrations, then exit
+  replay      rebuild all read models from the event log      (not implemented yet)
+  audit       print a message's event history                 (not implemented yet)
+  reconcile   reconciliation report for a period              (not implemented yet)
+  smsc-sim    run an SMSC simulator                           (not implemented yet)
+  bench       end-to-end load test through real sockets       (not implemented yet)
+
+Run 'smsledger <command> -h' for a command's flags. Every flag can also be set
+as an environment variable SMSLEDGER_<NAME> (e.g. SMSLEDGER_HTTP_ADDR);
+--database-url also reads DATABASE_URL.
+`
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "serve":
+		var cfg serveConfig
+		if cfg, err = parseServeFlags(rest, stderr, getenv); err == nil {
+			err = runServe(ctx, cfg, stdout, newLogger(stderr, cfg.common))
+		}
+	case "migrate":
+		var cfg migrateConfig
+		if cfg, err = parseMigrateFlags(rest, stderr, getenv); err == nil {
+			err = runMigrate(ctx, cfg, stdout, newLogger(stderr, cfg.common))
+		}
+	case "replay", "audit", "reconcile", "smsc-sim", "bench":
+		err = fmt.Errorf("%s: %w", cmd, errNotImplemented)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "smsledger: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errHelp):
+		return exitOK
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "smsledger %s: %v\n", cmd, err)
+		return exitUsage
+	case errors.Is(err, errNotImplemented):
+		fmt.Fprintf(stderr, "smsledger: %v\n", err)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "smsledger %s: %v\n", cmd, err)
+		return exitError
+	}
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/smsledger/smsledger/migrations"
+)
+
+type serveConfig struct {
+	common     commonConfig
+	smppAddr   string
+	httpAddr   string
+	eventstore string
+	adminToken string
+
+	// ready, if set, is called once the HTTP listener is up (tests).
+	ready func(readyInfo)
+}
+
+// readyInfo describes a running serve (for tests).
+type readyInfo struct {
+	HTTPAddr    string
+	DatabaseURL string
+}
+
+func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string) (serveConfig, error) {
+	var cfg serveConfig
+	fs := newFlagSet("serve", stderr)
+	cfg.common.register(fs)
+	fs.StringVar(&cfg.smppAddr, "smpp-addr", "127.0.0.1:2775", "SMPP listen address")
+	fs.StringVar(&cfg.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
+	fs.StringVar(&cfg.eventstore, "eventstore", "postgres", "event store backend: postgres, or an esdb:// / kurrentdb:// URL")
+	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token of the admin API; generated and printed once if unset")
+	if err := parseFlags(fs, args, getenv, commonFallbacks); err != nil {
+		return cfg, err
+	}
+	if err := cfg.common.validate(); err != nil {
+		return cfg, err
+	}
+	for name, addr := range map[string]string{"--smpp-addr": cfg.smppAddr, "--http-addr": cfg.httpAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return cfg, fmt.Errorf("%w: %s %q: %v", errUsage, name, addr, err)
+		}
+	}
+	switch {
+	case cfg.eventstore == "postgres":
+	case strings.HasPrefix(cfg.eventstore, "esdb://"), strings.HasPrefix(cfg.eventstore, "esdb+discover://"),
+		strings.HasPrefix(cfg.eventstore, "kurrentdb://"), strings.HasPrefix(cfg.eventstore, "kurrentdb+discover://"):
+	default:
+		return cfg, fmt.Errorf("%w: --eventstore must be postgres or an esdb:// / kurrentdb:// URL, not %q", errUsage, cfg.eventstore)
+	}
+	return cfg, nil
+}
+
+// runServe runs the daemon until ctx is cancelled (SIGINT/SIGTERM), then
+// shuts down in order: HTTP, event store, pool, embedded PostgreSQL.
+func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger) error {
+	if cfg.eventstore != "postgres" {
+		return fmt.Errorf("--eventstore %s: the KurrentDB backend is %w", redactURL(cfg.eventstore), errNotImplemented)
+	}
+	if cfg.adminToken == "" {
+		tok, err := newToken()
+		if err != nil {
+			return err
+		}
+		cfg.adminToken = tok
+		fmt.Fprintf(stdout, "admin token (generated for this run; set --admin-token or SMSLEDGER_ADMIN_TOKEN to keep one): %s\n", tok)
+	}
+
+	// Database: external, or the embedded server (stopped last, by the defer).
+	dbURL, stopDB, dbDied, err := openDatabase(ctx, cfg.common, log)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+
+	if err := migrations.Apply(ctx, dbURL); err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("database pool: %w", err)
+	}
+	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+
+	// ---- Event store -------------------------------------------------------
+	// Open the event store here, on the pool, and close it after HTTP (and
+	// SMPP) have stopped:
+	//
+	//	store, err := pgstore.Open(ctx, pool, pgstore.Options{...})
+	//	if err != nil { return fmt.Errorf("event store: %w", err) }
+	//	defer store.Close()
+	//
+	// ------------------------------------------------------------------------
+
+	// SMPP ingress (adapters/smpp) is not built yet: --smpp-addr is accepted
+	// and validated but nothing listens on it.
+	log.Warn("SMPP ingress not implemented yet; nothing listens on --smpp-addr", "smpp_addr", cfg.smppAddr)
+
+	ln, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           healthMux(pool),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("serving", "http_addr", ln.Addr().String(), "eventstore", cfg.eventstore)
+	if cfg.ready != nil {
+		cfg.ready(readyInfo{HTTPAddr: ln.Addr().String(), DatabaseURL: dbURL})
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "cause", context.Cause(ctx))
+	case err := <-serveErr:
+		return fmt.Errorf("http: %w", err)
+	case <-dbDied: // nil (never ready) for an external database
+		err := errors.New("embedded PostgreSQL exited unexpectedly; see postgres.log in --data-dir")
+		log.Error("shutting down", "err", err)
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutCtx)
+		return err
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http: %w", err)
+	}
+	return nil
+}
+
+func newToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate admin token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

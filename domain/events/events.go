@@ -1,0 +1,404 @@
+// Package events is smsledger's event catalogue: every fact the ledger
+// records, as a JSON-encoded Go struct with an explicit type name and schema
+// version, plus the registry that decodes stored events and the stream
+// layout (which stream each event is appended to).
+//
+// The package depends on nothing but the standard library, uuid and
+// decimal, so the event store, projections and adapters can all share it.
+// Enumerations (tier, billing mode, encoding, states) are plain strings here
+// so the stored JSON stays stable whatever the Go types do.
+package events
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+)
+
+// Event is any fact in the catalogue.
+type Event interface {
+	// EventType is the stored type name, e.g. "MessageAccepted".
+	EventType() string
+}
+
+// Type names. They are part of the stored format: never rename one; a new
+// incompatible shape gets a new schema version in the registry.
+const (
+	// Configuration.
+	TypeTenantCreated      = "TenantCreated"
+	TypeTenantChanged      = "TenantChanged"
+	TypeSmppCredentialsSet = "SmppCredentialsSet"
+	TypeApiKeyIssued       = "ApiKeyIssued"
+	TypeTopUpRecorded      = "TopUpRecorded"
+	TypeRateCardChanged    = "RateCardChanged"
+	TypeSupplierCreated    = "SupplierCreated"
+	TypeSupplierChanged    = "SupplierChanged"
+	TypeCostCardChanged    = "CostCardChanged"
+	TypeRouteTableChanged  = "RouteTableChanged"
+	// Traffic.
+	TypeMessageAccepted     = "MessageAccepted"
+	TypeRouteSelected       = "RouteSelected"
+	TypeSubmittedToSupplier = "SubmittedToSupplier"
+	TypeSupplierAccepted    = "SupplierAccepted"
+	TypeSupplierRejected    = "SupplierRejected"
+	TypeSupplierTimedOut    = "SupplierTimedOut"
+	TypeFailedOver          = "FailedOver"
+	TypeDeliveryReported    = "DeliveryReported"
+	TypeDeliveryForwarded   = "DeliveryForwarded"
+	TypeMessageExpired      = "MessageExpired"
+	TypeMessageFailed       = "MessageFailed"
+	// Money.
+	TypeHeld                 = "Held"
+	TypeSettled              = "Settled"
+	TypeReleased             = "Released"
+	TypeJournalEntryRecorded = "JournalEntryRecorded"
+)
+
+// ---------------------------------------------------------------------------
+// Configuration events. Each carries the complete new state of what it
+// configures (not a diff), so the latest event of a kind is the state in
+// force and an audit can show which card was in force for any message.
+
+// TenantCreated opens a tenant. Currency never changes afterwards.
+type TenantCreated struct {
+	TenantID    string          `json:"tenant_id"`
+	Name        string          `json:"name"`
+	Currency    string          `json:"currency"`
+	Billing     string          `json:"billing"` // "on_submit" | "on_delivery"
+	TPSLimit    int             `json:"tps_limit"`
+	CreditLimit decimal.Decimal `json:"credit_limit"`
+	Tier        string          `json:"tier"` // "premium" | "standard" | "economy"
+	At          time.Time       `json:"at"`
+}
+
+// TenantChanged replaces a tenant's settings (all but id and currency).
+type TenantChanged struct {
+	TenantID    string          `json:"tenant_id"`
+	Name        string          `json:"name"`
+	Billing     string          `json:"billing"`
+	TPSLimit    int             `json:"tps_limit"`
+	CreditLimit decimal.Decimal `json:"credit_limit"`
+	Tier        string          `json:"tier"`
+	At          time.Time       `json:"at"`
+}
+
+// SmppCredentialsSet sets a tenant's SMPP bind credentials. Only a password
+// hash (e.g. bcrypt/argon2id, produced by the adapter) is ever stored: the
+// log is immutable and replicated, so a plaintext could never be erased.
+type SmppCredentialsSet struct {
+	TenantID     string    `json:"tenant_id"`
+	SystemID     string    `json:"system_id"`
+	PasswordHash string    `json:"password_hash"`
+	At           time.Time `json:"at"`
+}
+
+// ApiKeyIssued records a tenant API key by its id and hash only.
+type ApiKeyIssued struct {
+	TenantID string    `json:"tenant_id"`
+	KeyID    string    `json:"key_id"`   // public, non-secret identifier of the key
+	KeyHash  string    `json:"key_hash"` // e.g. SHA-256 of the key, hex
+	At       time.Time `json:"at"`
+}
+
+// TopUpRecorded adds funds to a tenant. Reference is the caller's
+// idempotency key: a second top-up with the same reference is a no-op (the
+// journal entry id is derived from tenant and reference).
+type TopUpRecorded struct {
+	TenantID  string          `json:"tenant_id"`
+	Reference string          `json:"reference"`
+	Amount    decimal.Decimal `json:"amount"`
+	Currency  string          `json:"currency"`
+	EntryID   uuid.UUID       `json:"entry_id"`
+	At        time.Time       `json:"at"`
+}
+
+// Rate is one rate card line: sell price per part.
+type Rate struct {
+	Prefix string          `json:"prefix"`
+	Price  decimal.Decimal `json:"price"`
+}
+
+// RateCardChanged replaces a tenant's whole rate card.
+type RateCardChanged struct {
+	TenantID string    `json:"tenant_id"`
+	Currency string    `json:"currency"`
+	Rates    []Rate    `json:"rates"`
+	At       time.Time `json:"at"`
+}
+
+// SupplierCreated opens a supplier (an upstream SMSC). PasswordSealed is the
+// bind password sealed by the adapter (e.g. AES-GCM under a key held outside
+// the log); the domain treats it as opaque and it is never plaintext.
+type SupplierCreated struct {
+	SupplierID     string    `json:"supplier_id"`
+	Name           string    `json:"name"`
+	Currency       string    `json:"currency"`
+	Host           string    `json:"host"`
+	Port           int       `json:"port"`
+	SystemID       string    `json:"system_id"`
+	PasswordSealed string    `json:"password_sealed"`
+	Binds          int       `json:"binds"`
+	TPSLimit       int       `json:"tps_limit"`
+	Window         int       `json:"window"`
+	At             time.Time `json:"at"`
+}
+
+// SupplierChanged replaces a supplier's settings (all but id and currency).
+type SupplierChanged struct {
+	SupplierID     string    `json:"supplier_id"`
+	Name           string    `json:"name"`
+	Host           string    `json:"host"`
+	Port           int       `json:"port"`
+	SystemID       string    `json:"system_id"`
+	PasswordSealed string    `json:"password_sealed"`
+	Binds          int       `json:"binds"`
+	TPSLimit       int       `json:"tps_limit"`
+	Window         int       `json:"window"`
+	Enabled        bool      `json:"enabled"`
+	At             time.Time `json:"at"`
+}
+
+// Cost is one cost card line: buy price per part.
+type Cost struct {
+	Prefix string          `json:"prefix"`
+	Cost   decimal.Decimal `json:"cost"`
+}
+
+// CostCardChanged replaces a supplier's whole cost card.
+type CostCardChanged struct {
+	SupplierID string    `json:"supplier_id"`
+	Currency   string    `json:"currency"`
+	Costs      []Cost    `json:"costs"`
+	At         time.Time `json:"at"`
+}
+
+// Route is one route table line.
+type Route struct {
+	Prefix    string   `json:"prefix"`
+	Suppliers []string `json:"suppliers"` // in preference order
+}
+
+// RouteTableChanged replaces the whole route table.
+type RouteTableChanged struct {
+	Routes []Route   `json:"routes"`
+	At     time.Time `json:"at"`
+}
+
+// ---------------------------------------------------------------------------
+// Traffic events: all in the message's own stream.
+
+// MessageAccepted is the first event of every message: the tenant's submit,
+// accepted after routing, pricing and the hold succeeded. It carries what is
+// needed to submit the message again after a crash, and the price agreed.
+type MessageAccepted struct {
+	MessageID          uuid.UUID       `json:"message_id"`
+	TenantID           string          `json:"tenant_id"`
+	Channel            string          `json:"channel"` // "smpp" | "http"
+	From               string          `json:"from"`
+	To                 string          `json:"to"` // E.164 digits
+	Text               string          `json:"text"`
+	Encoding           string          `json:"encoding"` // "gsm7" | "latin1" | "ucs2"
+	Parts              int             `json:"parts"`
+	RatePrefix         string          `json:"rate_prefix"`
+	PricePerPart       decimal.Decimal `json:"price_per_part"`
+	Price              decimal.Decimal `json:"price"`
+	Currency           string          `json:"currency"`
+	Billing            string          `json:"billing"`
+	RegisteredDelivery bool            `json:"registered_delivery"`
+	TenantReference    string          `json:"tenant_reference,omitempty"` // e.g. SMPP sequence or client id
+	ExpiresAt          time.Time       `json:"expires_at,omitzero"`
+	At                 time.Time       `json:"at"`
+}
+
+// RouteCandidate is one supplier as evaluated by the routing decision.
+type RouteCandidate struct {
+	SupplierID  string          `json:"supplier_id"`
+	Preference  int             `json:"preference"` // 1-based position in the route
+	CostPerPart decimal.Decimal `json:"cost_per_part"`
+	Currency    string          `json:"currency"`
+	CostPrefix  string          `json:"cost_prefix,omitempty"`
+	Up          bool            `json:"up"`
+	HealthScore int             `json:"health_score"`
+	Eligible    bool            `json:"eligible"`
+	Excluded    string          `json:"excluded,omitempty"` // why not eligible
+}
+
+// RouteSelected records the routing decision: every candidate, the order
+// they will be tried in (eligible first, winner at index 0), and why the
+// winner won.
+type RouteSelected struct {
+	MessageID   uuid.UUID        `json:"message_id"`
+	RoutePrefix string           `json:"route_prefix"`
+	Tier        string           `json:"tier"`
+	Candidates  []RouteCandidate `json:"candidates"`
+	Winner      string           `json:"winner"`
+	Reason      string           `json:"reason"`
+	At          time.Time        `json:"at"`
+}
+
+// SubmittedToSupplier records that submit_sm was sent for attempt Attempt.
+type SubmittedToSupplier struct {
+	MessageID  uuid.UUID `json:"message_id"`
+	SupplierID string    `json:"supplier_id"`
+	Attempt    int       `json:"attempt"` // 1-based
+	At         time.Time `json:"at"`
+}
+
+// SupplierAccepted is a successful submit_sm_resp (all parts accepted).
+type SupplierAccepted struct {
+	MessageID         uuid.UUID `json:"message_id"`
+	SupplierID        string    `json:"supplier_id"`
+	Attempt           int       `json:"attempt"`
+	SupplierMessageID string    `json:"supplier_message_id"`
+	LatencyMs         int64     `json:"latency_ms"`
+	At                time.Time `json:"at"`
+}
+
+// SupplierRejected is a submit_sm_resp with an error command_status.
+type SupplierRejected struct {
+	MessageID     uuid.UUID `json:"message_id"`
+	SupplierID    string    `json:"supplier_id"`
+	Attempt       int       `json:"attempt"`
+	CommandStatus uint32    `json:"command_status"`
+	At            time.Time `json:"at"`
+}
+
+// SupplierTimedOut records that no submit_sm_resp came in time (or the bind
+// was lost with the request outstanding).
+type SupplierTimedOut struct {
+	MessageID  uuid.UUID `json:"message_id"`
+	SupplierID string    `json:"supplier_id"`
+	Attempt    int       `json:"attempt"`
+	TimeoutMs  int64     `json:"timeout_ms"`
+	At         time.Time `json:"at"`
+}
+
+// FailedOver moves the message to the next candidate of RouteSelected.
+type FailedOver struct {
+	MessageID      uuid.UUID `json:"message_id"`
+	FromSupplierID string    `json:"from_supplier_id"`
+	ToSupplierID   string    `json:"to_supplier_id"`
+	Attempt        int       `json:"attempt"` // the new attempt number
+	Reason         string    `json:"reason"`
+	At             time.Time `json:"at"`
+}
+
+// DeliveryReported is a DLR from the supplier. Status is the receipt's stat
+// field (DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED, UNKNOWN, ACCEPTD,
+// ENROUTE).
+type DeliveryReported struct {
+	MessageID         uuid.UUID `json:"message_id"`
+	SupplierID        string    `json:"supplier_id"`
+	SupplierMessageID string    `json:"supplier_message_id"`
+	Status            string    `json:"status"`
+	ErrorCode         string    `json:"error_code,omitempty"`
+	DoneAt            time.Time `json:"done_at,omitzero"`
+	At                time.Time `json:"at"`
+}
+
+// DeliveryForwarded records that the DLR was delivered to the tenant.
+type DeliveryForwarded struct {
+	MessageID uuid.UUID `json:"message_id"`
+	TenantID  string    `json:"tenant_id"`
+	Status    string    `json:"status"`
+	At        time.Time `json:"at"`
+}
+
+// MessageExpired records that the validity period ran out before a final
+// outcome.
+type MessageExpired struct {
+	MessageID uuid.UUID `json:"message_id"`
+	At        time.Time `json:"at"`
+}
+
+// MessageFailed records the final failure: every candidate was tried
+// without a supplier accepting.
+type MessageFailed struct {
+	MessageID uuid.UUID `json:"message_id"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+}
+
+// ---------------------------------------------------------------------------
+// Money events. Held/Settled/Released live in the message stream (they are
+// steps of one message); JournalEntryRecorded lives in the message stream
+// for settlements and in the tenant stream for top-ups.
+
+// Held reserves the message price against the tenant's available balance.
+type Held struct {
+	MessageID uuid.UUID       `json:"message_id"`
+	TenantID  string          `json:"tenant_id"`
+	Amount    decimal.Decimal `json:"amount"`
+	Currency  string          `json:"currency"`
+	At        time.Time       `json:"at"`
+}
+
+// Settled closes the hold and charges the tenant; it names the supplier and
+// cost of the attempt that carried the message, so margin is exact.
+type Settled struct {
+	MessageID    uuid.UUID       `json:"message_id"`
+	TenantID     string          `json:"tenant_id"`
+	SupplierID   string          `json:"supplier_id"`
+	Held         decimal.Decimal `json:"held"`
+	Price        decimal.Decimal `json:"price"`
+	Currency     string          `json:"currency"`
+	Cost         decimal.Decimal `json:"cost"`
+	CostCurrency string          `json:"cost_currency"`
+	At           time.Time       `json:"at"`
+}
+
+// Released cancels the hold without a charge.
+type Released struct {
+	MessageID uuid.UUID       `json:"message_id"`
+	TenantID  string          `json:"tenant_id"`
+	Amount    decimal.Decimal `json:"amount"`
+	Currency  string          `json:"currency"`
+	Reason    string          `json:"reason"`
+	At        time.Time       `json:"at"`
+}
+
+// Posting is one journal line, debit positive, credit negative.
+type Posting struct {
+	Account string          `json:"account"`
+	Amount  decimal.Decimal `json:"amount"`
+}
+
+// JournalEntryRecorded is one balanced double-entry journal entry.
+type JournalEntryRecorded struct {
+	EntryID   uuid.UUID `json:"entry_id"`
+	Kind      string    `json:"kind"` // "topup" | "settlement" | "adjustment"
+	Currency  string    `json:"currency"`
+	Postings  []Posting `json:"postings"`
+	MessageID uuid.UUID `json:"message_id,omitzero"`
+	TenantID  string    `json:"tenant_id,omitempty"`
+	Reference string    `json:"reference,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// EventType implementations.
+func (TenantCreated) EventType() string        { return TypeTenantCreated }
+func (TenantChanged) EventType() string        { return TypeTenantChanged }
+func (SmppCredentialsSet) EventType() string   { return TypeSmppCredentialsSet }
+func (ApiKeyIssued) EventType() string         { return TypeApiKeyIssued }
+func (TopUpRecorded) EventType() string        { return TypeTopUpRecorded }
+func (RateCardChanged) EventType() string      { return TypeRateCardChanged }
+func (SupplierCreated) EventType() string      { return TypeSupplierCreated }
+func (SupplierChanged) EventType() string      { return TypeSupplierChanged }
+func (CostCardChanged) EventType() string      { return TypeCostCardChanged }
+func (RouteTableChanged) EventType() string    { return TypeRouteTableChanged }
+func (MessageAccepted) EventType() string      { return TypeMessageAccepted }
+func (RouteSelected) EventType() string        { return TypeRouteSelected }
+func (SubmittedToSupplier) EventType() string  { return TypeSubmittedToSupplier }
+func (SupplierAccepted) EventType() string     { return TypeSupplierAccepted }
+func (SupplierRejected) EventType() string     { return TypeSupplierRejected }
+func (SupplierTimedOut) EventType() string     { return TypeSupplierTimedOut }
+func (FailedOver) EventType() string           { return TypeFailedOver }
+func (DeliveryReported) EventType() string     { return TypeDeliveryReported }
+func (DeliveryForwarded) EventType() string    { return TypeDeliveryForwarded }
+func (MessageExpired) EventType() string       { return TypeMessageExpired }
+func (MessageFailed) EventType() string        { return TypeMessageFailed }
+func (Held) EventType() string                 { return TypeHeld }
+func (Settled) EventType() string              { return TypeSettled }
+func (Released) EventType() string             { return TypeReleased }
+func (JournalEntryRecorded) EventType() string { return TypeJournalEntryRecorded }

@@ -1,0 +1,167 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// Errors for errors.Is.
+var (
+	ErrUnknownType    = errors.New("unknown event type")
+	ErrUnknownVersion = errors.New("unknown event schema version")
+	ErrMalformed      = errors.New("malformed event data")
+)
+
+// schemaField is the JSON member carrying the schema version in every
+// stored event, written first by Encode.
+const schemaField = "schema"
+
+// MaxDataBytes bounds the size of one event's data (a 100,000-line rate
+// card is about 5 MB).
+const MaxDataBytes = 64 << 20
+
+// registration describes one event type.
+type registration struct {
+	version int
+	decode  func(data []byte) (Event, error)
+	// upcast turns data written with an older schema version into the
+	// current one; nil while every type is at version 1.
+	upcast func(version int, data []byte) ([]byte, error)
+}
+
+func reg[E Event](version int) registration {
+	return registration{version: version, decode: func(data []byte) (Event, error) {
+		var e E
+		if err := json.Unmarshal(data, &e); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}}
+}
+
+// registry maps every type name to its current schema version and decoder.
+// Adding an event: add the struct, its Type constant and a line here.
+// Changing one incompatibly: bump its version and add an upcast.
+var registry = map[string]registration{
+	TypeTenantCreated:        reg[TenantCreated](1),
+	TypeTenantChanged:        reg[TenantChanged](1),
+	TypeSmppCredentialsSet:   reg[SmppCredentialsSet](1),
+	TypeApiKeyIssued:         reg[ApiKeyIssued](1),
+	TypeTopUpRecorded:        reg[TopUpRecorded](1),
+	TypeRateCardChanged:      reg[RateCardChanged](1),
+	TypeSupplierCreated:      reg[SupplierCreated](1),
+	TypeSupplierChanged:      reg[SupplierChanged](1),
+	TypeCostCardChanged:      reg[CostCardChanged](1),
+	TypeRouteTableChanged:    reg[RouteTableChanged](1),
+	TypeMessageAccepted:      reg[MessageAccepted](1),
+	TypeRouteSelected:        reg[RouteSelected](1),
+	TypeSubmittedToSupplier:  reg[SubmittedToSupplier](1),
+	TypeSupplierAccepted:     reg[SupplierAccepted](1),
+	TypeSupplierRejected:     reg[SupplierRejected](1),
+	TypeSupplierTimedOut:     reg[SupplierTimedOut](1),
+	TypeFailedOver:           reg[FailedOver](1),
+	TypeDeliveryReported:     reg[DeliveryReported](1),
+	TypeDeliveryForwarded:    reg[DeliveryForwarded](1),
+	TypeMessageExpired:       reg[MessageExpired](1),
+	TypeMessageFailed:        reg[MessageFailed](1),
+	TypeHeld:                 reg[Held](1),
+	TypeSettled:              reg[Settled](1),
+	TypeReleased:             reg[Released](1),
+	TypeJournalEntryRecorded: reg[JournalEntryRecorded](1),
+}
+
+// Types returns every registered type name, sorted.
+func Types() []string {
+	out := make([]string, 0, len(registry))
+	for t := range registry {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SchemaVersion returns the current schema version of a type.
+func SchemaVersion(eventType string) (int, error) {
+	r, ok := registry[eventType]
+	if !ok {
+		return 0, fmt.Errorf("%q: %w", eventType, ErrUnknownType)
+	}
+	return r.version, nil
+}
+
+// Encode returns the stored type name and JSON data of e. The data is the
+// struct's JSON object with the schema version as its first member:
+// {"schema":1,"message_id":...}.
+func Encode(e Event) (eventType string, data []byte, err error) {
+	if e == nil {
+		return "", nil, fmt.Errorf("encode nil event: %w", ErrUnknownType)
+	}
+	eventType = e.EventType()
+	r, ok := registry[eventType]
+	if !ok {
+		return "", nil, fmt.Errorf("encode %q: %w", eventType, ErrUnknownType)
+	}
+	body, err := json.Marshal(e)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode %s: %w", eventType, err)
+	}
+	if len(body) < 2 || body[0] != '{' {
+		// Every catalogue event is a struct; anything else is a programming
+		// error in this package.
+		panic(fmt.Sprintf("events: %s does not encode as a JSON object", eventType))
+	}
+	head := fmt.Sprintf(`{"%s":%d`, schemaField, r.version)
+	data = make([]byte, 0, len(head)+len(body)+1)
+	data = append(data, head...)
+	if !bytes.Equal(body, []byte("{}")) {
+		data = append(data, ',')
+	}
+	data = append(data, body[1:]...)
+	return eventType, data, nil
+}
+
+// Decode turns a stored (type, data) back into an Event value (not a
+// pointer), upcasting older schema versions. Unknown types, versions newer
+// than this build knows, a missing schema member and malformed JSON are
+// errors; unknown JSON members are ignored so that additive changes do not
+// need a new version.
+func Decode(eventType string, data []byte) (Event, error) {
+	r, ok := registry[eventType]
+	if !ok {
+		return nil, fmt.Errorf("decode %q: %w", eventType, ErrUnknownType)
+	}
+	if len(data) > MaxDataBytes {
+		return nil, fmt.Errorf("decode %s: %d bytes: %w", eventType, len(data), ErrMalformed)
+	}
+	var head struct {
+		Schema *int `json:"schema"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("decode %s: %w: %v", eventType, ErrMalformed, err)
+	}
+	if head.Schema == nil {
+		return nil, fmt.Errorf("decode %s: no schema version: %w", eventType, ErrMalformed)
+	}
+	v := *head.Schema
+	switch {
+	case v < 1 || v > r.version:
+		return nil, fmt.Errorf("decode %s: schema %d (known up to %d): %w", eventType, v, r.version, ErrUnknownVersion)
+	case v < r.version:
+		if r.upcast == nil {
+			return nil, fmt.Errorf("decode %s: schema %d has no upcast: %w", eventType, v, ErrUnknownVersion)
+		}
+		up, err := r.upcast(v, data)
+		if err != nil {
+			return nil, fmt.Errorf("decode %s: upcast from %d: %w", eventType, v, err)
+		}
+		data = up
+	}
+	e, err := r.decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w: %v", eventType, ErrMalformed, err)
+	}
+	return e, nil
+}

@@ -1,0 +1,114 @@
+package events
+
+import (
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Stream layout. Every event lives in exactly one stream:
+//
+//   - message-<uuid>: every event of one message — MessageAccepted,
+//     RouteSelected, Held, the supplier attempts and answers, failovers,
+//     DLRs, forwarding, expiry/failure, Settled/Released and the settlement
+//     JournalEntryRecorded. Audit reads one stream; the accept batch is
+//     appended with expected version "no stream", so messages never contend
+//     with each other.
+//   - tenant-<id>: TenantCreated/Changed, SmppCredentialsSet, ApiKeyIssued,
+//     TopUpRecorded with its JournalEntryRecorded, RateCardChanged.
+//   - supplier-<id>: SupplierCreated/Changed, CostCardChanged.
+//   - routes: RouteTableChanged.
+//
+// Balances, CDRs and route health are projections of the global order.
+const (
+	MessageStreamPrefix  = "message-"
+	TenantStreamPrefix   = "tenant-"
+	SupplierStreamPrefix = "supplier-"
+	RoutesStreamName     = "routes"
+)
+
+// MessageStream names a message's stream.
+func MessageStream(id uuid.UUID) string { return MessageStreamPrefix + id.String() }
+
+// TenantStream names a tenant's configuration stream.
+func TenantStream(tenantID string) string { return TenantStreamPrefix + tenantID }
+
+// SupplierStream names a supplier's configuration stream.
+func SupplierStream(supplierID string) string { return SupplierStreamPrefix + supplierID }
+
+// RoutesStream names the route table's stream.
+func RoutesStream() string { return RoutesStreamName }
+
+// MessageIDFromStream parses the message id out of a message stream name.
+func MessageIDFromStream(stream string) (uuid.UUID, bool) {
+	rest, ok := strings.CutPrefix(stream, MessageStreamPrefix)
+	if !ok {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(rest)
+	return id, err == nil
+}
+
+// StreamOf returns the stream an event belongs in according to the layout
+// above; ok is false for an event it cannot place (a JournalEntryRecorded
+// with neither message nor tenant).
+func StreamOf(e Event) (stream string, ok bool) {
+	switch e := e.(type) {
+	case TenantCreated:
+		return TenantStream(e.TenantID), true
+	case TenantChanged:
+		return TenantStream(e.TenantID), true
+	case SmppCredentialsSet:
+		return TenantStream(e.TenantID), true
+	case ApiKeyIssued:
+		return TenantStream(e.TenantID), true
+	case TopUpRecorded:
+		return TenantStream(e.TenantID), true
+	case RateCardChanged:
+		return TenantStream(e.TenantID), true
+	case SupplierCreated:
+		return SupplierStream(e.SupplierID), true
+	case SupplierChanged:
+		return SupplierStream(e.SupplierID), true
+	case CostCardChanged:
+		return SupplierStream(e.SupplierID), true
+	case RouteTableChanged:
+		return RoutesStream(), true
+	case MessageAccepted:
+		return MessageStream(e.MessageID), true
+	case RouteSelected:
+		return MessageStream(e.MessageID), true
+	case SubmittedToSupplier:
+		return MessageStream(e.MessageID), true
+	case SupplierAccepted:
+		return MessageStream(e.MessageID), true
+	case SupplierRejected:
+		return MessageStream(e.MessageID), true
+	case SupplierTimedOut:
+		return MessageStream(e.MessageID), true
+	case FailedOver:
+		return MessageStream(e.MessageID), true
+	case DeliveryReported:
+		return MessageStream(e.MessageID), true
+	case DeliveryForwarded:
+		return MessageStream(e.MessageID), true
+	case MessageExpired:
+		return MessageStream(e.MessageID), true
+	case MessageFailed:
+		return MessageStream(e.MessageID), true
+	case Held:
+		return MessageStream(e.MessageID), true
+	case Settled:
+		return MessageStream(e.MessageID), true
+	case Released:
+		return MessageStream(e.MessageID), true
+	case JournalEntryRecorded:
+		if e.MessageID != uuid.Nil {
+			return MessageStream(e.MessageID), true
+		}
+		if e.TenantID != "" {
+			return TenantStream(e.TenantID), true
+		}
+	}
+	return "", false
+}

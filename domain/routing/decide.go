@@ -1,0 +1,250 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/smsledger/smsledger/domain/money"
+)
+
+// Tier is the tenant's service tier; it decides the trade-off between the
+// route's preference order, cost and supplier quality.
+type Tier uint8
+
+// Tiers.
+const (
+	// Standard follows the route's preference order (cost, then health
+	// break ties): the operator's configuration decides.
+	Standard Tier = iota
+	// Premium favours quality: best health band first, then preference,
+	// then cost.
+	Premium
+	// Economy favours cost: cheapest first, then health, then preference.
+	Economy
+)
+
+// ErrInvalidTier reports an unknown tier name.
+var ErrInvalidTier = errors.New("invalid tier")
+
+// ParseTier parses "premium", "standard" or "economy".
+func ParseTier(s string) (Tier, error) {
+	switch s {
+	case "standard":
+		return Standard, nil
+	case "premium":
+		return Premium, nil
+	case "economy":
+		return Economy, nil
+	}
+	return 0, fmt.Errorf("tier %q: %w", s, ErrInvalidTier)
+}
+
+func (t Tier) String() string {
+	switch t {
+	case Premium:
+		return "premium"
+	case Economy:
+		return "economy"
+	}
+	return "standard"
+}
+
+// Exclusion says why a candidate was not eligible.
+type Exclusion uint8
+
+// Exclusions.
+const (
+	Eligible       Exclusion = iota
+	ExcludedDown             // supplier down (no bind, or switched off)
+	ExcludedHealth           // health score below the threshold
+	ExcludedNoCost           // no cost card, or no cost for this destination
+)
+
+func (e Exclusion) String() string {
+	switch e {
+	case ExcludedDown:
+		return "supplier_down"
+	case ExcludedHealth:
+		return "health_below_threshold"
+	case ExcludedNoCost:
+		return "no_cost_for_destination"
+	}
+	return ""
+}
+
+// Reason says why the winner won: the first ordering key of the tier on
+// which it beat the runner-up.
+type Reason uint8
+
+// Reasons.
+const (
+	ReasonOnlyCandidate Reason = iota // the route has a single supplier
+	ReasonOnlyEligible                // every other candidate was excluded
+	ReasonPreference                  // earlier in the route's preference order
+	ReasonLowestCost                  // cheaper per part
+	ReasonBestHealth                  // better health band
+	ReasonTieBreak                    // equal on every key: lowest supplier id
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonOnlyCandidate:
+		return "only_candidate"
+	case ReasonOnlyEligible:
+		return "only_eligible_candidate"
+	case ReasonPreference:
+		return "route_preference"
+	case ReasonLowestCost:
+		return "lowest_cost"
+	case ReasonBestHealth:
+		return "best_health"
+	}
+	return "tie_break_supplier_id"
+}
+
+// Candidate is one supplier of the matched route, as evaluated for one
+// destination.
+type Candidate struct {
+	SupplierID  string
+	Preference  int // 1-based position in the route's supplier list
+	Currency    money.Currency
+	CostPerPart money.Units // in Currency; 0 when Excluded == ExcludedNoCost
+	CostPrefix  string      // the cost card prefix that matched
+	Health      SupplierHealth
+	Excluded    Exclusion
+	costBase    money.Units // CostPerPart in the snapshot's base currency
+}
+
+// Decision is a routing decision for one destination. Candidates[:Eligible]
+// are the eligible suppliers in the order to try them (the winner first,
+// then the failover order); Candidates[Eligible:N] are the excluded ones in
+// route preference order. It is a value with a fixed-size array, so deciding
+// does not allocate.
+type Decision struct {
+	Destination string
+	RoutePrefix string
+	Tier        Tier
+	Reason      Reason
+	N           int
+	Eligible    int
+	Candidates  [MaxCandidates]Candidate
+}
+
+// Winner is the chosen supplier (valid only when Eligible > 0).
+func (d *Decision) Winner() *Candidate { return &d.Candidates[0] }
+
+// Next returns the eligible candidate to fail over to after supplierID
+// failed, or false when none is left.
+func (d *Decision) Next(failedSupplierID string) (*Candidate, bool) {
+	for i := 0; i < d.Eligible-1; i++ {
+		if d.Candidates[i].SupplierID == failedSupplierID {
+			return &d.Candidates[i+1], true
+		}
+	}
+	return nil, false
+}
+
+// Decide routes a normalised destination (E.164 digits) for a tenant of the
+// given tier. It returns ErrNoRoute when no route prefix matches and
+// ErrNoEligibleSupplier (with the full Decision, for logging) when every
+// candidate is excluded. Decide does not allocate on success.
+func (s *Snapshot) Decide(destination string, tier Tier, health *Health) (Decision, error) {
+	var d Decision
+	d.Destination = destination
+	d.Tier = tier
+	ri, n, ok := s.routes.Lookup(destination)
+	if !ok {
+		return d, ErrNoRoute
+	}
+	route := &s.routeList[ri]
+	d.RoutePrefix = destination[:n]
+	minScore := health.MinScore()
+	// Fill eligible candidates from the front and excluded ones from the
+	// back, each group in preference order; the excluded group is reversed
+	// into preference order afterwards.
+	front, back := 0, int(route.n)
+	for i := 0; i < int(route.n); i++ {
+		sup := &s.suppliers[route.suppliers[i]]
+		c := Candidate{SupplierID: sup.id, Preference: i + 1, Currency: sup.currency, Health: health.Of(sup.id)}
+		if cost, cn, found := sup.costs.Lookup(destination); found {
+			c.CostPerPart, c.CostPrefix, c.costBase = cost.native, destination[:cn], cost.base
+		} else {
+			c.Excluded = ExcludedNoCost
+		}
+		if c.Excluded == Eligible {
+			switch {
+			case !c.Health.Up:
+				c.Excluded = ExcludedDown
+			case c.Health.Score < minScore:
+				c.Excluded = ExcludedHealth
+			}
+		}
+		if c.Excluded == Eligible {
+			d.Candidates[front] = c
+			front++
+		} else {
+			back--
+			d.Candidates[back] = c
+		}
+	}
+	d.N, d.Eligible = int(route.n), front
+	for i, j := front, d.N-1; i < j; i, j = i+1, j-1 {
+		d.Candidates[i], d.Candidates[j] = d.Candidates[j], d.Candidates[i]
+	}
+	if d.Eligible == 0 {
+		return d, ErrNoEligibleSupplier
+	}
+	// Insertion sort of the (at most MaxCandidates) eligible candidates.
+	for i := 1; i < d.Eligible; i++ {
+		for j := i; j > 0; j-- {
+			if less, _ := compare(tier, &d.Candidates[j], &d.Candidates[j-1]); !less {
+				break
+			}
+			d.Candidates[j], d.Candidates[j-1] = d.Candidates[j-1], d.Candidates[j]
+		}
+	}
+	switch {
+	case d.N == 1:
+		d.Reason = ReasonOnlyCandidate
+	case d.Eligible == 1:
+		d.Reason = ReasonOnlyEligible
+	default:
+		_, d.Reason = compare(tier, &d.Candidates[0], &d.Candidates[1])
+	}
+	return d, nil
+}
+
+// compare reports whether a orders before b for tier, and the key that
+// decided it. The keys per tier are:
+//
+//	premium:  health band ↓, preference ↑, cost ↑, supplier id ↑
+//	standard: preference ↑, cost ↑, health band ↓, supplier id ↑
+//	economy:  cost ↑, health band ↓, preference ↑, supplier id ↑
+//
+// Preference is unique within a route, so the supplier id tie-break is only
+// reached in theory; it is there so the order is total by construction.
+func compare(tier Tier, a, b *Candidate) (bool, Reason) {
+	type key struct {
+		a, b   int64
+		reason Reason
+	}
+	pref := key{int64(a.Preference), int64(b.Preference), ReasonPreference}
+	cost := key{int64(a.costBase), int64(b.costBase), ReasonLowestCost}
+	// Negated so that a higher band sorts first.
+	band := key{-int64(a.Health.Score / QualityBand), -int64(b.Health.Score / QualityBand), ReasonBestHealth}
+	var keys [3]key
+	switch tier {
+	case Premium:
+		keys = [3]key{band, pref, cost}
+	case Economy:
+		keys = [3]key{cost, band, pref}
+	default:
+		keys = [3]key{pref, cost, band}
+	}
+	for _, k := range keys {
+		if k.a != k.b {
+			return k.a < k.b, k.reason
+		}
+	}
+	return a.SupplierID < b.SupplierID, ReasonTieBreak
+}

@@ -1,0 +1,422 @@
+// Package pgstore is the PostgreSQL backend of the event store (the embedded
+// default). It is built for the SMPP hot path:
+//
+//   - Group commit. Append hands its events to a bounded queue; a writer
+//     goroutine gathers whatever is queued (up to BatchEventsMax events) into
+//     one transaction, and each caller is released only after that
+//     transaction has committed with synchronous_commit on. One caller's
+//     version conflict fails only that caller.
+//   - Gap-free global order. Each transaction first locks the single es_head
+//     row, assigns positions after the head, and moves the head. The lock is
+//     held until commit, so transactions commit in position order: a reader
+//     can never see position n+1 before position n is visible, even with
+//     several writers or several nodes.
+//   - Live subscriptions are woken by LISTEN/NOTIFY (other nodes) and by the
+//     local writer after each commit, with a slow fallback poll bounded by
+//     PollInterval in case a notification is lost.
+//
+// The schema is in migrations/001_eventstore.sql.
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/smsledger/smsledger/eventstore"
+)
+
+// notifyChannel is the LISTEN/NOTIFY channel that announces new events.
+const notifyChannel = "smsledger_events"
+
+// Options tune the store. Zero values take the defaults.
+type Options struct {
+	// Writers is the number of writer goroutines (each with its own
+	// connection per batch). Two let one batch gather and lock while the
+	// other commits. Default 2.
+	Writers int
+	// QueueAppendsMax bounds the appends waiting for a writer; Append blocks
+	// (or fails with its context) when the queue is full. Default 16384.
+	QueueAppendsMax int
+	// BatchEventsMax bounds the events in one transaction. Default 4096.
+	BatchEventsMax int
+	// PollInterval is the longest a subscriber waits without a notification
+	// before it looks at the log anyway. Default 1s.
+	PollInterval time.Duration
+	// Clock stamps RecordedAt. Default time.Now.
+	Clock func() time.Time
+	// Logger receives the few lines worth a person's time. Default
+	// slog.Default().
+	Logger *slog.Logger
+	// OnBatch, if set, is called after every committed batch with the number
+	// of appends and events in it and how long the transaction took; it feeds
+	// metrics.
+	OnBatch func(appends, events int, took time.Duration)
+}
+
+func (o *Options) setDefaults() {
+	if o.Writers <= 0 {
+		o.Writers = 2
+	}
+	if o.QueueAppendsMax <= 0 {
+		o.QueueAppendsMax = 16384
+	}
+	if o.BatchEventsMax <= 0 {
+		o.BatchEventsMax = 4096
+	}
+	if o.BatchEventsMax < eventstore.AppendEventsMax {
+		o.BatchEventsMax = eventstore.AppendEventsMax
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Store is the PostgreSQL event store. It is safe for concurrent use.
+type Store struct {
+	pool   *pgxpool.Pool
+	opts   Options
+	queue  chan *appendRequest
+	wake   *notifier
+	ctx    context.Context // cancelled by Close, after the writers drained
+	cancel context.CancelFunc
+
+	writers  sync.WaitGroup
+	listener sync.WaitGroup
+
+	closeOnce sync.Once
+	closing   chan struct{}
+	mu        sync.RWMutex // guards sending on queue against Close
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open starts the store's writers and its notification listener on pool. The
+// schema must already be migrated. Close stops them; it does not close pool.
+func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error) {
+	opts.setDefaults()
+	var head int64
+	if err := pool.QueryRow(ctx, `SELECT position FROM es_head WHERE id = 1`).Scan(&head); err != nil {
+		return nil, fmt.Errorf("pgstore: read log head (are migrations applied?): %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		pool:    pool,
+		opts:    opts,
+		queue:   make(chan *appendRequest, opts.QueueAppendsMax),
+		wake:    newNotifier(),
+		ctx:     runCtx,
+		cancel:  cancel,
+		closing: make(chan struct{}),
+	}
+	for i := 0; i < opts.Writers; i++ {
+		s.writers.Add(1)
+		go s.writeLoop()
+	}
+	s.listener.Add(1)
+	go s.listenLoop()
+	opts.Logger.Debug("event store opened", "backend", "postgres", "head", head, "writers", opts.Writers)
+	return s, nil
+}
+
+// Close stops accepting appends, lets the writers finish what is queued, and
+// stops the listener. Subscriptions stop with ErrClosed.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		close(s.closing)
+		close(s.queue)
+		s.mu.Unlock()
+		// Writers drain the queue, so every accepted append is decided;
+		// then the listener stops.
+		s.writers.Wait()
+		s.cancel()
+		s.listener.Wait()
+		s.wake.broadcast()
+	})
+	return nil
+}
+
+// Append implements eventstore.Store with group commit.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppend(stream, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	req := &appendRequest{stream: stream, expected: expected, events: events, done: make(chan struct{})}
+	if err := req.encode(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := s.enqueue(ctx, req); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	select {
+	case <-req.done:
+		return req.result, req.err
+	case <-ctx.Done():
+		// The append may still commit; a retry with the same event ids is
+		// safe because appends are idempotent by event id.
+		return eventstore.AppendResult{}, fmt.Errorf("pgstore: append to %q: outcome unknown: %w", stream, ctx.Err())
+	}
+}
+
+func (s *Store) enqueue(ctx context.Context, req *appendRequest) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	select {
+	case <-s.closing:
+		return eventstore.ErrClosed
+	default:
+	}
+	select {
+	case s.queue <- req:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("pgstore: append to %q: queue full: %w", req.stream, ctx.Err())
+	}
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]eventstore.RecordedEvent, error) {
+	limit = clampLimit(limit)
+	rows, err := s.pool.Query(ctx, `
+		SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, recorded_at
+		FROM es_events WHERE stream_id = $1 AND stream_version >= $2
+		ORDER BY stream_version LIMIT $3`, stream, int64(from), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read stream %q: %w", stream, err)
+	}
+	events, err := scanEvents(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read stream %q: %w", stream, err)
+	}
+	if len(events) == 0 {
+		var exists bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM es_events WHERE stream_id = $1)`, stream).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("pgstore: read stream %q: %w", stream, err)
+		}
+		if !exists {
+			return nil, fmt.Errorf("read stream %q: %w", stream, eventstore.ErrStreamNotFound)
+		}
+	}
+	return events, nil
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
+	limit = clampLimit(limit)
+	rows, err := s.pool.Query(ctx, `
+		SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, recorded_at
+		FROM es_events WHERE global_position > $1
+		ORDER BY global_position LIMIT $2`, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
+	}
+	events, err := scanEvents(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
+	}
+	return events, nil
+}
+
+// Head implements eventstore.Store.
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	var head int64
+	if err := s.pool.QueryRow(ctx, `SELECT position FROM es_head WHERE id = 1`).Scan(&head); err != nil {
+		return 0, fmt.Errorf("pgstore: read head: %w", err)
+	}
+	return eventstore.Position(head), nil
+}
+
+func clampLimit(limit int) int {
+	if limit <= 0 || limit > eventstore.ReadLimitMax {
+		return eventstore.ReadLimitMax
+	}
+	return limit
+}
+
+func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
+	defer rows.Close()
+	events := make([]eventstore.RecordedEvent, 0, min(limit, 256))
+	for rows.Next() {
+		var (
+			ev       eventstore.RecordedEvent
+			pos, ver int64
+			data     string
+			meta     string
+		)
+		if err := rows.Scan(&pos, &ev.Stream, &ver, &ev.ID, &ev.Type, &data, &meta, &ev.RecordedAt); err != nil {
+			return nil, err
+		}
+		ev.Position = eventstore.Position(pos)
+		ev.Version = uint64(ver)
+		ev.Data = []byte(data)
+		if err := json.Unmarshal([]byte(meta), &ev.Metadata); err != nil {
+			return nil, fmt.Errorf("event %d: metadata: %w", pos, err)
+		}
+		ev.RecordedAt = ev.RecordedAt.UTC()
+		events = append(events, ev)
+	}
+	return events, rows.Err()
+}
+
+// listenLoop keeps a LISTEN connection open and wakes subscribers on every
+// notification, reconnecting with a bounded backoff.
+func (s *Store) listenLoop() {
+	defer s.listener.Done()
+	backoff := 50 * time.Millisecond
+	for s.ctx.Err() == nil {
+		err := s.listenOnce()
+		if s.ctx.Err() != nil {
+			return
+		}
+		s.opts.Logger.Warn("event store notification listener lost; subscribers fall back to polling until it is back", "err", err, "retry_in", backoff)
+		s.wake.broadcast()
+		select {
+		case <-time.After(backoff):
+		case <-s.ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (s *Store) listenOnce() error {
+	conn, err := s.pool.Acquire(s.ctx)
+	if err != nil {
+		return err
+	}
+	pgconn := conn.Hijack()
+	defer pgconn.Close(context.Background())
+	if _, err := pgconn.Exec(s.ctx, "LISTEN "+notifyChannel); err != nil {
+		return err
+	}
+	// Events may have been appended by other nodes while we were not
+	// listening.
+	s.wake.broadcast()
+	for {
+		if _, err := pgconn.WaitForNotification(s.ctx); err != nil {
+			return err
+		}
+		s.wake.broadcast()
+	}
+}
+
+// notifier wakes every waiter at once: wait returns a channel that is closed
+// by the next broadcast. Taking the channel before looking at the log means
+// no wake-up is lost.
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func newNotifier() *notifier { return &notifier{ch: make(chan struct{})} }
+
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ch
+}
+
+func (n *notifier) broadcast() {
+	n.mu.Lock()
+	close(n.ch)
+	n.ch = make(chan struct{})
+	n.mu.Unlock()
+}
+
+// subscription follows the log by reading pages after the last delivered
+// position and waiting for a wake-up when it is at the head. Catch-up and live
+// use the same query, so the hand-over can neither lose nor repeat an event.
+type subscription struct {
+	s     *Store
+	after eventstore.Position
+	batch int
+}
+
+// SubscribeAll implements eventstore.Store.
+func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position) (eventstore.Subscription, error) {
+	select {
+	case <-s.closing:
+		return nil, eventstore.ErrClosed
+	default:
+	}
+	return &subscription{s: s, after: after, batch: 1000}, nil
+}
+
+func (sub *subscription) Next(ctx context.Context) ([]eventstore.RecordedEvent, error) {
+	for {
+		woken := sub.s.wake.wait()
+		events, err := sub.s.ReadAll(ctx, sub.after, sub.batch)
+		if err != nil {
+			return nil, err
+		}
+		if len(events) > 0 {
+			sub.after = events[len(events)-1].Position
+			return events, nil
+		}
+		select {
+		case <-sub.s.closing:
+			return nil, eventstore.ErrClosed
+		default:
+		}
+		timer := time.NewTimer(sub.s.opts.PollInterval)
+		select {
+		case <-woken:
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		case <-sub.s.closing:
+		}
+		timer.Stop()
+	}
+}
+
+func (sub *subscription) Close() error { return nil }
+
+// appendRequest is one caller's append waiting in the queue.
+type appendRequest struct {
+	stream   string
+	expected eventstore.ExpectedVersion
+	events   []eventstore.EventData
+	meta     []string // encoded metadata, one per event
+	data     []string // data as text, one per event
+
+	result eventstore.AppendResult
+	err    error
+	done   chan struct{}
+}
+
+func (r *appendRequest) encode() error {
+	r.meta = make([]string, len(r.events))
+	r.data = make([]string, len(r.events))
+	for i := range r.events {
+		if !json.Valid(r.events[i].Data) {
+			return fmt.Errorf("%w: event %d data is not JSON", eventstore.ErrInvalidAppend, i)
+		}
+		m, err := json.Marshal(r.events[i].Metadata)
+		if err != nil {
+			return fmt.Errorf("pgstore: encode metadata: %w", err)
+		}
+		r.meta[i] = string(m)
+		r.data[i] = string(r.events[i].Data)
+	}
+	return nil
+}
+
+func (r *appendRequest) finish(res eventstore.AppendResult, err error) {
+	r.result, r.err = res, err
+	close(r.done)
+}
