@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/smsledger/smsledger/eventstore/pgstore"
 	"github.com/smsledger/smsledger/migrations"
 )
 
@@ -64,6 +65,9 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 	return cfg, nil
 }
 
+// poolConnsMax bounds the connections serve opens to PostgreSQL.
+const poolConnsMax = 32
+
 // runServe runs the daemon until ctx is cancelled (SIGINT/SIGTERM), then
 // shuts down in order: HTTP, event store, pool, embedded PostgreSQL.
 func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger) error {
@@ -89,7 +93,14 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 	if err := migrations.Apply(ctx, dbURL); err != nil {
 		return err
 	}
-	pool, err := pgxpool.New(ctx, dbURL)
+	poolCfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return fmt.Errorf("database pool: %w", err)
+	}
+	// Two event store writers, its listener, subscribers and HTTP readers
+	// share the pool; pgx's default (4 on this machine) would make them queue.
+	poolCfg.MaxConns = poolConnsMax
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("database pool: %w", err)
 	}
@@ -98,15 +109,18 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 		return fmt.Errorf("database: %w", err)
 	}
 
-	// ---- Event store -------------------------------------------------------
-	// Open the event store here, on the pool, and close it after HTTP (and
-	// SMPP) have stopped:
-	//
-	//	store, err := pgstore.Open(ctx, pool, pgstore.Options{...})
-	//	if err != nil { return fmt.Errorf("event store: %w", err) }
-	//	defer store.Close()
-	//
-	// ------------------------------------------------------------------------
+	// The event store; closed after HTTP (and SMPP) have stopped, so every
+	// append accepted before shutdown is decided.
+	store, err := pgstore.Open(ctx, pool, pgstore.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("event store: %w", err)
+	}
+	defer store.Close()
+	head, err := store.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("event store: %w", err)
+	}
+	log.Info("event store open", "backend", "postgres", "head", uint64(head))
 
 	// SMPP ingress (adapters/smpp) is not built yet: --smpp-addr is accepted
 	// and validated but nothing listens on it.

@@ -60,10 +60,10 @@ func Run(t *testing.T, newStore Factory, caps Capabilities) {
 	}
 }
 
-// Event makes a test event with a fresh id and a JSON body of about size
-// bytes.
+// Event makes a test event with a fresh, time-ordered (version 7) id, as the
+// product makes them, and a JSON body of about size bytes.
 func Event(typ string, size int) eventstore.EventData {
-	id := uuid.New()
+	id := uuid.Must(uuid.NewV7())
 	pad := ""
 	if size > 40 {
 		pad = strings.Repeat("x", size-40)

@@ -319,7 +319,7 @@ func benchmarkAppend(b *testing.B, callers, perCall int) {
 					return
 				}
 				t0 := time.Now()
-				if _, err := s.Append(ctx, "bench-"+uuid.NewString(), eventstore.NoStream, payload[i]...); err != nil {
+				if _, err := s.Append(ctx, "message-"+uuid.Must(uuid.NewV7()).String(), eventstore.NoStream, payload[i]...); err != nil {
 					b.Error(err)
 					return
 				}
@@ -339,4 +339,3 @@ func benchmarkAppend(b *testing.B, callers, perCall int) {
 		b.ReportMetric(float64(batchNanos.Load())/float64(n)/1e6, "batch-ms")
 	}
 }
-
