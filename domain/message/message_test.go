@@ -101,7 +101,7 @@ func TestOnDeliveryHappyPath(t *testing.T) {
 	if err != nil || len(entry.Postings) != 4 {
 		t.Fatalf("entry %+v %v", entry, err)
 	}
-	eq(t, step(t, m)(m.OnDeliveryReport("X1", DLRDelivered, "000", t0, t0))) // duplicate DLR
+	eq(t, step(t, m)(m.OnDeliveryReport("X1", DLRDelivered, "000", t0, t0)))  // duplicate DLR
 	eq(t, step(t, m)(m.OnDeliveryReport("X1", DLRUndeliverable, "", t0, t0))) // late contradicting DLR
 	eq(t, step(t, m)(m.Expire(t0)))                                           // final is final
 	eq(t, step(t, m)(m.OnForwarded(t0)), events.TypeDeliveryForwarded)

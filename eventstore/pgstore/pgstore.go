@@ -191,7 +191,7 @@ func (s *Store) enqueue(ctx context.Context, req *appendRequest) error {
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]eventstore.RecordedEvent, error) {
 	limit = clampLimit(limit)
 	rows, err := s.pool.Query(ctx, `
-		SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, recorded_at
+		SELECT global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at
 		FROM es_events WHERE stream_id = $1 AND stream_version >= $2
 		ORDER BY stream_version LIMIT $3`, stream, int64(from), limit)
 	if err != nil {
@@ -217,7 +217,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
 	limit = clampLimit(limit)
 	rows, err := s.pool.Query(ctx, `
-		SELECT global_position, stream_id, stream_version, event_id, event_type, data::text, metadata::text, recorded_at
+		SELECT global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at
 		FROM es_events WHERE global_position > $1
 		ORDER BY global_position LIMIT $2`, int64(after), limit)
 	if err != nil {

@@ -195,7 +195,7 @@ placed AS (
 ),
 inserted AS (
     INSERT INTO es_events (global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at)
-    SELECT p.base + ev.idx + 1, p.stream, p.current + ev.idx + 1, ev.id, ev.type, ev.data::json, ev.meta::json, $11
+    SELECT p.base + ev.idx + 1, p.stream, p.current + ev.idx + 1, ev.id, ev.type, ev.data, ev.meta, $11
     FROM placed p JOIN ev ON ev.req = p.ord
     RETURNING 1
 ),
