@@ -66,6 +66,9 @@ type Options struct {
 	MaxAppendSize int
 	// MaxEvents bounds the log. Default 10,000,000.
 	MaxEvents int
+	// Addr is the address to listen on. Default "127.0.0.1:0" (a free
+	// port); tests that restart a node on the same port set it.
+	Addr string
 }
 
 // Server is a running in-memory node. Stop it with Stop.
@@ -91,7 +94,10 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxEvents <= 0 {
 		opts.MaxEvents = 10_000_000
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	lis, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("kurrenttest: listen: %w", err)
 	}

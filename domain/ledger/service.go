@@ -1,0 +1,267 @@
+// Package ledger holds the use cases of smsledger: the application service
+// shared by the HTTP and SMPP adapters. It turns commands (create a tenant,
+// top up, set rates and routes, submit a message, record a supplier's
+// answer or a delivery report) into events appended to the event store, and
+// answers the hot path from in-memory snapshots.
+//
+// It depends only on ports — an eventstore.Store, a clock and an id source —
+// and on the pure domain packages. The hot path never queries a database:
+// the Service follows the log (eventstore.Store.SubscribeAll from Start) and
+// keeps tenants with their *money.Account, credential and API key hashes,
+// rate cards, suppliers, cost cards, the route table and supplier health in
+// immutable snapshots swapped atomically. Replaying the log on startup
+// rebuilds every account exactly, open holds included; then the Service
+// follows the log live, so a command's effect is visible in the snapshots
+// by the time the command returns.
+//
+// Money: a submit holds the price on the tenant's in-memory Account before
+// its events are appended (so concurrent submits never overspend) and
+// releases it if the append fails. Every other money movement (top-ups,
+// settlements, releases, credit limit changes) reaches the Account through
+// the log follower. An Account is authoritative only in the process that
+// owns the tenant: running several nodes for one tenant needs tenant
+// ownership (see docs/ARCHITECTURE.md).
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/smsledger/smsledger/domain/money"
+	"github.com/smsledger/smsledger/domain/routing"
+	"github.com/smsledger/smsledger/eventstore"
+)
+
+// Options configure a Service. Zero values are sensible defaults.
+type Options struct {
+	// Clock is the time source (default time.Now).
+	Clock func() time.Time
+	// NewID makes message and event ids (default uuid.NewV7).
+	NewID func() (uuid.UUID, error)
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// OutboxSize bounds the channel of accepted messages waiting for
+	// dispatch (default 65536). When it is full, Submit drops the
+	// notification (counted by OutboxDropped); the message stays durable
+	// and in state "routed" in the log, from where egress can recover it.
+	OutboxSize int
+	// HashCost is the bcrypt cost for SMPP passwords and API keys (default
+	// bcrypt.DefaultCost; tests may use bcrypt.MinCost).
+	HashCost int
+	// Sealer seals supplier bind passwords before they enter the log.
+	// Default: an AES-GCM sealer under a random per-process key (a warning
+	// is logged: sealed passwords then cannot be opened after a restart).
+	Sealer Sealer
+	// HealthMinScore is the routing health threshold (0..routing.ScoreMax)
+	// of the supplier health snapshot (see SetSupplierHealth).
+	HealthMinScore uint16
+	// AuthCacheSize bounds the cache of verified credentials (default 65536).
+	AuthCacheSize int
+}
+
+// Service is the ledger's application service. Create it with New, start
+// Run in a goroutine, then WaitCaughtUp before serving traffic.
+type Service struct {
+	store  eventstore.Store
+	clock  func() time.Time
+	newID  func() (uuid.UUID, error)
+	log    *slog.Logger
+	opts   Options
+	sealer Sealer
+
+	state  atomic.Pointer[state]           // configuration snapshot
+	health atomic.Pointer[routing.Health]  // supplier health snapshot
+
+	// pending holds the ids of messages whose Held was applied to the
+	// Account by Submit but not yet seen by the follower.
+	pending sync.Map // uuid.UUID -> struct{}
+
+	// follower progress
+	applied    atomic.Uint64 // position of the last event applied
+	progressMu sync.Mutex
+	progress   chan struct{} // closed and replaced after each applied batch
+	caughtUp   chan struct{}
+	caughtOnce sync.Once
+	running    atomic.Bool
+
+	// dlrIndex maps supplier id + supplier message id to our message.
+	dlrMu    sync.RWMutex
+	dlrIndex map[dlrKey]uuid.UUID
+
+	topUpMu sync.Mutex
+	topUps  map[topUpKey]money.Units
+
+	outbox        chan Dispatch
+	outboxDropped atomic.Uint64
+
+	auth authCache
+
+	throttleMu sync.Mutex
+	throttles  map[string]*throttle
+}
+
+// New makes a Service over store. It does not touch the store until Run.
+func New(store eventstore.Store, opts Options) (*Service, error) {
+	if store == nil {
+		return nil, errors.New("ledger: nil store")
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.NewID == nil {
+		opts.NewID = uuid.NewV7
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.OutboxSize <= 0 {
+		opts.OutboxSize = 1 << 16
+	}
+	if opts.HashCost == 0 {
+		opts.HashCost = defaultHashCost
+	}
+	if opts.AuthCacheSize <= 0 {
+		opts.AuthCacheSize = 1 << 16
+	}
+	if opts.HealthMinScore > routing.ScoreMax {
+		return nil, fmt.Errorf("ledger: health threshold %d above %d", opts.HealthMinScore, routing.ScoreMax)
+	}
+	s := &Service{
+		store:     store,
+		clock:     opts.Clock,
+		newID:     opts.NewID,
+		log:       opts.Logger,
+		opts:      opts,
+		sealer:    opts.Sealer,
+		progress:  make(chan struct{}),
+		caughtUp:  make(chan struct{}),
+		dlrIndex:  make(map[dlrKey]uuid.UUID),
+		topUps:    make(map[topUpKey]money.Units),
+		outbox:    make(chan Dispatch, opts.OutboxSize),
+		throttles: make(map[string]*throttle),
+	}
+	if s.sealer == nil {
+		sl, err := NewRandomSealer()
+		if err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+		s.sealer = sl
+	}
+	s.auth.init(opts.AuthCacheSize)
+	s.state.Store(emptyState())
+	s.health.Store(routing.NewHealth(nil, opts.HealthMinScore))
+	return s, nil
+}
+
+// Run follows the log from Start until ctx ends: it replays configuration
+// and money events (rebuilding accounts, open holds included), signals
+// WaitCaughtUp when it has reached the head of the log as of its start,
+// then applies live events. Transient store errors are retried with a
+// bounded backoff. Run returns ctx's error. It may be called once.
+func (s *Service) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("ledger: Run called twice")
+	}
+	f := newFollower(s)
+	backoff := 50 * time.Millisecond
+	for {
+		err := f.follow(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.log.Error("ledger: following the log failed; retrying", "err", err, "after", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// WaitCaughtUp blocks until Run has applied the log up to its head as of
+// Run's start, or ctx ends.
+func (s *Service) WaitCaughtUp(ctx context.Context) error {
+	select {
+	case <-s.caughtUp:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ledger: waiting to catch up with the log: %w", ctx.Err())
+	}
+}
+
+// Ready reports whether the service has caught up with the log (for
+// readiness probes).
+func (s *Service) Ready() bool {
+	select {
+	case <-s.caughtUp:
+		return true
+	default:
+		return false
+	}
+}
+
+// Position is the global position of the last event the service applied.
+func (s *Service) Position() eventstore.Position { return eventstore.Position(s.applied.Load()) }
+
+// waitApplied blocks until the follower has applied pos.
+func (s *Service) waitApplied(ctx context.Context, pos eventstore.Position) error {
+	for {
+		s.progressMu.Lock()
+		ch := s.progress
+		s.progressMu.Unlock()
+		if eventstore.Position(s.applied.Load()) >= pos {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("ledger: waiting for position %d to be applied: %w", pos, ctx.Err())
+		}
+	}
+}
+
+// advanced publishes the follower's progress.
+func (s *Service) advanced(pos eventstore.Position) {
+	s.applied.Store(uint64(pos))
+	s.progressMu.Lock()
+	close(s.progress)
+	s.progress = make(chan struct{})
+	s.progressMu.Unlock()
+}
+
+func (s *Service) markCaughtUp() {
+	s.caughtOnce.Do(func() {
+		close(s.caughtUp)
+		s.log.Info("ledger: caught up with the log", "position", s.applied.Load())
+	})
+}
+
+// SetSupplierHealth replaces the supplier health snapshot used by routing
+// (the SMPP egress or the route health projection calls it). Suppliers not
+// in states count as up with full score.
+func (s *Service) SetSupplierHealth(states map[string]routing.SupplierHealth) {
+	s.health.Store(routing.NewHealth(states, s.opts.HealthMinScore))
+}
+
+// Outbox delivers accepted messages to dispatch, in acceptance order per
+// caller. It is bounded (Options.OutboxSize); see OutboxDropped.
+func (s *Service) Outbox() <-chan Dispatch { return s.outbox }
+
+// OutboxDropped counts accepted messages whose dispatch notification was
+// dropped because the outbox was full.
+func (s *Service) OutboxDropped() uint64 { return s.outboxDropped.Load() }
+
+func (s *Service) id() (uuid.UUID, error) {
+	id, err := s.newID()
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("ledger: new id: %w", err)
+	}
+	return id, nil
+}

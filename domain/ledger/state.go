@@ -1,0 +1,93 @@
+package ledger
+
+import (
+	"maps"
+
+	"github.com/shopspring/decimal"
+	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/money"
+	"github.com/smsledger/smsledger/domain/pricing"
+	"github.com/smsledger/smsledger/domain/routing"
+)
+
+// state is an immutable snapshot of the configuration. The follower builds
+// a new one (copying only the maps it changes) and swaps it whole.
+type state struct {
+	tenants   map[string]*tenantSnap
+	smpp      map[string]smppCred // system_id -> credentials
+	apiKeys   map[string]apiKeyRec
+	suppliers map[string]*supplierSnap
+	routes    []routing.Route
+	snapshot  *routing.Snapshot
+}
+
+func emptyState() *state {
+	snap, err := routing.NewSnapshot(routing.SnapshotInput{})
+	if err != nil {
+		panic("ledger: empty routing snapshot: " + err.Error())
+	}
+	return &state{
+		tenants:   map[string]*tenantSnap{},
+		smpp:      map[string]smppCred{},
+		apiKeys:   map[string]apiKeyRec{},
+		suppliers: map[string]*supplierSnap{},
+		snapshot:  snap,
+	}
+}
+
+func (st *state) clone() *state {
+	c := *st
+	return &c
+}
+
+// tenantSnap is one tenant as the hot path sees it. It is immutable except
+// for the Account, which is shared between snapshots.
+type tenantSnap struct {
+	accept   accept.Tenant // ID, Billing, Tier, Rates, Account
+	Name     string
+	Currency money.Currency
+	TPSLimit int
+	Credit   decimal.Decimal
+	Rates    []events.Rate
+	SystemID string
+}
+
+type smppCred struct {
+	TenantID string
+	Hash     string
+}
+
+type apiKeyRec struct {
+	TenantID string
+	Hash     string
+}
+
+// supplierSnap is one supplier's configuration.
+type supplierSnap struct {
+	info  SupplierInfo
+	costs []routing.Cost
+}
+
+// rebuildRouting builds the routing snapshot from the route table and every
+// supplier's cost card.
+func rebuildRouting(routes []routing.Route, suppliers map[string]*supplierSnap) (*routing.Snapshot, error) {
+	in := routing.SnapshotInput{Routes: routes}
+	for id, sp := range suppliers {
+		if sp.costs == nil {
+			continue
+		}
+		in.CostCards = append(in.CostCards, routing.CostCard{SupplierID: id, Currency: money.Currency(sp.info.Currency), Costs: sp.costs})
+	}
+	return routing.NewSnapshot(in)
+}
+
+func newRateCard(cur money.Currency, rates []events.Rate) (*pricing.RateCard, error) {
+	pr := make([]pricing.Rate, len(rates))
+	for i, r := range rates {
+		pr[i] = pricing.Rate{Prefix: r.Prefix, Price: r.Price}
+	}
+	return pricing.NewRateCard(cur, pr)
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V { return maps.Clone(m) }

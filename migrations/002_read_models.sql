@@ -1,0 +1,161 @@
+-- Read models built by the projectors (package projections).
+--
+-- The DDL lives in one function, smsledger_create_read_models(schema), so that
+-- the live read models (schema "readmodel", created below) and the fresh
+-- tables of a replay (schema "readmodel_replay", created by `smsledger
+-- replay`) are guaranteed to have the same shape, column order included: the
+-- replay checksums hash whole rows.
+--
+-- Money is numeric, exact; accumulated amounts are kept trim_scale()d so that
+-- the text of a row does not depend on how the log was cut into batches.
+-- No column holds a wall-clock time: every timestamp comes from an event, so a
+-- replay reproduces every row exactly.
+
+-- smsledger_add_hist adds two latency histograms element-wise.
+CREATE FUNCTION smsledger_add_hist(a bigint[], b bigint[]) RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT array_agg(coalesce(x, 0) + coalesce(y, 0) ORDER BY i)
+    FROM unnest(a, b) WITH ORDINALITY AS u(x, y, i)
+$fn$;
+
+CREATE FUNCTION smsledger_create_read_models(s text) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    EXECUTE format('CREATE SCHEMA %I', s);
+
+    -- One row per projector: the position of the last event applied. It is
+    -- advanced in the same transaction as the read model rows it covers.
+    EXECUTE format($q$CREATE TABLE %I.checkpoints (
+        projector        text        PRIMARY KEY,
+        position         bigint      NOT NULL CHECK (position >= 0),
+        events           bigint      NOT NULL DEFAULT 0,
+        last_recorded_at timestamptz
+    )$q$, s);
+
+    -- Journal: entries and their postings (debit positive, credit negative).
+    EXECUTE format($q$CREATE TABLE %I.journal_entries (
+        entry_id   uuid        PRIMARY KEY,
+        kind       text        NOT NULL,
+        currency   text        NOT NULL,
+        message_id uuid,
+        tenant_id  text,
+        reference  text,
+        at         timestamptz NOT NULL,
+        position   bigint      NOT NULL
+    )$q$, s);
+    EXECUTE format('CREATE INDEX ON %I.journal_entries (at)', s);
+    EXECUTE format('CREATE INDEX ON %I.journal_entries (message_id) WHERE message_id IS NOT NULL', s);
+    EXECUTE format($q$CREATE TABLE %I.postings (
+        entry_id uuid        NOT NULL,
+        line     smallint    NOT NULL,
+        account  text        NOT NULL,
+        currency text        NOT NULL,
+        amount   numeric     NOT NULL,
+        at       timestamptz NOT NULL,
+        PRIMARY KEY (entry_id, line)
+    )$q$, s);
+    EXECUTE format('CREATE INDEX ON %I.postings (account, at)', s);
+
+    -- Balance of every journal account (sum of its postings), per currency.
+    EXECUTE format($q$CREATE TABLE %I.account_balances (
+        account  text    NOT NULL,
+        currency text    NOT NULL,
+        balance  numeric NOT NULL,
+        postings bigint  NOT NULL,
+        PRIMARY KEY (account, currency)
+    )$q$, s);
+
+    -- Per tenant: balance (credit balance of tenant:<id>), open holds,
+    -- credit limit and what is available to spend.
+    EXECUTE format($q$CREATE TABLE %I.tenant_balances (
+        tenant_id    text    PRIMARY KEY,
+        currency     text    NOT NULL DEFAULT '',
+        credit_limit numeric NOT NULL DEFAULT 0,
+        balance      numeric NOT NULL DEFAULT 0,
+        held         numeric NOT NULL DEFAULT 0,
+        open_holds   bigint  NOT NULL DEFAULT 0,
+        available    numeric GENERATED ALWAYS AS (balance + credit_limit - held) STORED
+    )$q$, s);
+
+    -- CDRs: one row per message, monthly range partitions on accepted_at
+    -- created on demand by the projector. cdr_keys maps a message to its
+    -- partition key so later events update the row without probing every
+    -- partition.
+    EXECUTE format($q$CREATE TABLE %I.cdrs (
+        message_id           uuid        NOT NULL,
+        accepted_at          timestamptz NOT NULL,
+        tenant_id            text        NOT NULL,
+        channel              text        NOT NULL,
+        source               text        NOT NULL,
+        destination          text        NOT NULL,
+        prefix               text        NOT NULL,
+        route_prefix         text,
+        parts                int         NOT NULL,
+        encoding             text        NOT NULL,
+        price_per_part       numeric     NOT NULL,
+        price                numeric     NOT NULL,
+        currency             text        NOT NULL,
+        billing              text        NOT NULL,
+        supplier_id          text,
+        attempts             int         NOT NULL DEFAULT 0,
+        cost                 numeric,
+        cost_currency        text,
+        state                text        NOT NULL,
+        error                text,
+        supplier_message_id  text,
+        dlr_status           text,
+        expires_at           timestamptz,
+        routed_at            timestamptz,
+        submitted_at         timestamptz,
+        supplier_accepted_at timestamptz,
+        dlr_at               timestamptz,
+        done_at              timestamptz,
+        final_at             timestamptz,
+        settled_at           timestamptz,
+        released_at          timestamptz,
+        forwarded_at         timestamptz,
+        PRIMARY KEY (accepted_at, message_id)
+    ) PARTITION BY RANGE (accepted_at)$q$, s);
+    EXECUTE format('CREATE INDEX ON %I.cdrs (tenant_id, accepted_at, message_id)', s);
+    EXECUTE format('CREATE INDEX ON %I.cdrs (supplier_id, supplier_message_id)', s);
+    EXECUTE format('CREATE INDEX ON %I.cdrs (message_id)', s);
+    EXECUTE format('CREATE INDEX ON %I.cdrs (settled_at) WHERE settled_at IS NOT NULL', s);
+    EXECUTE format('CREATE INDEX ON %I.cdrs (expires_at) WHERE final_at IS NULL', s);
+    EXECUTE format($q$CREATE TABLE %I.cdr_keys (
+        message_id  uuid        PRIMARY KEY,
+        accepted_at timestamptz NOT NULL
+    )$q$, s);
+
+    -- Route health: suppliers and per-minute counters (event time).
+    EXECUTE format($q$CREATE TABLE %I.suppliers (
+        supplier_id text    PRIMARY KEY,
+        name        text    NOT NULL DEFAULT '',
+        currency    text    NOT NULL DEFAULT '',
+        enabled     boolean NOT NULL DEFAULT true
+    )$q$, s);
+    EXECUTE format($q$CREATE TABLE %I.route_health (
+        supplier_id     text        NOT NULL,
+        bucket          timestamptz NOT NULL,
+        submits         bigint      NOT NULL DEFAULT 0,
+        accepted        bigint      NOT NULL DEFAULT 0,
+        rejected        bigint      NOT NULL DEFAULT 0,
+        timeouts        bigint      NOT NULL DEFAULT 0,
+        failovers       bigint      NOT NULL DEFAULT 0,
+        dlr_final       bigint      NOT NULL DEFAULT 0,
+        dlr_delivered   bigint      NOT NULL DEFAULT 0,
+        latency_sum_ms  bigint      NOT NULL DEFAULT 0,
+        latency_hist    bigint[]    NOT NULL,
+        PRIMARY KEY (supplier_id, bucket)
+    )$q$, s);
+    EXECUTE format('CREATE INDEX ON %I.route_health (bucket)', s);
+END
+$fn$;
+
+SELECT smsledger_create_read_models('readmodel');
+
+---- create above / drop below ----
+
+DROP SCHEMA IF EXISTS readmodel_replay CASCADE;
+DROP SCHEMA readmodel CASCADE;
+DROP FUNCTION smsledger_create_read_models(text);
+DROP FUNCTION smsledger_add_hist(bigint[], bigint[]);
