@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/money"
 	"github.com/smsledger/smsledger/domain/routing"

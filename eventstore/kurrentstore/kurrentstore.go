@@ -136,17 +136,24 @@ type Store struct {
 	conf esdb.Configuration // template for replacement clients
 	ids  *recentIDs
 
-	client      atomic.Pointer[esdb.Client]
-	replaceMu   sync.Mutex
+	client      atomic.Pointer[clientRef]
+	replaceMu   sync.Mutex // serialises replacing the client (and Close)
 	lastReplace time.Time
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 
-	mu        sync.Mutex // guards closed against inflight.Add
+	mu        sync.Mutex // guards closed against the WaitGroups' Add
 	closed    bool
-	inflight  sync.WaitGroup
+	subs      sync.WaitGroup // subscription goroutines
 	closeOnce sync.Once
+}
+
+// clientRef is a client and the calls inside it: a client can be closed
+// only when none is.
+type clientRef struct {
+	c        *esdb.Client
+	inflight sync.WaitGroup
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -177,7 +184,7 @@ func Open(ctx context.Context, connString string, opts Options) (*Store, error) 
 		cancel()
 		return nil, fmt.Errorf("kurrentstore: new client: %w", err)
 	}
-	s.client.Store(client)
+	s.client.Store(&clientRef{c: client})
 	// The client connects lazily; discover the node now so that an
 	// unreachable server is an error of Open rather than of the first
 	// append.
@@ -237,10 +244,16 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
+		s.replaceMu.Lock()
 		s.cancel()
+		ref := s.client.Load()
+		s.replaceMu.Unlock()
+		// Subscriptions end promptly once cancelled: their calls into
+		// the client return with the context.
+		s.subs.Wait()
 		done := make(chan struct{})
 		go func() {
-			s.inflight.Wait()
+			ref.inflight.Wait()
 			close(done)
 		}()
 		timer := time.NewTimer(s.opts.CloseWait)
@@ -248,7 +261,7 @@ func (s *Store) Close() error {
 		select {
 		case <-done:
 			// Safe now: nothing is inside the client.
-			_ = s.client.Load().Close()
+			_ = ref.c.Close()
 		case <-timer.C:
 			// Closing the client under a call that waits inside it would
 			// panic that call; leave the connection to the process exit.
@@ -259,15 +272,17 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// begin registers a call; it fails once the store is closed.
-func (s *Store) begin() error {
+// begin registers a call in the current client; it fails once the store is
+// closed.
+func (s *Store) begin() (*clientRef, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return eventstore.ErrClosed
+		return nil, eventstore.ErrClosed
 	}
-	s.inflight.Add(1)
-	return nil
+	ref := s.client.Load()
+	ref.inflight.Add(1)
+	return ref, nil
 }
 
 // call runs fn with the current client in a goroutine of its own: the client
@@ -276,7 +291,8 @@ func (s *Store) begin() error {
 // store closes.
 func call[T any](s *Store, ctx context.Context, fn func(context.Context, *esdb.Client) (T, error)) (T, error) {
 	var zero T
-	if err := s.begin(); err != nil {
+	ref, err := s.begin()
+	if err != nil {
 		return zero, err
 	}
 	opCtx, cancel := context.WithCancel(ctx)
@@ -286,13 +302,12 @@ func call[T any](s *Store, ctx context.Context, fn func(context.Context, *esdb.C
 		err error
 	}
 	done := make(chan result, 1)
-	c := s.client.Load()
 	go func() {
-		defer s.inflight.Done()
+		defer ref.inflight.Done()
 		defer stop()
 		defer cancel()
-		v, err := fn(opCtx, c)
-		s.noteClientError(c, err)
+		v, err := fn(opCtx, ref.c)
+		s.noteClientError(ref, err)
 		done <- result{v, err}
 	}()
 	select {
@@ -314,7 +329,7 @@ func call[T any](s *Store, ctx context.Context, fn func(context.Context, *esdb.C
 // noteClientError replaces the client when it has closed itself: v4.2.0 gives
 // up after MaxDiscoverAttempts failed discoveries (about a second for a node
 // that refuses connections) and then fails every call.
-func (s *Store) noteClientError(c *esdb.Client, err error) {
+func (s *Store) noteClientError(ref *clientRef, err error) {
 	var e *esdb.Error
 	if err == nil || !errors.As(err, &e) {
 		return
@@ -324,7 +339,7 @@ func (s *Store) noteClientError(c *esdb.Client, err error) {
 	}
 	s.replaceMu.Lock()
 	defer s.replaceMu.Unlock()
-	if s.ctx.Err() != nil || s.client.Load() != c || time.Since(s.lastReplace) < time.Second {
+	if s.ctx.Err() != nil || s.client.Load() != ref || time.Since(s.lastReplace) < time.Second {
 		return
 	}
 	conf := s.conf
@@ -334,9 +349,10 @@ func (s *Store) noteClientError(c *esdb.Client, err error) {
 		return
 	}
 	// The old client's connection goroutine has already exited; closing
-	// it could panic a call that is still trying to reach it, so it is
-	// left to the garbage collector.
-	s.client.Store(nc)
+	// it could panic a call that is still trying to reach it (such a call
+	// never returns: v4.2.0 sends to the exited goroutine without a
+	// timeout), so it is left alone.
+	s.client.Store(&clientRef{c: nc})
 	s.lastReplace = time.Now()
 	s.log.Warn("KurrentDB client gave up reaching the server; replaced it with a new one", "err", err)
 }

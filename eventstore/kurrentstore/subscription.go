@@ -33,9 +33,13 @@ var _ eventstore.Subscription = (*subscription)(nil)
 // subscription to the server; the subscription then lives until Close (or
 // the store's Close).
 func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position) (eventstore.Subscription, error) {
-	if err := s.begin(); err != nil {
-		return nil, err
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, eventstore.ErrClosed
 	}
+	s.subs.Add(1)
+	s.mu.Unlock()
 	runCtx, cancel := context.WithCancel(s.ctx)
 	sub := &subscription{
 		s:      s,
@@ -46,7 +50,7 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position) (ev
 	first, err := s.subscribe(ctx, runCtx, after)
 	if err != nil {
 		cancel()
-		s.inflight.Done()
+		s.subs.Done()
 		return nil, fmt.Errorf("kurrentstore: subscribe to $all after %d: %w", after, err)
 	}
 	go sub.run(runCtx, first, after)
@@ -83,7 +87,7 @@ func (s *Store) subscribe(ctx, runCtx context.Context, after eventstore.Position
 // run receives events until the subscription is closed, resubscribing from
 // the last position it has seen when the server drops it.
 func (sub *subscription) run(ctx context.Context, es *esdb.Subscription, after eventstore.Position) {
-	defer sub.s.inflight.Done()
+	defer sub.s.subs.Done()
 	last := after
 	backoff := sub.s.opts.ResubscribeMin
 	for {

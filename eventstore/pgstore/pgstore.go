@@ -38,8 +38,10 @@ const notifyChannel = "smsledger_events"
 // Options tune the store. Zero values take the defaults.
 type Options struct {
 	// Writers is the number of writer goroutines (each with its own
-	// connection per batch). Two let one batch gather and lock while the
-	// other commits. Default 2.
+	// connection per batch). Default 1: a batch holds the head lock only for
+	// the server's work, so a second writer mostly splits the same callers
+	// into smaller batches (measured: 64 callers, one event each, 38k
+	// events/s with one writer, 33k with two, 28k with three).
 	Writers int
 	// QueueAppendsMax bounds the appends waiting for a writer; Append blocks
 	// (or fails with its context) when the queue is full. Default 16384.
@@ -62,7 +64,7 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.Writers <= 0 {
-		o.Writers = 2
+		o.Writers = 1
 	}
 	if o.QueueAppendsMax <= 0 {
 		o.QueueAppendsMax = 16384
@@ -193,7 +195,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	rows, err := s.pool.Query(ctx, `
 		SELECT global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at
 		FROM es_events WHERE stream_id = $1 AND stream_version >= $2
-		ORDER BY stream_version LIMIT $3`, stream, int64(from), limit)
+		ORDER BY stream_version LIMIT $3`, readMode, stream, int64(from), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read stream %q: %w", stream, err)
 	}
@@ -219,7 +221,7 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 	rows, err := s.pool.Query(ctx, `
 		SELECT global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at
 		FROM es_events WHERE global_position > $1
-		ORDER BY global_position LIMIT $2`, int64(after), limit)
+		ORDER BY global_position LIMIT $2`, readMode, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
 	}
@@ -238,6 +240,11 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	}
 	return eventstore.Position(head), nil
 }
+
+// readMode plans each read with its actual arguments and the table as it is
+// now. A cached generic plan made while the log was small could keep a
+// sequential scan and sort of the whole log for every page.
+const readMode = pgx.QueryExecModeExec
 
 func clampLimit(limit int) int {
 	if limit <= 0 || limit > eventstore.ReadLimitMax {

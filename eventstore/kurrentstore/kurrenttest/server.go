@@ -79,6 +79,7 @@ type Server struct {
 	db   *db
 	done chan struct{}
 	wg   sync.WaitGroup
+	mu   sync.Mutex // guards lis and grpc against Restart
 
 	stopOnce sync.Once
 }
@@ -103,34 +104,68 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts,
-		lis:  lis,
 		db:   newDB(opts.MaxEvents),
 		done: make(chan struct{}),
-		grpc: grpc.NewServer(
-			// The client pings every 10 s with PermitWithoutStream; grpc-go's
-			// default policy (5 min) would answer with GOAWAY too_many_pings
-			// and drop idle subscriptions.
-			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
-			grpc.MaxRecvMsgSize(17<<20),
-			grpc.MaxSendMsgSize(17<<20),
-		),
 	}
-	api.RegisterStreamsServer(s.grpc, &streamsService{s: s})
-	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresService{version: opts.ServerVersion})
-	gossip.RegisterGossipServer(s.grpc, &gossipService{addr: lis.Addr().(*net.TCPAddr)})
 	// A fresh node has system events in $all before any user event.
 	s.AppendSystemEvent("$settings", "$settings", []byte(`{"$userStreamAcl":{"$r":"$all"}}`))
+	s.serve(lis)
+	return s, nil
+}
+
+// serve starts a gRPC server with the node's services on lis.
+func (s *Server) serve(lis net.Listener) {
+	s.lis = lis
+	s.grpc = grpc.NewServer(
+		// The client pings every 10 s with PermitWithoutStream; grpc-go's
+		// default policy (5 min) would answer with GOAWAY too_many_pings
+		// and drop idle subscriptions.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(17<<20),
+		grpc.MaxSendMsgSize(17<<20),
+	)
+	api.RegisterStreamsServer(s.grpc, &streamsService{s: s})
+	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresService{version: s.opts.ServerVersion})
+	gossip.RegisterGossipServer(s.grpc, &gossipService{addr: lis.Addr().(*net.TCPAddr)})
+	gs := s.grpc
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		// Serve returns when Stop closes the listener.
-		_ = s.grpc.Serve(lis)
+		_ = gs.Serve(lis)
 	}()
-	return s, nil
+}
+
+// Restart stops the node as a crash would (every connection and stream
+// ends), stays down for the given time, and starts it again on the same
+// address with the same log, as a node with a persistent database does.
+func (s *Server) Restart(down time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addr := s.lis.Addr().String()
+	s.grpc.Stop()
+	time.Sleep(down)
+	var lis net.Listener
+	var err error
+	for range 50 { // the port may linger for a moment
+		if lis, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("kurrenttest: listen again on %s: %w", addr, err)
+	}
+	s.serve(lis)
+	return nil
 }
 
 // Addr is the node's host:port.
-func (s *Server) Addr() string { return s.lis.Addr().String() }
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lis.Addr().String()
+}
 
 // URL is a connection string for the node (plaintext, single node).
 func (s *Server) URL() string { return "esdb://" + s.Addr() + "?tls=false" }
@@ -140,7 +175,9 @@ func (s *Server) URL() string { return "esdb://" + s.Addr() + "?tls=false" }
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		close(s.done)
+		s.mu.Lock()
 		s.grpc.Stop()
+		s.mu.Unlock()
 		s.wg.Wait()
 	})
 }

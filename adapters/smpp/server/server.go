@@ -1,0 +1,382 @@
+// Package server is smsledger's SMPP v3.4 ingress: an SMSC-side server that
+// ESMEs (tenants) bind to. It uses gosmpp's pdu package for the wire format
+// and talks to the application through the small Ingress interface, so it
+// knows nothing of the event store.
+//
+// Guarantees:
+//   - submit_sm_resp ESME_ROK (with our message id) is written only after
+//     Ingress.Submit returned success, i.e. after the message is durable;
+//   - every refusal has a distinct, documented command_status (StatusOf);
+//   - each bind has a window of outstanding requests, beyond which
+//     submit_sm is answered ESME_RTHROTTLED at once;
+//   - every buffer, queue and map is bounded (connections, window,
+//     concatenation buffer, outbound deliver_sm window, auth-failure table);
+//   - Shutdown stops reading, drains in-flight requests, answers them,
+//     unbinds and closes.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config configures a Server. Zero values take the documented defaults.
+type Config struct {
+	Addr     string  // listen address (default 127.0.0.1:2775)
+	Ingress  Ingress // required
+	Logger   *slog.Logger
+	SystemID string // our system_id in bind responses (default "smsledger")
+
+	WindowMax      int           // outstanding requests per bind (default 64)
+	MaxConns       int           // concurrent connections (default 1024)
+	GlobalTPS      float64       // submit_sm per second over all binds; 0 = unlimited
+	SubmitTimeout  time.Duration // deadline of one Ingress.Submit (default 10s)
+	BindTimeout    time.Duration // a new connection must bind within (default 10s)
+	IdleTimeout    time.Duration // a bound connection silent this long is closed (default 120s)
+	WriteTimeout   time.Duration // per write (default 10s)
+	DrainTimeout   time.Duration // Serve's graceful shutdown bound when ctx ends (default 10s)
+	ConcatTimeout  time.Duration // an incomplete concatenated message is refused after (default 30s)
+	MaxConcat      int           // incomplete concatenated messages per bind (default 32)
+	OutboundWindow int           // outstanding deliver_sm per bind (default 32)
+	DeliverTimeout time.Duration // wait for deliver_sm_resp (default 10s)
+
+	// Authentication failures from one IP address delay that address's
+	// next binds by min(AuthFailDelay·2^(n−1), AuthFailMaxDelay), n = its
+	// failures in the last AuthFailWindow. Defaults 250ms, 5s, 10min.
+	AuthFailDelay    time.Duration
+	AuthFailMaxDelay time.Duration
+	AuthFailWindow   time.Duration
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defi := func(d *int, v int) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:2775"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.SystemID == "" {
+		c.SystemID = "smsledger"
+	}
+	defi(&c.WindowMax, 64)
+	defi(&c.MaxConns, 1024)
+	defi(&c.MaxConcat, 32)
+	defi(&c.OutboundWindow, 32)
+	def(&c.SubmitTimeout, 10*time.Second)
+	def(&c.BindTimeout, 10*time.Second)
+	def(&c.IdleTimeout, 120*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	def(&c.DrainTimeout, 10*time.Second)
+	def(&c.ConcatTimeout, 30*time.Second)
+	def(&c.DeliverTimeout, 10*time.Second)
+	def(&c.AuthFailDelay, 250*time.Millisecond)
+	def(&c.AuthFailMaxDelay, 5*time.Second)
+	def(&c.AuthFailWindow, 10*time.Minute)
+}
+
+// ErrNoReceiverBind is returned by DeliverReceipt when the tenant has no
+// receiver-capable bind (the caller keeps the DLR queued).
+var ErrNoReceiverBind = errors.New("smpp: tenant has no receiver bind")
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("smpp: server closed")
+
+// Server is an SMPP v3.4 server.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	ln     net.Listener
+	global *rate.Limiter
+	fails  *failTable
+
+	hardCtx    context.Context // canceled by Close: aborts in-flight Submits
+	hardCancel context.CancelFunc
+
+	mu        sync.Mutex
+	sessions  map[*session]struct{}
+	receivers map[string][]*session // tenant → receiver-capable binds
+	tenantLim map[string]*rate.Limiter
+	rr        atomic.Uint64
+	closing   atomic.Bool
+	conns     sync.WaitGroup
+	served    chan struct{} // closed when the accept loop ended
+}
+
+// New validates cfg and listens on cfg.Addr (use 127.0.0.1:0 in tests;
+// Addr tells the port).
+func New(cfg Config) (*Server, error) {
+	cfg.defaults()
+	if cfg.Ingress == nil {
+		return nil, errors.New("smpp server: Config.Ingress is required")
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("smpp server: listen %s: %w", cfg.Addr, err)
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger.With("component", "smpp-server"), ln: ln,
+		fails:     newFailTable(10000, cfg.AuthFailDelay, cfg.AuthFailMaxDelay, cfg.AuthFailWindow),
+		sessions:  map[*session]struct{}{},
+		receivers: map[string][]*session{},
+		tenantLim: map[string]*rate.Limiter{},
+		served:    make(chan struct{}),
+	}
+	if cfg.GlobalTPS > 0 {
+		s.global = rate.NewLimiter(rate.Limit(cfg.GlobalTPS), burstOf(cfg.GlobalTPS))
+	}
+	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+func burstOf(tps float64) int {
+	b := int(tps / 10)
+	if b < 1 {
+		b = 1
+	}
+	return b
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// ListenAndServe is Serve (New already listens); kept for the familiar name.
+func (s *Server) ListenAndServe(ctx context.Context) error { return s.Serve(ctx) }
+
+// Serve accepts connections until ctx ends (then it shuts down gracefully
+// within Config.DrainTimeout and returns nil) or Shutdown/Close is called
+// (ErrServerClosed).
+func (s *Server) Serve(ctx context.Context) error {
+	defer close(s.served)
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+		defer cancel()
+		_ = s.Shutdown(sctx)
+	})
+	defer stop()
+	s.log.Info("smpp server listening", "addr", s.ln.Addr().String())
+	var backoff time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				if ctx.Err() != nil {
+					s.conns.Wait()
+					return nil
+				}
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			// Temporary failures (e.g. EMFILE): back off, bounded.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("smpp accept", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-s.hardCtx.Done():
+				return ErrServerClosed
+			}
+		}
+		backoff = 0
+		s.mu.Lock()
+		if len(s.sessions) >= s.cfg.MaxConns || s.closing.Load() {
+			s.mu.Unlock()
+			s.log.Warn("smpp connection refused: too many connections", "remote", c.RemoteAddr().String())
+			_ = c.Close()
+			continue
+		}
+		sess := newSession(s, c)
+		s.sessions[sess] = struct{}{}
+		s.conns.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.conns.Done()
+			sess.run()
+		}()
+	}
+}
+
+// Shutdown stops accepting, stops reading on every session, waits for
+// in-flight requests to be answered, unbinds and closes. If ctx ends first,
+// the remaining sessions are closed hard (Close) and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	_ = s.ln.Close()
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.stopReading(stopShutdown)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.hardCancel()
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close closes the listener and every connection at once, aborting
+// in-flight Submits (their ESMEs get no answer and must retry).
+func (s *Server) Close() {
+	s.closing.Store(true)
+	_ = s.ln.Close()
+	s.hardCancel()
+	s.mu.Lock()
+	for sess := range s.sessions {
+		_ = sess.conn.Close()
+	}
+	s.mu.Unlock()
+}
+
+// Sessions is the number of open connections.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *Server) removeSession(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sess)
+	if sess.tenant != "" {
+		rs := s.receivers[sess.tenant]
+		for i, r := range rs {
+			if r == sess {
+				rs = append(rs[:i:i], rs[i+1:]...)
+				break
+			}
+		}
+		if len(rs) == 0 {
+			delete(s.receivers, sess.tenant)
+		} else {
+			s.receivers[sess.tenant] = rs
+		}
+	}
+}
+
+func (s *Server) addReceiver(tenant string, sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.receivers[tenant] = append(s.receivers[tenant], sess)
+}
+
+// tenantLimiter returns the tenant's limiter (updated to p.TPS), nil when
+// unlimited.
+func (s *Server) tenantLimiter(p Principal) *rate.Limiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.tenantLim[p.TenantID]
+	if p.TPS <= 0 {
+		delete(s.tenantLim, p.TenantID)
+		return nil
+	}
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(p.TPS), burstOf(p.TPS))
+		s.tenantLim[p.TenantID] = l
+	} else if l.Limit() != rate.Limit(p.TPS) {
+		l.SetLimit(rate.Limit(p.TPS))
+		l.SetBurst(burstOf(p.TPS))
+	}
+	return l
+}
+
+// ReceiverBinds is the number of receiver-capable binds of a tenant.
+func (s *Server) ReceiverBinds(tenantID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.receivers[tenantID])
+}
+
+// failTable remembers authentication failures per IP (bounded).
+type failTable struct {
+	mu                 sync.Mutex
+	max                int
+	base, cap, window  time.Duration
+	entries            map[string]*failEntry
+}
+
+type failEntry struct {
+	n    int
+	last time.Time
+}
+
+func newFailTable(max int, base, capd, window time.Duration) *failTable {
+	return &failTable{max: max, base: base, cap: capd, window: window, entries: map[string]*failEntry{}}
+}
+
+// delay is how long a bind from ip waits before being checked.
+func (f *failTable) delay(ip string, now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.entries[ip]
+	if e == nil || now.Sub(e.last) > f.window {
+		return 0
+	}
+	d := f.base
+	for i := 1; i < e.n && d < f.cap; i++ {
+		d *= 2
+	}
+	return min(d, f.cap)
+}
+
+func (f *failTable) fail(ip string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e := f.entries[ip]
+	if e == nil {
+		if len(f.entries) >= f.max {
+			var oldest string
+			var ot time.Time
+			for k, v := range f.entries {
+				if now.Sub(v.last) > f.window {
+					delete(f.entries, k)
+					continue
+				}
+				if oldest == "" || v.last.Before(ot) {
+					oldest, ot = k, v.last
+				}
+			}
+			if len(f.entries) >= f.max {
+				delete(f.entries, oldest)
+			}
+		}
+		e = &failEntry{}
+		f.entries[ip] = e
+	} else if now.Sub(e.last) > f.window {
+		e.n = 0
+	}
+	e.n++
+	e.last = now
+}
+
+func (f *failTable) ok(ip string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.entries, ip)
+}

@@ -1,0 +1,374 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
+	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/ledger"
+	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
+	"github.com/smsledger/smsledger/domain/money"
+	"github.com/smsledger/smsledger/eventstore"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func TestAdminCommandsValidateAndApply(t *testing.T) {
+	ctx := context.Background()
+	store := ledgertest.Store(t)
+	svc := ledgertest.Start(t, store, ledger.Options{})
+	ledgertest.Setup(t, svc, "acme")
+
+	err := svc.CreateTenant(ctx, ledger.TenantSpec{ID: "acme", Name: "x", Currency: "EUR", Billing: "on_submit", Tier: "standard"})
+	if !errors.Is(err, ledger.ErrAlreadyExists) {
+		t.Fatalf("duplicate tenant: %v", err)
+	}
+	for _, spec := range []ledger.TenantSpec{
+		{ID: "", Name: "x", Currency: "EUR", Billing: "on_submit", Tier: "standard"},
+		{ID: "b", Name: "x", Currency: "eur", Billing: "on_submit", Tier: "standard"},
+		{ID: "b", Name: "x", Currency: "EUR", Billing: "monthly", Tier: "standard"},
+		{ID: "b", Name: "x", Currency: "EUR", Billing: "on_submit", Tier: "gold"},
+		{ID: "b", Name: "x", Currency: "EUR", Billing: "on_submit", Tier: "standard", CreditLimit: dec("0.000000001")},
+		{ID: "b", Name: "x", Currency: "EUR", Billing: "on_submit", Tier: "standard", CreditLimit: dec("-1")},
+	} {
+		if err := svc.CreateTenant(ctx, spec); !errors.Is(err, ledger.ErrInvalid) || ledger.CodeOf(err) != ledger.CodeInvalid {
+			t.Errorf("CreateTenant(%+v) = %v, want invalid", spec, err)
+		}
+	}
+	if _, err := svc.TopUp(ctx, "nobody", dec("1"), "r"); !errors.Is(err, ledger.ErrNotFound) {
+		t.Errorf("top-up of unknown tenant: %v", err)
+	}
+	if err := svc.SetRoutes(ctx, []events.Route{{Prefix: "1", Suppliers: []string{"ghost"}}}); !errors.Is(err, ledger.ErrInvalid) {
+		t.Errorf("route to unknown supplier: %v", err)
+	}
+	if err := svc.SetRates(ctx, "acme", []events.Rate{{Prefix: "4x", Price: dec("1")}}); !errors.Is(err, ledger.ErrInvalid) {
+		t.Errorf("bad rate prefix: %v", err)
+	}
+
+	// Top-ups are idempotent by reference.
+	r1, err := svc.TopUp(ctx, "acme", dec("10.50"), "inv-1")
+	if err != nil || r1.Duplicate {
+		t.Fatalf("top-up: %+v %v", r1, err)
+	}
+	r2, err := svc.TopUp(ctx, "acme", dec("10.50"), "inv-1")
+	if err != nil || !r2.Duplicate || r2.EntryID != r1.EntryID {
+		t.Fatalf("repeated top-up: %+v %v", r2, err)
+	}
+	if _, err := svc.TopUp(ctx, "acme", dec("11"), "inv-1"); !errors.Is(err, ledger.ErrConflict) {
+		t.Fatalf("reference reused with another amount: %v", err)
+	}
+	b, _ := svc.Balance("acme")
+	if b.Balance != "10.5" || b.Available != "10.5" || b.Held != "0" {
+		t.Fatalf("balance after top-ups: %+v", b)
+	}
+
+	// Credentials.
+	if err := svc.SetSmppCredentials(ctx, "acme", "acme01", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := svc.AuthenticateSMPP(ctx, "acme01", "s3cret"); err != nil || id != "acme" {
+		t.Fatalf("smpp auth: %q %v", id, err)
+	}
+	if id, err := svc.AuthenticateSMPP(ctx, "acme01", "s3cret"); err != nil || id != "acme" { // cached
+		t.Fatalf("smpp auth (cached): %q %v", id, err)
+	}
+	if _, err := svc.AuthenticateSMPP(ctx, "acme01", "wrong"); !errors.Is(err, ledger.ErrBadCredentials) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := svc.AuthenticateSMPP(ctx, "nobody", "s3cret"); !errors.Is(err, ledger.ErrUnknownSystemID) {
+		t.Fatalf("unknown system id: %v", err)
+	}
+	if err := svc.SetSmppCredentials(ctx, "acme", "acme01", "n3w"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.AuthenticateSMPP(ctx, "acme01", "s3cret"); !errors.Is(err, ledger.ErrBadCredentials) {
+		t.Fatalf("old password after change (cache must not win): %v", err)
+	}
+	key, keyID, err := svc.IssueAPIKey(ctx, "acme")
+	if err != nil || keyID == "" {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if id, err := svc.AuthenticateAPIKey(ctx, key); err != nil || id != "acme" {
+			t.Fatalf("api key: %q %v", id, err)
+		}
+	}
+	bad := key[:len(key)-1] + "A"
+	if bad == key {
+		bad = key[:len(key)-1] + "B"
+	}
+	for _, k := range []string{bad, "", "sml_x", key + "x"} {
+		if _, err := svc.AuthenticateAPIKey(ctx, k); !errors.Is(err, ledger.ErrBadCredentials) {
+			t.Errorf("key %q: %v", k, err)
+		}
+	}
+	if pw, err := svc.SupplierPassword("sup1"); err != nil || pw != "pw" {
+		t.Fatalf("supplier password: %q %v", pw, err)
+	}
+}
+
+func TestSubmitLifecycleAndAudit(t *testing.T) {
+	ctx := context.Background()
+	store := ledgertest.Store(t)
+	svc := ledgertest.Start(t, store, ledger.Options{})
+	ledgertest.Setup(t, svc, "acme")
+	ledgertest.Setup(t, svc, "other")
+	if _, err := svc.TopUp(ctx, "acme", dec("1"), "t1"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Refusals with stable codes.
+	cases := map[ledger.Code]accept.Request{
+		ledger.CodeInvalidDestination: {To: "abc", Text: "hi"},
+		ledger.CodeNoRate:             {To: "+33612345678", Text: "hi"},
+	}
+	for want, req := range cases {
+		if _, err := svc.Submit(ctx, "acme", req); ledger.CodeOf(err) != want {
+			t.Errorf("submit %+v: %v (code %s), want %s", req, err, ledger.CodeOf(err), want)
+		}
+	}
+	if _, err := svc.Submit(ctx, "ghost", accept.Request{To: "+4915112345678"}); ledger.CodeOf(err) != ledger.CodeUnknownTenant {
+		t.Errorf("unknown tenant: %v", err)
+	}
+	if _, err := svc.Submit(ctx, "other", accept.Request{To: "+4915112345678", Text: "x"}); ledger.CodeOf(err) != ledger.CodeInsufficientFunds {
+		t.Errorf("no funds: %v", err)
+	}
+
+	acc, err := svc.Submit(ctx, "acme", accept.Request{Channel: "http", From: "ACME", To: "+49 151 12345678", Text: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Parts != 1 || !acc.Price.Equal(dec("0.07")) || acc.Currency != "EUR" || acc.MessageID.Version() != 7 {
+		t.Fatalf("accepted: %+v", acc)
+	}
+	b, _ := svc.Balance("acme")
+	if b.Held != "0.07" || b.Available != "0.93" || b.Balance != "1" {
+		t.Fatalf("balance after submit: %+v", b)
+	}
+	select {
+	case d := <-svc.Outbox():
+		if d.MessageID != acc.MessageID || len(d.Candidates) != 1 || d.Candidates[0].SupplierID != "sup1" || d.Version != 2 {
+			t.Fatalf("dispatch: %+v", d)
+		}
+	default:
+		t.Fatal("nothing in the outbox")
+	}
+	v, err := svc.Message(ctx, "acme", acc.MessageID)
+	if err != nil || v.State != "routed" || v.Supplier != "sup1" || v.Price != "0.07" || v.To != "4915112345678" || v.Money != "held" {
+		t.Fatalf("message view: %+v %v", v, err)
+	}
+	if _, err := svc.Message(ctx, "other", acc.MessageID); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("other tenant reads message: %v", err)
+	}
+
+	// Egress: submitted, accepted (settles on_submit), DLR delivered, forwarded.
+	if _, err := svc.SubmittedToSupplier(ctx, acc.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := svc.SupplierAccepted(ctx, acc.MessageID, "sup1", 1, "SUP-1", 20*time.Millisecond)
+	if err != nil || len(tr.Events) < 2 {
+		t.Fatalf("supplier accepted: %+v %v", tr, err)
+	}
+	if tr, err := svc.SupplierAccepted(ctx, acc.MessageID, "sup1", 1, "SUP-1", 0); err != nil || len(tr.Events) != 0 {
+		t.Fatalf("duplicate resp: %+v %v", tr, err)
+	}
+	if _, err := svc.DeliveryReported(ctx, "sup1", "SUP-1", "DELIVRD", "000", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.DeliveryReported(ctx, "sup1", "nope", "DELIVRD", "000", time.Now()); !errors.Is(err, ledger.ErrNotFound) {
+		t.Fatalf("unknown DLR: %v", err)
+	}
+	if _, err := svc.DeliveryForwarded(ctx, acc.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	v, err = svc.Message(ctx, "acme", acc.MessageID)
+	if err != nil || v.State != "delivered" || v.Money != "settled" || v.Cost != "0.02" || v.SupplierAcceptedAt == nil || v.FinalAt == nil {
+		t.Fatalf("final view: %+v %v", v, err)
+	}
+	evs, err := svc.MessageEvents(ctx, "acme", acc.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	want := fmt.Sprint([]string{"MessageAccepted", "RouteSelected", "Held", "SubmittedToSupplier", "SupplierAccepted", "Settled", "JournalEntryRecorded", "DeliveryReported", "DeliveryForwarded"})
+	if fmt.Sprint(types) != want {
+		t.Fatalf("audit trail %v, want %v", types, want)
+	}
+	waitBalance(t, svc, "acme", ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "0.93", CreditLimit: "0", Held: "0", Available: "0.93"})
+
+	// A failing supplier: reject → no more candidates → failed, released.
+	acc2, err := svc.Submit(ctx, "acme", accept.Request{To: "+4930123456", Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SubmittedToSupplier(ctx, acc2.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SupplierRejected(ctx, acc2.MessageID, "sup1", 1, 0x45); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = svc.Message(ctx, "acme", acc2.MessageID)
+	if v.State != "failed" || v.Money != "released" {
+		t.Fatalf("rejected message: %+v", v)
+	}
+	waitBalance(t, svc, "acme", ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "0.93", CreditLimit: "0", Held: "0", Available: "0.93"})
+}
+
+// failingStore fails every message append.
+type failingStore struct{ eventstore.Store }
+
+func (f failingStore) Append(ctx context.Context, stream string, exp eventstore.ExpectedVersion, evs ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if _, ok := events.MessageIDFromStream(stream); ok {
+		return eventstore.AppendResult{}, errors.New("disk on fire")
+	}
+	return f.Store.Append(ctx, stream, exp, evs...)
+}
+
+func TestSubmitNotDurableReleasesHold(t *testing.T) {
+	ctx := context.Background()
+	store := ledgertest.Store(t)
+	svc, err := ledger.New(failingStore{store}, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go svc.Run(rctx)
+	if err := svc.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ledgertest.Setup(t, svc, "acme")
+	if _, err := svc.TopUp(ctx, "acme", dec("1"), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+	if !errors.Is(err, ledger.ErrNotDurable) || ledger.CodeOf(err) != ledger.CodeSystemError {
+		t.Fatalf("submit on a failing store: %v", err)
+	}
+	if b, _ := svc.Balance("acme"); b.Held != "0" || b.Available != "1" {
+		t.Fatalf("hold not released: %+v", b)
+	}
+}
+
+func waitBalance(t *testing.T, svc *ledger.Service, tenant string, want ledger.BalanceView) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := svc.Balance(tenant)
+		if err == nil && got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("balance of %s: %+v (%v), want %+v", tenant, got, err, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Many goroutines submitting for one tenant never overspend: accepted
+// prices sum to the holds, available never goes below zero, and a new
+// Service on the same log rebuilds the same balance with the open holds.
+func TestConcurrentSubmitsNeverOverspendAndRestartRebuilds(t *testing.T) {
+	ctx := context.Background()
+	store := ledgertest.Store(t)
+	svc := ledgertest.Start(t, store, ledger.Options{OutboxSize: 1})
+	ledgertest.Setup(t, svc, "acme")
+	if _, err := svc.TopUp(ctx, "acme", dec("10"), "t1"); err != nil { // 10 / 0.07 = 142 messages
+		t.Fatal(err)
+	}
+	var accepted, refused atomic.Int64
+	var sum money.Units
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 15; i++ {
+				acc, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+				switch ledger.CodeOf(err) {
+				case ledger.CodeOK:
+					accepted.Add(1)
+					mu.Lock()
+					sum += money.MustFromDecimal(acc.Price)
+					mu.Unlock()
+				case ledger.CodeInsufficientFunds:
+					refused.Add(1)
+				default:
+					t.Errorf("submit: %v", err)
+					return
+				}
+				b, _ := svc.Balance("acme")
+				if d, _ := decimal.NewFromString(b.Available); d.IsNegative() {
+					t.Errorf("available below zero: %+v", b)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted.Load() != 142 || refused.Load() != 16*15-142 {
+		t.Fatalf("accepted %d refused %d, want 142 and %d", accepted.Load(), refused.Load(), 16*15-142)
+	}
+	b, _ := svc.Balance("acme")
+	if b.Held != sum.String() || b.Balance != "10" || b.Available != "0.06" {
+		t.Fatalf("balance %+v, holds sum %s", b, sum)
+	}
+	if svc.OutboxDropped() != 141 {
+		t.Errorf("outbox dropped %d, want 141", svc.OutboxDropped())
+	}
+
+	// Settle one message so the rebuild covers a settlement too.
+	d := <-svc.Outbox()
+	if _, err := svc.SubmittedToSupplier(ctx, d.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SupplierAccepted(ctx, d.MessageID, "sup1", 1, "S1", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	want := ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "9.93", CreditLimit: "0", Held: "9.87", Available: "0.06"}
+	waitBalance(t, svc, "acme", want)
+
+	svc2 := ledgertest.Start(t, store, ledger.Options{})
+	waitBalance(t, svc2, "acme", want)
+	if _, err := svc2.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"}); ledger.CodeOf(err) != ledger.CodeInsufficientFunds {
+		t.Fatalf("restarted service overspends: %v", err)
+	}
+	// The restarted service knows the supplier message id for DLRs.
+	if _, err := svc2.DeliveryReported(ctx, "sup1", "S1", "DELIVRD", "", time.Now()); err != nil {
+		t.Fatalf("DLR after restart: %v", err)
+	}
+}
+
+func BenchmarkSubmit(b *testing.B) {
+	ctx := context.Background()
+	store := ledgertest.Store(b)
+	svc := ledgertest.Start(b, store, ledger.Options{OutboxSize: 1})
+	ledgertest.Setup(b, svc, "acme")
+	if _, err := svc.TopUp(ctx, "acme", dec("100000000"), "t1"); err != nil {
+		b.Fatal(err)
+	}
+	b.SetParallelism(64)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "bench"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+}

@@ -1,0 +1,95 @@
+// Package ledgertest starts ledger Services on a real, migrated Postgres
+// event store for tests of the ledger and of its adapters. The test binary
+// must call pgtest.Main from its TestMain.
+package ledgertest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/ledger"
+	"github.com/smsledger/smsledger/eventstore/pgstore"
+	"github.com/smsledger/smsledger/migrations"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Store opens a Postgres event store on a fresh database, closed at cleanup.
+func Store(t testing.TB) *pgstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	if err := migrations.Apply(ctx, url); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatalf("pool: %v", err)
+	}
+	s, err := pgstore.Open(ctx, pool, pgstore.Options{})
+	if err != nil {
+		pool.Close()
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close(); pool.Close() })
+	return s
+}
+
+// Start makes a Service over store (cheap bcrypt), runs it until cleanup
+// and waits until it has caught up.
+func Start(t testing.TB, store *pgstore.Store, opts ledger.Options) *ledger.Service {
+	t.Helper()
+	if opts.HashCost == 0 {
+		opts.HashCost = bcrypt.MinCost
+	}
+	svc, err := ledger.New(store, opts)
+	if err != nil {
+		t.Fatalf("new service: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("run: %v", err)
+		}
+	})
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := svc.WaitCaughtUp(wctx); err != nil {
+		t.Fatalf("catch up: %v", err)
+	}
+	return svc
+}
+
+// Setup configures a tenant "acme" (EUR, on_submit, standard, no TPS limit,
+// no credit) with rates 49 → 0.05 and 4915 → 0.07, a supplier "sup1" with
+// costs 49 → 0.02, and the route 49 → [sup1].
+func Setup(t testing.TB, svc *ledger.Service, tenantID string) {
+	t.Helper()
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(svc.CreateTenant(ctx, ledger.TenantSpec{ID: tenantID, Name: "Tenant " + tenantID, Currency: "EUR",
+		Billing: "on_submit", Tier: "standard", CreditLimit: decimal.Zero}))
+	must(svc.SetRates(ctx, tenantID, []events.Rate{
+		{Prefix: "49", Price: decimal.RequireFromString("0.05")},
+		{Prefix: "4915", Price: decimal.RequireFromString("0.07")},
+	}))
+	if _, err := svc.Supplier("sup1"); err != nil {
+		must(svc.CreateSupplier(ctx, ledger.SupplierSpec{ID: "sup1", Name: "Supplier 1", Currency: "EUR",
+			Host: "127.0.0.1", Port: 2775, SystemID: "sup1", Password: "pw", Binds: 1, TPSLimit: 100, Window: 10}))
+		must(svc.SetCosts(ctx, "sup1", []events.Cost{{Prefix: "49", Cost: decimal.RequireFromString("0.02")}}))
+		must(svc.SetRoutes(ctx, []events.Route{{Prefix: "49", Suppliers: []string{"sup1"}}}))
+	}
+}

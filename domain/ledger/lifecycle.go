@@ -1,0 +1,124 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/message"
+	"github.com/smsledger/smsledger/eventstore"
+)
+
+// Transition is what a lifecycle command did: the events appended (none
+// for a duplicate or late input) and the message afterwards.
+type Transition struct {
+	Events  []events.Event
+	Message *message.Message
+}
+
+const lifecycleRetries = 3
+
+// advance reads a message, lets decide choose the events for its current
+// state, and appends them with the expected version; on a concurrent
+// append it re-reads and decides again (bounded).
+func (s *Service) advance(ctx context.Context, id uuid.UUID, decide func(m *message.Message, at time.Time) ([]events.Event, error)) (Transition, error) {
+	for try := 0; ; try++ {
+		recs, evs, err := s.readMessage(ctx, "", id)
+		if err != nil {
+			return Transition{}, err
+		}
+		m, err := message.Rebuild(evs)
+		if err != nil {
+			return Transition{}, fmt.Errorf("message %s: %w", id, err)
+		}
+		out, err := decide(m, s.clock().UTC())
+		if err != nil || len(out) == 0 {
+			return Transition{Message: m}, err
+		}
+		data := make([]eventstore.EventData, len(out))
+		corr := recs[0].Metadata.CorrelationID
+		for i, e := range out {
+			typ, b, err := events.Encode(e)
+			if err != nil {
+				return Transition{}, fmt.Errorf("encode %s: %w", e.EventType(), err)
+			}
+			eid, err := s.id()
+			if err != nil {
+				return Transition{}, err
+			}
+			data[i] = eventstore.EventData{ID: eid, Type: typ, Data: b, Metadata: eventstore.Metadata{CorrelationID: corr, CausationID: recs[len(recs)-1].ID}}
+		}
+		last := recs[len(recs)-1].Version
+		_, err = s.store.Append(ctx, events.MessageStream(id), eventstore.Exact(last), data...)
+		if errors.Is(err, eventstore.ErrWrongExpectedVersion) && try < lifecycleRetries {
+			continue
+		}
+		if err != nil {
+			return Transition{}, fmt.Errorf("message %s: append %d events: %w", id, len(out), err)
+		}
+		if err := m.ApplyAll(out); err != nil {
+			panic(fmt.Sprintf("ledger: message %s: decided events do not apply: %v", id, err))
+		}
+		return Transition{Events: out, Message: m}, nil
+	}
+}
+
+// SubmittedToSupplier records that submit_sm for the message's current
+// attempt was sent to its current supplier.
+func (s *Service) SubmittedToSupplier(ctx context.Context, msgID uuid.UUID) (Transition, error) {
+	return s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) { return m.Submit(at) })
+}
+
+// SupplierAccepted records a successful submit_sm_resp; for on_submit
+// billing it settles the hold. The supplier message id is indexed for DLRs.
+func (s *Service) SupplierAccepted(ctx context.Context, msgID uuid.UUID, supplierID string, attempt int, supplierMsgID string, latency time.Duration) (Transition, error) {
+	tr, err := s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) {
+		return m.OnSupplierAccepted(supplierID, attempt, supplierMsgID, latency.Milliseconds(), at)
+	})
+	if err == nil && len(tr.Events) > 0 {
+		s.indexDLR(supplierID, supplierMsgID, msgID)
+	}
+	return tr, err
+}
+
+// SupplierRejected records an error submit_sm_resp and fails over to the
+// next candidate (FailedOver) or fails the message and releases the hold.
+func (s *Service) SupplierRejected(ctx context.Context, msgID uuid.UUID, supplierID string, attempt int, commandStatus uint32) (Transition, error) {
+	return s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) {
+		return m.OnSupplierRejected(supplierID, attempt, commandStatus, at)
+	})
+}
+
+// SupplierTimedOut records a missing submit_sm_resp, then fails over or
+// fails like SupplierRejected.
+func (s *Service) SupplierTimedOut(ctx context.Context, msgID uuid.UUID, supplierID string, attempt int, timeout time.Duration) (Transition, error) {
+	return s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) {
+		return m.OnSupplierTimedOut(supplierID, attempt, timeout.Milliseconds(), at)
+	})
+}
+
+// DeliveryReported records a supplier DLR, found by the supplier's message
+// id; a final status settles (on_delivery, DELIVRD) or releases the hold.
+// An unknown supplier message id is ErrNotFound.
+func (s *Service) DeliveryReported(ctx context.Context, supplierID, supplierMsgID, stat, errCode string, doneAt time.Time) (Transition, error) {
+	id, ok := s.lookupDLR(supplierID, supplierMsgID)
+	if !ok {
+		return Transition{}, fmt.Errorf("DLR from %s for %q: %w", supplierID, supplierMsgID, ErrNotFound)
+	}
+	return s.advance(ctx, id, func(m *message.Message, at time.Time) ([]events.Event, error) {
+		return m.OnDeliveryReport(supplierMsgID, stat, errCode, doneAt, at)
+	})
+}
+
+// DeliveryForwarded records that the final status went back to the tenant.
+func (s *Service) DeliveryForwarded(ctx context.Context, msgID uuid.UUID) (Transition, error) {
+	return s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) { return m.OnForwarded(at) })
+}
+
+// Expire ends a message whose validity ran out and releases its hold.
+func (s *Service) Expire(ctx context.Context, msgID uuid.UUID) (Transition, error) {
+	return s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) { return m.Expire(at) })
+}

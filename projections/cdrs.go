@@ -1,0 +1,353 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/smsledger/smsledger/domain/events"
+)
+
+// cdrs projects one row per message into monthly partitions of cdrs.
+type cdrs struct {
+	partitions map[string]bool // months whose partition this pipeline ensured
+}
+
+func newCDRs() *cdrs { return &cdrs{partitions: map[string]bool{}} }
+
+func (*cdrs) name() string { return ProjectorCDRs }
+
+// CDR states beyond the message states are not invented: the state column
+// holds domain/message.State values.
+const (
+	stateAccepted         = "accepted"
+	stateRouted           = "routed"
+	stateSubmitted        = "submitted"
+	stateSubmitFailed     = "submit_failed"
+	stateSupplierAccepted = "supplier_accepted"
+	stateDelivered        = "delivered"
+	stateUndelivered      = "undelivered"
+	stateRejected         = "rejected"
+	stateExpired          = "expired"
+	stateFailed           = "failed"
+)
+
+// terminalStates are the final message states.
+var terminalStates = []string{stateDelivered, stateUndelivered, stateRejected, stateExpired, stateFailed}
+
+// dlrState maps a receipt status to the state it leads to (as
+// domain/message does); ok is false for intermediate statuses.
+func dlrState(status string) (string, bool) {
+	switch status {
+	case "DELIVRD":
+		return stateDelivered, true
+	case "EXPIRED":
+		return stateExpired, true
+	case "REJECTD":
+		return stateRejected, true
+	case "ACCEPTD", "ENROUTE":
+		return "", false
+	}
+	return stateUndelivered, true
+}
+
+// cdrChange is what one batch changes in one message's CDR. Pointers are
+// nil when unchanged.
+type cdrChange struct {
+	id  uuid.UUID
+	acc *events.MessageAccepted // set when the message was accepted in this batch
+
+	routePrefix, supplierID, costCurrency, state, errText, smid, dlrStatus *string
+	attempts                                                              int
+	cost                                                                  *decimal.Decimal
+	routedAt, submittedAt, supplierAcceptedAt, dlrAt, doneAt, finalAt      *time.Time
+	settledAt, releasedAt, forwardedAt                                     *time.Time
+}
+
+func sp(s string) *string { return &s }
+func tp(t time.Time) *time.Time {
+	u := t.UTC()
+	return &u
+}
+
+func (c *cdrs) apply(ctx context.Context, tx pgx.Tx, schema string, evs []Event) error {
+	changes := map[uuid.UUID]*cdrChange{}
+	var order []*cdrChange
+	get := func(id uuid.UUID) *cdrChange {
+		ch := changes[id]
+		if ch == nil {
+			ch = &cdrChange{id: id}
+			changes[id] = ch
+			order = append(order, ch)
+		}
+		return ch
+	}
+	for i := range evs {
+		switch e := evs[i].Data.(type) {
+		case events.MessageAccepted:
+			ch := get(e.MessageID)
+			if ch.acc != nil {
+				return fmt.Errorf("message %s accepted twice (position %d)", e.MessageID, evs[i].Position)
+			}
+			ch.acc = &e
+			ch.state = sp(stateAccepted)
+		case events.RouteSelected:
+			ch := get(e.MessageID)
+			ch.routePrefix, ch.supplierID, ch.routedAt, ch.state = sp(e.RoutePrefix), sp(e.Winner), tp(e.At), sp(stateRouted)
+		case events.SubmittedToSupplier:
+			ch := get(e.MessageID)
+			ch.supplierID, ch.submittedAt, ch.state = sp(e.SupplierID), tp(e.At), sp(stateSubmitted)
+			ch.attempts = max(ch.attempts, e.Attempt)
+		case events.SupplierAccepted:
+			ch := get(e.MessageID)
+			ch.supplierID, ch.smid, ch.supplierAcceptedAt, ch.state = sp(e.SupplierID), sp(e.SupplierMessageID), tp(e.At), sp(stateSupplierAccepted)
+		case events.SupplierRejected:
+			ch := get(e.MessageID)
+			ch.errText = sp(fmt.Sprintf("supplier %s rejected: command_status 0x%08x", e.SupplierID, e.CommandStatus))
+			ch.state = sp(stateSubmitFailed)
+		case events.SupplierTimedOut:
+			ch := get(e.MessageID)
+			ch.errText = sp(fmt.Sprintf("supplier %s timed out after %d ms", e.SupplierID, e.TimeoutMs))
+			ch.state = sp(stateSubmitFailed)
+		case events.FailedOver:
+			ch := get(e.MessageID)
+			ch.supplierID, ch.state = sp(e.ToSupplierID), sp(stateRouted)
+		case events.DeliveryReported:
+			ch := get(e.MessageID)
+			ch.dlrStatus, ch.dlrAt = sp(e.Status), tp(e.At)
+			if !e.DoneAt.IsZero() {
+				ch.doneAt = tp(e.DoneAt)
+			}
+			if e.ErrorCode != "" && e.Status != "DELIVRD" {
+				ch.errText = sp("dlr " + e.Status + " err:" + e.ErrorCode)
+			}
+			if st, final := dlrState(e.Status); final {
+				ch.state, ch.finalAt = sp(st), tp(e.At)
+			}
+		case events.MessageExpired:
+			ch := get(e.MessageID)
+			ch.state, ch.finalAt = sp(stateExpired), tp(e.At)
+		case events.MessageFailed:
+			ch := get(e.MessageID)
+			ch.state, ch.finalAt, ch.errText = sp(stateFailed), tp(e.At), sp(e.Reason)
+		case events.Settled:
+			ch := get(e.MessageID)
+			cost := e.Cost
+			ch.cost, ch.costCurrency, ch.settledAt, ch.supplierID = &cost, sp(e.CostCurrency), tp(e.At), sp(e.SupplierID)
+		case events.Released:
+			get(e.MessageID).releasedAt = tp(e.At)
+		case events.DeliveryForwarded:
+			get(e.MessageID).forwardedAt = tp(e.At)
+		}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	var inserts, updates []*cdrChange
+	for _, ch := range order {
+		if ch.acc != nil {
+			inserts = append(inserts, ch)
+		} else {
+			updates = append(updates, ch)
+		}
+	}
+	if err := c.insert(ctx, tx, schema, inserts); err != nil {
+		return err
+	}
+	return c.update(ctx, tx, schema, updates)
+}
+
+// monthOf is the partition month of an accepted_at.
+func monthOf(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// ensurePartitions creates the monthly partitions the months need.
+func (c *cdrs) ensurePartitions(ctx context.Context, tx pgx.Tx, schema string, months map[time.Time]bool) error {
+	sql := ""
+	for m := range months {
+		key := schema + "/" + m.Format("2006_01")
+		if c.partitions[key] {
+			continue
+		}
+		c.partitions[key] = true
+		sql += fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s PARTITION OF %s.cdrs FOR VALUES FROM ('%s') TO ('%s');\n",
+			ident(schema), pgx.Identifier{"cdrs_" + m.Format("2006_01")}.Sanitize(), ident(schema),
+			m.Format("2006-01-02 15:04:05+00"), m.AddDate(0, 1, 0).Format("2006-01-02 15:04:05+00"))
+	}
+	if sql == "" {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("create CDR partitions: %w", err)
+	}
+	return nil
+}
+
+var cdrColumns = []string{
+	"message_id", "accepted_at", "tenant_id", "channel", "source", "destination", "prefix", "route_prefix",
+	"parts", "encoding", "price_per_part", "price", "currency", "billing", "supplier_id", "attempts",
+	"cost", "cost_currency", "state", "error", "supplier_message_id", "dlr_status", "expires_at",
+	"routed_at", "submitted_at", "supplier_accepted_at", "dlr_at", "done_at", "final_at",
+	"settled_at", "released_at", "forwarded_at",
+}
+
+func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrChange) error {
+	if len(chs) == 0 {
+		return nil
+	}
+	months := map[time.Time]bool{}
+	rows := make([][]any, len(chs))
+	keys := make([][]any, len(chs))
+	for i, ch := range chs {
+		a := ch.acc
+		at := a.At.UTC()
+		months[monthOf(at)] = true
+		var expires *time.Time
+		if !a.ExpiresAt.IsZero() {
+			expires = tp(a.ExpiresAt)
+		}
+		var cost any
+		if ch.cost != nil {
+			cost = numeric(*ch.cost)
+		}
+		rows[i] = []any{
+			a.MessageID, at, a.TenantID, a.Channel, a.From, a.To, a.RatePrefix, ch.routePrefix,
+			int32(a.Parts), a.Encoding, numeric(a.PricePerPart), numeric(a.Price), a.Currency, a.Billing, ch.supplierID, int32(ch.attempts),
+			cost, ch.costCurrency, *ch.state, ch.errText, ch.smid, ch.dlrStatus, expires,
+			ch.routedAt, ch.submittedAt, ch.supplierAcceptedAt, ch.dlrAt, ch.doneAt, ch.finalAt,
+			ch.settledAt, ch.releasedAt, ch.forwardedAt,
+		}
+		keys[i] = []any{a.MessageID, at}
+	}
+	if err := c.ensurePartitions(ctx, tx, schema, months); err != nil {
+		return err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "cdr_keys"}, []string{"message_id", "accepted_at"}, pgx.CopyFromRows(keys)); err != nil {
+		return fmt.Errorf("copy CDR keys: %w", err)
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{schema, "cdrs"}, cdrColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("copy CDRs: %w", err)
+	}
+	return nil
+}
+
+func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrChange) error {
+	if len(chs) == 0 {
+		return nil
+	}
+	s := ident(schema)
+	ids := make([]uuid.UUID, len(chs))
+	for i, ch := range chs {
+		ids[i] = ch.id
+	}
+	rows, err := tx.Query(ctx, "SELECT message_id, accepted_at FROM "+s+".cdr_keys WHERE message_id = ANY($1)", ids)
+	if err != nil {
+		return fmt.Errorf("look up CDR keys: %w", err)
+	}
+	acceptedAt := make(map[uuid.UUID]time.Time, len(chs))
+	for rows.Next() {
+		var id uuid.UUID
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			rows.Close()
+			return fmt.Errorf("look up CDR keys: %w", err)
+		}
+		acceptedAt[id] = at
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up CDR keys: %w", err)
+	}
+	// One UPDATE per month, each pruned to its partition, sent in one round
+	// trip.
+	type cols struct {
+		ids                                                        []uuid.UUID
+		ats                                                        []time.Time
+		routePrefix, supplierID, costCurrency, state, errText, smid []*string
+		dlrStatus, cost                                            []*string
+		attempts                                                   []int32
+		routedAt, submittedAt, supplierAcceptedAt, dlrAt, doneAt   []*time.Time
+		finalAt, settledAt, releasedAt, forwardedAt                []*time.Time
+	}
+	byMonth := map[time.Time]*cols{}
+	for _, ch := range chs {
+		at, ok := acceptedAt[ch.id]
+		if !ok {
+			return fmt.Errorf("message %s: events without MessageAccepted", ch.id)
+		}
+		m := monthOf(at)
+		cl := byMonth[m]
+		if cl == nil {
+			cl = &cols{}
+			byMonth[m] = cl
+		}
+		var cost *string
+		if ch.cost != nil {
+			cost = sp(ch.cost.String())
+		}
+		cl.ids, cl.ats = append(cl.ids, ch.id), append(cl.ats, at)
+		cl.routePrefix, cl.supplierID, cl.costCurrency = append(cl.routePrefix, ch.routePrefix), append(cl.supplierID, ch.supplierID), append(cl.costCurrency, ch.costCurrency)
+		cl.state, cl.errText, cl.smid = append(cl.state, ch.state), append(cl.errText, ch.errText), append(cl.smid, ch.smid)
+		cl.dlrStatus, cl.cost, cl.attempts = append(cl.dlrStatus, ch.dlrStatus), append(cl.cost, cost), append(cl.attempts, int32(ch.attempts))
+		cl.routedAt, cl.submittedAt, cl.supplierAcceptedAt = append(cl.routedAt, ch.routedAt), append(cl.submittedAt, ch.submittedAt), append(cl.supplierAcceptedAt, ch.supplierAcceptedAt)
+		cl.dlrAt, cl.doneAt, cl.finalAt = append(cl.dlrAt, ch.dlrAt), append(cl.doneAt, ch.doneAt), append(cl.finalAt, ch.finalAt)
+		cl.settledAt, cl.releasedAt, cl.forwardedAt = append(cl.settledAt, ch.settledAt), append(cl.releasedAt, ch.releasedAt), append(cl.forwardedAt, ch.forwardedAt)
+	}
+	q := `UPDATE ` + s + `.cdrs c SET
+		route_prefix = coalesce(u.route_prefix, c.route_prefix),
+		supplier_id = coalesce(u.supplier_id, c.supplier_id),
+		cost_currency = coalesce(u.cost_currency, c.cost_currency),
+		state = coalesce(u.state, c.state),
+		error = coalesce(u.error, c.error),
+		supplier_message_id = coalesce(u.smid, c.supplier_message_id),
+		dlr_status = coalesce(u.dlr_status, c.dlr_status),
+		cost = coalesce(u.cost::numeric, c.cost),
+		attempts = greatest(c.attempts, u.attempts),
+		routed_at = coalesce(u.routed_at, c.routed_at),
+		submitted_at = coalesce(u.submitted_at, c.submitted_at),
+		supplier_accepted_at = coalesce(u.supplier_accepted_at, c.supplier_accepted_at),
+		dlr_at = coalesce(u.dlr_at, c.dlr_at),
+		done_at = coalesce(u.done_at, c.done_at),
+		final_at = coalesce(u.final_at, c.final_at),
+		settled_at = coalesce(u.settled_at, c.settled_at),
+		released_at = coalesce(u.released_at, c.released_at),
+		forwarded_at = coalesce(u.forwarded_at, c.forwarded_at)
+	FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+		$9::text[], $10::text[], $11::int[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[],
+		$16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[])
+		AS u(id, accepted_at, route_prefix, supplier_id, cost_currency, state, error, smid,
+			dlr_status, cost, attempts, routed_at, submitted_at, supplier_accepted_at, dlr_at,
+			done_at, final_at, settled_at, released_at, forwarded_at)
+	WHERE c.accepted_at = u.accepted_at AND c.message_id = u.id AND c.accepted_at >= $21 AND c.accepted_at < $22`
+	b := &pgx.Batch{}
+	want := map[int]int{}
+	i := 0
+	for m, cl := range byMonth {
+		want[i] = len(cl.ids)
+		i++
+		b.Queue(q, cl.ids, cl.ats, cl.routePrefix, cl.supplierID, cl.costCurrency, cl.state, cl.errText, cl.smid,
+			cl.dlrStatus, cl.cost, cl.attempts, cl.routedAt, cl.submittedAt, cl.supplierAcceptedAt, cl.dlrAt,
+			cl.doneAt, cl.finalAt, cl.settledAt, cl.releasedAt, cl.forwardedAt, m, m.AddDate(0, 1, 0))
+	}
+	br := tx.SendBatch(ctx, b)
+	for j := 0; j < i; j++ {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return fmt.Errorf("update CDRs: %w", err)
+		}
+		if int(tag.RowsAffected()) != want[j] {
+			br.Close()
+			return fmt.Errorf("update CDRs: %d rows updated, want %d", tag.RowsAffected(), want[j])
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("update CDRs: %w", err)
+	}
+	return nil
+}
