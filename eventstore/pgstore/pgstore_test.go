@@ -339,3 +339,42 @@ func benchmarkAppend(b *testing.B, callers, perCall int) {
 		b.ReportMetric(float64(batchNanos.Load())/float64(n)/1e6, "batch-ms")
 	}
 }
+
+// TestSubscriberWokenByOtherNode checks the LISTEN/NOTIFY path: a subscriber
+// on one store (node) sees an event appended through another store on the
+// same database, although its fallback poll is far longer than the test.
+func TestSubscriberWokenByOtherNode(t *testing.T) {
+	pool := newPool(t, 8)
+	reader := openStore(t, pool, pgstore.Options{PollInterval: time.Hour})
+	writer := openStore(t, pool, pgstore.Options{PollInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	sub, err := reader.SubscribeAll(ctx, eventstore.Start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	got := make(chan []eventstore.RecordedEvent, 1)
+	go func() {
+		evs, err := sub.Next(ctx)
+		if err != nil {
+			t.Errorf("next: %v", err)
+		}
+		got <- evs
+	}()
+	// Give the subscriber time to find the log empty and start waiting.
+	time.Sleep(200 * time.Millisecond)
+	ev := eventstoretest.Event("FromOtherNode", 50)
+	if _, err := writer.Append(ctx, "other-node", eventstore.NoStream, ev); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case evs := <-got:
+		if len(evs) != 1 || evs[0].ID != ev.ID {
+			t.Fatalf("subscriber got %v, want the event from the other node", evs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("subscriber not woken by the other node's append within 10s")
+	}
+}
