@@ -95,7 +95,9 @@ type Store interface {
 	// order.
 	ReadAll(ctx context.Context, after Position, limit int) ([]RecordedEvent, error)
 	// SubscribeAll follows the global log from after: first the events
-	// already stored, then live ones, each exactly once and in order.
+	// already stored, then live ones, each exactly once and in order. ctx
+	// bounds only the subscribing; the subscription lives until Close (or
+	// until the context passed to Next ends that call).
 	SubscribeAll(ctx context.Context, after Position) (Subscription, error)
 	// Head is the position of the last event in the log (Start if empty).
 	Head(ctx context.Context) (Position, error)

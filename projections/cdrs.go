@@ -62,8 +62,8 @@ type cdrChange struct {
 	acc *events.MessageAccepted // set when the message was accepted in this batch
 
 	routePrefix, supplierID, costCurrency, state, errText, smid, dlrStatus *string
-	attempts                                                              int
-	cost                                                                  *decimal.Decimal
+	attempts                                                               int
+	cost                                                                   *decimal.Decimal
 	routedAt, submittedAt, supplierAcceptedAt, dlrAt, doneAt, finalAt      *time.Time
 	settledAt, releasedAt, forwardedAt                                     *time.Time
 }
@@ -266,13 +266,13 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 	// One UPDATE per month, each pruned to its partition, sent in one round
 	// trip.
 	type cols struct {
-		ids                                                        []uuid.UUID
-		ats                                                        []time.Time
+		ids                                                         []uuid.UUID
+		ats                                                         []time.Time
 		routePrefix, supplierID, costCurrency, state, errText, smid []*string
-		dlrStatus, cost                                            []*string
-		attempts                                                   []int32
-		routedAt, submittedAt, supplierAcceptedAt, dlrAt, doneAt   []*time.Time
-		finalAt, settledAt, releasedAt, forwardedAt                []*time.Time
+		dlrStatus, cost                                             []*string
+		attempts                                                    []int32
+		routedAt, submittedAt, supplierAcceptedAt, dlrAt, doneAt    []*time.Time
+		finalAt, settledAt, releasedAt, forwardedAt                 []*time.Time
 	}
 	byMonth := map[time.Time]*cols{}
 	for _, ch := range chs {

@@ -41,7 +41,7 @@ type healthKey struct {
 
 type healthCounters struct {
 	submits, accepted, rejected, timeouts, failovers, dlrFinal, dlrDelivered, latencySum int64
-	hist                                                                                []int64
+	hist                                                                                 []int64
 }
 
 type supplierRow struct {

@@ -51,9 +51,9 @@ Usage: smsledger <command> [flags]
 Commands:
   serve       run the daemon (SMPP ingress, HTTP API, projections)
   migrate     apply database migrations, then exit
-  replay      rebuild all read models from the event log      (not implemented yet)
-  audit       print a message's event history                 (not implemented yet)
-  reconcile   reconciliation report for a period              (not implemented yet)
+  replay      rebuild all read models from the event log (--verify)
+  audit       print a message's event history
+  reconcile   reconciliation report for a period (--from --to)
   smsc-sim    run an SMSC simulator                           (not implemented yet)
   bench       end-to-end load test through real sockets       (not implemented yet)
 
@@ -81,7 +81,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if cfg, err = parseMigrateFlags(rest, stderr, getenv); err == nil {
 			err = runMigrate(ctx, cfg, stdout, newLogger(stderr, cfg.common))
 		}
-	case "replay", "audit", "reconcile", "smsc-sim", "bench":
+	case "replay":
+		var cfg replayConfig
+		if cfg, err = parseReplayFlags(rest, stderr, getenv); err == nil {
+			err = runReplay(ctx, cfg, stdout, newLogger(stderr, cfg.common))
+		}
+	case "audit":
+		var cfg auditConfig
+		if cfg, err = parseAuditFlags(rest, stderr, getenv); err == nil {
+			err = runAudit(ctx, cfg, stdout, newLogger(stderr, cfg.common))
+		}
+	case "reconcile":
+		var cfg reconcileConfig
+		if cfg, err = parseReconcileFlags(rest, stderr, getenv); err == nil {
+			err = runReconcile(ctx, cfg, stdout, newLogger(stderr, cfg.common))
+		}
+	case "smsc-sim", "bench":
 		err = fmt.Errorf("%s: %w", cmd, errNotImplemented)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

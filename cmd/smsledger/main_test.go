@@ -23,6 +23,7 @@ import (
 
 	"github.com/smsledger/smsledger/adapters/pgembed"
 	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
+	"github.com/smsledger/smsledger/eventstore/kurrentstore/kurrenttest"
 	"github.com/smsledger/smsledger/migrations"
 )
 
@@ -91,12 +92,12 @@ func TestExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"replay"}, exitUsage, "not implemented yet"},
-		{[]string{"audit", "m1"}, exitUsage, "not implemented yet"},
-		{[]string{"reconcile"}, exitUsage, "not implemented yet"},
+		{[]string{"replay", "--batch-size", "0"}, exitUsage, "--batch-size"},
+		{[]string{"audit", "m1"}, exitUsage, "message id"},
+		{[]string{"reconcile"}, exitUsage, "--from and --to"},
 		{[]string{"smsc-sim"}, exitUsage, "not implemented yet"},
 		{[]string{"bench"}, exitUsage, "not implemented yet"},
-		{[]string{"serve", "--eventstore", "kurrentdb://127.0.0.1:2113", "--admin-token", "x"}, exitUsage, "not implemented yet"},
+		{[]string{"serve", "--eventstore", "redis://127.0.0.1:6379", "--admin-token", "x"}, exitUsage, "--eventstore must be"},
 		{[]string{"frobnicate"}, exitUsage, "unknown command"},
 		{nil, exitUsage, "Usage"},
 		{[]string{"serve", "--http-addr"}, exitUsage, "flag needs an argument"},
@@ -260,6 +261,22 @@ func TestServeExternalDatabase(t *testing.T) {
 	cur, latest, err := migrations.Version(context.Background(), dbURL)
 	if err != nil || cur != latest || latest < 1 {
 		t.Fatalf("schema version %d of %d (%v)", cur, latest, err)
+	}
+}
+
+// TestServeKurrentDB runs serve with its log on KurrentDB (the in-memory
+// gRPC node the kurrentstore tests use) and its read models in PostgreSQL.
+func TestServeKurrentDB(t *testing.T) {
+	node, err := kurrenttest.New(kurrenttest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Stop)
+	dbURL := pgtest.NewDatabase(t)
+	info, stop := serveInProcess(t, "--database-url", dbURL, "--admin-token", "secret", "--eventstore", node.URL())
+	checkProbes(t, info.HTTPAddr)
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 

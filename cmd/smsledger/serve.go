@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/smsledger/smsledger/eventstore"
+	"github.com/smsledger/smsledger/eventstore/kurrentstore"
 	"github.com/smsledger/smsledger/eventstore/pgstore"
 	"github.com/smsledger/smsledger/migrations"
 )
@@ -65,15 +67,37 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 	return cfg, nil
 }
 
+// openEventStore opens the log: the postgres backend on the read models'
+// database, or KurrentDB at an esdb:// / kurrentdb:// URL (read models stay
+// in PostgreSQL).
+func openEventStore(ctx context.Context, spec string, pool *pgxpool.Pool, log *slog.Logger) (eventstore.Store, func(), error) {
+	if spec == "postgres" {
+		s, err := pgstore.Open(ctx, pool, pgstore.Options{Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, func() { s.Close() }, nil
+	}
+	s, err := kurrentstore.Open(ctx, spec, kurrentstore.Options{Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("kurrentdb at %s: %w", redactURL(spec), err)
+	}
+	return s, func() { s.Close() }, nil
+}
+
+func backendName(spec string) string {
+	if spec == "postgres" {
+		return "postgres"
+	}
+	return "kurrentdb"
+}
+
 // poolConnsMax bounds the connections serve opens to PostgreSQL.
 const poolConnsMax = 32
 
 // runServe runs the daemon until ctx is cancelled (SIGINT/SIGTERM), then
 // shuts down in order: HTTP, event store, pool, embedded PostgreSQL.
 func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger) error {
-	if cfg.eventstore != "postgres" {
-		return fmt.Errorf("--eventstore %s: the KurrentDB backend is %w", redactURL(cfg.eventstore), errNotImplemented)
-	}
 	if cfg.adminToken == "" {
 		tok, err := newToken()
 		if err != nil {
@@ -111,16 +135,16 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 
 	// The event store; closed after HTTP (and SMPP) have stopped, so every
 	// append accepted before shutdown is decided.
-	store, err := pgstore.Open(ctx, pool, pgstore.Options{Logger: log})
+	store, closeStore, err := openEventStore(ctx, cfg.eventstore, pool, log)
 	if err != nil {
 		return fmt.Errorf("event store: %w", err)
 	}
-	defer store.Close()
+	defer closeStore()
 	head, err := store.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("event store: %w", err)
 	}
-	log.Info("event store open", "backend", "postgres", "head", uint64(head))
+	log.Info("event store open", "backend", backendName(cfg.eventstore), "head", uint64(head))
 
 	// SMPP ingress (adapters/smpp) is not built yet: --smpp-addr is accepted
 	// and validated but nothing listens on it.

@@ -58,7 +58,7 @@ func openStore(t testing.TB, pool *pgxpool.Pool, opts pgstore.Options) *pgstore.
 func TestContract(t *testing.T) {
 	eventstoretest.Run(t, func(t testing.TB) eventstore.Store {
 		return openStore(t, newPool(t, 16), pgstore.Options{PollInterval: 200 * time.Millisecond})
-	}, eventstoretest.Capabilities{DensePositions: true})
+	}, eventstoretest.Capabilities{DensePositions: true, GlobalEventIDs: true})
 }
 
 // TestNoGapUnderConcurrentNodes runs several stores (as several serve nodes

@@ -315,10 +315,10 @@ func (s *Server) ReceiverBinds(tenantID string) int {
 
 // failTable remembers authentication failures per IP (bounded).
 type failTable struct {
-	mu                 sync.Mutex
-	max                int
-	base, cap, window  time.Duration
-	entries            map[string]*failEntry
+	mu                sync.Mutex
+	max               int
+	base, cap, window time.Duration
+	entries           map[string]*failEntry
 }
 
 type failEntry struct {

@@ -192,6 +192,7 @@ func (s *Server) AppendSystemEvent(stream, eventType string, data []byte) {
 	_, _ = s.db.append(stream, expectation{kind: expectAny}, []proposed{{
 		id: uuid.New(), eventType: eventType, contentType: "application/json", data: data,
 	}})
+	s.db.publish()
 }
 
 // Head is the position of the last event of the log (0 when empty),
@@ -244,6 +245,7 @@ type expectation struct {
 // revision and the last event's position) or a wrong expected version.
 type appendOutcome struct {
 	wrong       bool
+	written     bool  // new events, not a replay
 	current     int64 // -1: no stream
 	lastPos     uint64
 	lastVersion uint64
@@ -269,6 +271,16 @@ func newDB(maxEvents int) *db {
 		changed:   make(chan struct{}),
 		dropped:   make(chan struct{}),
 	}
+}
+
+// publish wakes live subscriptions after an append. The Append handler calls
+// it once the writer has its answer, so that a live subscriber does not
+// usually see an event before its writer is acknowledged.
+func (d *db) publish() {
+	d.mu.Lock()
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
 }
 
 func (d *db) dropSubscriptions() {
@@ -367,10 +379,8 @@ func (d *db) append(stream string, exp expectation, events []proposed) (appendOu
 		d.byID[ev.id] = rec
 	}
 	d.streams[stream] = recs
-	close(d.changed)
-	d.changed = make(chan struct{})
 	last := recs[len(recs)-1]
-	return appendOutcome{current: int64(last.revision), lastPos: last.pos, lastVersion: last.revision}, nil
+	return appendOutcome{written: true, current: int64(last.revision), lastPos: last.pos, lastVersion: last.revision}, nil
 }
 
 // streamsService implements event_store.client.streams.Streams.
@@ -463,12 +473,16 @@ func (svc *streamsService) Append(srv api.Streams_AppendServer) error {
 		}
 		return srv.SendAndClose(&api.AppendResp{Result: &api.AppendResp_WrongExpectedVersion_{WrongExpectedVersion: w}})
 	}
-	return srv.SendAndClose(&api.AppendResp{Result: &api.AppendResp_Success_{Success: &api.AppendResp_Success{
+	err = srv.SendAndClose(&api.AppendResp{Result: &api.AppendResp_Success_{Success: &api.AppendResp_Success{
 		CurrentRevisionOption: &api.AppendResp_Success_CurrentRevision{CurrentRevision: out.lastVersion},
 		PositionOption: &api.AppendResp_Success_Position{Position: &api.AppendResp_Position{
 			CommitPosition: out.lastPos, PreparePosition: out.lastPos,
 		}},
 	}}})
+	if out.written {
+		svc.s.db.publish()
+	}
+	return err
 }
 
 // withException is a gRPC error with KurrentDB's "exception" trailer.

@@ -1,0 +1,334 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/ledger"
+)
+
+// Amount is a money amount in a request: a decimal string ("0.0125"); a
+// JSON number is accepted too and read exactly from its text, never through
+// a float.
+type Amount struct {
+	decimal.Decimal
+	set bool
+}
+
+type amountError struct{ raw string }
+
+func (e *amountError) Error() string {
+	return fmt.Sprintf("amount %s is not a decimal number (use a string like \"0.0125\")", e.raw)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	raw := bytes.TrimSpace(b)
+	s := string(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return &amountError{raw: string(raw)}
+		}
+	}
+	if len(s) == 0 || len(s) > 40 || bytes.ContainsAny([]byte(s), "eE") {
+		return &amountError{raw: truncate(string(raw))}
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return &amountError{raw: truncate(string(raw))}
+	}
+	a.Decimal, a.set = d, true
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+func required(field string, ok bool) error {
+	if !ok {
+		return errorf(http.StatusBadRequest, "invalid_request", "%s is required", field)
+	}
+	return nil
+}
+
+type tenantReq struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Currency    string `json:"currency"`
+	Billing     string `json:"billing"`
+	TPSLimit    int    `json:"tps_limit"`
+	CreditLimit Amount `json:"credit_limit"`
+	Tier        string `json:"tier"`
+}
+
+type tenantResp struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Currency    string `json:"currency"`
+	Billing     string `json:"billing"`
+	TPSLimit    int    `json:"tps_limit"`
+	CreditLimit string `json:"credit_limit"`
+	Tier        string `json:"tier"`
+}
+
+func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req tenantReq
+	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if req.Tier == "" {
+		req.Tier = "standard"
+	}
+	err := h.svc.CreateTenant(r.Context(), ledger.TenantSpec{ID: req.ID, Name: req.Name, Currency: req.Currency,
+		Billing: req.Billing, TPSLimit: req.TPSLimit, CreditLimit: req.CreditLimit.Decimal, Tier: req.Tier})
+	if err != nil {
+		return err
+	}
+	t, err := h.svc.Tenant(req.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, tenantResp{ID: t.ID, Name: t.Name, Currency: t.Currency, Billing: t.Billing,
+		TPSLimit: t.TPSLimit, CreditLimit: t.CreditLimit, Tier: t.Tier})
+	return nil
+}
+
+func (h *handler) setSmpp(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req struct {
+		SystemID string `json:"system_id"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := h.svc.SetSmppCredentials(r.Context(), id, req.SystemID, req.Password); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"tenant_id": id, "system_id": req.SystemID})
+	return nil
+}
+
+func (h *handler) issueKey(w http.ResponseWriter, r *http.Request, _ string) error {
+	if r.ContentLength > 0 {
+		var req struct{}
+		if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+			return err
+		}
+	}
+	key, keyID, err := h.svc.IssueAPIKey(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, map[string]string{"key": key, "key_id": keyID})
+	return nil
+}
+
+func (h *handler) topUp(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req struct {
+		Amount    Amount `json:"amount"`
+		Reference string `json:"reference"`
+	}
+	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := required("amount", req.Amount.set); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	res, err := h.svc.TopUp(r.Context(), id, req.Amount.Decimal, req.Reference)
+	if err != nil {
+		return err
+	}
+	bal, err := h.svc.Balance(id)
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if res.Duplicate {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, map[string]any{"entry_id": res.EntryID, "reference": req.Reference,
+		"amount": req.Amount.Decimal.String(), "duplicate": res.Duplicate, "balance": bal})
+	return nil
+}
+
+func (h *handler) setRates(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req []struct {
+		Prefix *string `json:"prefix"`
+		Price  Amount  `json:"price"`
+	}
+	if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
+		return err
+	}
+	rates := make([]events.Rate, len(req))
+	for i, l := range req {
+		if l.Prefix == nil || !l.Price.set {
+			return errorf(http.StatusBadRequest, "invalid_request", "rate %d: prefix and price are required", i)
+		}
+		rates[i] = events.Rate{Prefix: *l.Prefix, Price: l.Price.Decimal}
+	}
+	id := r.PathValue("id")
+	if err := h.svc.SetRates(r.Context(), id, rates); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant_id": id, "rates": len(rates)})
+	return nil
+}
+
+type supplierReq struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Currency string `json:"currency"`
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	SystemID string `json:"system_id"`
+	Password string `json:"password"`
+	Binds    int    `json:"binds"`
+	TPSLimit int    `json:"tps_limit"`
+	Window   int    `json:"window"`
+}
+
+func (h *handler) createSupplier(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req supplierReq
+	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if req.Binds == 0 {
+		req.Binds = 1
+	}
+	if req.Window == 0 {
+		req.Window = 10
+	}
+	err := h.svc.CreateSupplier(r.Context(), ledger.SupplierSpec{ID: req.ID, Name: req.Name, Currency: req.Currency,
+		Host: req.Host, Port: req.Port, SystemID: req.SystemID, Password: req.Password, Binds: req.Binds,
+		TPSLimit: req.TPSLimit, Window: req.Window})
+	if err != nil {
+		return err
+	}
+	req.Password = ""
+	writeJSON(w, http.StatusCreated, map[string]any{"id": req.ID, "name": req.Name, "currency": req.Currency,
+		"host": req.Host, "port": req.Port, "system_id": req.SystemID, "binds": req.Binds,
+		"tps_limit": req.TPSLimit, "window": req.Window})
+	return nil
+}
+
+func (h *handler) setCosts(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req []struct {
+		Prefix *string `json:"prefix"`
+		Cost   Amount  `json:"cost"`
+	}
+	if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
+		return err
+	}
+	costs := make([]events.Cost, len(req))
+	for i, l := range req {
+		if l.Prefix == nil || !l.Cost.set {
+			return errorf(http.StatusBadRequest, "invalid_request", "cost %d: prefix and cost are required", i)
+		}
+		costs[i] = events.Cost{Prefix: *l.Prefix, Cost: l.Cost.Decimal}
+	}
+	id := r.PathValue("id")
+	if err := h.svc.SetCosts(r.Context(), id, costs); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"supplier_id": id, "costs": len(costs)})
+	return nil
+}
+
+func (h *handler) setRoutes(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req []struct {
+		Prefix    *string  `json:"prefix"`
+		Suppliers []string `json:"suppliers"`
+	}
+	if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
+		return err
+	}
+	routes := make([]events.Route, len(req))
+	for i, l := range req {
+		if l.Prefix == nil || len(l.Suppliers) == 0 {
+			return errorf(http.StatusBadRequest, "invalid_request", "route %d: prefix and suppliers are required", i)
+		}
+		routes[i] = events.Route{Prefix: *l.Prefix, Suppliers: l.Suppliers}
+	}
+	if err := h.svc.SetRoutes(r.Context(), routes); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"routes": len(routes)})
+	return nil
+}
+
+// SendRequest is the body of POST /v1/messages.
+type SendRequest struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Text string `json:"text"`
+}
+
+func (h *handler) send(w http.ResponseWriter, r *http.Request, tenant string) error {
+	var req SendRequest
+	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if req.To == "" {
+		return errorf(http.StatusBadRequest, "invalid_request", "to is required")
+	}
+	if len(req.From) > 64 {
+		return errorf(http.StatusBadRequest, "invalid_request", "from is longer than 64 bytes")
+	}
+	start := time.Now()
+	acc, err := h.svc.Submit(r.Context(), tenant, accept.Request{Channel: "http", From: req.From, To: req.To, Text: req.Text})
+	h.metrics.submitted(h.svc, tenant, err, time.Since(start))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"message_id": acc.MessageID, "parts": acc.Parts,
+		"price": acc.Price.String(), "currency": acc.Currency})
+	return nil
+}
+
+func (h *handler) message(w http.ResponseWriter, r *http.Request, tenant string) error {
+	id, err := parseMessageID(r)
+	if err != nil {
+		return err
+	}
+	v, err := h.svc.Message(r.Context(), tenant, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (h *handler) messageEvents(w http.ResponseWriter, r *http.Request, tenant string) error {
+	id, err := parseMessageID(r)
+	if err != nil {
+		return err
+	}
+	evs, err := h.svc.MessageEvents(r.Context(), tenant, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"message_id": id, "events": evs})
+	return nil
+}
+
+func (h *handler) balance(w http.ResponseWriter, r *http.Request, tenant string) error {
+	b, err := h.svc.Balance(tenant)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}

@@ -1,0 +1,510 @@
+// Package httpapi is smsledger's HTTP API (adapters/http): the JSON
+// endpoints of the product contract for operators (admin token: tenants,
+// credentials, API keys, top-ups, rate cards, suppliers, cost cards,
+// routes, reconciliation, replay) and tenants (API key: send, message
+// state, audit trail, balance, CDRs), plus /healthz, /readyz, /metrics and
+// the OpenAPI document at /v1/openapi.json.
+//
+// Commands and the hot path go through ledger.Service (the same use cases
+// SMPP uses); the reports that need the projections go through the Reports
+// interface, plugged in by the caller. Input is decoded strictly (unknown
+// fields, wrong types, trailing data and bad decimals are 400), bodies are
+// size-limited, money is a decimal string, and errors are
+// {"error":{"code","message"}}.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/smsledger/smsledger/domain/ledger"
+)
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// OpenAPI returns the OpenAPI 3 document served at /v1/openapi.json.
+func OpenAPI() []byte { return openAPIDoc }
+
+// Body size limits.
+const (
+	MaxBodyBytes     = 64 << 10 // commands and submits
+	MaxCardBodyBytes = 8 << 20  // rate cards, cost cards, route tables
+)
+
+// CDRQuery selects a tenant's CDRs.
+type CDRQuery struct {
+	TenantID string
+	From, To time.Time // zero: unbounded
+	Status   string    // empty: any
+	Cursor   string    // opaque, from CDRPage.NextCursor
+	Limit    int
+}
+
+// CDRPage is one page of CDRs as a table: Rows are Columns' values as
+// strings (money as decimal strings). JSON renders each row as an object,
+// CSV renders the table.
+type CDRPage struct {
+	Columns    []string
+	Rows       [][]string
+	NextCursor string
+}
+
+// Reports answers the queries that need the projections. The lead plugs
+// the projections package in; a nil Reports makes those endpoints 503
+// reports_unavailable.
+type Reports interface {
+	CDRs(ctx context.Context, q CDRQuery) (CDRPage, error)
+	// Reconcile returns a JSON-encodable reconciliation report.
+	Reconcile(ctx context.Context, from, to time.Time) (any, error)
+	// Replay rebuilds the read models and returns a JSON-encodable result
+	// (e.g. checksums per read model).
+	Replay(ctx context.Context) (any, error)
+}
+
+// Options configure the handler.
+type Options struct {
+	// AdminToken authorises admin endpoints (Bearer). Empty disables them.
+	AdminToken string
+	Logger     *slog.Logger
+	// Registry receives the metrics and is served at /metrics; nil makes a
+	// new registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// Readiness is checked by /readyz besides the ledger having caught up
+	// (e.g. a database ping). Optional.
+	Readiness func(ctx context.Context) error
+	// Reports serves CDRs, reconciliation and replay. Optional.
+	Reports Reports
+}
+
+type handler struct {
+	svc        *ledger.Service
+	opts       Options
+	log        *slog.Logger
+	adminHash  [32]byte
+	metrics    *metrics
+	mux        *http.ServeMux
+	routesList []Route
+}
+
+// Route is one registered endpoint.
+type Route struct {
+	Method, Path string
+	auth         authKind
+	h            func(w http.ResponseWriter, r *http.Request, tenant string) error
+}
+
+type authKind int
+
+const (
+	authNone authKind = iota
+	authAdmin
+	authTenant
+)
+
+// NewHandler returns the HTTP API over svc.
+func NewHandler(svc *ledger.Service, opts Options) http.Handler {
+	return newHandler(svc, opts)
+}
+
+// Routes lists the method and path pattern of every registered endpoint.
+func Routes() []Route { return newHandler(nil, Options{}).routesList }
+
+func newHandler(svc *ledger.Service, opts Options) *handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+		opts.Registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	}
+	h := &handler{svc: svc, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	h.adminHash = sha256.Sum256([]byte(opts.AdminToken))
+	h.metrics = newMetrics(opts.Registry, svc)
+	h.routesList = []Route{
+		{"GET", "/healthz", authNone, h.healthz},
+		{"GET", "/readyz", authNone, h.readyz},
+		{"GET", "/metrics", authNone, h.metricsHandler()},
+		{"GET", "/v1/openapi.json", authNone, h.openapi},
+		{"POST", "/v1/tenants", authAdmin, h.createTenant},
+		{"POST", "/v1/tenants/{id}/smpp-credentials", authAdmin, h.setSmpp},
+		{"POST", "/v1/tenants/{id}/api-keys", authAdmin, h.issueKey},
+		{"POST", "/v1/tenants/{id}/topups", authAdmin, h.topUp},
+		{"PUT", "/v1/tenants/{id}/rates", authAdmin, h.setRates},
+		{"POST", "/v1/suppliers", authAdmin, h.createSupplier},
+		{"PUT", "/v1/suppliers/{id}/costs", authAdmin, h.setCosts},
+		{"PUT", "/v1/routes", authAdmin, h.setRoutes},
+		{"GET", "/v1/reconciliation", authAdmin, h.reconcile},
+		{"POST", "/v1/replay", authAdmin, h.replay},
+		{"POST", "/v1/messages", authTenant, h.send},
+		{"GET", "/v1/messages/{id}", authTenant, h.message},
+		{"GET", "/v1/messages/{id}/events", authTenant, h.messageEvents},
+		{"GET", "/v1/balance", authTenant, h.balance},
+		{"GET", "/v1/cdrs", authTenant, h.cdrs},
+	}
+	for _, rt := range h.routesList {
+		h.mux.Handle(rt.Method+" "+rt.Path, h.wrap(rt))
+	}
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// apiError is an error with an HTTP status and code.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func errorf(status int, code, format string, args ...any) error {
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (h *handler) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		err := h.serve(sw, r, rt)
+		if err != nil {
+			status, code, msg := h.classify(err)
+			if status >= 500 {
+				h.log.Error("http: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+			}
+			writeError(sw, status, code, msg)
+		}
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		h.metrics.observe(rt.Method+" "+rt.Path, sw.status, time.Since(start))
+	})
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt Route) error {
+	var tenant string
+	switch rt.auth {
+	case authAdmin:
+		tok, ok := bearer(r)
+		got := sha256.Sum256([]byte(tok))
+		if !ok || h.opts.AdminToken == "" || subtle.ConstantTimeCompare(got[:], h.adminHash[:]) != 1 {
+			return errorf(http.StatusUnauthorized, "unauthorized", "admin endpoint: missing or wrong Bearer admin token")
+		}
+	case authTenant:
+		tok, ok := bearer(r)
+		if !ok {
+			return errorf(http.StatusUnauthorized, "unauthorized", "missing Bearer API key")
+		}
+		id, err := h.svc.AuthenticateAPIKey(r.Context(), tok)
+		if err != nil {
+			return errorf(http.StatusUnauthorized, "unauthorized", "invalid API key")
+		}
+		tenant = id
+	}
+	return rt.h(w, r, tenant)
+}
+
+func bearer(r *http.Request) (string, bool) {
+	a := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(a, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// statusOf maps ledger codes to HTTP statuses.
+var statusOf = map[ledger.Code]int{
+	ledger.CodeInvalid:             http.StatusBadRequest,
+	ledger.CodeNotFound:            http.StatusNotFound,
+	ledger.CodeAlreadyExists:       http.StatusConflict,
+	ledger.CodeConflict:            http.StatusConflict,
+	ledger.CodeBadCredentials:      http.StatusUnauthorized,
+	ledger.CodeUnknownSystemID:     http.StatusUnauthorized,
+	ledger.CodeUnknownTenant:       http.StatusNotFound,
+	ledger.CodeThrottled:           http.StatusTooManyRequests,
+	ledger.CodeNotReady:            http.StatusServiceUnavailable,
+	ledger.CodeInvalidDestination:  http.StatusBadRequest,
+	ledger.CodeNoRoute:             http.StatusUnprocessableEntity,
+	ledger.CodeNoRate:              http.StatusUnprocessableEntity,
+	ledger.CodeInsufficientFunds:   http.StatusPaymentRequired,
+	ledger.CodeTooLong:             http.StatusBadRequest,
+	ledger.CodeInvalidText:         http.StatusBadRequest,
+	ledger.CodeUnsupportedEncoding: http.StatusBadRequest,
+}
+
+func (h *handler) classify(err error) (int, string, string) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, ae.code, ae.message
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body over %d bytes", mbe.Limit)
+	}
+	code := ledger.CodeOf(err)
+	if st, ok := statusOf[code]; ok {
+		msg := err.Error()
+		var ve *ledger.ValidationError
+		if errors.As(err, &ve) {
+			msg = ve.Field + ": " + ve.Message
+		}
+		return st, string(code), msg
+	}
+	if errors.Is(err, ledger.ErrNotDurable) {
+		return http.StatusServiceUnavailable, string(ledger.CodeSystemError), "the message could not be made durable; it was not accepted"
+	}
+	return http.StatusInternalServerError, "internal_error", "internal error"
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decode reads exactly one JSON value into v, strictly.
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+	}
+	return decodeJSON(http.MaxBytesReader(w, r.Body, limit), v)
+}
+
+// decodeJSON decodes one JSON value from rd into v: unknown fields, wrong
+// types, trailing data and invalid amounts are 400 invalid_request errors.
+func decodeJSON(rd io.Reader, v any) error {
+	dec := json.NewDecoder(rd)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errorf(http.StatusBadRequest, "invalid_request", "request body must hold exactly one JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var mbe *http.MaxBytesError
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var ae *amountError
+	switch {
+	case errors.As(err, &mbe):
+		return err
+	case errors.As(err, &ae):
+		return errorf(http.StatusBadRequest, "invalid_request", "%s", ae.Error())
+	case errors.As(err, &se):
+		return errorf(http.StatusBadRequest, "invalid_request", "malformed JSON at byte %d: %v", se.Offset, se)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return errorf(http.StatusBadRequest, "invalid_request", "field %q must be %s, not %s", te.Field, te.Type, te.Value)
+		}
+		return errorf(http.StatusBadRequest, "invalid_request", "body must be %s, not %s", te.Type, te.Value)
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, "invalid_request", "empty request body")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(http.StatusBadRequest, "invalid_request", "truncated JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return errorf(http.StatusBadRequest, "invalid_request", "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return errorf(http.StatusBadRequest, "invalid_request", "invalid JSON: %v", err)
+}
+
+func (h *handler) healthz(w http.ResponseWriter, r *http.Request, _ string) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request, _ string) error {
+	if !h.svc.Ready() {
+		return errorf(http.StatusServiceUnavailable, "not_ready", "ledger is still catching up with the event log")
+	}
+	if h.opts.Readiness != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := h.opts.Readiness(ctx); err != nil {
+			return errorf(http.StatusServiceUnavailable, "not_ready", "%v", err)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (h *handler) metricsHandler() func(http.ResponseWriter, *http.Request, string) error {
+	ph := promhttp.HandlerFor(h.opts.Registry, promhttp.HandlerOpts{})
+	return func(w http.ResponseWriter, r *http.Request, _ string) error {
+		ph.ServeHTTP(w, r)
+		return nil
+	}
+}
+
+func (h *handler) openapi(w http.ResponseWriter, r *http.Request, _ string) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIDoc)
+	return nil
+}
+
+func parseMessageID(r *http.Request) (uuid.UUID, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return uuid.Nil, errorf(http.StatusNotFound, "not_found", "no such message")
+	}
+	return id, nil
+}
+
+func parseTime(q, name string) (time.Time, error) {
+	if q == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, q)
+	if err != nil {
+		if d, err2 := time.Parse("2006-01-02", q); err2 == nil {
+			return d, nil
+		}
+		return time.Time{}, errorf(http.StatusBadRequest, "invalid_request", "%s must be an RFC 3339 time or a date (YYYY-MM-DD)", name)
+	}
+	return t, nil
+}
+
+func (h *handler) reports() (Reports, error) {
+	if h.opts.Reports == nil {
+		return nil, errorf(http.StatusServiceUnavailable, "reports_unavailable", "reports (CDRs, reconciliation, replay) are not available on this server")
+	}
+	return h.opts.Reports, nil
+}
+
+func (h *handler) cdrs(w http.ResponseWriter, r *http.Request, tenant string) error {
+	rep, err := h.reports()
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	from, err := parseTime(q.Get("from"), "from")
+	if err != nil {
+		return err
+	}
+	to, err := parseTime(q.Get("to"), "to")
+	if err != nil {
+		return err
+	}
+	page, err := rep.CDRs(r.Context(), CDRQuery{TenantID: tenant, From: from, To: to, Status: q.Get("status"), Cursor: q.Get("cursor"), Limit: 1000})
+	if err != nil {
+		return err
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		if page.NextCursor != "" {
+			w.Header().Set("X-Next-Cursor", page.NextCursor)
+		}
+		cw := csv.NewWriter(w)
+		_ = cw.Write(page.Columns)
+		for _, row := range page.Rows {
+			_ = cw.Write(row)
+		}
+		cw.Flush()
+		return nil
+	}
+	items := make([]map[string]string, len(page.Rows))
+	for i, row := range page.Rows {
+		m := make(map[string]string, len(page.Columns))
+		for j, c := range page.Columns {
+			if j < len(row) {
+				m[c] = row[j]
+			}
+		}
+		items[i] = m
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": page.NextCursor})
+	return nil
+}
+
+func (h *handler) reconcile(w http.ResponseWriter, r *http.Request, _ string) error {
+	rep, err := h.reports()
+	if err != nil {
+		return err
+	}
+	from, err := parseTime(r.URL.Query().Get("from"), "from")
+	if err != nil {
+		return err
+	}
+	to, err := parseTime(r.URL.Query().Get("to"), "to")
+	if err != nil {
+		return err
+	}
+	res, err := rep.Reconcile(r.Context(), from, to)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (h *handler) replay(w http.ResponseWriter, r *http.Request, _ string) error {
+	rep, err := h.reports()
+	if err != nil {
+		return err
+	}
+	res, err := rep.Replay(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}

@@ -1,0 +1,82 @@
+package httpapi
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/smsledger/smsledger/domain/ledger"
+)
+
+// metrics are the HTTP adapter's Prometheus series.
+type metrics struct {
+	requests *prometheus.HistogramVec // route, method-path, status
+	submits  *prometheus.CounterVec   // channel, result, tier
+	submitD  prometheus.Histogram
+}
+
+func newMetrics(reg *prometheus.Registry, svc *ledger.Service) *metrics {
+	m := &metrics{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "smsledger_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and status.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "status"}),
+		submits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsledger_submits_total",
+			Help: "Submits by channel, result (accepted or the refusal code) and tenant tier.",
+		}, []string{"channel", "result", "tier"}),
+		submitD: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "smsledger_submit_duration_seconds",
+			Help:    "Time from submit to durable acceptance or refusal (HTTP channel).",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, 1},
+		}),
+	}
+	cs := []prometheus.Collector{m.requests, m.submits, m.submitD}
+	if svc != nil {
+		cs = append(cs,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "smsledger_outbox_dropped_total",
+				Help: "Accepted messages whose dispatch notification was dropped (outbox full).",
+			}, func() float64 { return float64(svc.OutboxDropped()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "smsledger_ledger_position",
+				Help: "Global log position applied by the ledger's in-memory snapshots.",
+			}, func() float64 { return float64(svc.Position()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "smsledger_ledger_ready",
+				Help: "1 when the ledger has caught up with the log.",
+			}, func() float64 {
+				if svc.Ready() {
+					return 1
+				}
+				return 0
+			}),
+		)
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
+				panic("httpapi: register metric: " + err.Error())
+			}
+		}
+	}
+	return m
+}
+
+func (m *metrics) observe(route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+func (m *metrics) submitted(svc *ledger.Service, tenant string, err error, d time.Duration) {
+	tier := "unknown"
+	if t, e := svc.Tenant(tenant); e == nil {
+		tier = t.Tier
+	}
+	result := "accepted"
+	if err != nil {
+		result = string(ledger.CodeOf(err))
+	}
+	m.submits.WithLabelValues("http", result, tier).Inc()
+	m.submitD.Observe(d.Seconds())
+}

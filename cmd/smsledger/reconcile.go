@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/smsledger/smsledger/projections"
+)
+
+type reconcileConfig struct {
+	common   commonConfig
+	from, to time.Time
+	format   string
+	invoice  string
+	supplier string
+}
+
+// parseTime accepts RFC 3339 or a date (midnight UTC).
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02", s)
+}
+
+func parseReconcileFlags(args []string, stderr io.Writer, getenv func(string) string) (reconcileConfig, error) {
+	var cfg reconcileConfig
+	fs := newFlagSet("reconcile", stderr)
+	cfg.common.register(fs)
+	var from, to string
+	fs.StringVar(&from, "from", "", "start of the period, inclusive (RFC 3339 or YYYY-MM-DD, UTC)")
+	fs.StringVar(&to, "to", "", "end of the period, exclusive (RFC 3339 or YYYY-MM-DD, UTC)")
+	fs.StringVar(&cfg.format, "format", "text", "output: text or json")
+	fs.StringVar(&cfg.invoice, "invoice", "", "a supplier's invoice CSV (supplier_message_id,destination,parts,cost,date) to compare with our CDRs; needs --supplier")
+	fs.StringVar(&cfg.supplier, "supplier", "", "the supplier id of --invoice")
+	if err := parseFlags(fs, args, getenv, commonFallbacks); err != nil {
+		return cfg, err
+	}
+	var err error
+	if from == "" || to == "" {
+		return cfg, fmt.Errorf("%w: --from and --to are required", errUsage)
+	}
+	if cfg.from, err = parseTime(from); err != nil {
+		return cfg, fmt.Errorf("%w: --from: %v", errUsage, err)
+	}
+	if cfg.to, err = parseTime(to); err != nil {
+		return cfg, fmt.Errorf("%w: --to: %v", errUsage, err)
+	}
+	if !cfg.to.After(cfg.from) {
+		return cfg, fmt.Errorf("%w: --to must be after --from", errUsage)
+	}
+	if cfg.format != "text" && cfg.format != "json" {
+		return cfg, fmt.Errorf("%w: --format must be text or json", errUsage)
+	}
+	if (cfg.invoice == "") != (cfg.supplier == "") {
+		return cfg, fmt.Errorf("%w: --invoice and --supplier go together", errUsage)
+	}
+	return cfg, cfg.common.validate()
+}
+
+// runReconcile prints the reconciliation report; a failed check is an
+// error (exit 1) after the report.
+func runReconcile(ctx context.Context, cfg reconcileConfig, stdout io.Writer, log *slog.Logger) error {
+	db, err := openLedger(ctx, cfg.common, log)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	rep, err := projections.Reconcile(ctx, db.pool, cfg.from, cfg.to)
+	if err != nil {
+		return err
+	}
+	var inv *projections.InvoiceReport
+	if cfg.invoice != "" {
+		f, err := os.Open(cfg.invoice)
+		if err != nil {
+			return fmt.Errorf("invoice: %w", err)
+		}
+		lines, err := projections.ParseInvoiceCSV(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("invoice %s: %w", cfg.invoice, err)
+		}
+		r, err := projections.CompareInvoice(ctx, db.pool, cfg.supplier, cfg.from, cfg.to, lines)
+		if err != nil {
+			return err
+		}
+		inv = &r
+	}
+	if cfg.format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			projections.Report
+			Invoice *projections.InvoiceReport `json:"invoice,omitempty"`
+		}{rep, inv}); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, rep, inv)
+	}
+	if !rep.OK {
+		return fmt.Errorf("reconciliation found mismatches")
+	}
+	if inv != nil && len(inv.Differences) > 0 {
+		return fmt.Errorf("invoice differs from our CDRs in %d lines", inv.DifferencesTotal)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, rep projections.Report, inv *projections.InvoiceReport) {
+	fmt.Fprintf(w, "reconciliation %s .. %s\n\ntenants (messages and parts by acceptance, revenue by settlement):\n", rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339))
+	for _, t := range rep.Tenants {
+		fmt.Fprintf(w, "  %-20s %-4s messages %-8d parts %-8d revenue %s\n", t.TenantID, t.Currency, t.Messages, t.Parts, t.Revenue)
+	}
+	fmt.Fprintln(w, "\nsuppliers (settled):")
+	for _, s := range rep.Suppliers {
+		fmt.Fprintf(w, "  %-20s %-4s messages %-8d parts %-8d cost %s\n", s.SupplierID, s.Currency, s.Messages, s.Parts, s.Cost)
+	}
+	for _, g := range []struct {
+		name string
+		ms   []projections.Margin
+	}{{"tenant", rep.MarginByTenant}, {"supplier", rep.MarginBySupplier}, {"destination prefix", rep.MarginByPrefix}} {
+		fmt.Fprintf(w, "\nmargin by %s:\n", g.name)
+		for _, m := range g.ms {
+			margin := m.Margin
+			if margin == "" {
+				margin = "(currencies differ)"
+			}
+			fmt.Fprintf(w, "  %-20s messages %-8d revenue %s %s  cost %s %s  margin %s\n", m.Key, m.Messages, m.Revenue, m.Currency, m.Cost, m.CostCurrency, margin)
+		}
+	}
+	fmt.Fprintln(w, "\nchecks:")
+	for _, c := range rep.Checks {
+		status := "ok"
+		if !c.OK {
+			status = fmt.Sprintf("FAILED (%d)", c.Count)
+		}
+		fmt.Fprintf(w, "  %-34s %s\n", c.Name, status)
+		for _, m := range c.Mismatches {
+			fmt.Fprintf(w, "      %s\n", m)
+		}
+	}
+	if inv != nil {
+		fmt.Fprintf(w, "\ninvoice of %s: %d lines, %d matched, invoice total %s, our total %s, %d differences\n",
+			inv.SupplierID, inv.Lines, inv.Matched, inv.InvoiceTotal, inv.OurTotal, inv.DifferencesTotal)
+		for _, d := range inv.Differences {
+			fmt.Fprintf(w, "  %-20s %-24s ours %q  invoice %q\n", d.Kind, d.SupplierMessageID, d.Ours, d.Theirs)
+		}
+	}
+}

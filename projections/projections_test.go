@@ -1,0 +1,149 @@
+package projections_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
+	"github.com/smsledger/smsledger/eventstore/pgstore"
+	"github.com/smsledger/smsledger/migrations"
+	"github.com/smsledger/smsledger/projections"
+	"github.com/smsledger/smsledger/projections/workload"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var quiet = slog.New(slog.DiscardHandler)
+
+type env struct {
+	pool  *pgxpool.Pool
+	store *pgstore.Store
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	if err := migrations.Apply(ctx, url); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 16
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	store, err := pgstore.Open(ctx, pool, pgstore.Options{PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &env{pool: pool, store: store}
+}
+
+func (e *env) load(t testing.TB, cfg workload.Config) *workload.Workload {
+	t.Helper()
+	w, err := workload.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Run(context.Background(), e.store, 32); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func checksumsEqual(t *testing.T, a, b []projections.Checksum) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("checksums: %d vs %d read models", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Errorf("read model %s differs: %+v vs %+v", a[i].ReadModel, a[i], b[i])
+		}
+	}
+}
+
+// startAndCatchUp runs the live runtime until it has applied the head.
+func startAndCatchUp(t *testing.T, e *env, opts projections.Options) {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := projections.StartWithOptions(ctx, e.store, e.pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	head, err := e.store.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := rt.WaitFor(wctx, head); err != nil {
+		t.Fatalf("wait for %d: %v (lag %+v)", head, err, rt.Lag())
+	}
+	for _, l := range rt.Lag() {
+		if l.Position != head {
+			t.Fatalf("lag after catch-up: %+v", l)
+		}
+	}
+}
+
+func TestLiveEqualsReplay(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	w, err := workload.Generate(workload.Config{Seed: 7, Messages: 1500, Wave: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Live projection running while the workload is appended.
+	rt, err := projections.StartWithOptions(ctx, e.store, e.pool, projections.Options{BatchEventsMax: 700})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := w.Run(ctx, e.store, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := rt.WaitFor(wctx, head); err != nil {
+		t.Fatal(err)
+	}
+	rt.Close()
+	t.Logf("workload: %d messages, %d events, head %d", w.Messages, w.Events, head)
+
+	rep, err := projections.Replay(ctx, e.store, e.pool, projections.ReplayOptions{Verify: true, BatchEventsMax: 997})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Differences) != 0 {
+		t.Fatalf("replay differs from live: %v", rep.Differences)
+	}
+	checksumsEqual(t, rep.Live, rep.Checksums)
+	for _, c := range rep.Checksums {
+		if c.Rows == 0 {
+			t.Errorf("read model %s is empty", c.ReadModel)
+		}
+	}
+	// A planted difference in the live CDRs is found.
+	if _, err := e.pool.Exec(ctx, `UPDATE readmodel.cdrs SET parts = parts + 1 WHERE message_id = (SELECT message_id FROM readmodel.cdrs LIMIT 1)`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = projections.Replay(ctx, e.store, e.pool, projections.ReplayOptions{Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Differences) != 1 {
+		t.Fatalf("differences after planting one in cdrs: %v", rep.Differences)
+	}
+}
