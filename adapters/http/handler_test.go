@@ -15,8 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
-	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
 	httpapi "github.com/smsledger/smsledger/adapters/http"
+	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
 )
@@ -282,8 +282,10 @@ func (fakeReports) CDRs(ctx context.Context, q httpapi.CDRQuery) (httpapi.CDRPag
 
 type reports struct{ fakeReports }
 
-func (reports) Reconcile(ctx context.Context, from, to time.Time) (any, error) { return map[string]bool{"ok": true}, nil }
-func (reports) Replay(ctx context.Context) (any, error)                    { return map[string]string{"cdrs": "abc"}, nil }
+func (reports) Reconcile(ctx context.Context, from, to time.Time) (any, error) {
+	return map[string]bool{"ok": true}, nil
+}
+func (reports) Replay(ctx context.Context) (any, error) { return map[string]string{"cdrs": "abc"}, nil }
 
 func TestReportsPluggedIn(t *testing.T) {
 	c, _ := start(t, httpapi.Options{Reports: reports{}})

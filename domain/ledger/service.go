@@ -75,8 +75,8 @@ type Service struct {
 	opts   Options
 	sealer Sealer
 
-	state  atomic.Pointer[state]           // configuration snapshot
-	health atomic.Pointer[routing.Health]  // supplier health snapshot
+	state  atomic.Pointer[state]          // configuration snapshot
+	health atomic.Pointer[routing.Health] // supplier health snapshot
 
 	// pending holds the ids of messages whose Held was applied to the
 	// Account by Submit but not yet seen by the follower.

@@ -36,11 +36,11 @@ type Config struct {
 	DLRDelay time.Duration // from submit to its DLR
 	// DLR outcome weights (normalised; all zero = all delivered).
 	Delivered, Undelivered, Rejected float64
-	ErrorRate      float64 // fraction of submits answered ErrorStatus
-	ErrorStatus    uint32  // default 0x45 ESME_RSUBMITFAIL
-	NoResponseRate float64 // fraction of submits never answered
-	WindowMax      int     // per bind (default 256)
-	MaxPendingDLR  int     // DLRs waiting for their time (default 100000; beyond, dropped)
+	ErrorRate                        float64 // fraction of submits answered ErrorStatus
+	ErrorStatus                      uint32  // default 0x45 ESME_RSUBMITFAIL
+	NoResponseRate                   float64 // fraction of submits never answered
+	WindowMax                        int     // per bind (default 256)
+	MaxPendingDLR                    int     // DLRs waiting for their time (default 100000; beyond, dropped)
 }
 
 // Sim is a running simulator.
@@ -285,4 +285,3 @@ func (s *Sim) outcome() (stat, errc string) {
 func (in *ingress) QueryMessage(context.Context, string, string) (server.MessageStatus, error) {
 	return server.MessageStatus{}, server.ErrMessageNotFound
 }
-

@@ -1,0 +1,170 @@
+package egress
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linxGnu/gosmpp/data"
+	"github.com/smsledger/smsledger/adapters/smpp/receipt"
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
+)
+
+type rec struct {
+	mu                          sync.Mutex
+	accepted, rejected, timeout []Result
+	dlrs                        []DLR
+}
+
+func (r *rec) SupplierAccepted(_ context.Context, x Result) {
+	r.mu.Lock()
+	r.accepted = append(r.accepted, x)
+	r.mu.Unlock()
+}
+func (r *rec) SupplierRejected(_ context.Context, x Result) {
+	r.mu.Lock()
+	r.rejected = append(r.rejected, x)
+	r.mu.Unlock()
+}
+func (r *rec) SupplierTimedOut(_ context.Context, x Result) {
+	r.mu.Lock()
+	r.timeout = append(r.timeout, x)
+	r.mu.Unlock()
+}
+func (r *rec) DeliveryReport(_ context.Context, d DLR) error {
+	r.mu.Lock()
+	r.dlrs = append(r.dlrs, d)
+	r.mu.Unlock()
+	return nil
+}
+func (r *rec) counts() (int, int, int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.accepted), len(r.rejected), len(r.timeout), len(r.dlrs)
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func startSim(t *testing.T, cfg smscsim.Config) *smscsim.Sim {
+	t.Helper()
+	cfg.Addr, cfg.SystemID, cfg.Password, cfg.Logger = "127.0.0.1:0", "sup", "pw", quiet()
+	sim, err := smscsim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = sim.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return sim
+}
+
+func startSupplier(t *testing.T, sim *smscsim.Sim, mod func(*Config)) (*Supplier, *rec) {
+	t.Helper()
+	r := &rec{}
+	cfg := Config{SupplierID: "s1", Addr: sim.Addr(), SystemID: "sup", Password: "pw", Binds: 2, TPS: 1000, Window: 16,
+		SubmitTimeout: 2 * time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Logger: quiet(),
+		RespIDFormat: receipt.IDHex, DLRIDFormat: receipt.IDHex}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s := New(cfg, r)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, func() bool { return s.BindsUp() == cfg.Binds })
+	return s, r
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not reached")
+}
+
+func msg(id string, premium bool) Message {
+	return Message{ID: id, From: "ACME", To: "4915112345678", Text: "hello from egress", RegisteredDelivery: true, Premium: premium}
+}
+
+func TestAcceptAndDLR(t *testing.T) {
+	sim := startSim(t, smscsim.Config{DLRDelay: 30 * time.Millisecond})
+	s, r := startSupplier(t, sim, nil)
+	for i := 0; i < 20; i++ {
+		if err := s.Enqueue(msg("m", i%2 == 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A long message goes in message_payload.
+	long := msg("long", false)
+	long.Text = string(make([]byte, 0)) + "x"
+	for len(long.Text) < 400 {
+		long.Text += "long text "
+	}
+	_ = s.Enqueue(long)
+	waitFor(t, func() bool { a, _, _, d := r.counts(); return a == 21 && d == 21 })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := map[string]bool{}
+	for _, a := range r.accepted {
+		ids[a.SupplierMessageID] = true
+	}
+	for _, d := range r.dlrs {
+		if !ids[d.SupplierMessageID] || d.Receipt.Stat != receipt.StatDelivered || d.SupplierID != "s1" {
+			t.Fatalf("dlr %+v not matching an accepted id", d)
+		}
+	}
+}
+
+func TestRejectAndTimeout(t *testing.T) {
+	sim := startSim(t, smscsim.Config{ErrorRate: 1, ErrorStatus: 0x45})
+	s, r := startSupplier(t, sim, nil)
+	_ = s.Enqueue(msg("rej", false))
+	waitFor(t, func() bool { _, rj, _, _ := r.counts(); return rj == 1 })
+	if r.rejected[0].CommandStatus != data.ESME_RSUBMITFAIL {
+		t.Fatalf("%+v", r.rejected[0])
+	}
+
+	sim2 := startSim(t, smscsim.Config{NoResponseRate: 1})
+	s2, r2 := startSupplier(t, sim2, func(c *Config) { c.SubmitTimeout = 200 * time.Millisecond; c.Binds = 1 })
+	_ = s2.Enqueue(msg("to", false))
+	waitFor(t, func() bool { _, _, to, _ := r2.counts(); return to == 1 })
+}
+
+func TestReconnectAfterOutage(t *testing.T) {
+	sim := startSim(t, smscsim.Config{})
+	s, r := startSupplier(t, sim, func(c *Config) { c.Binds = 1 })
+	if err := sim.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return s.BindsUp() == 0 })
+	_ = s.Enqueue(msg("after", true))
+	time.Sleep(100 * time.Millisecond)
+	if err := sim.SetDown(false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return s.BindsUp() == 1 })
+	waitFor(t, func() bool { a, _, _, _ := r.counts(); return a == 1 })
+}
+
+func TestAdaptiveThrottle(t *testing.T) {
+	sim := startSim(t, smscsim.Config{Latency: 60 * time.Millisecond})
+	s, r := startSupplier(t, sim, func(c *Config) {
+		c.LatencyTarget = 20 * time.Millisecond
+		c.AdaptEvery = 50 * time.Millisecond
+		c.TPS = 400
+	})
+	for i := 0; i < 40; i++ {
+		_ = s.Enqueue(msg("slow", false))
+	}
+	waitFor(t, func() bool { a, _, _, _ := r.counts(); return a == 40 })
+	waitFor(t, func() bool { return s.EffectiveTPS() < 400*0.75+1 })
+}
