@@ -54,7 +54,7 @@ Commands:
   replay      rebuild all read models from the event log (--verify)
   audit       print a message's event history
   reconcile   reconciliation report for a period (--from --to)
-  smsc-sim    run an SMSC simulator                           (not implemented yet)
+  smsc-sim    run an SMSC simulator
   bench       end-to-end load test through real sockets       (not implemented yet)
 
 Run 'smsledger <command> -h' for a command's flags. Every flag can also be set
@@ -96,7 +96,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		if cfg, err = parseReconcileFlags(rest, stderr, getenv); err == nil {
 			err = runReconcile(ctx, cfg, stdout, newLogger(stderr, cfg.common))
 		}
-	case "smsc-sim", "bench":
+	case "smsc-sim":
+		var cfg smscSimConfig
+		if cfg, err = parseSmscSimFlags(rest, stderr, getenv); err == nil {
+			err = runSmscSim(ctx, cfg, stdout, newLogger(stderr, commonConfig{logFormat: cfg.logFormat, logLevel: cfg.logLevel}))
+		}
+	case "bench":
 		err = fmt.Errorf("%s: %w", cmd, errNotImplemented)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

@@ -95,7 +95,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"replay", "--batch-size", "0"}, exitUsage, "--batch-size"},
 		{[]string{"audit", "m1"}, exitUsage, "message id"},
 		{[]string{"reconcile"}, exitUsage, "--from and --to"},
-		{[]string{"smsc-sim"}, exitUsage, "not implemented yet"},
+		{[]string{"smsc-sim", "--error-rate", "2"}, exitUsage, "--error-rate"},
 		{[]string{"bench"}, exitUsage, "not implemented yet"},
 		{[]string{"serve", "--eventstore", "redis://127.0.0.1:6379", "--admin-token", "x"}, exitUsage, "--eventstore must be"},
 		{[]string{"frobnicate"}, exitUsage, "unknown command"},
@@ -280,39 +280,7 @@ func TestServeKurrentDB(t *testing.T) {
 	}
 }
 
-type failingDB struct{}
 
-func (failingDB) Ping(context.Context) error { return errors.New("connection refused") }
-
-func TestReadyzNotReady(t *testing.T) {
-	srv := healthMux(failingDB{})
-	req, _ := http.NewRequest("GET", "/readyz", nil)
-	rec := newRecorder()
-	srv.ServeHTTP(rec, req)
-	if rec.code != http.StatusServiceUnavailable {
-		t.Fatalf("status %d", rec.code)
-	}
-	var body struct {
-		Error struct{ Code, Message string }
-	}
-	if err := json.Unmarshal(rec.buf.Bytes(), &body); err != nil {
-		t.Fatal(err)
-	}
-	if body.Error.Code != "not_ready" || !strings.Contains(body.Error.Message, "connection refused") {
-		t.Fatalf("body %s", rec.buf.String())
-	}
-}
-
-type recorder struct {
-	h    http.Header
-	code int
-	buf  bytes.Buffer
-}
-
-func newRecorder() *recorder                    { return &recorder{h: http.Header{}} }
-func (r *recorder) Header() http.Header         { return r.h }
-func (r *recorder) Write(b []byte) (int, error) { return r.buf.Write(b) }
-func (r *recorder) WriteHeader(c int)           { r.code = c }
 
 // TestBinarySIGINT runs the real binary (this test binary re-executed as
 // smsledger) and stops it with SIGINT: exit code 0, the embedded server gone,

@@ -7,14 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	httpapi "github.com/smsledger/smsledger/adapters/http"
+	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/eventstore"
 	"github.com/smsledger/smsledger/eventstore/kurrentstore"
 	"github.com/smsledger/smsledger/eventstore/pgstore"
@@ -27,6 +32,8 @@ type serveConfig struct {
 	httpAddr   string
 	eventstore string
 	adminToken string
+	// sealKeyFile holds the key that seals supplier passwords in the log.
+	sealKeyFile string
 
 	// ready, if set, is called once the HTTP listener is up (tests).
 	ready func(readyInfo)
@@ -46,6 +53,7 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 	fs.StringVar(&cfg.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
 	fs.StringVar(&cfg.eventstore, "eventstore", "postgres", "event store backend: postgres, or an esdb:// / kurrentdb:// URL")
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token of the admin API; generated and printed once if unset")
+	fs.StringVar(&cfg.sealKeyFile, "seal-key-file", "", "32-byte key sealing supplier passwords in the log; created on first start (default <data-dir>/seal.key)")
 	if err := parseFlags(fs, args, getenv, commonFallbacks); err != nil {
 		return cfg, err
 	}
@@ -146,16 +154,35 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 	}
 	log.Info("event store open", "backend", backendName(cfg.eventstore), "head", uint64(head))
 
-	// SMPP ingress (adapters/smpp) is not built yet: --smpp-addr is accepted
-	// and validated but nothing listens on it.
-	log.Warn("SMPP ingress not implemented yet; nothing listens on --smpp-addr", "smpp_addr", cfg.smppAddr)
+	// The ledger: the use cases behind SMPP and HTTP, with the hot path's
+	// snapshots rebuilt from the log before any traffic is taken.
+	sealer, err := loadSealer(cfg.sealKeyFile, cfg.common.dataDir, log)
+	if err != nil {
+		return err
+	}
+	svc, err := ledger.New(store, ledger.Options{Logger: log, Sealer: sealer})
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	ledgerCtx, stopLedger := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLedger()
+	ledgerErr := make(chan error, 1)
+	go func() { ledgerErr <- svc.Run(ledgerCtx) }()
+	if err := waitCaughtUp(ctx, svc, ledgerErr); err != nil {
+		return err
+	}
+	log.Info("ledger caught up with the log", "position", uint64(svc.Position()))
 
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           healthMux(pool),
+		Handler: httpapi.NewHandler(svc, httpapi.Options{
+			AdminToken: cfg.adminToken,
+			Logger:     log,
+			Readiness:  pool.Ping,
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -171,6 +198,11 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 		log.Info("shutting down", "cause", context.Cause(ctx))
 	case err := <-serveErr:
 		return fmt.Errorf("http: %w", err)
+	case err := <-ledgerErr:
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutCtx)
+		return fmt.Errorf("ledger stopped following the log: %w", err)
 	case <-dbDied: // nil (never ready) for an external database
 		err := errors.New("embedded PostgreSQL exited unexpectedly; see postgres.log in --data-dir")
 		log.Error("shutting down", "err", err)
@@ -188,6 +220,53 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 		return fmt.Errorf("http: %w", err)
 	}
 	return nil
+}
+
+// waitCaughtUp waits until the ledger has applied the log up to its head,
+// or fails if the ledger stops first.
+func waitCaughtUp(ctx context.Context, svc *ledger.Service, ledgerErr <-chan error) error {
+	caught := make(chan error, 1)
+	go func() { caught <- svc.WaitCaughtUp(ctx) }()
+	select {
+	case err := <-caught:
+		if err != nil {
+			return fmt.Errorf("ledger catch-up: %w", err)
+		}
+		return nil
+	case err := <-ledgerErr:
+		return fmt.Errorf("ledger stopped during catch-up: %w", err)
+	}
+}
+
+// loadSealer reads the 32-byte key that seals supplier bind passwords in the
+// log, creating it (0600) on first start. The key stays outside the log and
+// the database on purpose: a copy of the log alone does not reveal supplier
+// passwords. Default location: <data-dir>/seal.key.
+func loadSealer(path, dataDir string, log *slog.Logger) (ledger.Sealer, error) {
+	if path == "" {
+		path = filepath.Join(dataDir, "seal.key")
+	}
+	key, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("seal key: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("seal key: %w", err)
+		}
+		if err := os.WriteFile(path, key, 0o600); err != nil {
+			return nil, fmt.Errorf("seal key: %w", err)
+		}
+		log.Info("created the key that seals supplier passwords; back it up with the database", "path", path)
+	} else if err != nil {
+		return nil, fmt.Errorf("seal key: %w", err)
+	}
+	sealer, err := ledger.NewAESGCMSealer(key)
+	if err != nil {
+		return nil, fmt.Errorf("seal key %s: %w", path, err)
+	}
+	return sealer, nil
 }
 
 func newToken() (string, error) {

@@ -14,8 +14,10 @@ import (
 )
 
 type smscSimConfig struct {
-	log         commonConfig
+	logFormat   string
+	logLevel    slog.Level
 	sim         smscsim.Config
+	errorStatus uint
 	outageAfter time.Duration
 	outageFor   time.Duration
 }
@@ -32,13 +34,66 @@ func parseSmscSimFlags(args []string, stderr io.Writer, getenv func(string) stri
 	fs.Float64Var(&cfg.sim.Undelivered, "undelivered", 0.08, "weight of UNDELIV receipts")
 	fs.Float64Var(&cfg.sim.Rejected, "rejected", 0.02, "weight of REJECTD receipts")
 	fs.Float64Var(&cfg.sim.ErrorRate, "error-rate", 0, "fraction of submit_sm answered with --error-status")
-	fs.UintVar((*uint)(nil), "", 0, "") // placeholder removed below
+	fs.UintVar(&cfg.errorStatus, "error-status", 0x45, "command_status of erroneous submit_sm_resp")
+	fs.Float64Var(&cfg.sim.NoResponseRate, "no-response-rate", 0, "fraction of submit_sm never answered")
+	fs.IntVar(&cfg.sim.WindowMax, "window", 256, "outstanding requests per bind")
+	fs.DurationVar(&cfg.outageAfter, "outage-after", 0, "go down after this long (0: never; SIGUSR1 toggles down/up)")
+	fs.DurationVar(&cfg.outageFor, "outage-for", 10*time.Second, "how long an --outage-after outage lasts")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format on stderr: text or json")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	if err := parseFlags(fs, args, getenv, nil); err != nil {
+		return cfg, err
+	}
+	if cfg.logFormat != "text" && cfg.logFormat != "json" {
+		return cfg, fmt.Errorf("%w: --log-format must be text or json, not %q", errUsage, cfg.logFormat)
+	}
+	for name, v := range map[string]float64{"error-rate": cfg.sim.ErrorRate, "no-response-rate": cfg.sim.NoResponseRate,
+		"delivered": cfg.sim.Delivered, "undelivered": cfg.sim.Undelivered, "rejected": cfg.sim.Rejected} {
+		if v < 0 || (v > 1 && (name == "error-rate" || name == "no-response-rate")) {
+			return cfg, fmt.Errorf("%w: --%s out of range: %v", errUsage, name, v)
+		}
+	}
+	cfg.sim.ErrorStatus = uint32(cfg.errorStatus)
 	return cfg, nil
 }
 
-var _ = slog.Default
-var _ = fmt.Sprint
-var _ = os.Stdout
-var _ = signal.Notify
-var _ = syscall.SIGUSR1
-var _ context.Context
+// runSmscSim runs the simulator until ctx ends. SIGUSR1 toggles an outage.
+func runSmscSim(ctx context.Context, cfg smscSimConfig, stdout io.Writer, log *slog.Logger) error {
+	cfg.sim.Logger = log
+	sim, err := smscsim.New(cfg.sim)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "smsc-sim listening on %s (system_id %s)\n", sim.Addr(), cfg.sim.SystemID)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		var outage <-chan time.Time
+		if cfg.outageAfter > 0 {
+			outage = time.After(cfg.outageAfter)
+		}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-usr1:
+				if err := sim.Toggle(); err != nil {
+					log.Error("smsc-sim toggle", "err", err)
+				}
+			case <-outage:
+				outage = nil
+				_ = sim.SetDown(true)
+				select {
+				case <-time.After(cfg.outageFor):
+					if err := sim.SetDown(false); err != nil {
+						log.Error("smsc-sim back up", "err", err)
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return sim.Run(ctx)
+}
