@@ -280,8 +280,6 @@ func TestServeKurrentDB(t *testing.T) {
 	}
 }
 
-
-
 // TestBinarySIGINT runs the real binary (this test binary re-executed as
 // smsledger) and stops it with SIGINT: exit code 0, the embedded server gone,
 // the generated admin token printed once on stdout, JSON logs on stderr.
