@@ -80,6 +80,9 @@ func (f *follower) applyBatch(batch []eventstore.RecordedEvent) {
 			continue
 		}
 		next = f.apply(next, st, ev)
+		if id, ok := events.MessageIDFromStream(rec.Stream); ok {
+			f.s.work.apply(f.s, id, ev)
+		}
 		f.pos = rec.Position
 	}
 	if next != st {

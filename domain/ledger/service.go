@@ -97,6 +97,9 @@ type Service struct {
 	topUpMu sync.Mutex
 	topUps  map[topUpKey]money.Units
 
+	// work tracks unfinished messages from the log (recovery, pending DLRs).
+	work *tracker
+
 	outbox        chan Dispatch
 	outboxDropped atomic.Uint64
 
@@ -144,6 +147,7 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		dlrIndex:  make(map[dlrKey]uuid.UUID),
 		topUps:    make(map[topUpKey]money.Units),
 		outbox:    make(chan Dispatch, opts.OutboxSize),
+		work:      newTracker(),
 		throttles: make(map[string]*throttle),
 	}
 	if s.sealer == nil {

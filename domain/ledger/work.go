@@ -1,0 +1,135 @@
+package ledger
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/message"
+)
+
+// Work is a message the ledger has not finished with: not yet in a terminal
+// state, or terminal with a DLR the tenant asked for and has not received.
+// It carries what the egress needs to (re)send it and to tell the tenant.
+type Work struct {
+	Message    message.Message // a copy of the aggregate as the log has it
+	From, To   string
+	Text       string
+	Encoding   string // "gsm7" | "latin1" | "ucs2"
+	AcceptedAt time.Time
+	ExpiresAt  time.Time // zero: no validity limit
+}
+
+// NeedsDispatch: a supplier is chosen and nothing was sent to it yet.
+func (w *Work) NeedsDispatch() bool { return w.Message.State == message.StateRouted }
+
+// InFlight: submit_sm went out and its answer is not recorded.
+func (w *Work) InFlight() bool { return w.Message.State == message.StateSubmitted }
+
+// NeedsFailover: the current supplier failed and the next step (failover
+// or final failure) is not recorded yet.
+func (w *Work) NeedsFailover() bool { return w.Message.State == message.StateSubmitFailed }
+
+// NeedsForward: final, the tenant asked for a DLR and has not had it.
+func (w *Work) NeedsForward() bool {
+	m := &w.Message
+	return m.State.Terminal() && m.RegisteredDelivery && !m.Forwarded
+}
+
+// workMax bounds the unfinished messages tracked in memory. Beyond it the
+// ledger still records everything in the log, but recovery after a restart
+// would only see the first workMax; it is logged once.
+const workMax = 5_000_000
+
+// tracker follows every message from the log until it is finished. It is
+// written by the follower and read by the egress side (recovery, pending
+// DLRs), so the truth about unfinished work is always the log's, and a
+// restart rebuilds it by replaying.
+type tracker struct {
+	mu       sync.Mutex
+	open     map[uuid.UUID]*Work
+	overflow bool
+}
+
+func newTracker() *tracker { return &tracker{open: make(map[uuid.UUID]*Work)} }
+
+// apply feeds one event of a message stream to the message's aggregate.
+func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.open[id]
+	if !ok {
+		acc, isAccept := ev.(events.MessageAccepted)
+		if !isAccept {
+			return // a finished message's late event (e.g. a duplicate DLR)
+		}
+		if len(t.open) >= workMax {
+			if !t.overflow {
+				s.log.Error("ledger: too many unfinished messages to track; recovery after a restart may miss some", "limit", workMax)
+				t.overflow = true
+			}
+			return
+		}
+		w = &Work{From: acc.From, To: acc.To, Text: acc.Text, Encoding: acc.Encoding, AcceptedAt: acc.At, ExpiresAt: acc.ExpiresAt}
+		t.open[id] = w
+	}
+	if err := w.Message.Apply(ev); err != nil {
+		s.log.Warn("ledger: message event does not apply to the tracked message", "message", id, "type", ev.EventType(), "err", err)
+		return
+	}
+	m := &w.Message
+	if m.State.Terminal() && (!m.RegisteredDelivery || m.Forwarded) {
+		delete(t.open, id)
+	}
+}
+
+func (t *tracker) get(id uuid.UUID) (Work, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.open[id]
+	if !ok {
+		return Work{}, false
+	}
+	return w.copy(), true
+}
+
+func (t *tracker) list(keep func(*Work) bool, limit int) []Work {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Work
+	for _, w := range t.open {
+		if len(out) >= limit {
+			break
+		}
+		if keep(w) {
+			out = append(out, w.copy())
+		}
+	}
+	return out
+}
+
+func (w *Work) copy() Work {
+	c := *w
+	c.Message.Candidates = append([]message.Candidate(nil), w.Message.Candidates...)
+	return c
+}
+
+// Unfinished returns up to limit unfinished messages for which keep is true
+// (e.g. (*Work).NeedsDispatch), as copies, in no particular order.
+func (s *Service) Unfinished(keep func(*Work) bool, limit int) []Work {
+	return s.work.list(keep, limit)
+}
+
+// WorkOf returns the unfinished message id, or false once it is finished
+// (or unknown).
+func (s *Service) WorkOf(id uuid.UUID) (Work, bool) { return s.work.get(id) }
+
+// Failover moves a message whose supplier failed (state submit_failed after
+// a crash between the failure and its consequence) to its next candidate,
+// or fails it and releases its hold.
+func (s *Service) Failover(ctx context.Context, msgID uuid.UUID, reason string) (Transition, error) {
+	return s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) { return m.Failover(reason, at) })
+}
