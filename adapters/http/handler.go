@@ -64,6 +64,10 @@ type CDRPage struct {
 	NextCursor string
 }
 
+// ErrBadRequest, wrapped by a Reports implementation, makes the answer a
+// 400 invalid_request (e.g. a CDR cursor that does not parse).
+var ErrBadRequest = errors.New("bad request")
+
 // Reports answers the queries that need the projections. The lead plugs
 // the projections package in; a nil Reports makes those endpoints 503
 // reports_unavailable.
@@ -274,6 +278,9 @@ func (h *handler) classify(err error) (int, string, string) {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.status, ae.code, ae.message
+	}
+	if errors.Is(err, ErrBadRequest) {
+		return http.StatusBadRequest, "invalid_request", err.Error()
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

@@ -19,11 +19,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	httpapi "github.com/smsledger/smsledger/adapters/http"
+	"github.com/smsledger/smsledger/adapters/smpp/relay"
+	"github.com/smsledger/smsledger/adapters/smpp/server"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/eventstore"
 	"github.com/smsledger/smsledger/eventstore/kurrentstore"
 	"github.com/smsledger/smsledger/eventstore/pgstore"
 	"github.com/smsledger/smsledger/migrations"
+	"github.com/smsledger/smsledger/projections"
 )
 
 type serveConfig struct {
@@ -42,6 +45,7 @@ type serveConfig struct {
 // readyInfo describes a running serve (for tests).
 type readyInfo struct {
 	HTTPAddr    string
+	SMPPAddr    string
 	DatabaseURL string
 }
 
@@ -173,6 +177,33 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 	}
 	log.Info("ledger caught up with the log", "position", uint64(svc.Position()))
 
+	// Projections: the read models in PostgreSQL (journal, balances, CDRs,
+	// route health), each following the log from its checkpoint.
+	proj, err := projections.Start(ctx, store, pool, log)
+	if err != nil {
+		return fmt.Errorf("projections: %w", err)
+	}
+	defer proj.Close()
+
+	// SMPP: the relay between the ledger and the suppliers' binds, and the
+	// ingress server customers bind to.
+	rel := relay.New(svc, relay.Options{Logger: log})
+	smppSrv, err := server.New(server.Config{Addr: cfg.smppAddr, Ingress: rel.Ingress(), Logger: log})
+	if err != nil {
+		return err
+	}
+	rel.Attach(smppSrv)
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRelay()
+	relayDone := make(chan error, 1)
+	go func() { relayDone <- rel.Run(relayCtx) }()
+	go feedHealth(relayCtx, svc, rel, pool, log)
+	smppCtx, stopSMPP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSMPP()
+	smppDone := make(chan error, 1)
+	go func() { smppDone <- smppSrv.Serve(smppCtx) }()
+	log.Info("smpp listening", "smpp_addr", smppSrv.Addr().String())
+
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
@@ -182,6 +213,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 			AdminToken: cfg.adminToken,
 			Logger:     log,
 			Readiness:  pool.Ping,
+			Reports:    reports{store: store, pool: pool},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -190,7 +222,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("serving", "http_addr", ln.Addr().String(), "eventstore", cfg.eventstore)
 	if cfg.ready != nil {
-		cfg.ready(readyInfo{HTTPAddr: ln.Addr().String(), DatabaseURL: dbURL})
+		cfg.ready(readyInfo{HTTPAddr: ln.Addr().String(), SMPPAddr: smppSrv.Addr().String(), DatabaseURL: dbURL})
 	}
 
 	select {
@@ -203,6 +235,13 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 		defer cancel()
 		_ = srv.Shutdown(shutCtx)
 		return fmt.Errorf("ledger stopped following the log: %w", err)
+	case err := <-smppDone:
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutCtx)
+		return fmt.Errorf("smpp server: %w", err)
+	case <-proj.Done():
+		log.Error("projections stopped; read models no longer follow the log", "err", proj.Err())
 	case <-dbDied: // nil (never ready) for an external database
 		err := errors.New("embedded PostgreSQL exited unexpectedly; see postgres.log in --data-dir")
 		log.Error("shutting down", "err", err)
@@ -211,15 +250,57 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 		_ = srv.Shutdown(shutCtx)
 		return err
 	}
+	// Stop taking traffic: SMPP drains in-flight submits (each answered
+	// only once durable), HTTP finishes its requests; then the relay stops
+	// the supplier binds (what was in flight is resolved from the log on the
+	// next start).
+	stopSMPP()
+	if err := <-smppDone; err != nil {
+		log.Warn("smpp server stopped with an error", "err", err)
+	}
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		return fmt.Errorf("http shutdown: %w", err)
 	}
+	stopRelay()
+	<-relayDone
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http: %w", err)
 	}
 	return nil
+}
+
+// feedHealth keeps the routing health snapshot fresh: a supplier with no
+// bind up is down; otherwise its score comes from the route-health read
+// model (submit success, delivery rate, latency over the last 15 minutes).
+func feedHealth(ctx context.Context, svc *ledger.Service, rel *relay.Relay, pool *pgxpool.Pool, log *slog.Logger) {
+	const every = time.Second
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	warned := false
+	for {
+		states := rel.Health()
+		qctx, cancel := context.WithTimeout(ctx, every)
+		scores, err := projections.HealthSnapshot(qctx, pool, time.Now(), 15*time.Minute, 0)
+		cancel()
+		if err != nil && !warned && ctx.Err() == nil {
+			log.Warn("route health read model unavailable; routing uses bind state only", "err", err)
+			warned = true
+		}
+		if err == nil {
+			for id, st := range states {
+				st.Score = scores.Of(id).Score
+				states[id] = st
+			}
+		}
+		svc.SetSupplierHealth(states)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // waitCaughtUp waits until the ledger has applied the log up to its head,

@@ -1,0 +1,614 @@
+// Package relay connects the ledger to SMPP: it is the ingress server's
+// view of the ledger (bind authentication, submit, query_sm), it sends each
+// accepted message to its supplier through the egress binds and feeds every
+// supplier answer and DLR back to the ledger as events, and it forwards the
+// final DLR to the tenant's receiver bind.
+//
+// One message, from submit_sm to its DLR:
+//
+//  1. server → Ingress.Submit → ledger.Submit: accept events durable, then
+//     submit_sm_resp with our id; the ledger puts a Dispatch on its outbox.
+//  2. Run takes it: ledger.SubmittedToSupplier (durable) → egress.Enqueue
+//     to the message's current supplier.
+//  3. egress reports: accepted → ledger.SupplierAccepted (on_submit
+//     billing settles); rejected or timed out → ledger.SupplierRejected /
+//     SupplierTimedOut, which fail over to the next candidate (then back to
+//     step 2) or fail the message and release its hold.
+//  4. supplier DLR → ledger.DeliveryReported (on_delivery billing settles
+//     or releases) → server.DeliverReceipt to the tenant →
+//     ledger.DeliveryForwarded. A tenant without a receiver bind keeps its
+//     DLR pending; the log says so, and a ticker retries.
+//
+// Nothing here is the truth: after a crash, Run asks the ledger (which
+// rebuilt its view from the log) for unfinished messages and resumes them.
+// A message whose submit_sm was in flight when the process died is failed
+// over (its answer is lost), never silently resent to the same supplier.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/linxGnu/gosmpp/data"
+
+	"github.com/smsledger/smsledger/adapters/smpp/egress"
+	"github.com/smsledger/smsledger/adapters/smpp/receipt"
+	"github.com/smsledger/smsledger/adapters/smpp/server"
+	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/ledger"
+	"github.com/smsledger/smsledger/domain/message"
+	"github.com/smsledger/smsledger/domain/routing"
+)
+
+// Options tune the relay. Zero values take the defaults.
+type Options struct {
+	Logger *slog.Logger
+	// SubmitTimeout bounds a supplier's submit_sm_resp (default 10s).
+	SubmitTimeout time.Duration
+	// RetryEvery is how often pending tenant DLRs and supplier changes are
+	// looked at (default 1s).
+	RetryEvery time.Duration
+	// RecoverMax bounds the unfinished messages resumed per pass (default
+	// 100,000).
+	RecoverMax int
+	// Workers is the number of goroutines sending dispatches (default 64):
+	// each dispatch waits for a durable SubmittedToSupplier append, so
+	// throughput comes from many in flight.
+	Workers int
+	// SupplierConfig adjusts each supplier's egress settings (tests).
+	SupplierConfig func(*egress.Config)
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.SubmitTimeout <= 0 {
+		o.SubmitTimeout = 10 * time.Second
+	}
+	if o.RetryEvery <= 0 {
+		o.RetryEvery = time.Second
+	}
+	if o.RecoverMax <= 0 {
+		o.RecoverMax = 100_000
+	}
+	if o.Workers <= 0 {
+		o.Workers = 64
+	}
+}
+
+// Relay is the SMPP side of one serve process.
+type Relay struct {
+	svc  *ledger.Service
+	opts Options
+	log  *slog.Logger
+
+	srvMu sync.RWMutex
+	srv   *server.Server // for DLRs to tenants; set by Attach
+
+	supMu     sync.Mutex
+	suppliers map[string]*runningSupplier
+
+	// forwarding guards against two goroutines forwarding one DLR.
+	forwarding sync.Map // uuid.UUID -> struct{}
+
+	runCtx context.Context
+}
+
+type runningSupplier struct {
+	cfg    egress.Config
+	eg     *egress.Supplier
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New makes a relay over the ledger. Attach the ingress server, then Run.
+func New(svc *ledger.Service, opts Options) *Relay {
+	opts.setDefaults()
+	return &Relay{svc: svc, opts: opts, log: opts.Logger.With("component", "relay"), suppliers: map[string]*runningSupplier{}, runCtx: context.Background()}
+}
+
+// Attach gives the relay the ingress server it forwards tenants' DLRs on.
+func (r *Relay) Attach(srv *server.Server) {
+	r.srvMu.Lock()
+	r.srv = srv
+	r.srvMu.Unlock()
+}
+
+// Run starts the supplier binds, resumes unfinished messages, then sends
+// accepted messages and retries pending DLRs until ctx ends. It returns
+// after the supplier binds have stopped.
+func (r *Relay) Run(ctx context.Context) error {
+	r.runCtx = ctx
+	r.syncSuppliers(ctx)
+	r.recover(ctx)
+
+	var wg sync.WaitGroup
+	for range r.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case d := <-r.svc.Outbox():
+					r.dispatch(ctx, d.MessageID)
+				}
+			}
+		}()
+	}
+	tick := time.NewTicker(r.opts.RetryEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			r.stopSuppliers()
+			return nil
+		case <-tick.C:
+			r.syncSuppliers(ctx)
+			r.forwardPending(ctx)
+			// Messages whose dispatch was dropped (outbox full) or lost
+			// are in the ledger's unfinished set; pick them up too.
+			r.resumeStuck(ctx)
+		}
+	}
+}
+
+// Ingress is the ingress server's view of the ledger.
+func (r *Relay) Ingress() server.Ingress { return ingress{r.svc} }
+
+type ingress struct{ svc *ledger.Service }
+
+func (in ingress) AuthenticateSMPP(ctx context.Context, systemID, password string) (server.Principal, error) {
+	tenantID, err := in.svc.AuthenticateSMPP(ctx, systemID, password)
+	switch {
+	case errors.Is(err, ledger.ErrUnknownSystemID):
+		return server.Principal{}, fmt.Errorf("%w: %w", server.ErrUnknownSystemID, err)
+	case errors.Is(err, ledger.ErrBadCredentials):
+		return server.Principal{}, fmt.Errorf("%w: %w", server.ErrInvalidPassword, err)
+	case err != nil:
+		return server.Principal{}, err
+	}
+	// The ledger enforces the tenant's TPS limit on Submit; the server's own
+	// per-tenant limiter stays off so a message is not counted twice.
+	return server.Principal{TenantID: tenantID}, nil
+}
+
+func (in ingress) Submit(ctx context.Context, tenantID string, req accept.Request) (server.Accepted, error) {
+	acc, err := in.svc.Submit(ctx, tenantID, req)
+	switch {
+	case errors.Is(err, ledger.ErrThrottled):
+		return server.Accepted{}, fmt.Errorf("%w: %w", server.ErrThrottled, err)
+	case errors.Is(err, ledger.ErrNotDurable):
+		return server.Accepted{}, fmt.Errorf("%w: %w", server.ErrNotDurable, err)
+	case err != nil:
+		return server.Accepted{}, err
+	}
+	return server.Accepted{MessageID: acc.MessageID.String(), Parts: acc.Parts}, nil
+}
+
+func (in ingress) QueryMessage(ctx context.Context, tenantID, messageID string) (server.MessageStatus, error) {
+	id, err := uuid.Parse(messageID)
+	if err != nil {
+		return server.MessageStatus{}, server.ErrMessageNotFound
+	}
+	v, err := in.svc.Message(ctx, tenantID, id)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return server.MessageStatus{}, server.ErrMessageNotFound
+	}
+	if err != nil {
+		return server.MessageStatus{}, err
+	}
+	st := server.MessageStatus{State: stateOf(message.State(v.State))}
+	if v.FinalAt != nil {
+		st.FinalDate = *v.FinalAt
+	}
+	return st, nil
+}
+
+// stateOf maps a message state to the SMPP message_state.
+func stateOf(s message.State) receipt.MessageState {
+	switch s {
+	case message.StateDelivered:
+		return receipt.StateDelivered
+	case message.StateUndelivered, message.StateFailed:
+		return receipt.StateUndeliverable
+	case message.StateRejected:
+		return receipt.StateRejected
+	case message.StateExpired:
+		return receipt.StateExpired
+	case message.StateSupplierAccepted:
+		return receipt.StateEnroute
+	}
+	return receipt.StateAccepted
+}
+
+// ---- suppliers --------------------------------------------------------------
+
+// syncSuppliers starts egress binds for suppliers the ledger knows and the
+// relay does not run yet (or whose settings changed), and stops removed or
+// disabled ones.
+func (r *Relay) syncSuppliers(ctx context.Context) {
+	want := map[string]egress.Config{}
+	for _, sp := range r.svc.Suppliers() {
+		if !sp.Enabled {
+			continue
+		}
+		pw, err := r.svc.SupplierPassword(sp.ID)
+		if err != nil {
+			r.log.Error("supplier password cannot be opened; check --seal-key-file", "supplier", sp.ID, "err", err)
+			continue
+		}
+		cfg := egress.Config{
+			SupplierID: sp.ID, Addr: net.JoinHostPort(sp.Host, strconv.Itoa(sp.Port)),
+			SystemID: sp.SystemID, Password: pw, Binds: sp.Binds, TPS: float64(sp.TPSLimit), Window: sp.Window,
+			SubmitTimeout: r.opts.SubmitTimeout, Logger: r.opts.Logger,
+		}
+		if r.opts.SupplierConfig != nil {
+			r.opts.SupplierConfig(&cfg)
+		}
+		want[sp.ID] = cfg
+	}
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	for id, rs := range r.suppliers {
+		if cfg, ok := want[id]; !ok || !sameSupplier(cfg, rs.cfg) {
+			rs.cancel()
+			<-rs.done
+			delete(r.suppliers, id)
+		}
+	}
+	for id, cfg := range want {
+		if _, ok := r.suppliers[id]; ok {
+			continue
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		rs := &runningSupplier{cfg: cfg, eg: egress.New(cfg, reporter{r}), cancel: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(rs.done)
+			if err := rs.eg.Run(sctx); err != nil && sctx.Err() == nil {
+				r.log.Error("supplier egress stopped", "supplier", id, "err", err)
+			}
+		}()
+		r.suppliers[id] = rs
+		r.log.Info("supplier egress started", "supplier", id, "addr", cfg.Addr, "binds", cfg.Binds, "tps", cfg.TPS)
+	}
+}
+
+func sameSupplier(a, b egress.Config) bool {
+	return a.Addr == b.Addr && a.SystemID == b.SystemID && a.Password == b.Password &&
+		a.Binds == b.Binds && a.TPS == b.TPS && a.Window == b.Window
+}
+
+func (r *Relay) stopSuppliers() {
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	for id, rs := range r.suppliers {
+		rs.cancel()
+		<-rs.done
+		delete(r.suppliers, id)
+	}
+}
+
+func (r *Relay) supplier(id string) *egress.Supplier {
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	if rs, ok := r.suppliers[id]; ok {
+		return rs.eg
+	}
+	return nil
+}
+
+// Health reports each running supplier as up (at least one bind) or down,
+// for the routing snapshot.
+func (r *Relay) Health() map[string]routing.SupplierHealth {
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	out := make(map[string]routing.SupplierHealth, len(r.suppliers))
+	for id, rs := range r.suppliers {
+		out[id] = routing.SupplierHealth{Up: rs.eg.BindsUp() > 0, Score: routing.ScoreMax}
+	}
+	return out
+}
+
+// ---- sending ----------------------------------------------------------------
+
+// dispatch sends a routed message to its current supplier: the submit is
+// recorded durably first, so after a crash the log shows it in flight.
+func (r *Relay) dispatch(ctx context.Context, id uuid.UUID) {
+	w, ok := r.svc.WorkOf(id)
+	if !ok {
+		// The follower has not seen the accept yet; the ledger's outbox
+		// fires right after the append. Read the log instead of waiting.
+		w, ok = r.waitWork(ctx, id)
+		if !ok {
+			return
+		}
+	}
+	if !w.NeedsDispatch() {
+		return // already sent (a duplicate dispatch or a recovery pass)
+	}
+	tr, err := r.svc.SubmittedToSupplier(ctx, id)
+	if err != nil {
+		r.log.Warn("submit not recorded; the message stays routed and is retried", "message", id, "err", err)
+		return
+	}
+	if len(tr.Events) == 0 {
+		return // someone else submitted it
+	}
+	r.send(ctx, id, w, tr.Message)
+}
+
+// waitWork waits briefly for the ledger's follower to apply a just
+// accepted message.
+func (r *Relay) waitWork(ctx context.Context, id uuid.UUID) (ledger.Work, bool) {
+	for i := 0; i < 200; i++ {
+		if w, ok := r.svc.WorkOf(id); ok {
+			return w, true
+		}
+		select {
+		case <-ctx.Done():
+			return ledger.Work{}, false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return ledger.Work{}, false
+}
+
+// send hands the message to its current supplier's egress. A supplier that
+// is not running or whose queue is full counts as a rejection: the ledger
+// fails over.
+func (r *Relay) send(ctx context.Context, id uuid.UUID, w ledger.Work, m *message.Message) {
+	sup := m.Supplier()
+	eg := r.supplier(sup.SupplierID)
+	msg := egress.Message{
+		ID: id.String() + "/" + strconv.Itoa(m.Attempt), From: w.From, To: w.To, Text: w.Text,
+		DataCoding: dataCoding(w.Encoding), RegisteredDelivery: true,
+	}
+	var err error
+	if eg == nil {
+		err = fmt.Errorf("supplier %s has no running binds", sup.SupplierID)
+	} else {
+		err = eg.Enqueue(msg)
+	}
+	if err != nil {
+		r.log.Warn("supplier cannot take the message; failing over", "message", id, "supplier", sup.SupplierID, "err", err)
+		tr, rerr := r.svc.SupplierRejected(ctx, id, sup.SupplierID, m.Attempt, uint32(data.ESME_RMSGQFUL))
+		r.after(ctx, id, tr, rerr)
+	}
+}
+
+func dataCoding(encoding string) byte {
+	switch encoding {
+	case "latin1":
+		return 3
+	case "ucs2":
+		return 8
+	}
+	return 0
+}
+
+// after continues a message after a supplier failure: failed over → send to
+// the next candidate; failed → tell the tenant.
+func (r *Relay) after(ctx context.Context, id uuid.UUID, tr ledger.Transition, err error) {
+	if err != nil {
+		r.log.Warn("supplier outcome not recorded", "message", id, "err", err)
+		return
+	}
+	if tr.Message == nil {
+		return
+	}
+	switch {
+	case tr.Message.State == message.StateRouted:
+		r.dispatch(ctx, id)
+	case tr.Message.State.Terminal():
+		r.forward(ctx, id)
+	}
+}
+
+// ---- supplier answers -------------------------------------------------------
+
+type reporter struct{ r *Relay }
+
+// parseID splits the egress message id "<uuid>/<attempt>".
+func parseID(s string) (uuid.UUID, int, bool) {
+	idPart, attPart, ok := strings.Cut(s, "/")
+	if !ok {
+		return uuid.UUID{}, 0, false
+	}
+	id, err := uuid.Parse(idPart)
+	if err != nil {
+		return uuid.UUID{}, 0, false
+	}
+	att, err := strconv.Atoi(attPart)
+	if err != nil {
+		return uuid.UUID{}, 0, false
+	}
+	return id, att, true
+}
+
+func (rp reporter) SupplierAccepted(ctx context.Context, res egress.Result) {
+	id, att, ok := parseID(res.MessageID)
+	if !ok {
+		return
+	}
+	ctx = rp.r.detach(ctx)
+	if _, err := rp.r.svc.SupplierAccepted(ctx, id, res.SupplierID, att, res.SupplierMessageID, res.Latency); err != nil {
+		rp.r.log.Warn("supplier acceptance not recorded", "message", id, "err", err)
+	}
+}
+
+func (rp reporter) SupplierRejected(ctx context.Context, res egress.Result) {
+	id, att, ok := parseID(res.MessageID)
+	if !ok {
+		return
+	}
+	ctx = rp.r.detach(ctx)
+	tr, err := rp.r.svc.SupplierRejected(ctx, id, res.SupplierID, att, uint32(res.CommandStatus))
+	rp.r.after(ctx, id, tr, err)
+}
+
+func (rp reporter) SupplierTimedOut(ctx context.Context, res egress.Result) {
+	id, att, ok := parseID(res.MessageID)
+	if !ok {
+		return
+	}
+	ctx = rp.r.detach(ctx)
+	tr, err := rp.r.svc.SupplierTimedOut(ctx, id, res.SupplierID, att, rp.r.opts.SubmitTimeout)
+	rp.r.after(ctx, id, tr, err)
+}
+
+func (rp reporter) DeliveryReport(ctx context.Context, d egress.DLR) error {
+	ctx = rp.r.detach(ctx)
+	tr, err := rp.r.svc.DeliveryReported(ctx, d.SupplierID, d.SupplierMessageID, d.Receipt.Stat, d.Receipt.Err, d.Receipt.DoneDate)
+	if errors.Is(err, ledger.ErrNotFound) {
+		// Not ours (or its acceptance is not recorded yet): acknowledge
+		// it, logging, rather than have the supplier redeliver forever.
+		rp.r.log.Warn("DLR for an unknown supplier message id", "supplier", d.SupplierID, "supplier_message_id", d.SupplierMessageID)
+		return nil
+	}
+	if err != nil {
+		return err // answered ESME_RSYSERR: the supplier redelivers
+	}
+	if tr.Message != nil && tr.Message.State.Terminal() {
+		rp.r.forward(ctx, tr.Message.ID)
+	}
+	return nil
+}
+
+// detach keeps a supplier callback's work alive past the egress's own
+// context (the bind may be closing) but bounded by the relay's life.
+func (r *Relay) detach(ctx context.Context) context.Context {
+	return r.runCtx
+}
+
+// ---- DLRs to tenants --------------------------------------------------------
+
+// forward sends the final DLR of a message to its tenant, once.
+func (r *Relay) forward(ctx context.Context, id uuid.UUID) {
+	if _, busy := r.forwarding.LoadOrStore(id, struct{}{}); busy {
+		return
+	}
+	defer r.forwarding.Delete(id)
+	w, ok := r.svc.WorkOf(id)
+	if !ok || !w.NeedsForward() {
+		// Finished, or its last event is not applied by the follower yet
+		// (the retry ticker picks it up then).
+		return
+	}
+	r.srvMu.RLock()
+	srv := r.srv
+	r.srvMu.RUnlock()
+	if srv == nil {
+		return
+	}
+	m := &w.Message
+	stat := m.ReceiptStatus()
+	done := time.Now().UTC()
+	rc := receipt.Receipt{
+		ID: id.String(), Sub: 1, Dlvrd: boolInt(stat == message.DLRDelivered),
+		SubmitDate: w.AcceptedAt, DoneDate: done, Stat: stat, Err: "000",
+		Text: firstRunes(w.Text, 20), State: receipt.StateOf(stat),
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	err := srv.DeliverReceipt(dctx, m.TenantID, server.DLR{Receipt: rc, Source: w.To, Dest: w.From})
+	if errors.Is(err, server.ErrNoReceiverBind) {
+		return // pending: the log keeps it; retried when a receiver binds
+	}
+	if err != nil {
+		r.log.Warn("DLR to tenant not delivered; will retry", "message", id, "tenant", m.TenantID, "err", err)
+		return
+	}
+	if _, err := r.svc.DeliveryForwarded(ctx, id); err != nil {
+		// The tenant has it; if this is lost, a restart sends it again
+		// (at least once, never silently dropped).
+		r.log.Warn("DLR forwarded but not recorded", "message", id, "err", err)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func firstRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
+
+// forwardPending retries DLRs whose tenant had no receiver bind.
+func (r *Relay) forwardPending(ctx context.Context) {
+	for _, w := range r.svc.Unfinished((*ledger.Work).NeedsForward, r.opts.RecoverMax) {
+		if ctx.Err() != nil {
+			return
+		}
+		r.srvMu.RLock()
+		srv := r.srv
+		r.srvMu.RUnlock()
+		if srv == nil || srv.ReceiverBinds(w.Message.TenantID) == 0 {
+			continue
+		}
+		r.forward(ctx, w.Message.ID)
+	}
+}
+
+// ---- recovery ---------------------------------------------------------------
+
+// recover resumes what the log says is unfinished after a restart: routed
+// messages are sent; a submit whose answer was lost with the process is
+// treated as timed out (the domain fails over or fails it and releases the
+// hold, so nothing is charged twice); a failure whose consequence was not
+// recorded is completed; pending DLRs are forwarded.
+func (r *Relay) recover(ctx context.Context) {
+	inFlight := r.svc.Unfinished((*ledger.Work).InFlight, r.opts.RecoverMax)
+	for _, w := range inFlight {
+		m := &w.Message
+		tr, err := r.svc.SupplierTimedOut(ctx, m.ID, m.Supplier().SupplierID, m.Attempt, 0)
+		r.after(ctx, m.ID, tr, err)
+	}
+	stuck := r.resumeStuck(ctx)
+	if len(inFlight)+stuck > 0 {
+		r.log.Info("resumed unfinished messages from the log", "in_flight_failed_over", len(inFlight), "resumed", stuck)
+	}
+	r.forwardPending(ctx)
+}
+
+// resumeStuck sends routed messages older than a moment (their dispatch
+// was dropped or lost) and completes interrupted failovers.
+func (r *Relay) resumeStuck(ctx context.Context) int {
+	n := 0
+	cutoff := time.Now().Add(-2 * time.Second)
+	for _, w := range r.svc.Unfinished(func(w *ledger.Work) bool {
+		return (w.NeedsDispatch() || w.NeedsFailover()) && w.AcceptedAt.Before(cutoff)
+	}, r.opts.RecoverMax) {
+		if ctx.Err() != nil {
+			return n
+		}
+		n++
+		if w.NeedsFailover() {
+			tr, err := r.svc.Failover(ctx, w.Message.ID, "recovered after restart")
+			r.after(ctx, w.Message.ID, tr, err)
+			continue
+		}
+		r.dispatch(ctx, w.Message.ID)
+	}
+	return n
+}

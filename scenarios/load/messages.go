@@ -1,0 +1,82 @@
+package load
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/linxGnu/gosmpp/data"
+	"github.com/linxGnu/gosmpp/pdu"
+)
+
+// Message kinds of the text mix.
+const (
+	kindShortGSM = iota
+	kindLongGSM
+	kindShortUCS2
+)
+
+// longGSM is a 3-part GSM 03.38 text (420 septets, 153 per part).
+var longGSM = strings.Repeat("smsledger bench long message, concatenated in three parts. ", 8)[:420]
+
+// kindOf spreads the long and UCS-2 shares evenly over message numbers
+// (deterministic, so two runs send the same mix).
+func (r *runner) kindOf(n int64) int {
+	x := float64(uint32(uint64(n)*2654435761)%10000) / 10000 // Knuth's multiplicative hash
+	switch {
+	case x < r.cfg.LongShare:
+		return kindLongGSM
+	case x < r.cfg.LongShare+r.cfg.UCS2Share:
+		return kindShortUCS2
+	}
+	return kindShortGSM
+}
+
+// dest is message n's destination: the prefix and n, zero-padded.
+func (r *runner) dest(n int64) string {
+	w := r.cfg.DestDigits - len(r.cfg.DestPrefix)
+	s := strconv.FormatInt(n, 10)
+	if len(s) > w {
+		s = s[len(s)-w:]
+	}
+	return r.cfg.DestPrefix + strings.Repeat("0", w-len(s)) + s
+}
+
+// buildSubmit makes submit_sm number n (with a fresh sequence number).
+func (r *runner) buildSubmit(n int64) (*pdu.SubmitSM, error) {
+	p := pdu.NewSubmitSM().(*pdu.SubmitSM)
+	var err error
+	if p.SourceAddr, err = pdu.NewAddressWithAddr(r.cfg.From); err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	p.SourceAddr.SetTon(data.GSM_TON_ALPHANUMERIC)
+	p.SourceAddr.SetNpi(data.GSM_NPI_UNKNOWN)
+	if p.DestAddr, err = pdu.NewAddressWithAddr(r.dest(n)); err != nil {
+		return nil, fmt.Errorf("dest: %w", err)
+	}
+	p.DestAddr.SetTon(data.GSM_TON_INTERNATIONAL)
+	p.DestAddr.SetNpi(data.GSM_NPI_E164)
+	switch r.kindOf(n) {
+	case kindLongGSM:
+		raw, err := data.GSM7BIT.Encode(longGSM)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.Message.SetMessageDataWithEncoding(nil, data.GSM7BIT); err != nil {
+			return nil, err
+		}
+		p.RegisterOptionalParam(pdu.Field{Tag: pdu.TagMessagePayload, Data: raw})
+	case kindShortUCS2:
+		if err := p.Message.SetMessageWithEncoding(fmt.Sprintf("Привет, 世界 — bench %d", n), data.UCS2); err != nil {
+			return nil, err
+		}
+	default:
+		if err := p.Message.SetMessageWithEncoding(fmt.Sprintf("smsledger bench message %d: hello from the load generator", n), data.GSM7BIT); err != nil {
+			return nil, err
+		}
+	}
+	if r.cfg.RegisteredDelivery {
+		p.RegisteredDelivery = 1
+	}
+	return p, nil
+}
