@@ -18,22 +18,49 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     FROM unnest(a, b) WITH ORDINALITY AS u(x, y, i)
 $fn$;
 
-CREATE FUNCTION smsledger_create_read_models(s text) RETURNS void
+-- The secondary indexes of the read models (the queries of
+-- projections/queries.go and reconcile.go use them).
+CREATE FUNCTION smsledger_create_read_model_indexes(s text) RETURNS void
 LANGUAGE plpgsql AS $fn$
+BEGIN
+    EXECUTE format('CREATE INDEX ON %I.journal_entries (at)', s);
+    EXECUTE format('CREATE INDEX ON %I.journal_entries (message_id) WHERE message_id IS NOT NULL', s);
+    EXECUTE format('CREATE INDEX ON %I.postings (account, at)', s);
+    EXECUTE format('CREATE INDEX ON %I.cdrs (tenant_id, accepted_at, message_id)', s);
+    EXECUTE format('CREATE INDEX ON %I.cdrs (supplier_id, supplier_message_id)', s);
+    EXECUTE format('CREATE INDEX ON %I.cdrs (message_id)', s);
+    EXECUTE format('CREATE INDEX ON %I.cdrs (settled_at) WHERE settled_at IS NOT NULL', s);
+    EXECUTE format('CREATE INDEX ON %I.cdrs (expires_at) WHERE final_at IS NULL', s);
+    EXECUTE format('CREATE INDEX ON %I.route_health (bucket)', s);
+END
+$fn$;
+
+-- smsledger_create_read_models(s) creates the read model tables in schema s
+-- with all their indexes. With bulk_load (what a replay uses for its
+-- throwaway schema) the tables are UNLOGGED (no WAL: a replay that crashes
+-- is simply started again, and its result is checksummed, never trusted
+-- blindly) and only the primary keys are created: the secondary indexes are
+-- built once, after the load, by smsledger_create_read_model_indexes(s),
+-- which is far cheaper than maintaining them row by row. The rows are the
+-- same either way.
+CREATE FUNCTION smsledger_create_read_models(s text, bulk_load boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    t text := CASE WHEN bulk_load THEN 'UNLOGGED TABLE' ELSE 'TABLE' END;
 BEGIN
     EXECUTE format('CREATE SCHEMA %I', s);
 
     -- One row per projector: the position of the last event applied. It is
     -- advanced in the same transaction as the read model rows it covers.
-    EXECUTE format($q$CREATE TABLE %I.checkpoints (
+    EXECUTE format($q$CREATE %s %I.checkpoints (
         projector        text        PRIMARY KEY,
         position         bigint      NOT NULL CHECK (position >= 0),
         events           bigint      NOT NULL DEFAULT 0,
         last_recorded_at timestamptz
-    )$q$, s);
+    )$q$, t, s);
 
     -- Journal: entries and their postings (debit positive, credit negative).
-    EXECUTE format($q$CREATE TABLE %I.journal_entries (
+    EXECUTE format($q$CREATE %s %I.journal_entries (
         entry_id   uuid        PRIMARY KEY,
         kind       text        NOT NULL,
         currency   text        NOT NULL,
@@ -42,10 +69,8 @@ BEGIN
         reference  text,
         at         timestamptz NOT NULL,
         position   bigint      NOT NULL
-    )$q$, s);
-    EXECUTE format('CREATE INDEX ON %I.journal_entries (at)', s);
-    EXECUTE format('CREATE INDEX ON %I.journal_entries (message_id) WHERE message_id IS NOT NULL', s);
-    EXECUTE format($q$CREATE TABLE %I.postings (
+    )$q$, t, s);
+    EXECUTE format($q$CREATE %s %I.postings (
         entry_id uuid        NOT NULL,
         line     smallint    NOT NULL,
         account  text        NOT NULL,
@@ -53,21 +78,20 @@ BEGIN
         amount   numeric     NOT NULL,
         at       timestamptz NOT NULL,
         PRIMARY KEY (entry_id, line)
-    )$q$, s);
-    EXECUTE format('CREATE INDEX ON %I.postings (account, at)', s);
+    )$q$, t, s);
 
     -- Balance of every journal account (sum of its postings), per currency.
-    EXECUTE format($q$CREATE TABLE %I.account_balances (
+    EXECUTE format($q$CREATE %s %I.account_balances (
         account  text    NOT NULL,
         currency text    NOT NULL,
         balance  numeric NOT NULL,
         postings bigint  NOT NULL,
         PRIMARY KEY (account, currency)
-    )$q$, s);
+    )$q$, t, s);
 
     -- Per tenant: balance (credit balance of tenant:<id>), open holds,
     -- credit limit and what is available to spend.
-    EXECUTE format($q$CREATE TABLE %I.tenant_balances (
+    EXECUTE format($q$CREATE %s %I.tenant_balances (
         tenant_id    text    PRIMARY KEY,
         currency     text    NOT NULL DEFAULT '',
         credit_limit numeric NOT NULL DEFAULT 0,
@@ -75,7 +99,7 @@ BEGIN
         held         numeric NOT NULL DEFAULT 0,
         open_holds   bigint  NOT NULL DEFAULT 0,
         available    numeric GENERATED ALWAYS AS (balance + credit_limit - held) STORED
-    )$q$, s);
+    )$q$, t, s);
 
     -- CDRs: one row per message, monthly range partitions on accepted_at
     -- created on demand by the projector. cdr_keys maps a message to its
@@ -116,24 +140,19 @@ BEGIN
         forwarded_at         timestamptz,
         PRIMARY KEY (accepted_at, message_id)
     ) PARTITION BY RANGE (accepted_at)$q$, s);
-    EXECUTE format('CREATE INDEX ON %I.cdrs (tenant_id, accepted_at, message_id)', s);
-    EXECUTE format('CREATE INDEX ON %I.cdrs (supplier_id, supplier_message_id)', s);
-    EXECUTE format('CREATE INDEX ON %I.cdrs (message_id)', s);
-    EXECUTE format('CREATE INDEX ON %I.cdrs (settled_at) WHERE settled_at IS NOT NULL', s);
-    EXECUTE format('CREATE INDEX ON %I.cdrs (expires_at) WHERE final_at IS NULL', s);
-    EXECUTE format($q$CREATE TABLE %I.cdr_keys (
+    EXECUTE format($q$CREATE %s %I.cdr_keys (
         message_id  uuid        PRIMARY KEY,
         accepted_at timestamptz NOT NULL
-    )$q$, s);
+    )$q$, t, s);
 
     -- Route health: suppliers and per-minute counters (event time).
-    EXECUTE format($q$CREATE TABLE %I.suppliers (
+    EXECUTE format($q$CREATE %s %I.suppliers (
         supplier_id text    PRIMARY KEY,
         name        text    NOT NULL DEFAULT '',
         currency    text    NOT NULL DEFAULT '',
         enabled     boolean NOT NULL DEFAULT true
-    )$q$, s);
-    EXECUTE format($q$CREATE TABLE %I.route_health (
+    )$q$, t, s);
+    EXECUTE format($q$CREATE %s %I.route_health (
         supplier_id     text        NOT NULL,
         bucket          timestamptz NOT NULL,
         submits         bigint      NOT NULL DEFAULT 0,
@@ -146,8 +165,11 @@ BEGIN
         latency_sum_ms  bigint      NOT NULL DEFAULT 0,
         latency_hist    bigint[]    NOT NULL,
         PRIMARY KEY (supplier_id, bucket)
-    )$q$, s);
-    EXECUTE format('CREATE INDEX ON %I.route_health (bucket)', s);
+    )$q$, t, s);
+
+    IF NOT bulk_load THEN
+        PERFORM smsledger_create_read_model_indexes(s);
+    END IF;
 END
 $fn$;
 
@@ -157,5 +179,6 @@ SELECT smsledger_create_read_models('readmodel');
 
 DROP SCHEMA IF EXISTS readmodel_replay CASCADE;
 DROP SCHEMA readmodel CASCADE;
-DROP FUNCTION smsledger_create_read_models(text);
+DROP FUNCTION smsledger_create_read_models(text, boolean);
+DROP FUNCTION smsledger_create_read_model_indexes(text);
 DROP FUNCTION smsledger_add_hist(bigint[], bigint[]);

@@ -2,12 +2,15 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
 	"github.com/smsledger/smsledger/domain/events"
@@ -15,7 +18,14 @@ import (
 
 // balances projects the journal (entries, postings, account balances) and
 // the tenant balances (balance, held, credit limit, available).
-type balances struct{}
+type balances struct {
+	// fresh: the tables were empty when the pipeline started and only it
+	// writes them (a replay). Journal entries are then COPYed, on the
+	// assumption that none was recorded before; a duplicate entry id (a
+	// unique violation) rolls the COPY back and the batch takes the
+	// general path, which applies an entry id once.
+	fresh bool
+}
 
 func (*balances) name() string { return ProjectorBalances }
 
@@ -38,7 +48,7 @@ type acctDelta struct {
 
 const tenantAccountPrefix = "tenant:"
 
-func (*balances) apply(ctx context.Context, tx pgx.Tx, schema string, evs []Event) error {
+func (b *balances) apply(ctx context.Context, tx pgx.Tx, schema string, evs []Event) error {
 	s := ident(schema)
 	settings := map[string]tenantSettings{}
 	deltas := map[string]*tenantDelta{}
@@ -104,17 +114,16 @@ func (*balances) apply(ctx context.Context, tx pgx.Tx, schema string, evs []Even
 
 	if len(entries) > 0 {
 		n := len(entries)
-		ids := make([]uuid.UUID, n)
+		ids := make([]pgtype.UUID, n)
 		kinds, curs, tenants, refs := make([]string, n), make([]string, n), make([]*string, n), make([]*string, n)
-		msgs := make([]*uuid.UUID, n)
+		msgs := make([]pgtype.UUID, n)
 		ats := make([]time.Time, n)
 		poss := make([]int64, n)
 		for i, en := range entries {
 			e := en.e
-			ids[i], kinds[i], curs[i], ats[i], poss[i] = e.EntryID, e.Kind, e.Currency, e.At.UTC(), en.pos
+			ids[i], kinds[i], curs[i], ats[i], poss[i] = pgUUID(e.EntryID), e.Kind, e.Currency, e.At.UTC(), en.pos
 			if e.MessageID != uuid.Nil {
-				m := e.MessageID
-				msgs[i] = &m
+				msgs[i] = pgUUID(e.MessageID)
 			}
 			if e.TenantID != "" {
 				t := e.TenantID
@@ -125,33 +134,19 @@ func (*balances) apply(ctx context.Context, tx pgx.Tx, schema string, evs []Even
 				refs[i] = &r
 			}
 		}
-		rows, err := tx.Query(ctx, `INSERT INTO `+s+`.journal_entries (entry_id, kind, currency, message_id, tenant_id, reference, at, position)
-			SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[])
-			ON CONFLICT (entry_id) DO NOTHING RETURNING entry_id`, ids, kinds, curs, msgs, tenants, refs, ats, poss)
+		inserted, err := b.insertEntries(ctx, tx, schema, ids, kinds, curs, msgs, tenants, refs, ats, poss)
 		if err != nil {
-			return fmt.Errorf("insert journal entries: %w", err)
-		}
-		inserted := map[uuid.UUID]bool{}
-		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return fmt.Errorf("insert journal entries: %w", err)
-			}
-			inserted[id] = true
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("insert journal entries: %w", err)
+			return err
 		}
 		var postings [][]any
 		accts := map[acctKey]*acctDelta{}
 		for _, en := range entries {
 			e := en.e
-			if !inserted[e.EntryID] {
+			if inserted != nil && !inserted[e.EntryID] {
 				continue // recorded before: an entry id is applied once
 			}
 			for line, p := range e.Postings {
-				postings = append(postings, []any{e.EntryID, int16(line), p.Account, e.Currency, numeric(p.Amount), e.At.UTC()})
+				postings = append(postings, []any{pgUUID(e.EntryID), int16(line), p.Account, e.Currency, numeric(p.Amount), e.At.UTC()})
 				k := acctKey{p.Account, e.Currency}
 				a := accts[k]
 				if a == nil {
@@ -202,4 +197,54 @@ func (*balances) apply(ctx context.Context, tx pgx.Tx, schema string, evs []Even
 		}
 	}
 	return nil
+}
+
+// insertEntries inserts journal entries (in columns) and returns the ids it
+// inserted; nil means all of them.
+func (b *balances) insertEntries(ctx context.Context, tx pgx.Tx, schema string, ids []pgtype.UUID, kinds, curs []string,
+	msgs []pgtype.UUID, tenants, refs []*string, ats []time.Time, poss []int64) (map[uuid.UUID]bool, error) {
+	s := ident(schema)
+	if b.fresh {
+		sp, err := tx.Begin(ctx) // a savepoint
+		if err != nil {
+			return nil, fmt.Errorf("insert journal entries: %w", err)
+		}
+		_, err = sp.CopyFrom(ctx, pgx.Identifier{schema, "journal_entries"},
+			[]string{"entry_id", "kind", "currency", "message_id", "tenant_id", "reference", "at", "position"},
+			pgx.CopyFromSlice(len(ids), func(i int) ([]any, error) {
+				return []any{ids[i], kinds[i], curs[i], msgs[i], tenants[i], refs[i], ats[i], poss[i]}, nil
+			}))
+		if err == nil {
+			if err := sp.Commit(ctx); err != nil {
+				return nil, fmt.Errorf("insert journal entries: %w", err)
+			}
+			return nil, nil
+		}
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return nil, fmt.Errorf("insert journal entries: %w (rollback: %v)", err, rerr)
+		}
+		if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != "23505" {
+			return nil, fmt.Errorf("copy journal entries: %w", err)
+		}
+		// A unique violation: an entry recorded before. The general path.
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO `+s+`.journal_entries (entry_id, kind, currency, message_id, tenant_id, reference, at, position)
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[], $8::bigint[])
+		ON CONFLICT (entry_id) DO NOTHING RETURNING entry_id`, ids, kinds, curs, msgs, tenants, refs, ats, poss)
+	if err != nil {
+		return nil, fmt.Errorf("insert journal entries: %w", err)
+	}
+	inserted := map[uuid.UUID]bool{}
+	for rows.Next() {
+		var id pgtype.UUID
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("insert journal entries: %w", err)
+		}
+		inserted[uuid.UUID(id.Bytes)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("insert journal entries: %w", err)
+	}
+	return inserted, nil
 }

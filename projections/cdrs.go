@@ -7,14 +7,19 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
 	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/eventstore"
 )
 
 // cdrs projects one row per message into monthly partitions of cdrs.
 type cdrs struct {
 	partitions map[string]bool // months whose partition this pipeline ensured
+	// unlogged creates the partitions UNLOGGED (the bulk-load schema of a
+	// replay; see smsledger_create_read_models).
+	unlogged bool
 }
 
 func newCDRs() *cdrs { return &cdrs{partitions: map[string]bool{}} }
@@ -58,8 +63,9 @@ func dlrState(status string) (string, bool) {
 // cdrChange is what one batch changes in one message's CDR. Pointers are
 // nil when unchanged.
 type cdrChange struct {
-	id  uuid.UUID
-	acc *events.MessageAccepted // set when the message was accepted in this batch
+	id   uuid.UUID
+	acc  *events.MessageAccepted // set when the message was accepted in this batch
+	last eventstore.Position     // the last event merged in (replay: when to write it)
 
 	routePrefix, supplierID, costCurrency, state, errText, smid, dlrStatus *string
 	attempts                                                               int
@@ -77,7 +83,7 @@ func tp(t time.Time) *time.Time {
 func (c *cdrs) apply(ctx context.Context, tx pgx.Tx, schema string, evs []Event) error {
 	changes := map[uuid.UUID]*cdrChange{}
 	var order []*cdrChange
-	get := func(id uuid.UUID) *cdrChange {
+	err := collectCDRs(evs, func(id uuid.UUID) *cdrChange {
 		ch := changes[id]
 		if ch == nil {
 			ch = &cdrChange{id: id}
@@ -85,39 +91,50 @@ func (c *cdrs) apply(ctx context.Context, tx pgx.Tx, schema string, evs []Event)
 			order = append(order, ch)
 		}
 		return ch
+	})
+	if err != nil {
+		return err
 	}
+	return c.write(ctx, tx, schema, order)
+}
+
+// collectCDRs merges evs (in order) into the changes get returns: a later
+// event's value replaces an earlier one's, attempts only grow. Applying the
+// merged change to the row gives what applying the events one by one would.
+func collectCDRs(evs []Event, get func(uuid.UUID) *cdrChange) error {
 	for i := range evs {
+		var ch *cdrChange
 		switch e := evs[i].Data.(type) {
 		case events.MessageAccepted:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			if ch.acc != nil {
 				return fmt.Errorf("message %s accepted twice (position %d)", e.MessageID, evs[i].Position)
 			}
 			ch.acc = &e
 			ch.state = sp(stateAccepted)
 		case events.RouteSelected:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			ch.routePrefix, ch.supplierID, ch.routedAt, ch.state = sp(e.RoutePrefix), sp(e.Winner), tp(e.At), sp(stateRouted)
 		case events.SubmittedToSupplier:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			ch.supplierID, ch.submittedAt, ch.state = sp(e.SupplierID), tp(e.At), sp(stateSubmitted)
 			ch.attempts = max(ch.attempts, e.Attempt)
 		case events.SupplierAccepted:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			ch.supplierID, ch.smid, ch.supplierAcceptedAt, ch.state = sp(e.SupplierID), sp(e.SupplierMessageID), tp(e.At), sp(stateSupplierAccepted)
 		case events.SupplierRejected:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			ch.errText = sp(fmt.Sprintf("supplier %s rejected: command_status 0x%08x", e.SupplierID, e.CommandStatus))
 			ch.state = sp(stateSubmitFailed)
 		case events.SupplierTimedOut:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			ch.errText = sp(fmt.Sprintf("supplier %s timed out after %d ms", e.SupplierID, e.TimeoutMs))
 			ch.state = sp(stateSubmitFailed)
 		case events.FailedOver:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			ch.supplierID, ch.state = sp(e.ToSupplierID), sp(stateRouted)
 		case events.DeliveryReported:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			ch.dlrStatus, ch.dlrAt = sp(e.Status), tp(e.At)
 			if !e.DoneAt.IsZero() {
 				ch.doneAt = tp(e.DoneAt)
@@ -129,21 +146,32 @@ func (c *cdrs) apply(ctx context.Context, tx pgx.Tx, schema string, evs []Event)
 				ch.state, ch.finalAt = sp(st), tp(e.At)
 			}
 		case events.MessageExpired:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			ch.state, ch.finalAt = sp(stateExpired), tp(e.At)
 		case events.MessageFailed:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			ch.state, ch.finalAt, ch.errText = sp(stateFailed), tp(e.At), sp(e.Reason)
 		case events.Settled:
-			ch := get(e.MessageID)
+			ch = get(e.MessageID)
 			cost := e.Cost
 			ch.cost, ch.costCurrency, ch.settledAt, ch.supplierID = &cost, sp(e.CostCurrency), tp(e.At), sp(e.SupplierID)
 		case events.Released:
-			get(e.MessageID).releasedAt = tp(e.At)
+			ch = get(e.MessageID)
+			ch.releasedAt = tp(e.At)
 		case events.DeliveryForwarded:
-			get(e.MessageID).forwardedAt = tp(e.At)
+			ch = get(e.MessageID)
+			ch.forwardedAt = tp(e.At)
+		}
+		if ch != nil {
+			ch.last = evs[i].Position
 		}
 	}
+	return nil
+}
+
+// write inserts the CDRs of the changes that carry their MessageAccepted
+// and updates the others' rows.
+func (c *cdrs) write(ctx context.Context, tx pgx.Tx, schema string, order []*cdrChange) error {
 	if len(order) == 0 {
 		return nil
 	}
@@ -176,7 +204,11 @@ func (c *cdrs) ensurePartitions(ctx context.Context, tx pgx.Tx, schema string, m
 			continue
 		}
 		c.partitions[key] = true
-		sql += fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s PARTITION OF %s.cdrs FOR VALUES FROM ('%s') TO ('%s');\n",
+		kind := "TABLE"
+		if c.unlogged {
+			kind = "UNLOGGED TABLE"
+		}
+		sql += fmt.Sprintf("CREATE %s IF NOT EXISTS %s.%s PARTITION OF %s.cdrs FOR VALUES FROM ('%s') TO ('%s');\n", kind,
 			ident(schema), pgx.Identifier{"cdrs_" + m.Format("2006_01")}.Sanitize(), ident(schema),
 			m.Format("2006-01-02 15:04:05+00"), m.AddDate(0, 1, 0).Format("2006-01-02 15:04:05+00"))
 	}
@@ -217,13 +249,13 @@ func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 			cost = numeric(*ch.cost)
 		}
 		rows[i] = []any{
-			a.MessageID, at, a.TenantID, a.Channel, a.From, a.To, a.RatePrefix, ch.routePrefix,
+			pgUUID(a.MessageID), at, a.TenantID, a.Channel, a.From, a.To, a.RatePrefix, ch.routePrefix,
 			int32(a.Parts), a.Encoding, numeric(a.PricePerPart), numeric(a.Price), a.Currency, a.Billing, ch.supplierID, int32(ch.attempts),
 			cost, ch.costCurrency, *ch.state, ch.errText, ch.smid, ch.dlrStatus, expires,
 			ch.routedAt, ch.submittedAt, ch.supplierAcceptedAt, ch.dlrAt, ch.doneAt, ch.finalAt,
 			ch.settledAt, ch.releasedAt, ch.forwardedAt,
 		}
-		keys[i] = []any{a.MessageID, at}
+		keys[i] = []any{pgUUID(a.MessageID), at}
 	}
 	if err := c.ensurePartitions(ctx, tx, schema, months); err != nil {
 		return err
@@ -242,9 +274,9 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		return nil
 	}
 	s := ident(schema)
-	ids := make([]uuid.UUID, len(chs))
+	ids := make([]pgtype.UUID, len(chs))
 	for i, ch := range chs {
-		ids[i] = ch.id
+		ids[i] = pgUUID(ch.id)
 	}
 	rows, err := tx.Query(ctx, "SELECT message_id, accepted_at FROM "+s+".cdr_keys WHERE message_id = ANY($1)", ids)
 	if err != nil {
@@ -252,13 +284,13 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 	}
 	acceptedAt := make(map[uuid.UUID]time.Time, len(chs))
 	for rows.Next() {
-		var id uuid.UUID
+		var id pgtype.UUID
 		var at time.Time
 		if err := rows.Scan(&id, &at); err != nil {
 			rows.Close()
 			return fmt.Errorf("look up CDR keys: %w", err)
 		}
-		acceptedAt[id] = at
+		acceptedAt[uuid.UUID(id.Bytes)] = at
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("look up CDR keys: %w", err)
@@ -266,7 +298,7 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 	// One UPDATE per month, each pruned to its partition, sent in one round
 	// trip.
 	type cols struct {
-		ids                                                         []uuid.UUID
+		ids                                                         []pgtype.UUID
 		ats                                                         []time.Time
 		routePrefix, supplierID, costCurrency, state, errText, smid []*string
 		dlrStatus, cost                                             []*string
@@ -290,7 +322,7 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		if ch.cost != nil {
 			cost = sp(ch.cost.String())
 		}
-		cl.ids, cl.ats = append(cl.ids, ch.id), append(cl.ats, at)
+		cl.ids, cl.ats = append(cl.ids, pgUUID(ch.id)), append(cl.ats, at)
 		cl.routePrefix, cl.supplierID, cl.costCurrency = append(cl.routePrefix, ch.routePrefix), append(cl.supplierID, ch.supplierID), append(cl.costCurrency, ch.costCurrency)
 		cl.state, cl.errText, cl.smid = append(cl.state, ch.state), append(cl.errText, ch.errText), append(cl.smid, ch.smid)
 		cl.dlrStatus, cl.cost, cl.attempts = append(cl.dlrStatus, ch.dlrStatus), append(cl.cost, cost), append(cl.attempts, int32(ch.attempts))

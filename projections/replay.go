@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -68,11 +70,16 @@ type ReplayOptions struct {
 	Verify bool
 	// Logger, default slog.Default().
 	Logger *slog.Logger
-	// BatchEventsMax bounds the events per transaction. Default 10000.
+	// BatchEventsMax bounds the events read and applied per page (one
+	// transaction each; CDRs are written in fewer, see replayCDRHorizon).
+	// Default 10000, the most one ReadAll returns.
 	BatchEventsMax int
 	// Schema receives the rebuild. Default ReplaySchema. It is dropped and
 	// created afresh.
 	Schema string
+
+	// cdrHorizon overrides replayCDRHorizon (tests).
+	cdrHorizon int
 }
 
 // ReplayReport is the outcome of a replay.
@@ -140,7 +147,7 @@ func Replay(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool, opt
 		return rep, fmt.Errorf("replay: %w", err)
 	}
 	started := time.Now()
-	n, err := replayInto(ctx, store, pool, opts.Schema, target, rep.UpTo, opts.BatchEventsMax)
+	n, err := replayInto(ctx, store, pool, opts.Schema, target, rep.UpTo, opts.BatchEventsMax, opts.cdrHorizon)
 	if err != nil {
 		return rep, fmt.Errorf("replay: %w", err)
 	}
@@ -176,10 +183,33 @@ func Replay(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool, opt
 	return rep, nil
 }
 
+// How long a replay keeps CDRs in memory. A replay writes into empty
+// tables, so instead of inserting a CDR when its message is accepted and
+// updating it at every later page that touches it (most messages span
+// several pages), it merges the message's events in memory and writes the
+// row once, with COPY, when no event has touched it for replayCDRHorizon
+// events (checked every quarter horizon), at the latest when more
+// than replayCDRsMax are held, and at the end. An event that comes after
+// its CDR was written (a late DLR) updates the row as the live projector
+// does. Memory stays bounded whatever the log's length.
+const (
+	replayCDRHorizon = 200_000
+	replayCDRsMax    = 400_000
+)
+
 // replayInto reads the log up to target in pages, decodes each page while
 // the previous one is applied, and applies it to every projector of schema
 // (each capped at upTo). It returns the number of events read.
-func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool, schema string, target eventstore.Position, upTo map[string]eventstore.Position, batchMax int) (int64, error) {
+//
+// The schema is fresh and only the replay writes it, which allows what the
+// live runtime cannot do: journal entries and CDRs are COPYed (see
+// replayCDRHorizon), the secondary indexes are built after the load, the
+// tables are UNLOGGED and the transactions commit with synchronous_commit
+// off. None of this changes a row; all of it only weakens durability,
+// which a replay does not need: if it crashes, the next replay drops the
+// schema and starts again, and its result is checked by checksum. The
+// checkpoints of the schema are written once, at the end.
+func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool, schema string, target eventstore.Position, upTo map[string]eventstore.Position, batchMax, horizon int) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan []Event, 2)
@@ -218,18 +248,215 @@ func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool,
 			return nil
 		}()
 	}()
-	projs := newProjectors(schema)
-	for evs := range batches {
-		if err := applyBatch(ctx, pool, schema, projs, evs, upTo, nil); err != nil {
-			cancel()
-			for range batches {
+	r := newReplayer(schema, upTo, horizon)
+	err := func() error {
+		for evs := range batches {
+			if err := r.apply(ctx, pool, evs); err != nil {
+				return err
 			}
-			<-readErr
-			return 0, err
 		}
+		return nil
+	}()
+	if err != nil {
+		cancel()
+		for range batches {
+		}
+		<-readErr
+		return 0, err
 	}
 	if err := <-readErr; err != nil {
 		return 0, err
 	}
+	if err := r.finish(ctx, pool); err != nil {
+		return 0, err
+	}
 	return read, nil
+}
+
+// replayer applies pages of the log to the projectors of a fresh schema.
+type replayer struct {
+	schema     string
+	upTo       map[string]eventstore.Position
+	balances   *balances
+	cdrs       *cdrs
+	health     *routeHealth
+	pending    map[uuid.UUID]*cdrChange // CDR changes not written yet
+	horizon    eventstore.Position
+	sinceFlush int
+	last       eventstore.Position
+	progress   map[string]*replayProgress
+}
+
+type replayProgress struct {
+	pos    eventstore.Position
+	events int64
+	at     time.Time
+}
+
+func newReplayer(schema string, upTo map[string]eventstore.Position, horizon int) *replayer {
+	if horizon <= 0 {
+		horizon = replayCDRHorizon
+	}
+	return &replayer{
+		schema: schema, upTo: upTo,
+		balances: &balances{fresh: true}, cdrs: &cdrs{partitions: map[string]bool{}, unlogged: true}, health: &routeHealth{},
+		pending: map[uuid.UUID]*cdrChange{}, horizon: eventstore.Position(horizon), progress: map[string]*replayProgress{},
+	}
+}
+
+// capped is the part of evs the projector may apply (up to its upTo) and
+// notes its progress.
+func (r *replayer) capped(name string, evs []Event) []Event {
+	hi := len(evs)
+	if limit, ok := r.upTo[name]; ok {
+		hi, _ = slices.BinarySearchFunc(evs, limit+1, func(e Event, pos eventstore.Position) int {
+			return cmpPos(e.Position, pos)
+		})
+	}
+	sub := evs[:hi]
+	if len(sub) > 0 {
+		p := r.progress[name]
+		if p == nil {
+			p = &replayProgress{}
+			r.progress[name] = p
+		}
+		last := sub[len(sub)-1]
+		p.pos, p.at = last.Position, last.RecordedAt
+		p.events += int64(len(sub))
+	}
+	return sub
+}
+
+func (r *replayer) begin(ctx context.Context, pool *pgxpool.Pool) (pgx.Tx, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("projections: begin: %w", err)
+	}
+	// Only for the throwaway replay schema: see replayInto.
+	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("projections: begin: %w", err)
+	}
+	return tx, nil
+}
+
+func (r *replayer) apply(ctx context.Context, pool *pgxpool.Pool, evs []Event) error {
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Position <= evs[i-1].Position {
+			return fmt.Errorf("%w: %d after %d", errNotAscending, evs[i].Position, evs[i-1].Position)
+		}
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	if evs[0].Position <= r.last {
+		return fmt.Errorf("%w: %d after %d", errNotAscending, evs[0].Position, r.last)
+	}
+	r.last = evs[len(evs)-1].Position
+	tx, err := r.begin(ctx, pool)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if sub := r.capped(ProjectorBalances, evs); len(sub) > 0 {
+		if err := r.balances.apply(ctx, tx, r.schema, sub); err != nil {
+			return fmt.Errorf("projections: %s: apply events %d..%d: %w", ProjectorBalances, sub[0].Position, sub[len(sub)-1].Position, err)
+		}
+	}
+	if sub := r.capped(ProjectorRouteHealth, evs); len(sub) > 0 {
+		if err := r.health.apply(ctx, tx, r.schema, sub); err != nil {
+			return fmt.Errorf("projections: %s: apply events %d..%d: %w", ProjectorRouteHealth, sub[0].Position, sub[len(sub)-1].Position, err)
+		}
+	}
+	if sub := r.capped(ProjectorCDRs, evs); len(sub) > 0 {
+		err := collectCDRs(sub, func(id uuid.UUID) *cdrChange {
+			ch := r.pending[id]
+			if ch == nil {
+				ch = &cdrChange{id: id}
+				r.pending[id] = ch
+			}
+			return ch
+		})
+		if err != nil {
+			return fmt.Errorf("projections: %s: apply events %d..%d: %w", ProjectorCDRs, sub[0].Position, sub[len(sub)-1].Position, err)
+		}
+		r.sinceFlush += len(sub)
+	}
+	if r.sinceFlush >= int(r.horizon/4) || len(r.pending) > replayCDRsMax {
+		r.sinceFlush = 0
+		cut := eventstore.Position(0)
+		if r.last > r.horizon {
+			cut = r.last - r.horizon
+		}
+		if len(r.pending) > replayCDRsMax {
+			// Too many held: write the older half as well.
+			lasts := make([]eventstore.Position, 0, len(r.pending))
+			for _, ch := range r.pending {
+				lasts = append(lasts, ch.last)
+			}
+			slices.Sort(lasts)
+			cut = max(cut, lasts[len(lasts)/2])
+		}
+		if err := r.flushCDRs(ctx, tx, cut); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("projections: commit: %w", err)
+	}
+	return nil
+}
+
+// flushCDRs writes the pending CDR changes last touched at or before cut.
+func (r *replayer) flushCDRs(ctx context.Context, tx pgx.Tx, cut eventstore.Position) error {
+	var out []*cdrChange
+	for id, ch := range r.pending {
+		if ch.last <= cut {
+			out = append(out, ch)
+			delete(r.pending, id)
+		}
+	}
+	if err := r.cdrs.write(ctx, tx, r.schema, out); err != nil {
+		return fmt.Errorf("projections: %s: %w", ProjectorCDRs, err)
+	}
+	return nil
+}
+
+// finish writes what is still pending and the checkpoints, then builds the
+// secondary indexes.
+func (r *replayer) finish(ctx context.Context, pool *pgxpool.Pool) error {
+	tx, err := r.begin(ctx, pool)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := r.flushCDRs(ctx, tx, r.last); err != nil {
+		return err
+	}
+	var (
+		names     []string
+		positions []int64
+		counts    []int64
+		lastAt    []time.Time
+	)
+	for _, name := range projectorNames() {
+		if p := r.progress[name]; p != nil {
+			names, positions, counts, lastAt = append(names, name), append(positions, int64(p.pos)), append(counts, p.events), append(lastAt, p.at)
+		}
+	}
+	if len(names) > 0 {
+		tag, err := tx.Exec(ctx, `UPDATE `+ident(r.schema)+`.checkpoints c SET position = u.position, events = c.events + u.n, last_recorded_at = u.at
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS u(projector, position, n, at)
+			WHERE c.projector = u.projector AND c.position < u.position`, names, positions, counts, lastAt)
+		if err != nil {
+			return fmt.Errorf("projections: advance checkpoints: %w", err)
+		}
+		if int(tag.RowsAffected()) != len(names) {
+			return fmt.Errorf("projections: advanced %d checkpoints, want %d", tag.RowsAffected(), len(names))
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("projections: commit: %w", err)
+	}
+	return createIndexes(ctx, pool, r.schema)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -36,7 +37,9 @@ type execer interface {
 }
 
 // recreateSchema drops schema (if present) and creates the read model tables
-// in it with the DDL of the migrations (smsledger_create_read_models).
+// in it with the DDL of the migrations (smsledger_create_read_models) for a
+// bulk load: UNLOGGED tables without their secondary indexes, which
+// createIndexes adds once the load is done.
 func recreateSchema(ctx context.Context, db execer, schema string) error {
 	if schema == LiveSchema {
 		return fmt.Errorf("projections: refusing to recreate the live schema %q", schema)
@@ -44,8 +47,16 @@ func recreateSchema(ctx context.Context, db execer, schema string) error {
 	if _, err := db.Exec(ctx, "DROP SCHEMA IF EXISTS "+ident(schema)+" CASCADE"); err != nil {
 		return fmt.Errorf("drop schema %s: %w", schema, err)
 	}
-	if _, err := db.Exec(ctx, "SELECT smsledger_create_read_models($1)", schema); err != nil {
+	if _, err := db.Exec(ctx, "SELECT smsledger_create_read_models($1, true)", schema); err != nil {
 		return fmt.Errorf("create read models in schema %s: %w", schema, err)
+	}
+	return nil
+}
+
+// createIndexes builds the secondary indexes of a bulk-loaded schema.
+func createIndexes(ctx context.Context, db execer, schema string) error {
+	if _, err := db.Exec(ctx, "SELECT smsledger_create_read_model_indexes($1)", schema); err != nil {
+		return fmt.Errorf("index read models in schema %s: %w", schema, err)
 	}
 	return nil
 }
@@ -54,3 +65,7 @@ func recreateSchema(ctx context.Context, db execer, schema string) error {
 func numeric(d decimal.Decimal) pgtype.Numeric {
 	return pgtype.Numeric{Int: d.Coefficient(), Exp: d.Exponent(), Valid: true}
 }
+
+// pgUUID converts a uuid to its pgtype form, which pgx encodes directly
+// (uuid.UUID goes through driver.Valuer: text, then parsed again).
+func pgUUID(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }

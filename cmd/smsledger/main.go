@@ -55,7 +55,7 @@ Commands:
   audit       print a message's event history
   reconcile   reconciliation report for a period (--from --to)
   smsc-sim    run an SMSC simulator
-  bench       end-to-end load test through real sockets       (not implemented yet)
+  bench       end-to-end load test through real sockets (msg/s, latency percentiles)
 
 Run 'smsledger <command> -h' for a command's flags. Every flag can also be set
 as an environment variable SMSLEDGER_<NAME> (e.g. SMSLEDGER_HTTP_ADDR);
@@ -102,7 +102,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			err = runSmscSim(ctx, cfg, stdout, newLogger(stderr, commonConfig{logFormat: cfg.logFormat, logLevel: cfg.logLevel}))
 		}
 	case "bench":
-		err = fmt.Errorf("%s: %w", cmd, errNotImplemented)
+		var cfg benchConfig
+		if cfg, err = parseBenchFlags(rest, stderr, getenv); err == nil {
+			err = runBench(ctx, cfg, stdout, stderr)
+		}
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"io"
 	"log/slog"
 	"net"
@@ -105,16 +106,45 @@ func (e *esme) submit(to, text string) (string, data.CommandStatusType) {
 // receipt waits for the DLR deliver_sm about id and returns its text.
 func (e *esme) receipt(id string) string {
 	e.t.Helper()
-	d := e.next(func(p pdu.PDU) bool {
-		d, ok := p.(*pdu.DeliverSM)
-		if !ok || d.EsmClass&0x04 == 0 {
-			return false
+	return e.receipts([]string{id})[id]
+}
+
+// receipts waits for the DLRs of all ids (in any order) and returns their
+// texts; a second DLR for the same id fails the test.
+func (e *esme) receipts(ids []string) map[string]string {
+	e.t.Helper()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	got := map[string]string{}
+	for len(got) < len(ids) {
+		d := e.next(func(p pdu.PDU) bool {
+			d, ok := p.(*pdu.DeliverSM)
+			return ok && d.EsmClass&0x04 != 0
+		}).(*pdu.DeliverSM)
+		txt, err := d.Message.GetMessage()
+		id := receiptID(txt)
+		if os.Getenv("CRASH_TEST_VERBOSE") != "" {
+			e.t.Logf("DLR %q (%v) id=%q", txt, err, id)
 		}
-		txt, _ := d.Message.GetMessage()
-		return strings.Contains(txt, "id:"+id)
-	}).(*pdu.DeliverSM)
-	txt, _ := d.Message.GetMessage()
-	return txt
+		if _, dup := got[id]; dup {
+			e.t.Fatalf("second DLR for %s: %q", id, txt)
+		}
+		if want[id] {
+			got[id] = txt
+		}
+	}
+	return got
+}
+
+func receiptID(txt string) string {
+	rest, ok := strings.CutPrefix(txt, "id:")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, " ")
+	return id
 }
 
 func startSim(t *testing.T, cfg smscsim.Config) *smscsim.Sim {

@@ -148,16 +148,20 @@ type Result struct {
 	// Errors counts everything that went wrong, by kind: refusals by
 	// status name, "no_response" (no submit_sm_resp within
 	// ResponseTimeout), "bind_lost", "submit_write", "dlr_missing" (accepted
-	// with registered delivery, no DLR within DLRWait), "dlr_unmatched",
-	// "dlr_duplicate", "dlr_unparseable".
+	// with registered delivery, no DLR within DLRWait), "dlr_unmatched"
+	// (a DLR for no message of this run), "dlr_unparseable".
 	Errors map[string]int64 `json:"errors"`
 	// SubmitPhase runs from the first submit_sm to the last submit_sm_resp.
-	SubmitPhase time.Duration `json:"submit_phase_ns"`
-	MsgPerS     float64       `json:"msg_per_s"` // Accepted / SubmitPhase
-	Submit      Summary       `json:"submit_latency"`
-	DLRs        int64         `json:"dlrs"` // matched DLRs (first one per message)
-	DLRByStat   map[string]int64
-	DLR         Summary `json:"dlr_latency"` // from submit_sm to its DLR
+	SubmitPhase time.Duration    `json:"submit_phase_ns"`
+	MsgPerS     float64          `json:"msg_per_s"` // Accepted / SubmitPhase
+	Submit      Summary          `json:"submit_latency"`
+	DLRs        int64            `json:"dlrs"` // matched DLRs (first one per message)
+	DLRByStat   map[string]int64 `json:"dlr_by_stat"`
+	// DLRDuplicates counts repeated DLRs of a message (SMPP delivery is
+	// at least once: a peer that missed a deliver_sm_resp sends again); not
+	// an error, but worth seeing.
+	DLRDuplicates int64   `json:"dlr_duplicates"`
+	DLR           Summary `json:"dlr_latency"` // from submit_sm to its DLR
 	// DLRWaited is how long the run waited for DLRs after the submit phase.
 	DLRWaited time.Duration `json:"dlr_waited_ns"`
 }
@@ -239,6 +243,7 @@ type runner struct {
 	early     map[string]earlyDLR  // DLRs that came before their submit_sm_resp was read
 	dlrSeen   map[string]bool
 	dlrs      int64
+	dlrDups   int64
 	dlrByStat map[string]int64
 	dlrHist   Histogram
 }
@@ -416,11 +421,11 @@ func (r *runner) onDeliver(q *pdu.DeliverSM) {
 		return
 	}
 	if r.dlrSeen[rc.ID] {
-		r.errs["dlr_duplicate"]++
+		r.dlrDups++
 		return
 	}
 	if _, ok := r.early[rc.ID]; ok {
-		r.errs["dlr_duplicate"]++
+		r.dlrDups++
 		return
 	}
 	r.early[rc.ID] = earlyDLR{at: now, stat: rc.Stat}
@@ -513,7 +518,7 @@ func (r *runner) awaitDLRs(ctx context.Context, res *Result) {
 func (r *runner) finishDLRs(res *Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res.DLRs = r.dlrs
+	res.DLRs, res.DLRDuplicates = r.dlrs, r.dlrDups
 	res.DLR = r.dlrHist.Summary()
 	res.DLRByStat = maps(r.dlrByStat)
 	if r.cfg.RegisteredDelivery {

@@ -325,20 +325,29 @@ func (r *Relay) Health() map[string]routing.SupplierHealth {
 
 // dispatch sends a routed message to its current supplier: the submit is
 // recorded durably first, so after a crash the log shows it in flight.
+//
+// The ledger's tracker supplies the payload (it has the message from its
+// accept event on); whether the message is really ready to send is decided
+// by the domain on the message's stream, not by the tracker, which may lag
+// the log by a moment.
 func (r *Relay) dispatch(ctx context.Context, id uuid.UUID) {
 	w, ok := r.svc.WorkOf(id)
 	if !ok {
-		// The follower has not seen the accept yet; the ledger's outbox
-		// fires right after the append. Read the log instead of waiting.
+		// The follower has not applied the accept yet (the outbox fires
+		// right after the append): wait for it, briefly.
 		w, ok = r.waitWork(ctx, id)
 		if !ok {
+			r.log.Warn("accepted message not seen in the log yet; the recovery pass will send it", "message", id)
 			return
 		}
 	}
-	if !w.NeedsDispatch() {
-		return // already sent (a duplicate dispatch or a recovery pass)
+	if w.Message.State.Terminal() {
+		return
 	}
 	tr, err := r.svc.SubmittedToSupplier(ctx, id)
+	if errors.Is(err, message.ErrIllegalTransition) {
+		return // not routed: already sent (a duplicate dispatch or a recovery pass)
+	}
 	if err != nil {
 		r.log.Warn("submit not recorded; the message stays routed and is retried", "message", id, "err", err)
 		return
@@ -420,6 +429,13 @@ func (r *Relay) after(ctx context.Context, id uuid.UUID, tr ledger.Transition, e
 
 type reporter struct{ r *Relay }
 
+// A DLR whose supplier message id is not indexed yet is looked up again
+// every dlrIndexWait, dlrIndexWaits times (2 s in all).
+const (
+	dlrIndexWait  = 20 * time.Millisecond
+	dlrIndexWaits = 100
+)
+
 // parseID splits the egress message id "<uuid>/<attempt>".
 func parseID(s string) (uuid.UUID, int, bool) {
 	idPart, attPart, ok := strings.Cut(s, "/")
@@ -470,12 +486,29 @@ func (rp reporter) SupplierTimedOut(ctx context.Context, res egress.Result) {
 
 func (rp reporter) DeliveryReport(ctx context.Context, d egress.DLR) error {
 	ctx = rp.r.detach(ctx)
-	tr, err := rp.r.svc.DeliveryReported(ctx, d.SupplierID, d.SupplierMessageID, d.Receipt.Stat, d.Receipt.Err, d.Receipt.DoneDate)
+	// A fast supplier's DLR can overtake the recording of its own
+	// submit_sm_resp (which indexes the supplier message id): wait for it,
+	// briefly and bounded, before calling the id unknown.
+	var (
+		tr  ledger.Transition
+		err error
+	)
+	for wait := 0; ; wait++ {
+		tr, err = rp.r.svc.DeliveryReported(ctx, d.SupplierID, d.SupplierMessageID, d.Receipt.Stat, d.Receipt.Err, d.Receipt.DoneDate)
+		if !errors.Is(err, ledger.ErrNotFound) || wait >= dlrIndexWaits {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(dlrIndexWait):
+		}
+	}
 	if errors.Is(err, ledger.ErrNotFound) {
-		// Not ours (or its acceptance is not recorded yet): acknowledge
-		// it, logging, rather than have the supplier redeliver forever.
-		rp.r.log.Warn("DLR for an unknown supplier message id", "supplier", d.SupplierID, "supplier_message_id", d.SupplierMessageID)
-		return nil
+		// Still unknown: answer ESME_RSYSERR so the supplier redelivers it
+		// later rather than have it acknowledged and lost.
+		rp.r.log.Warn("DLR for an unknown supplier message id; refused for redelivery", "supplier", d.SupplierID, "supplier_message_id", d.SupplierMessageID)
+		return err
 	}
 	if err != nil {
 		return err // answered ESME_RSYSERR: the supplier redelivers

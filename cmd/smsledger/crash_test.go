@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/linxGnu/gosmpp/data"
+
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
+)
+
+// servingBinary is serve running as a separate process (this test binary
+// re-executed as smsledger), so that it can be killed with SIGKILL.
+type servingBinary struct {
+	cmd            *exec.Cmd
+	httpAddr       string
+	smppAddr       string
+	exited         chan struct{}
+	stderrFinished chan struct{}
+}
+
+func startBinary(t *testing.T, dataDir, admin string) *servingBinary {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--http-addr", "127.0.0.1:0", "--smpp-addr", "127.0.0.1:0", "--log-format", "json")
+	cmd.Env = append(os.Environ(), asBinaryEnv+"=1", "SMSLEDGER_DATA_DIR="+dataDir, "DATABASE_URL=", "SMSLEDGER_ADMIN_TOKEN="+admin)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := &servingBinary{cmd: cmd, exited: make(chan struct{}), stderrFinished: make(chan struct{})}
+	t.Cleanup(func() { b.kill() })
+	smpp, httpAddr := make(chan string, 1), make(chan string, 1)
+	go func() {
+		defer close(b.stderrFinished)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
+				continue
+			}
+			switch line["msg"] {
+			case "smpp listening":
+				smpp <- line["smpp_addr"].(string)
+			case "serving":
+				httpAddr <- line["http_addr"].(string)
+			}
+			if lvl, _ := line["level"].(string); lvl == "ERROR" || lvl == "WARN" || os.Getenv("CRASH_TEST_VERBOSE") != "" {
+				t.Logf("serve: %s", sc.Text())
+			}
+		}
+	}()
+	go func() { _ = cmd.Wait(); close(b.exited) }()
+	for b.smppAddr == "" || b.httpAddr == "" {
+		select {
+		case a := <-smpp:
+			b.smppAddr = a
+		case a := <-httpAddr:
+			b.httpAddr = a
+		case <-b.exited:
+			t.Fatal("serve exited during start")
+		case <-time.After(2 * time.Minute):
+			t.Fatal("serve did not start within 2 minutes")
+		}
+	}
+	return b
+}
+
+// kill ends the process with SIGKILL: no shutdown code runs.
+func (b *servingBinary) kill() {
+	_ = b.cmd.Process.Signal(syscall.SIGKILL)
+	<-b.exited
+}
+
+// TestServeCrashRecovery kills serve with SIGKILL while accepted messages
+// are in flight at a supplier that never answers, restarts it on the same
+// data, and checks: every acknowledged message is still there, the lost
+// submits are failed over to the second supplier and delivered, each DLR
+// reaches the customer once, and the tenant is charged exactly once per
+// message.
+func TestServeCrashRecovery(t *testing.T) {
+	mute := startSim(t, smscsim.Config{SystemID: "mute", Password: "pw", NoResponseRate: 1})
+	good := startSim(t, smscsim.Config{SystemID: "good", Password: "pw", DLRDelay: 20 * time.Millisecond})
+	dataDir := filepath.Join(t.TempDir(), "data")
+	const admin = "admin-secret"
+
+	b := startBinary(t, dataDir, admin)
+	base := "http://" + b.httpAddr
+	must := func(want int, method, path, token, body string) map[string]any {
+		t.Helper()
+		st, m := apiCall(t, method, base+path, token, body)
+		if st != want {
+			t.Fatalf("%s %s: %d, want %d: %v", method, path, st, want, m)
+		}
+		return m
+	}
+	must(201, "POST", "/v1/tenants", admin, `{"id":"acme","name":"Acme","currency":"EUR","billing":"on_delivery","tps_limit":0,"credit_limit":"0","tier":"standard"}`)
+	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"}]`)
+	must(200, "POST", "/v1/tenants/acme/smpp-credentials", admin, `{"system_id":"acme","password":"s3cret"}`)
+	must(201, "POST", "/v1/tenants/acme/topups", admin, `{"amount":"1","reference":"t1"}`)
+	for _, sp := range []struct {
+		id  string
+		sim *smscsim.Sim
+	}{{"mute", mute}, {"good", good}} {
+		host, port, _ := net.SplitHostPort(sp.sim.Addr())
+		must(201, "POST", "/v1/suppliers", admin, fmt.Sprintf(`{"id":%q,"name":%q,"currency":"EUR","host":%q,"port":%s,"system_id":%q,"password":"pw","binds":1,"tps_limit":100,"window":50}`, sp.id, sp.id, host, port, sp.id))
+		must(200, "PUT", "/v1/suppliers/"+sp.id+"/costs", admin, `[{"prefix":"49","cost":"0.02"}]`)
+	}
+	must(200, "PUT", "/v1/routes", admin, `[{"prefix":"49","suppliers":["mute","good"]}]`)
+	key := mustKey(t, base, admin)
+
+	// Let the supplier binds come up, so the messages go to "mute" first.
+	time.Sleep(1500 * time.Millisecond)
+	e := dialESME(t, b.smppAddr, "acme", "s3cret")
+	const n = 5
+	var ids []string
+	for i := range n {
+		id, st := e.submit("+4915112345678", fmt.Sprintf("message %d", i))
+		if st != data.ESME_ROK {
+			t.Fatalf("submit %d: status 0x%X", i, uint32(st))
+		}
+		ids = append(ids, id)
+	}
+	// Wait until every message is in flight at the mute supplier.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		inFlight := 0
+		for _, id := range ids {
+			if v := must(200, "GET", "/v1/messages/"+id, key, ""); v["state"] == "submitted" && v["supplier"] == "mute" {
+				inFlight++
+			}
+		}
+		if inFlight == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages in flight at the mute supplier", inFlight, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	before := must(200, "GET", "/v1/balance", key, "")
+
+	b.kill() // SIGKILL: no drain, no shutdown, submits in flight lost
+	_ = e.conn.Close()
+
+	b = startBinary(t, dataDir, admin)
+	base = "http://" + b.httpAddr
+	// Every acknowledged message survived the crash.
+	for _, id := range ids {
+		must(200, "GET", "/v1/messages/"+id, key, "")
+	}
+	if after := must(200, "GET", "/v1/balance", key, ""); after["held"] != before["held"] && after["held"] != "0" {
+		t.Logf("held before the crash %v, after %v", before["held"], after["held"])
+	}
+	// The customer binds again and gets each DLR once.
+	e = dialESME(t, b.smppAddr, "acme", "s3cret")
+	for id, txt := range e.receipts(ids) {
+		if !strings.Contains(txt, "stat:DELIVRD") {
+			t.Fatalf("DLR of %s after recovery: %q", id, txt)
+		}
+	}
+	for _, id := range ids {
+		v := must(200, "GET", "/v1/messages/"+id, key, "")
+		if v["state"] != "delivered" || v["supplier"] != "good" {
+			t.Fatalf("message %s after recovery: %v", id, v)
+		}
+	}
+	// Charged once each: 1.00 − 5 × 0.05, nothing held.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		bal := must(200, "GET", "/v1/balance", key, "")
+		if bal["balance"] == "0.75" && bal["held"] == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("balance after recovery %v, want balance 0.75 and nothing held", bal)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// No DLR twice: nothing more arrives for these messages.
+	select {
+	case p := <-e.pdus:
+		t.Fatalf("unexpected PDU after all DLRs: %T %+v", p, p)
+	case <-time.After(1500 * time.Millisecond):
+	}
+}
