@@ -3,6 +3,7 @@ package projections
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"runtime"
 	"sync"
 	"time"
@@ -101,11 +102,18 @@ type slimDecoder struct {
 
 // slim decodes data into T (a struct with a Schema member and the event's
 // members the projectors read) and converts it to the catalogue type.
+//
+// It first tries the fast path (fastjson.go), which gives up on anything
+// but the plain shapes events.Encode writes; encoding/json decodes the rest.
 func slim[T any](conv func(*T) events.Event, schema func(*T) *int) slimDecoder {
+	fast := newFastDecoder(reflect.TypeFor[T]())
 	return slimDecoder{version: 1, decode: func(data []byte) (events.Event, *int, error) {
 		var v T
-		if err := json.Unmarshal(data, &v); err != nil {
-			return nil, nil, err
+		if !fast.decode(data, &v) {
+			v = *new(T)
+			if err := json.Unmarshal(data, &v); err != nil {
+				return nil, nil, err
+			}
 		}
 		return conv(&v), schema(&v), nil
 	}}

@@ -212,15 +212,19 @@ const (
 func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool, schema string, target eventstore.Position, upTo map[string]eventstore.Position, batchMax, horizon int) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Three stages, each on its own goroutine, so that reading page n+2,
+	// decoding page n+1 and applying page n overlap.
+	pages := make(chan []eventstore.RecordedEvent, 2)
 	batches := make(chan []Event, 2)
-	readErr := make(chan error, 1)
-	var read int64
+	readErr, decodeErr := make(chan error, 1), make(chan error, 1)
 	go func() {
-		defer close(batches)
+		defer close(pages)
 		readErr <- func() error {
 			after := eventstore.Start
 			for after < target {
+				t0 := time.Now()
 				recs, err := store.ReadAll(ctx, after, min(batchMax, eventstore.ReadLimitMax))
+				dbgRead += time.Since(t0)
 				if err != nil {
 					return fmt.Errorf("read the log after %d: %w", after, err)
 				}
@@ -233,12 +237,28 @@ func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool,
 				if len(recs) == 0 {
 					return nil
 				}
+				after = recs[len(recs)-1].Position
+				select {
+				case pages <- recs:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		}()
+	}()
+	var read int64
+	go func() {
+		defer close(batches)
+		decodeErr <- func() error {
+			for recs := range pages {
+				t0 := time.Now()
 				evs, err := decode(recs)
+				dbgDecode += time.Since(t0)
 				if err != nil {
 					return err
 				}
 				read += int64(len(evs))
-				after = evs[len(evs)-1].Position
 				select {
 				case batches <- evs:
 				case <-ctx.Done():
@@ -250,16 +270,34 @@ func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool,
 	}()
 	r := newReplayer(schema, upTo, horizon)
 	err := func() error {
-		for evs := range batches {
+		for {
+			t0 := time.Now()
+			evs, ok := <-batches
+			dbgWait += time.Since(t0)
+			if !ok {
+				return nil
+			}
+			t0 = time.Now()
 			if err := r.apply(ctx, pool, evs); err != nil {
 				return err
 			}
+			dbgApply += time.Since(t0)
 		}
-		return nil
 	}()
+	defer func() { fmt.Println("DBG read", dbgRead, "decode", dbgDecode, "wait", dbgWait, "apply", dbgApply); dbgRead, dbgDecode, dbgWait, dbgApply = 0, 0, 0, 0 }()
 	if err != nil {
 		cancel()
 		for range batches {
+		}
+		<-decodeErr
+		for range pages {
+		}
+		<-readErr
+		return 0, err
+	}
+	if err := <-decodeErr; err != nil {
+		cancel()
+		for range pages {
 		}
 		<-readErr
 		return 0, err
@@ -267,9 +305,11 @@ func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool,
 	if err := <-readErr; err != nil {
 		return 0, err
 	}
+	t0 := time.Now()
 	if err := r.finish(ctx, pool); err != nil {
 		return 0, err
 	}
+	fmt.Println("DBG finish", time.Since(t0))
 	return read, nil
 }
 
@@ -458,5 +498,9 @@ func (r *replayer) finish(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("projections: commit: %w", err)
 	}
+	t0 := time.Now()
+	defer func() { fmt.Println("DBG indexes", time.Since(t0)) }()
 	return createIndexes(ctx, pool, r.schema)
 }
+
+var dbgRead, dbgDecode, dbgWait, dbgApply time.Duration

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
 )
 
 // apiCall sends one JSON request to a running serve and decodes the answer.
@@ -40,6 +44,7 @@ func apiCall(t *testing.T, method, url, token, body string) (int, map[string]any
 // state and the balance; then restart serve on the same data and check that
 // the ledger rebuilt the same balance from the log.
 func TestServeAPIEndToEnd(t *testing.T) {
+	sim := startSim(t, smscsim.Config{SystemID: "s", Password: "p"})
 	dataDir := filepath.Join(t.TempDir(), "data")
 	const admin = "admin-secret"
 	info, stop := serveInProcess(t, "--data-dir", dataDir, "--admin-token", admin)
@@ -55,7 +60,8 @@ func TestServeAPIEndToEnd(t *testing.T) {
 	}
 	must(201, "POST", "/v1/tenants", admin, `{"id":"acme","name":"Acme","currency":"EUR","billing":"on_submit","tps_limit":100,"credit_limit":"0","tier":"standard"}`)
 	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"}]`)
-	must(201, "POST", "/v1/suppliers", admin, `{"id":"sup1","name":"S","currency":"EUR","host":"127.0.0.1","port":2775,"system_id":"s","password":"p","binds":1,"tps_limit":100,"window":10}`)
+	host, port, _ := net.SplitHostPort(sim.Addr())
+	must(201, "POST", "/v1/suppliers", admin, fmt.Sprintf(`{"id":"sup1","name":"S","currency":"EUR","host":%q,"port":%s,"system_id":"s","password":"p","binds":1,"tps_limit":100,"window":10}`, host, port))
 	must(200, "PUT", "/v1/suppliers/sup1/costs", admin, `[{"prefix":"49","cost":"0.02"}]`)
 	must(200, "PUT", "/v1/routes", admin, `[{"prefix":"49","suppliers":["sup1"]}]`)
 	key, _ := must(201, "POST", "/v1/tenants/acme/api-keys", admin, "")["key"].(string)
@@ -70,12 +76,31 @@ func TestServeAPIEndToEnd(t *testing.T) {
 	if sent["price"] != "0.05" || id == "" {
 		t.Fatalf("send answered %v", sent)
 	}
-	msg := must(200, "GET", "/v1/messages/"+id, key, "")
-	if msg["state"] == nil {
-		t.Fatalf("message view without state: %v", msg)
+	// The supplier (a simulator) accepts it and reports it delivered; with
+	// on_submit billing the price is settled at the supplier's acceptance.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		msg := must(200, "GET", "/v1/messages/"+id, key, "")
+		if msg["state"] == "delivered" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message not delivered within 20s: %v", msg)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	balance := must(200, "GET", "/v1/balance", key, "")
-	if balance["available"] != "0.95" {
+	var balance map[string]any
+	for {
+		balance = must(200, "GET", "/v1/balance", key, "")
+		if balance["held"] == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hold not settled within 20s: %v", balance)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if balance["available"] != "0.95" || balance["balance"] != "0.95" {
 		t.Fatalf("balance after one 0.05 message: %v", balance)
 	}
 	if err := stop(); err != nil {
