@@ -18,20 +18,29 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
     FROM unnest(a, b) WITH ORDINALITY AS u(x, y, i)
 $fn$;
 
--- The secondary indexes of the read models (the queries of
--- projections/queries.go and reconcile.go use them).
-CREATE FUNCTION smsledger_create_read_model_indexes(s text) RETURNS void
+-- The secondary indexes of the read models in schema s (the queries of
+-- package projections use them), of the tables named in only (all when
+-- NULL): a replay builds those of different tables concurrently.
+CREATE FUNCTION smsledger_create_read_model_indexes(s text, only text[] DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $fn$
+DECLARE
+    i text[];
 BEGIN
-    EXECUTE format('CREATE INDEX ON %I.journal_entries (at)', s);
-    EXECUTE format('CREATE INDEX ON %I.journal_entries (message_id) WHERE message_id IS NOT NULL', s);
-    EXECUTE format('CREATE INDEX ON %I.postings (account, at)', s);
-    EXECUTE format('CREATE INDEX ON %I.cdrs (tenant_id, accepted_at, message_id)', s);
-    EXECUTE format('CREATE INDEX ON %I.cdrs (supplier_id, supplier_message_id)', s);
-    EXECUTE format('CREATE INDEX ON %I.cdrs (message_id)', s);
-    EXECUTE format('CREATE INDEX ON %I.cdrs (settled_at) WHERE settled_at IS NOT NULL', s);
-    EXECUTE format('CREATE INDEX ON %I.cdrs (expires_at) WHERE final_at IS NULL', s);
-    EXECUTE format('CREATE INDEX ON %I.route_health (bucket)', s);
+    FOREACH i SLICE 1 IN ARRAY ARRAY[
+        ['journal_entries', '(at)'],
+        ['journal_entries', '(message_id) WHERE message_id IS NOT NULL'],
+        ['postings',        '(account, at)'],
+        ['cdrs',            '(tenant_id, accepted_at, message_id)'],
+        ['cdrs',            '(supplier_id, supplier_message_id)'],
+        ['cdrs',            '(message_id)'],
+        ['cdrs',            '(settled_at) WHERE settled_at IS NOT NULL'],
+        ['cdrs',            '(expires_at) WHERE final_at IS NULL'],
+        ['route_health',    '(bucket)']
+    ] LOOP
+        IF only IS NULL OR i[1] = ANY(only) THEN
+            EXECUTE format('CREATE INDEX ON %I.%I ', s, i[1]) || i[2];
+        END IF;
+    END LOOP;
 END
 $fn$;
 
@@ -180,5 +189,5 @@ SELECT smsledger_create_read_models('readmodel');
 DROP SCHEMA IF EXISTS readmodel_replay CASCADE;
 DROP SCHEMA readmodel CASCADE;
 DROP FUNCTION smsledger_create_read_models(text, boolean);
-DROP FUNCTION smsledger_create_read_model_indexes(text);
+DROP FUNCTION smsledger_create_read_model_indexes(text, text[]);
 DROP FUNCTION smsledger_add_hist(bigint[], bigint[]);

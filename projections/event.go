@@ -109,7 +109,11 @@ func slim[T any](conv func(*T) events.Event, schema func(*T) *int) slimDecoder {
 	fast := newFastDecoder(reflect.TypeFor[T]())
 	return slimDecoder{version: 1, decode: func(data []byte) (events.Event, *int, error) {
 		var v T
-		if !fast.decode(data, &v) {
+		if fast.decode(data, &v) {
+			if fastHook != nil {
+				fastHook()
+			}
+		} else {
 			v = *new(T)
 			if err := json.Unmarshal(data, &v); err != nil {
 				return nil, nil, err
@@ -118,6 +122,9 @@ func slim[T any](conv func(*T) events.Event, schema func(*T) *int) slimDecoder {
 		return conv(&v), schema(&v), nil
 	}}
 }
+
+// fastHook, if set, runs when the fast path decoded an event (tests).
+var fastHook func()
 
 // Slim shapes. Embedding a catalogue struct keeps all its members (for the
 // small flat events); the others list the members the projectors read.

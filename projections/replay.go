@@ -219,33 +219,7 @@ func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool,
 	readErr, decodeErr := make(chan error, 1), make(chan error, 1)
 	go func() {
 		defer close(pages)
-		readErr <- func() error {
-			after := eventstore.Start
-			for after < target {
-				t0 := time.Now()
-				recs, err := store.ReadAll(ctx, after, min(batchMax, eventstore.ReadLimitMax))
-				dbgRead += time.Since(t0)
-				if err != nil {
-					return fmt.Errorf("read the log after %d: %w", after, err)
-				}
-				if len(recs) == 0 {
-					return fmt.Errorf("log ends at %d before position %d", after, target)
-				}
-				for len(recs) > 0 && recs[len(recs)-1].Position > target {
-					recs = recs[:len(recs)-1]
-				}
-				if len(recs) == 0 {
-					return nil
-				}
-				after = recs[len(recs)-1].Position
-				select {
-				case pages <- recs:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}
-			return nil
-		}()
+		readErr <- readPages(ctx, store, target, min(batchMax, eventstore.ReadLimitMax), pages)
 	}()
 	var read int64
 	go func() {
@@ -311,6 +285,85 @@ func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool,
 	}
 	fmt.Println("DBG finish", time.Since(t0))
 	return read, nil
+}
+
+// replayReadAhead is how many pages a replay reads at once: the page after
+// `after` and the ones after it on the guess that positions are dense
+// (those of pgstore are), each checked when it arrives.
+const replayReadAhead = 2
+
+// readPages reads the log after Start up to target into pages of at most
+// limit events. While the log's positions turn out dense it reads
+// replayReadAhead pages concurrently: page i is read after the position
+// after+i*limit, and it is used only if the page before it ended exactly
+// there (then it is exactly the continuation ReadAll would have returned);
+// otherwise it is dropped and reading goes on one page at a time.
+func readPages(ctx context.Context, store eventstore.Store, target eventstore.Position, limit int, out chan<- []eventstore.RecordedEvent) error {
+	type result struct {
+		recs []eventstore.RecordedEvent
+		err  error
+	}
+	after, ahead := eventstore.Start, replayReadAhead
+	for after < target {
+		var results []chan result
+		for i := 0; i < ahead; i++ {
+			from := after + eventstore.Position(i*limit)
+			if i > 0 && from >= target {
+				break
+			}
+			ch := make(chan result, 1)
+			results = append(results, ch)
+			go func() {
+				t0 := time.Now()
+				recs, err := store.ReadAll(ctx, from, limit)
+				dbgRead += time.Since(t0)
+				ch <- result{recs, err}
+			}()
+		}
+		got := 0
+		err := func() error {
+			for i, ch := range results {
+				r := <-ch
+				got++
+				from := after + eventstore.Position(i*limit)
+				if i > 0 && after != from {
+					ahead = 1 // not dense: no more guessing
+					return nil
+				}
+				if r.err != nil {
+					return fmt.Errorf("read the log after %d: %w", from, r.err)
+				}
+				recs := r.recs
+				if len(recs) == 0 {
+					if i > 0 {
+						return nil // read again below: the log may have grown
+					}
+					return fmt.Errorf("log ends at %d before position %d", after, target)
+				}
+				for len(recs) > 0 && recs[len(recs)-1].Position > target {
+					recs = recs[:len(recs)-1]
+				}
+				if len(recs) == 0 {
+					after = target
+					return nil
+				}
+				after = recs[len(recs)-1].Position
+				select {
+				case out <- recs:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		}()
+		for _, ch := range results[got:] {
+			<-ch // let every read of the round finish
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // replayer applies pages of the log to the projectors of a fresh schema.

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	httpapi "github.com/smsledger/smsledger/adapters/http"
 	"github.com/smsledger/smsledger/adapters/smpp/relay"
@@ -82,9 +84,9 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 // openEventStore opens the log: the postgres backend on the read models'
 // database, or KurrentDB at an esdb:// / kurrentdb:// URL (read models stay
 // in PostgreSQL).
-func openEventStore(ctx context.Context, spec string, pool *pgxpool.Pool, log *slog.Logger) (eventstore.Store, func(), error) {
+func openEventStore(ctx context.Context, spec string, pool *pgxpool.Pool, log *slog.Logger, onBatch func(appends, events int, took time.Duration)) (eventstore.Store, func(), error) {
 	if spec == "postgres" {
-		s, err := pgstore.Open(ctx, pool, pgstore.Options{Logger: log})
+		s, err := pgstore.Open(ctx, pool, pgstore.Options{Logger: log, OnBatch: onBatch})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -147,7 +149,10 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 
 	// The event store; closed after HTTP (and SMPP) have stopped, so every
 	// append accepted before shutdown is decided.
-	store, closeStore, err := openEventStore(ctx, cfg.eventstore, pool, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := newServeMetrics(reg)
+	store, closeStore, err := openEventStore(ctx, cfg.eventstore, pool, log, metrics.onBatch)
 	if err != nil {
 		return fmt.Errorf("event store: %w", err)
 	}
@@ -187,7 +192,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 
 	// SMPP: the relay between the ledger and the suppliers' binds, and the
 	// ingress server customers bind to.
-	rel := relay.New(svc, relay.Options{Logger: log})
+	rel := relay.New(svc, relay.Options{Logger: log, Observer: metrics})
 	smppSrv, err := server.New(server.Config{Addr: cfg.smppAddr, Ingress: rel.Ingress(), Logger: log})
 	if err != nil {
 		return err
@@ -197,7 +202,8 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 	defer stopRelay()
 	relayDone := make(chan error, 1)
 	go func() { relayDone <- rel.Run(relayCtx) }()
-	go feedHealth(relayCtx, svc, rel, pool, log)
+	go feedHealth(relayCtx, svc, rel, pool, log, metrics)
+	reg.MustRegister(newStateCollector(rel, smppSrv, proj))
 	smppCtx, stopSMPP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSMPP()
 	smppDone := make(chan error, 1)
@@ -214,6 +220,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 			Logger:     log,
 			Readiness:  pool.Ping,
 			Reports:    reports{store: store, pool: pool},
+			Registry:   reg,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -274,7 +281,7 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 // feedHealth keeps the routing health snapshot fresh: a supplier with no
 // bind up is down; otherwise its score comes from the route-health read
 // model (submit success, delivery rate, latency over the last 15 minutes).
-func feedHealth(ctx context.Context, svc *ledger.Service, rel *relay.Relay, pool *pgxpool.Pool, log *slog.Logger) {
+func feedHealth(ctx context.Context, svc *ledger.Service, rel *relay.Relay, pool *pgxpool.Pool, log *slog.Logger, m *serveMetrics) {
 	const every = time.Second
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -295,6 +302,13 @@ func feedHealth(ctx context.Context, svc *ledger.Service, rel *relay.Relay, pool
 			}
 		}
 		svc.SetSupplierHealth(states)
+		for id, st := range states {
+			score := float64(st.Score)
+			if !st.Up {
+				score = 0
+			}
+			m.supplierScore.WithLabelValues(id).Set(score)
+		}
 		select {
 		case <-ctx.Done():
 			return

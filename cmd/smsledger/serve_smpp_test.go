@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,6 +254,27 @@ func TestServeSMPPEndToEnd(t *testing.T) {
 	}
 	if good.DLRsSent.Load() == 0 {
 		t.Fatal("the second supplier sent no DLR")
+	}
+	// The traffic shows on /metrics.
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{
+		`smsledger_smpp_submits_total{result="ok"}`,
+		`smsledger_dlr_total{status="DELIVRD",supplier="good"}`,
+		`smsledger_smpp_binds{side="supplier",supplier="good"} 1`,
+		`smsledger_projection_lag_events{projector=`,
+		`smsledger_eventstore_batch_events_count`,
+		`smsledger_dlr_delay_seconds_count`,
+		`smsledger_supplier_health_score{supplier="bad"}`,
+		`smsledger_smpp_submit_duration_seconds_bucket`,
+	} {
+		if !strings.Contains(string(body), series) {
+			t.Errorf("/metrics lacks %s", series)
+		}
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

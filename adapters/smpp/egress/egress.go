@@ -151,6 +151,9 @@ func (s *Supplier) Enqueue(m Message) error {
 // BindsUp is the number of binds currently bound.
 func (s *Supplier) BindsUp() int { return int(s.up.Load()) }
 
+// QueueDepth is the number of messages waiting for a bind (both priorities).
+func (s *Supplier) QueueDepth() int { return len(s.premium) + len(s.normal) }
+
 // EffectiveTPS is the current (adapted) rate limit.
 func (s *Supplier) EffectiveTPS() float64 { return float64(s.limiter.Limit()) }
 

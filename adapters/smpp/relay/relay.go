@@ -65,6 +65,34 @@ type Options struct {
 	Workers int
 	// SupplierConfig adjusts each supplier's egress settings (tests).
 	SupplierConfig func(*egress.Config)
+	// Observer receives what metrics count (optional).
+	Observer Observer
+}
+
+// Observer is told about the relay's traffic, for metrics. Calls come from
+// many goroutines.
+type Observer interface {
+	// Submitted: one submit_sm decided by the ledger; code is
+	// ledger.CodeOf(err) ("" on success), took the time to durability.
+	Submitted(code string, took time.Duration)
+	// DLRReceived: a supplier's DLR with its normalised stat.
+	DLRReceived(supplierID, stat string)
+	// DLRForwarded: a final DLR reached the tenant, delay after accept.
+	DLRForwarded(delay time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Submitted(string, time.Duration) {}
+func (nopObserver) DLRReceived(string, string)      {}
+func (nopObserver) DLRForwarded(time.Duration)      {}
+
+// SupplierStats is one running supplier's egress state.
+type SupplierStats struct {
+	ID         string
+	BindsUp    int
+	QueueDepth int
+	TPS        float64 // the adaptive limit in force
 }
 
 func (o *Options) setDefaults() {
@@ -83,6 +111,9 @@ func (o *Options) setDefaults() {
 	if o.Workers <= 0 {
 		o.Workers = 64
 	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
 }
 
 // Relay is the SMPP side of one serve process.
@@ -99,8 +130,6 @@ type Relay struct {
 
 	// forwarding guards against two goroutines forwarding one DLR.
 	forwarding sync.Map // uuid.UUID -> struct{}
-
-	runCtx context.Context
 }
 
 type runningSupplier struct {
@@ -113,7 +142,7 @@ type runningSupplier struct {
 // New makes a relay over the ledger. Attach the ingress server, then Run.
 func New(svc *ledger.Service, opts Options) *Relay {
 	opts.setDefaults()
-	return &Relay{svc: svc, opts: opts, log: opts.Logger.With("component", "relay"), suppliers: map[string]*runningSupplier{}, runCtx: context.Background()}
+	return &Relay{svc: svc, opts: opts, log: opts.Logger.With("component", "relay"), suppliers: map[string]*runningSupplier{}}
 }
 
 // Attach gives the relay the ingress server it forwards tenants' DLRs on.
@@ -127,7 +156,6 @@ func (r *Relay) Attach(srv *server.Server) {
 // accepted messages and retries pending DLRs until ctx ends. It returns
 // after the supplier binds have stopped.
 func (r *Relay) Run(ctx context.Context) error {
-	r.runCtx = ctx
 	r.syncSuppliers(ctx)
 	r.recover(ctx)
 
@@ -165,9 +193,12 @@ func (r *Relay) Run(ctx context.Context) error {
 }
 
 // Ingress is the ingress server's view of the ledger.
-func (r *Relay) Ingress() server.Ingress { return ingress{r.svc} }
+func (r *Relay) Ingress() server.Ingress { return ingress{r.svc, r.opts.Observer} }
 
-type ingress struct{ svc *ledger.Service }
+type ingress struct {
+	svc *ledger.Service
+	obs Observer
+}
 
 func (in ingress) AuthenticateSMPP(ctx context.Context, systemID, password string) (server.Principal, error) {
 	tenantID, err := in.svc.AuthenticateSMPP(ctx, systemID, password)
@@ -185,7 +216,13 @@ func (in ingress) AuthenticateSMPP(ctx context.Context, systemID, password strin
 }
 
 func (in ingress) Submit(ctx context.Context, tenantID string, req accept.Request) (server.Accepted, error) {
+	start := time.Now()
 	acc, err := in.svc.Submit(ctx, tenantID, req)
+	code := ""
+	if err != nil {
+		code = string(ledger.CodeOf(err))
+	}
+	in.obs.Submitted(code, time.Since(start))
 	switch {
 	case errors.Is(err, ledger.ErrThrottled):
 		return server.Accepted{}, fmt.Errorf("%w: %w", server.ErrThrottled, err)
@@ -307,6 +344,17 @@ func (r *Relay) supplier(id string) *egress.Supplier {
 		return rs.eg
 	}
 	return nil
+}
+
+// Stats reports each running supplier's binds, queue and rate.
+func (r *Relay) Stats() []SupplierStats {
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	out := make([]SupplierStats, 0, len(r.suppliers))
+	for id, rs := range r.suppliers {
+		out = append(out, SupplierStats{ID: id, BindsUp: rs.eg.BindsUp(), QueueDepth: rs.eg.QueueDepth(), TPS: rs.eg.EffectiveTPS()})
+	}
+	return out
 }
 
 // Health reports each running supplier as up (at least one bind) or down,
@@ -458,7 +506,8 @@ func (rp reporter) SupplierAccepted(ctx context.Context, res egress.Result) {
 	if !ok {
 		return
 	}
-	ctx = rp.r.detach(ctx)
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	if _, err := rp.r.svc.SupplierAccepted(ctx, id, res.SupplierID, att, res.SupplierMessageID, res.Latency); err != nil {
 		rp.r.log.Warn("supplier acceptance not recorded", "message", id, "err", err)
 	}
@@ -469,7 +518,8 @@ func (rp reporter) SupplierRejected(ctx context.Context, res egress.Result) {
 	if !ok {
 		return
 	}
-	ctx = rp.r.detach(ctx)
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	tr, err := rp.r.svc.SupplierRejected(ctx, id, res.SupplierID, att, uint32(res.CommandStatus))
 	rp.r.after(ctx, id, tr, err)
 }
@@ -479,13 +529,16 @@ func (rp reporter) SupplierTimedOut(ctx context.Context, res egress.Result) {
 	if !ok {
 		return
 	}
-	ctx = rp.r.detach(ctx)
+	ctx, cancel := detach(ctx)
+	defer cancel()
 	tr, err := rp.r.svc.SupplierTimedOut(ctx, id, res.SupplierID, att, rp.r.opts.SubmitTimeout)
 	rp.r.after(ctx, id, tr, err)
 }
 
 func (rp reporter) DeliveryReport(ctx context.Context, d egress.DLR) error {
-	ctx = rp.r.detach(ctx)
+	ctx, cancel := detach(ctx)
+	defer cancel()
+	rp.r.opts.Observer.DLRReceived(d.SupplierID, receipt.NormalizeStat(d.Receipt.Stat))
 	// A fast supplier's DLR can overtake the recording of its own
 	// submit_sm_resp (which indexes the supplier message id): wait for it,
 	// briefly and bounded, before calling the id unknown.
@@ -519,11 +572,16 @@ func (rp reporter) DeliveryReport(ctx context.Context, d egress.DLR) error {
 	return nil
 }
 
-// detach keeps a supplier callback's work alive past the egress's own
-// context (the bind may be closing) but bounded by the relay's life.
-func (r *Relay) detach(ctx context.Context) context.Context {
-	return r.runCtx
+// detach keeps a supplier callback's recording alive when the egress's
+// context ends (a graceful stop drains in-flight submits, and their answers
+// must still become events), bounded in time. serve closes the store only
+// after the relay has stopped.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), callbackTimeout)
 }
+
+// callbackTimeout bounds the recording of one supplier answer or DLR.
+const callbackTimeout = 30 * time.Second
 
 // ---- DLRs to tenants --------------------------------------------------------
 
@@ -563,6 +621,7 @@ func (r *Relay) forward(ctx context.Context, id uuid.UUID) {
 		r.log.Warn("DLR to tenant not delivered; will retry", "message", id, "tenant", m.TenantID, "err", err)
 		return
 	}
+	r.opts.Observer.DLRForwarded(time.Since(w.AcceptedAt))
 	if _, err := r.svc.DeliveryForwarded(ctx, id); err != nil {
 		// The tenant has it; if this is lost, a restart sends it again
 		// (at least once, never silently dropped).
