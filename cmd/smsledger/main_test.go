@@ -129,7 +129,10 @@ func TestServeMissingBinaries(t *testing.T) {
 // serveInProcess runs runServe in a goroutine and returns once it is ready.
 func serveInProcess(t *testing.T, args ...string) (info readyInfo, stop func() error) {
 	t.Helper()
-	cfg, err := parseServeFlags(append([]string{"--http-addr", "127.0.0.1:0", "--smpp-addr", "127.0.0.1:0"}, args...), io.Discard, env(nil))
+	// A private data dir (embedded database, seal key) unless the test
+	// names one: later flags win.
+	defaults := []string{"--http-addr", "127.0.0.1:0", "--smpp-addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data")}
+	cfg, err := parseServeFlags(append(defaults, args...), io.Discard, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
