@@ -19,9 +19,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
 $fn$;
 
 -- The secondary indexes of the read models in schema s (the queries of
--- package projections use them), of the tables named in only (all when
+-- package projections use them), of the tables named in tables (all when
 -- NULL): a replay builds those of different tables concurrently.
-CREATE FUNCTION smsledger_create_read_model_indexes(s text, only text[] DEFAULT NULL) RETURNS void
+CREATE FUNCTION smsledger_create_read_model_indexes(s text, tables text[] DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
     i text[];
@@ -37,7 +37,7 @@ BEGIN
         ['cdrs',            '(expires_at) WHERE final_at IS NULL'],
         ['route_health',    '(bucket)']
     ] LOOP
-        IF only IS NULL OR i[1] = ANY(only) THEN
+        IF tables IS NULL OR i[1] = ANY(tables) THEN
             EXECUTE format('CREATE INDEX ON %I.%I ', s, i[1]) || i[2];
         END IF;
     END LOOP;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -515,9 +516,20 @@ func (r *replayer) flushCDRs(ctx context.Context, tx pgx.Tx, cut eventstore.Posi
 	return nil
 }
 
-// finish writes what is still pending and the checkpoints, then builds the
-// secondary indexes.
+// finish writes what is still pending and the checkpoints, and builds the
+// secondary indexes: those of the tables already complete while the last
+// CDRs are written, on another connection.
 func (r *replayer) finish(ctx context.Context, pool *pgxpool.Pool) error {
+	indexed := make(chan error, 1)
+	go func() { indexed <- createIndexes(ctx, pool, r.schema, "journal_entries", "postings", "route_health") }()
+	err := r.finishCDRs(ctx, pool)
+	if err == nil {
+		err = createIndexes(ctx, pool, r.schema, "cdrs")
+	}
+	return errors.Join(err, <-indexed)
+}
+
+func (r *replayer) finishCDRs(ctx context.Context, pool *pgxpool.Pool) error {
 	tx, err := r.begin(ctx, pool)
 	if err != nil {
 		return err
@@ -551,9 +563,7 @@ func (r *replayer) finish(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("projections: commit: %w", err)
 	}
-	t0 := time.Now()
-	defer func() { fmt.Println("DBG indexes", time.Since(t0)) }()
-	return createIndexes(ctx, pool, r.schema)
+	return nil
 }
 
 var dbgRead, dbgDecode, dbgWait, dbgApply time.Duration

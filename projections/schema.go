@@ -53,10 +53,11 @@ func recreateSchema(ctx context.Context, db execer, schema string) error {
 	return nil
 }
 
-// createIndexes builds the secondary indexes of a bulk-loaded schema.
-func createIndexes(ctx context.Context, db execer, schema string) error {
-	if _, err := db.Exec(ctx, "SELECT smsledger_create_read_model_indexes($1)", schema); err != nil {
-		return fmt.Errorf("index read models in schema %s: %w", schema, err)
+// createIndexes builds the secondary indexes of the tables of a
+// bulk-loaded schema.
+func createIndexes(ctx context.Context, db execer, schema string, tables ...string) error {
+	if _, err := db.Exec(ctx, "SELECT smsledger_create_read_model_indexes($1, $2)", schema, tables); err != nil {
+		return fmt.Errorf("index %v in schema %s: %w", tables, schema, err)
 	}
 	return nil
 }

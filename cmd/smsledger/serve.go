@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -32,11 +33,13 @@ import (
 )
 
 type serveConfig struct {
-	common     commonConfig
-	smppAddr   string
-	httpAddr   string
-	eventstore string
-	adminToken string
+	common   commonConfig
+	smppAddr string
+	httpAddr string
+	// tlsCertFile and tlsKeyFile, when set, put HTTP and SMPP on TLS.
+	tlsCertFile, tlsKeyFile string
+	eventstore              string
+	adminToken              string
 	// sealKeyFile holds the key that seals supplier passwords in the log.
 	sealKeyFile string
 
@@ -57,6 +60,8 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 	cfg.common.register(fs)
 	fs.StringVar(&cfg.smppAddr, "smpp-addr", "127.0.0.1:2775", "SMPP listen address")
 	fs.StringVar(&cfg.httpAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address (API, /healthz, /readyz, /metrics)")
+	fs.StringVar(&cfg.tlsCertFile, "tls-cert-file", "", "PEM certificate (chain): serve HTTP and SMPP over TLS (with --tls-key-file)")
+	fs.StringVar(&cfg.tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
 	fs.StringVar(&cfg.eventstore, "eventstore", "postgres", "event store backend: postgres, or an esdb:// / kurrentdb:// URL")
 	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token of the admin API; generated and printed once if unset")
 	fs.StringVar(&cfg.sealKeyFile, "seal-key-file", "", "32-byte key sealing supplier passwords in the log; created on first start (default <data-dir>/seal.key)")
@@ -193,7 +198,11 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 	// SMPP: the relay between the ledger and the suppliers' binds, and the
 	// ingress server customers bind to.
 	rel := relay.New(svc, relay.Options{Logger: log, Observer: metrics})
-	smppSrv, err := server.New(server.Config{Addr: cfg.smppAddr, Ingress: rel.Ingress(), Logger: log})
+	tlsConfig, err := loadTLS(cfg.tlsCertFile, cfg.tlsKeyFile)
+	if err != nil {
+		return err
+	}
+	smppSrv, err := server.New(server.Config{Addr: cfg.smppAddr, Ingress: rel.Ingress(), Logger: log, TLS: tlsConfig})
 	if err != nil {
 		return err
 	}
@@ -213,6 +222,9 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	srv := &http.Server{
 		Handler: httpapi.NewHandler(svc, httpapi.Options{
@@ -331,6 +343,21 @@ func waitCaughtUp(ctx context.Context, svc *ledger.Service, ledgerErr <-chan err
 	case err := <-ledgerErr:
 		return fmt.Errorf("ledger stopped during catch-up: %w", err)
 	}
+}
+
+// loadTLS loads the certificate HTTP and SMPP present; nil without one.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, fmt.Errorf("%w: --tls-cert-file and --tls-key-file go together", errUsage)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // loadSealer reads the 32-byte key that seals supplier bind passwords in the

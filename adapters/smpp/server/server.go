@@ -17,6 +17,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,8 +31,9 @@ import (
 
 // Config configures a Server. Zero values take the documented defaults.
 type Config struct {
-	Addr     string  // listen address (default 127.0.0.1:2775)
-	Ingress  Ingress // required
+	Addr     string      // listen address (default 127.0.0.1:2775)
+	TLS      *tls.Config // when set, customers connect over TLS
+	Ingress  Ingress     // required
 	Logger   *slog.Logger
 	SystemID string // our system_id in bind responses (default "smsledger")
 
@@ -130,6 +132,9 @@ func New(cfg Config) (*Server, error) {
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("smpp server: listen %s: %w", cfg.Addr, err)
+	}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger.With("component", "smpp-server"), ln: ln,
