@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +70,7 @@ func TestServeAPIEndToEnd(t *testing.T) {
 	if key == "" {
 		t.Fatal("no api key returned")
 	}
+	waitSupplierUp(t, base, "sup1")
 	// No money yet: refused, nothing held.
 	must(402, "POST", "/v1/messages", key, `{"from":"Acme","to":"+4915112345678","text":"hello"}`)
 	must(201, "POST", "/v1/tenants/acme/topups", admin, `{"amount":"1.00","reference":"wire-1"}`)
@@ -103,6 +106,7 @@ func TestServeAPIEndToEnd(t *testing.T) {
 	if balance["available"] != "0.95" || balance["balance"] != "0.95" {
 		t.Fatalf("balance after one 0.05 message: %v", balance)
 	}
+	checkReports(t, base, admin, key, id)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -117,5 +121,94 @@ func TestServeAPIEndToEnd(t *testing.T) {
 	must(200, "GET", "/v1/messages/"+id, key, "")
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkReports exercises the endpoints served from the read models: the
+// tenant's CDRs (JSON and CSV), the audit trail, reconciliation and replay.
+func checkReports(t *testing.T, base, admin, key, id string) {
+	t.Helper()
+	// The projections follow the log asynchronously: wait for the CDR.
+	deadline := time.Now().Add(20 * time.Second)
+	var items []any
+	for {
+		st, m := apiCall(t, "GET", base+"/v1/cdrs", key, "")
+		if st != 200 {
+			t.Fatalf("GET /v1/cdrs: %d %v", st, m)
+		}
+		items, _ = m["items"].([]any)
+		if len(items) == 1 && items[0].(map[string]any)["state"] == "delivered" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CDRs after 20s: %v", m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cdr := items[0].(map[string]any)
+	if cdr["message_id"] != id || cdr["price"] != "0.05" || cdr["supplier_id"] != "sup1" || cdr["cost"] != "0.02" {
+		t.Fatalf("CDR %v", cdr)
+	}
+	if st, m := apiCall(t, "GET", base+"/v1/cdrs?cursor=not-a-cursor!", key, ""); st != 400 {
+		t.Fatalf("CDRs with a bad cursor: %d %v", st, m)
+	}
+
+	req, _ := http.NewRequest("GET", base+"/v1/cdrs", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Accept", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	resp.Body.Close()
+	if err != nil || len(rows) != 2 || rows[0][0] != "message_id" || rows[1][0] != id {
+		t.Fatalf("CDR CSV: %v (%v)", rows, err)
+	}
+
+	st, m := apiCall(t, "GET", base+"/v1/messages/"+id+"/events", key, "")
+	if st != 200 {
+		t.Fatalf("audit trail: %d %v", st, m)
+	}
+
+	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	st, rec := apiCall(t, "GET", base+"/v1/reconciliation?from="+from+"&to="+to, admin, "")
+	if st != 200 || rec["ok"] != true {
+		t.Fatalf("reconciliation: %d %v", st, rec)
+	}
+	if st, m := apiCall(t, "GET", base+"/v1/reconciliation?from="+from+"&to="+to, key, ""); st != 401 && st != 403 {
+		t.Fatalf("reconciliation with a tenant key: %d %v", st, m)
+	}
+	st, rep := apiCall(t, "POST", base+"/v1/replay", admin, "")
+	if st != 200 {
+		t.Fatalf("replay: %d %v", st, rep)
+	}
+	if diffs, _ := rep["differences"].([]any); len(diffs) != 0 {
+		t.Fatalf("replay differs from the live read models: %v", rep)
+	}
+}
+
+// waitSupplierUp waits (bounded) until serve reports a bind up to the
+// supplier: routing skips a supplier whose binds are down.
+func waitSupplierUp(t *testing.T, base, supplier string) {
+	t.Helper()
+	want := fmt.Sprintf(`smsledger_smpp_binds{side="supplier",supplier=%q} 1`, supplier)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), want) {
+				// The routing snapshot is refreshed every second.
+				time.Sleep(1100 * time.Millisecond)
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("supplier %s not bound within 20s", supplier)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
