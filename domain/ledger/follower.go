@@ -81,7 +81,7 @@ func (f *follower) applyBatch(batch []eventstore.RecordedEvent) {
 		}
 		next = f.apply(next, st, ev)
 		if id, ok := events.MessageIDFromStream(rec.Stream); ok {
-			f.s.work.apply(f.s, id, ev)
+			f.s.work.apply(f.s, id, ev, rec)
 		}
 		f.pos = rec.Position
 	}
@@ -224,6 +224,9 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 		nt := *old
 		nt.accept.Rates, nt.Rates = rc, e.Rates
 		cur.tenants[e.TenantID] = &nt
+
+	case events.WebhookSet, events.WebhookRemoved:
+		return f.applyWebhook(cur, orig, e)
 
 	case events.SupplierCreated:
 		if _, ok := cur.suppliers[e.SupplierID]; ok {

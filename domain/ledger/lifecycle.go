@@ -24,22 +24,43 @@ const lifecycleRetries = 3
 // advance reads a message, lets decide choose the events for its current
 // state, and appends them with the expected version; on a concurrent
 // append it re-reads and decides again (bounded).
+//
+// The first try starts from the ledger's own copy of the message (the
+// tracker, fed by the log): no read at all when that copy is current, which
+// it is unless the follower lags behind this very message. The append's
+// expected version makes a stale copy harmless: it conflicts, and the retry
+// reads the stream.
 func (s *Service) advance(ctx context.Context, id uuid.UUID, decide func(m *message.Message, at time.Time) ([]events.Event, error)) (Transition, error) {
 	for try := 0; ; try++ {
-		recs, evs, err := s.readMessage(ctx, "", id)
-		if err != nil {
-			return Transition{}, err
-		}
-		m, err := message.Rebuild(evs)
-		if err != nil {
-			return Transition{}, fmt.Errorf("message %s: %w", id, err)
+		var (
+			m          *message.Message
+			corr, last uuid.UUID
+			version    uint64
+			fromCopy   bool
+		)
+		if w, ok := s.work.get(id); ok && try == 0 && w.Message.Version > 0 {
+			m, fromCopy = &w.Message, true
+			corr, last, version = w.CorrelationID, w.LastEventID, uint64(w.Message.Version-1)
+		} else {
+			recs, evs, err := s.readMessage(ctx, "", id)
+			if err != nil {
+				return Transition{}, err
+			}
+			if m, err = message.Rebuild(evs); err != nil {
+				return Transition{}, fmt.Errorf("message %s: %w", id, err)
+			}
+			corr, last, version = recs[0].Metadata.CorrelationID, recs[len(recs)-1].ID, recs[len(recs)-1].Version
 		}
 		out, err := decide(m, s.clock().UTC())
 		if err != nil || len(out) == 0 {
+			if fromCopy {
+				// A refusal or no-op decided on the tracker's copy may be
+				// the copy's lag: decide again on the stream.
+				continue
+			}
 			return Transition{Message: m}, err
 		}
 		data := make([]eventstore.EventData, len(out))
-		corr := recs[0].Metadata.CorrelationID
 		for i, e := range out {
 			typ, b, err := events.Encode(e)
 			if err != nil {
@@ -49,10 +70,9 @@ func (s *Service) advance(ctx context.Context, id uuid.UUID, decide func(m *mess
 			if err != nil {
 				return Transition{}, err
 			}
-			data[i] = eventstore.EventData{ID: eid, Type: typ, Data: b, Metadata: eventstore.Metadata{CorrelationID: corr, CausationID: recs[len(recs)-1].ID}}
+			data[i] = eventstore.EventData{ID: eid, Type: typ, Data: b, Metadata: eventstore.Metadata{CorrelationID: corr, CausationID: last}}
 		}
-		last := recs[len(recs)-1].Version
-		_, err = s.store.Append(ctx, events.MessageStream(id), eventstore.Exact(last), data...)
+		_, err = s.store.Append(ctx, events.MessageStream(id), eventstore.Exact(version), data...)
 		if errors.Is(err, eventstore.ErrWrongExpectedVersion) && try < lifecycleRetries {
 			continue
 		}

@@ -51,6 +51,9 @@ type tenantSnap struct {
 	Credit   decimal.Decimal
 	Rates    []events.Rate
 	SystemID string
+	// Webhook is where the tenant's final DLRs are POSTed (zero: none);
+	// see webhook.go.
+	Webhook webhookConf
 }
 
 type smppCred struct {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/message"
+	"github.com/smsledger/smsledger/eventstore"
 )
 
 // Work is a message the ledger has not finished with: not yet in a terminal
@@ -21,6 +22,10 @@ type Work struct {
 	Encoding   string // "gsm7" | "latin1" | "ucs2"
 	AcceptedAt time.Time
 	ExpiresAt  time.Time // zero: no validity limit
+
+	// CorrelationID and LastEventID are the metadata a lifecycle command
+	// needs to append after the message's last event without reading it.
+	CorrelationID, LastEventID uuid.UUID
 }
 
 // NeedsDispatch: a supplier is chosen and nothing was sent to it yet.
@@ -57,7 +62,7 @@ type tracker struct {
 func newTracker() *tracker { return &tracker{open: make(map[uuid.UUID]*Work)} }
 
 // apply feeds one event of a message stream to the message's aggregate.
-func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event) {
+func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event, rec *eventstore.RecordedEvent) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	w, ok := t.open[id]
@@ -80,6 +85,10 @@ func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event) {
 		s.log.Warn("ledger: message event does not apply to the tracked message", "message", id, "type", ev.EventType(), "err", err)
 		return
 	}
+	if w.CorrelationID == uuid.Nil {
+		w.CorrelationID = rec.Metadata.CorrelationID
+	}
+	w.LastEventID = rec.ID
 	m := &w.Message
 	if m.State.Terminal() && (!m.RegisteredDelivery || m.Forwarded) {
 		delete(t.open, id)
