@@ -227,9 +227,7 @@ func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool,
 		defer close(batches)
 		decodeErr <- func() error {
 			for recs := range pages {
-				t0 := time.Now()
 				evs, err := decode(recs)
-				dbgDecode += time.Since(t0)
 				if err != nil {
 					return err
 				}
@@ -245,21 +243,13 @@ func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool,
 	}()
 	r := newReplayer(schema, upTo, horizon)
 	err := func() error {
-		for {
-			t0 := time.Now()
-			evs, ok := <-batches
-			dbgWait += time.Since(t0)
-			if !ok {
-				return nil
-			}
-			t0 = time.Now()
+		for evs := range batches {
 			if err := r.apply(ctx, pool, evs); err != nil {
 				return err
 			}
-			dbgApply += time.Since(t0)
 		}
+		return nil
 	}()
-	defer func() { fmt.Println("DBG read", dbgRead, "decode", dbgDecode, "wait", dbgWait, "apply", dbgApply); dbgRead, dbgDecode, dbgWait, dbgApply = 0, 0, 0, 0 }()
 	if err != nil {
 		cancel()
 		for range batches {
@@ -280,11 +270,9 @@ func replayInto(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool,
 	if err := <-readErr; err != nil {
 		return 0, err
 	}
-	t0 := time.Now()
 	if err := r.finish(ctx, pool); err != nil {
 		return 0, err
 	}
-	fmt.Println("DBG finish", time.Since(t0))
 	return read, nil
 }
 
@@ -315,9 +303,7 @@ func readPages(ctx context.Context, store eventstore.Store, target eventstore.Po
 			ch := make(chan result, 1)
 			results = append(results, ch)
 			go func() {
-				t0 := time.Now()
 				recs, err := store.ReadAll(ctx, from, limit)
-				dbgRead += time.Since(t0)
 				ch <- result{recs, err}
 			}()
 		}
@@ -565,5 +551,3 @@ func (r *replayer) finishCDRs(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	return nil
 }
-
-var dbgRead, dbgDecode, dbgWait, dbgApply time.Duration

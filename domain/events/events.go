@@ -32,6 +32,8 @@ const (
 	TypeApiKeyIssued       = "ApiKeyIssued"
 	TypeTopUpRecorded      = "TopUpRecorded"
 	TypeRateCardChanged    = "RateCardChanged"
+	TypeWebhookSet         = "WebhookSet"
+	TypeWebhookRemoved     = "WebhookRemoved"
 	TypeSupplierCreated    = "SupplierCreated"
 	TypeSupplierChanged    = "SupplierChanged"
 	TypeCostCardChanged    = "CostCardChanged"
@@ -124,6 +126,25 @@ type RateCardChanged struct {
 	TenantID string    `json:"tenant_id"`
 	Currency string    `json:"currency"`
 	Rates    []Rate    `json:"rates"`
+	At       time.Time `json:"at"`
+}
+
+// WebhookSet sets (replaces) the URL a tenant's final DLRs are POSTed to.
+// SecretSealed is the HMAC signing secret sealed by the ledger's Sealer
+// (like a supplier password: the log is immutable and replicated, so the
+// secret never enters it in plaintext). While a webhook is set, it is the
+// tenant's DLR channel instead of its SMPP receiver binds.
+type WebhookSet struct {
+	TenantID     string    `json:"tenant_id"`
+	URL          string    `json:"url"`
+	SecretSealed string    `json:"secret_sealed"`
+	At           time.Time `json:"at"`
+}
+
+// WebhookRemoved removes a tenant's webhook; DLRs go to its SMPP receiver
+// binds again.
+type WebhookRemoved struct {
+	TenantID string    `json:"tenant_id"`
 	At       time.Time `json:"at"`
 }
 
@@ -383,6 +404,8 @@ func (SmppCredentialsSet) EventType() string   { return TypeSmppCredentialsSet }
 func (ApiKeyIssued) EventType() string         { return TypeApiKeyIssued }
 func (TopUpRecorded) EventType() string        { return TypeTopUpRecorded }
 func (RateCardChanged) EventType() string      { return TypeRateCardChanged }
+func (WebhookSet) EventType() string           { return TypeWebhookSet }
+func (WebhookRemoved) EventType() string       { return TypeWebhookRemoved }
 func (SupplierCreated) EventType() string      { return TypeSupplierCreated }
 func (SupplierChanged) EventType() string      { return TypeSupplierChanged }
 func (CostCardChanged) EventType() string      { return TypeCostCardChanged }

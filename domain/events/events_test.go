@@ -27,6 +27,8 @@ func samples() []Event {
 		ApiKeyIssued{TenantID: "acme", KeyID: "k1", KeyHash: "ab12", At: at},
 		TopUpRecorded{TenantID: "acme", Reference: "inv-1", Amount: amt, Currency: "EUR", EntryID: msgID, At: at},
 		RateCardChanged{TenantID: "acme", Currency: "EUR", Rates: []Rate{{"44", amt}}, At: at},
+		WebhookSet{TenantID: "acme", URL: "https://hooks.example.com/dlr", SecretSealed: "v1:sealed", At: at},
+		WebhookRemoved{TenantID: "acme", At: at},
 		SupplierCreated{SupplierID: "s1", Name: "S1", Currency: "EUR", Host: "h", Port: 2775, SystemID: "x", PasswordSealed: "sealed", Binds: 2, TPSLimit: 100, Window: 10, At: at},
 		SupplierChanged{SupplierID: "s1", Name: "S1", Host: "h", Port: 2775, SystemID: "x", PasswordSealed: "sealed", Binds: 2, TPSLimit: 100, Window: 10, Enabled: true, At: at},
 		CostCardChanged{SupplierID: "s1", Currency: "EUR", Costs: []Cost{{"44", amt}}, At: at},

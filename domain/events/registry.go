@@ -52,6 +52,8 @@ var registry = map[string]registration{
 	TypeApiKeyIssued:         reg[ApiKeyIssued](1),
 	TypeTopUpRecorded:        reg[TopUpRecorded](1),
 	TypeRateCardChanged:      reg[RateCardChanged](1),
+	TypeWebhookSet:           reg[WebhookSet](1),
+	TypeWebhookRemoved:       reg[WebhookRemoved](1),
 	TypeSupplierCreated:      reg[SupplierCreated](1),
 	TypeSupplierChanged:      reg[SupplierChanged](1),
 	TypeCostCardChanged:      reg[CostCardChanged](1),

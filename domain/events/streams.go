@@ -15,7 +15,8 @@ import (
 //     appended with expected version "no stream", so messages never contend
 //     with each other.
 //   - tenant-<id>: TenantCreated/Changed, SmppCredentialsSet, ApiKeyIssued,
-//     TopUpRecorded with its JournalEntryRecorded, RateCardChanged.
+//     TopUpRecorded with its JournalEntryRecorded, RateCardChanged,
+//     WebhookSet/WebhookRemoved.
 //   - supplier-<id>: SupplierCreated/Changed, CostCardChanged.
 //   - routes: RouteTableChanged.
 //
@@ -65,6 +66,10 @@ func StreamOf(e Event) (stream string, ok bool) {
 	case TopUpRecorded:
 		return TenantStream(e.TenantID), true
 	case RateCardChanged:
+		return TenantStream(e.TenantID), true
+	case WebhookSet:
+		return TenantStream(e.TenantID), true
+	case WebhookRemoved:
 		return TenantStream(e.TenantID), true
 	case SupplierCreated:
 		return SupplierStream(e.SupplierID), true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,8 +47,10 @@ func ValidateWebhookURL(raw string) error {
 	if u.Host == "" || u.Hostname() == "" {
 		return invalid("url", "must name a host")
 	}
-	if p := u.Port(); p != "" && (strings.TrimLeft(p, "0123456789") != "" || p == "0" || len(p) > 5) {
-		return invalid("url", "has an invalid port")
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return invalid("url", "has an invalid port")
+		}
 	}
 	if u.User != nil {
 		return invalid("url", "must not carry user info; authenticate by the signature")
@@ -169,8 +172,8 @@ type FinalReport struct {
 }
 
 // FinalReport reads a finished message's stream and returns its final
-// report; a message that is not final yet is ErrInvalid-free but has
-// Status "" (callers forward only final messages).
+// report. A message that is not final yet has Status "" (callers forward
+// only final messages); an unknown one is ErrNotFound.
 func (s *Service) FinalReport(ctx context.Context, id uuid.UUID) (FinalReport, error) {
 	_, evs, err := s.readMessage(ctx, "", id)
 	if err != nil {

@@ -84,6 +84,9 @@ type Config struct {
 	Logger                    *slog.Logger
 }
 
+// dlrConcurrencyMax bounds the supplier DLRs being recorded at once.
+const dlrConcurrencyMax = 512
+
 // ErrQueueFull is returned by Enqueue when the priority's queue is full.
 var ErrQueueFull = errors.New("egress: queue full")
 
@@ -95,6 +98,7 @@ type Supplier struct {
 	premium  chan Message
 	normal   chan Message
 	window   chan struct{}
+	dlrSlots chan struct{} // DLRs being recorded (bounded)
 	limiter  *rate.Limiter
 	ewmaNs   atomic.Int64
 	up       atomic.Int32 // binds up
@@ -130,8 +134,9 @@ func New(cfg Config, rep Reporter) *Supplier {
 	}
 	return &Supplier{cfg: cfg, rep: rep, log: cfg.Logger.With("component", "smpp-egress", "supplier", cfg.SupplierID),
 		premium: make(chan Message, cfg.QueueSize), normal: make(chan Message, cfg.QueueSize),
-		window:  make(chan struct{}, cfg.Window),
-		limiter: rate.NewLimiter(rate.Limit(cfg.TPS), max(1, int(cfg.TPS/10)))}
+		window:   make(chan struct{}, cfg.Window),
+		dlrSlots: make(chan struct{}, dlrConcurrencyMax),
+		limiter:  rate.NewLimiter(rate.Limit(cfg.TPS), max(1, int(cfg.TPS/10)))}
 }
 
 // Enqueue queues m (premium or normal queue) without blocking.
@@ -216,12 +221,16 @@ type bind struct {
 	pending map[int32]chan pdu.PDU
 	closed  chan struct{}
 	once    sync.Once
+	// sess is set once the bind is up; DLR answers are written through it
+	// after they are recorded.
+	sess   atomic.Pointer[gosmpp.Session]
+	sessUp chan struct{}
 }
 
 func (s *Supplier) bindLoop(ctx context.Context, i int) {
 	backoff := s.cfg.BackoffMin
 	for ctx.Err() == nil {
-		b := &bind{s: s, pending: map[int32]chan pdu.PDU{}, closed: make(chan struct{})}
+		b := &bind{s: s, pending: map[int32]chan pdu.PDU{}, closed: make(chan struct{}), sessUp: make(chan struct{})}
 		auth := gosmpp.Auth{SMSC: s.cfg.Addr, SystemID: s.cfg.SystemID, Password: s.cfg.Password}
 		sess, err := gosmpp.NewSession(gosmpp.TRXConnector(gosmpp.NonTLSDialer, auth), gosmpp.Settings{
 			ReadTimeout: 2 * time.Minute, EnquireLink: time.Minute, WriteTimeout: 10 * time.Second,
@@ -239,6 +248,8 @@ func (s *Supplier) bindLoop(ctx context.Context, i int) {
 			continue
 		}
 		backoff = s.cfg.BackoffMin
+		b.sess.Store(sess)
+		close(b.sessUp)
 		s.up.Add(1)
 		s.log.Info("egress bound", "bind", i)
 		s.sendLoop(ctx, b, sess)
@@ -273,13 +284,29 @@ func (b *bind) onPDU(p pdu.PDU) (pdu.PDU, bool) {
 		if _, tlv := q.OptionalParameters[pdu.TagReceiptedMessageID]; !tlv {
 			id = receipt.ConvertID(id, b.s.cfg.DLRIDFormat, b.s.cfg.RespIDFormat)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = b.s.rep.DeliveryReport(ctx, DLR{SupplierID: b.s.cfg.SupplierID, SupplierMessageID: id, Receipt: r})
-		cancel()
-		if err != nil {
-			resp.(*pdu.DeliverSMResp).CommandStatus = data.ESME_RSYSERR
-		}
-		return resp, false
+		// The receipt is recorded before it is acknowledged (a supplier
+		// redelivers an unacknowledged DLR), but not on gosmpp's read loop:
+		// that would make a bind's DLRs, and the submit_sm_resps behind
+		// them, wait one durable append each. A bounded pool records them
+		// concurrently (their appends share group commits) and writes each
+		// deliver_sm_resp when its DLR is durable.
+		b.s.dlrSlots <- struct{}{} // backpressure: the read loop waits when all are busy
+		go func() {
+			defer func() { <-b.s.dlrSlots }()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := b.s.rep.DeliveryReport(ctx, DLR{SupplierID: b.s.cfg.SupplierID, SupplierMessageID: id, Receipt: r})
+			cancel()
+			if err != nil {
+				resp.(*pdu.DeliverSMResp).CommandStatus = data.ESME_RSYSERR
+			}
+			select {
+			case <-b.sessUp:
+				_ = b.sess.Load().Transceiver().Submit(resp)
+			case <-b.closed:
+				// The bind is gone; the supplier redelivers the DLR.
+			}
+		}()
+		return nil, false
 	case *pdu.EnquireLink:
 		return q.GetResponse(), false
 	case *pdu.Unbind:

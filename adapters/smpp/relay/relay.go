@@ -130,6 +130,10 @@ type Relay struct {
 
 	// forwarding guards against two goroutines forwarding one DLR.
 	forwarding sync.Map // uuid.UUID -> struct{}
+	// toForward queues final DLRs for the forwarding workers, so that a
+	// supplier's deliver_sm_resp does not wait for the tenant's ack. When it
+	// is full the DLR stays pending in the log and the retry pass sends it.
+	toForward chan uuid.UUID
 }
 
 type runningSupplier struct {
@@ -142,7 +146,7 @@ type runningSupplier struct {
 // New makes a relay over the ledger. Attach the ingress server, then Run.
 func New(svc *ledger.Service, opts Options) *Relay {
 	opts.setDefaults()
-	return &Relay{svc: svc, opts: opts, log: opts.Logger.With("component", "relay"), suppliers: map[string]*runningSupplier{}}
+	return &Relay{svc: svc, opts: opts, log: opts.Logger.With("component", "relay"), suppliers: map[string]*runningSupplier{}, toForward: make(chan uuid.UUID, forwardQueueMax)}
 }
 
 // Attach gives the relay the ingress server it forwards tenants' DLRs on.
@@ -160,6 +164,20 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.recover(ctx)
 
 	var wg sync.WaitGroup
+	for range forwardWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case id := <-r.toForward:
+					r.forward(ctx, id)
+				}
+			}
+		}()
+	}
 	for range r.opts.Workers {
 		wg.Add(1)
 		go func() {
@@ -469,7 +487,7 @@ func (r *Relay) after(ctx context.Context, id uuid.UUID, tr ledger.Transition, e
 	case tr.Message.State == message.StateRouted:
 		r.dispatch(ctx, id)
 	case tr.Message.State.Terminal():
-		r.forward(ctx, id)
+		r.queueForward(id)
 	}
 }
 
@@ -567,7 +585,7 @@ func (rp reporter) DeliveryReport(ctx context.Context, d egress.DLR) error {
 		return err // answered ESME_RSYSERR: the supplier redelivers
 	}
 	if tr.Message != nil && tr.Message.State.Terminal() {
-		rp.r.forward(ctx, tr.Message.ID)
+		rp.r.queueForward(tr.Message.ID)
 	}
 	return nil
 }
@@ -585,6 +603,21 @@ const callbackTimeout = 30 * time.Second
 
 // ---- DLRs to tenants --------------------------------------------------------
 
+// Forwarding of final DLRs to tenants: a bounded queue and workers.
+const (
+	forwardQueueMax = 65536
+	forwardWorkers  = 32
+)
+
+// queueForward asks a forwarding worker to send id's final DLR; if the
+// queue is full the retry pass finds it in the log.
+func (r *Relay) queueForward(id uuid.UUID) {
+	select {
+	case r.toForward <- id:
+	default:
+	}
+}
+
 // forward sends the final DLR of a message to its tenant, once.
 func (r *Relay) forward(ctx context.Context, id uuid.UUID) {
 	if _, busy := r.forwarding.LoadOrStore(id, struct{}{}); busy {
@@ -592,9 +625,18 @@ func (r *Relay) forward(ctx context.Context, id uuid.UUID) {
 	}
 	defer r.forwarding.Delete(id)
 	w, ok := r.svc.WorkOf(id)
+	// The DLR's events were just appended; give the follower a moment to
+	// apply them (bounded) rather than leave it to the retry pass.
+	for wait := 0; ok && !w.Message.State.Terminal() && wait < 40; wait++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+		w, ok = r.svc.WorkOf(id)
+	}
 	if !ok || !w.NeedsForward() {
-		// Finished, or its last event is not applied by the follower yet
-		// (the retry ticker picks it up then).
+		// Finished, or still not applied (the retry pass picks it up).
 		return
 	}
 	r.srvMu.RLock()

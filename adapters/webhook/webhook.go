@@ -1,0 +1,477 @@
+// Package webhook pushes final delivery reports (DLRs) to tenants' HTTP
+// endpoints: a signed JSON POST per message, retried with exponential
+// backoff, from a bounded queue served by a fixed pool of workers.
+//
+// Signature: every request carries
+//
+//	X-Smsledger-Timestamp: <unix seconds>
+//	X-Smsledger-Signature: v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+//
+// A receiver recomputes the HMAC over the raw body bytes with its secret,
+// compares in constant time and refuses timestamps far from its clock
+// (Verify does exactly this; docs/webhooks.md shows it for customers).
+//
+// Outcome of one delivery: a 2xx answer is success. A transport error or
+// timeout, 408, 429 and 5xx are transient: retried after an exponentially
+// growing, jittered delay (Retry-After is honoured, capped) while the
+// attempts and the total time stay within their bounds. Any other status
+// (3xx — redirects are not followed —, other 4xx) is a permanent failure
+// and is not retried. Delivery is at least once: a receiver deduplicates
+// by message_id.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Header names and the signature scheme version.
+const (
+	HeaderTimestamp  = "X-Smsledger-Timestamp"
+	HeaderSignature  = "X-Smsledger-Signature"
+	SignatureVersion = "v1"
+	// DefaultTolerance is how far a signed timestamp may be from the
+	// receiver's clock in Verify.
+	DefaultTolerance = 5 * time.Minute
+)
+
+// Errors.
+var (
+	// ErrQueueFull: the bounded queue is full; try again later.
+	ErrQueueFull = errors.New("webhook: queue full")
+	// ErrPending: a delivery for this message is queued, being tried or
+	// waiting for its next attempt.
+	ErrPending = errors.New("webhook: delivery already pending")
+	// ErrRecent: this message was delivered (or given up) moments ago;
+	// a new delivery is refused for a short while, so a retry pass that
+	// runs before the outcome is visible elsewhere does not send it twice.
+	ErrRecent = errors.New("webhook: delivery finished recently")
+	// ErrClosed: the sender has stopped.
+	ErrClosed = errors.New("webhook: sender stopped")
+	// ErrPermanent wraps a failure that retrying cannot fix (e.g. 400,
+	// 404, 410): the receiver refused the DLR.
+	ErrPermanent = errors.New("webhook: permanent failure")
+	// ErrExhausted wraps the last transient failure when the attempts or
+	// the total time ran out.
+	ErrExhausted = errors.New("webhook: retries exhausted")
+
+	// ErrBadSignature and ErrStaleTimestamp are Verify's refusals.
+	ErrBadSignature   = errors.New("webhook: bad signature")
+	ErrStaleTimestamp = errors.New("webhook: timestamp outside tolerance")
+)
+
+// DLR is the JSON body POSTed for one message.
+type DLR struct {
+	MessageID string    `json:"message_id"`
+	Status    string    `json:"status"` // DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED, UNKNOWN
+	Error     string    `json:"error"`  // the supplier's error code, "" if none
+	Parts     int       `json:"parts"`
+	Price     string    `json:"price"` // decimal string
+	Currency  string    `json:"currency"`
+	DoneAt    time.Time `json:"done_at"`
+}
+
+// Delivery is one DLR to push.
+type Delivery struct {
+	URL    string
+	Secret string
+	DLR    DLR
+	// Done, if set, is called exactly once with the outcome, from a worker
+	// goroutine (so it may block briefly, e.g. to record the outcome),
+	// unless the sender stops first: then it gets ErrClosed.
+	Done func(Result)
+}
+
+// Result is the outcome of a delivery.
+type Result struct {
+	Attempts   int
+	StatusCode int // of the last answer; 0 if none
+	// Err is nil when delivered; otherwise it wraps ErrPermanent,
+	// ErrExhausted or ErrClosed.
+	Err error
+}
+
+// Delivered reports success (a 2xx answer).
+func (r Result) Delivered() bool { return r.Err == nil }
+
+// Permanent reports a failure that is not worth retrying.
+func (r Result) Permanent() bool { return errors.Is(r.Err, ErrPermanent) }
+
+// Config tunes a Sender. Zero values take the defaults.
+type Config struct {
+	// Client sends the requests (default: a client that does not follow
+	// redirects). The per-attempt timeout is applied through the request
+	// context.
+	Client *http.Client
+	// Workers sending concurrently (default 8).
+	Workers int
+	// QueueSize bounds the deliveries accepted and not finished (queued,
+	// in flight or waiting for a retry) (default 10,000).
+	QueueSize int
+	// AttemptTimeout bounds one request, answer included (default 10s).
+	AttemptTimeout time.Duration
+	// MaxAttempts bounds the attempts of one delivery (default 8).
+	MaxAttempts int
+	// InitialBackoff is the delay after the first failure (default 1s);
+	// it doubles per failure up to MaxBackoff (default 1m). The delay
+	// actually used is drawn from [d/2, d] (jitter), unless NoJitter.
+	InitialBackoff, MaxBackoff time.Duration
+	NoJitter                   bool
+	// MaxElapsed bounds the time from the first attempt to the start of
+	// the last (default 5m): no attempt is scheduled beyond it.
+	MaxElapsed time.Duration
+	// RecentFor is how long a finished delivery's message id is refused
+	// (ErrRecent) (default 1m).
+	RecentFor time.Duration
+	// MaxBodyBytes bounds the answer body read (and discarded) (default 4 KiB).
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	// Now is the clock for timestamps and the time bound (default time.Now).
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Client == nil {
+		c.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if c.Workers <= 0 {
+		c.Workers = 8
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 10_000
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 10 * time.Second
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 8
+	}
+	if c.InitialBackoff <= 0 {
+		c.InitialBackoff = time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = time.Minute
+	}
+	if c.MaxBackoff < c.InitialBackoff {
+		c.MaxBackoff = c.InitialBackoff
+	}
+	if c.MaxElapsed <= 0 {
+		c.MaxElapsed = 5 * time.Minute
+	}
+	if c.RecentFor <= 0 {
+		c.RecentFor = time.Minute
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 4 << 10
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Sender pushes DLRs. Make it with New, start Run, then Enqueue.
+type Sender struct {
+	cfg   Config
+	log   *slog.Logger
+	queue chan *item
+
+	mu      sync.Mutex
+	pending map[string]struct{}  // message ids accepted and not finished
+	recent  map[string]time.Time // message id -> refused until
+	stopped bool
+	timers  map[*item]*time.Timer // deliveries waiting for their next attempt
+	timerWG sync.WaitGroup        // timer callbacks not finished
+}
+
+type item struct {
+	d        Delivery
+	body     []byte
+	first    time.Time // first attempt
+	attempts int
+	status   int
+}
+
+// New makes a Sender.
+func New(cfg Config) *Sender {
+	cfg.setDefaults()
+	return &Sender{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "webhook"),
+		queue:   make(chan *item, cfg.QueueSize),
+		pending: map[string]struct{}{},
+		recent:  map[string]time.Time{},
+		timers:  map[*item]*time.Timer{},
+	}
+}
+
+// Enqueue accepts a delivery without waiting. It refuses a message whose
+// delivery is pending (ErrPending) or finished moments ago (ErrRecent), and
+// returns ErrQueueFull or ErrClosed when it cannot take it.
+func (s *Sender) Enqueue(d Delivery) error {
+	if d.DLR.MessageID == "" || d.URL == "" {
+		return errors.New("webhook: delivery without message id or URL")
+	}
+	body, err := json.Marshal(d.DLR)
+	if err != nil {
+		return fmt.Errorf("webhook: encode DLR: %w", err)
+	}
+	key := d.DLR.MessageID
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.stopped:
+		return ErrClosed
+	case hasKey(s.pending, key):
+		return ErrPending
+	case s.cfg.Now().Before(s.recent[key]):
+		return ErrRecent
+	case len(s.pending) >= s.cfg.QueueSize:
+		return ErrQueueFull
+	}
+	delete(s.recent, key)
+	s.pending[key] = struct{}{}
+	// Never blocks: the channel holds QueueSize and at most QueueSize
+	// deliveries are pending.
+	s.queue <- &item{d: d, body: body}
+	return nil
+}
+
+func hasKey(m map[string]struct{}, k string) bool { _, ok := m[k]; return ok }
+
+// Pending is the number of deliveries accepted and not finished.
+func (s *Sender) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+// Run sends until ctx ends, then lets the attempts in flight finish
+// (bounded by AttemptTimeout), finishes everything still queued or waiting
+// for a retry with ErrClosed, and returns.
+func (s *Sender) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case it := <-s.queue:
+					s.attempt(context.WithoutCancel(ctx), it)
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	s.mu.Lock()
+	s.stopped = true
+	var waiting []*item
+	for it, t := range s.timers {
+		if t.Stop() {
+			waiting = append(waiting, it)
+			s.timerWG.Done()
+		}
+		delete(s.timers, it)
+	}
+	s.mu.Unlock()
+	for _, it := range waiting {
+		s.finish(it, ErrClosed)
+	}
+	wg.Wait()
+	s.timerWG.Wait() // a timer that fired during the stop finishes its item
+	for {
+		select {
+		case it := <-s.queue:
+			s.finish(it, ErrClosed)
+		default:
+			return
+		}
+	}
+}
+
+// attempt makes one request for it and decides what follows.
+func (s *Sender) attempt(ctx context.Context, it *item) {
+	if it.attempts == 0 {
+		it.first = s.cfg.Now()
+	}
+	it.attempts++
+	status, retryAfter, err := s.post(ctx, it)
+	it.status = status
+	if err == nil {
+		s.finish(it, nil)
+		return
+	}
+	if errors.Is(err, ErrPermanent) {
+		s.finish(it, err)
+		return
+	}
+	delay := s.backoff(it.attempts, retryAfter)
+	if it.attempts >= s.cfg.MaxAttempts || s.cfg.Now().Add(delay).Sub(it.first) > s.cfg.MaxElapsed {
+		s.log.Warn("webhook: giving up on a DLR for now", "message", it.d.DLR.MessageID, "attempts", it.attempts, "err", err)
+		s.finish(it, fmt.Errorf("%w after %d attempts: %w", ErrExhausted, it.attempts, err))
+		return
+	}
+	s.log.Debug("webhook: attempt failed; retrying", "message", it.d.DLR.MessageID, "attempt", it.attempts, "in", delay, "err", err)
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		s.finish(it, ErrClosed)
+		return
+	}
+	s.timerWG.Add(1)
+	s.timers[it] = time.AfterFunc(delay, func() {
+		defer s.timerWG.Done()
+		s.mu.Lock()
+		delete(s.timers, it)
+		stopped := s.stopped
+		if !stopped {
+			s.queue <- it // its slot is still counted in pending: never blocks
+		}
+		s.mu.Unlock()
+		if stopped {
+			s.finish(it, ErrClosed)
+		}
+	})
+	s.mu.Unlock()
+}
+
+// backoff is the delay after the n-th failed attempt.
+func (s *Sender) backoff(n int, retryAfter time.Duration) time.Duration {
+	d := s.cfg.InitialBackoff
+	for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.MaxBackoff)
+	if !s.cfg.NoJitter {
+		d = d/2 + rand.N(d/2+1)
+	}
+	if retryAfter > d {
+		d = min(retryAfter, s.cfg.MaxBackoff)
+	}
+	return d
+}
+
+// post makes one signed request. err wraps ErrPermanent when retrying is
+// pointless; retryAfter is the answer's Retry-After, if any.
+func (s *Sender) post(ctx context.Context, it *item) (status int, retryAfter time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, it.d.URL, bytes.NewReader(it.body))
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: %v", ErrPermanent, err)
+	}
+	ts := strconv.FormatInt(s.cfg.Now().Unix(), 10)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "smsledger-webhook/1")
+	req.Header.Set(HeaderTimestamp, ts)
+	req.Header.Set(HeaderSignature, Sign(it.d.Secret, ts, it.body))
+	resp, err := s.cfg.Client.Do(req)
+	if err != nil {
+		return 0, 0, err // transport error or timeout: transient
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, s.cfg.MaxBodyBytes))
+	resp.Body.Close()
+	switch c := resp.StatusCode; {
+	case c >= 200 && c < 300:
+		return c, 0, nil
+	case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests, c >= 500:
+		return c, parseRetryAfter(resp.Header.Get("Retry-After"), s.cfg.Now()), fmt.Errorf("answered %d", c)
+	default:
+		return c, 0, fmt.Errorf("%w: answered %d", ErrPermanent, c)
+	}
+}
+
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// finish ends a delivery: it leaves pending, is refused for RecentFor
+// (unless the sender stopped), and Done is told.
+func (s *Sender) finish(it *item, err error) {
+	key := it.d.DLR.MessageID
+	res := Result{Attempts: it.attempts, StatusCode: it.status, Err: err}
+	if it.d.Done != nil {
+		it.d.Done(res) // before the id leaves pending: the outcome is recorded first
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pending, key)
+	if errors.Is(err, ErrClosed) {
+		return
+	}
+	now := s.cfg.Now()
+	if len(s.recent) >= 2*s.cfg.QueueSize {
+		for k, until := range s.recent {
+			if !now.Before(until) {
+				delete(s.recent, k)
+			}
+		}
+	}
+	if len(s.recent) < 4*s.cfg.QueueSize {
+		s.recent[key] = now.Add(s.cfg.RecentFor)
+	}
+}
+
+// Sign returns the X-Smsledger-Signature value for a body sent at
+// timestamp (unix seconds, as sent in X-Smsledger-Timestamp):
+// "v1=" + hex(HMAC-SHA256(secret, timestamp + "." + body)).
+func Sign(secret, timestamp string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(timestamp))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return SignatureVersion + "=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify checks a received webhook: signature is the X-Smsledger-Signature
+// header (one or more comma-separated "v1=<hex>"; any match passes, which
+// allows a secret rotation), timestamp the X-Smsledger-Timestamp header,
+// body the raw request body. The timestamp must be within tolerance of now
+// (0: DefaultTolerance). Comparison is constant-time.
+func Verify(secret, timestamp, signature string, body []byte, now time.Time, tolerance time.Duration) error {
+	if tolerance <= 0 {
+		tolerance = DefaultTolerance
+	}
+	secs, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: timestamp %q", ErrStaleTimestamp, timestamp)
+	}
+	if d := now.Sub(time.Unix(secs, 0)); d > tolerance || d < -tolerance {
+		return ErrStaleTimestamp
+	}
+	want := []byte(Sign(secret, timestamp, body))
+	for _, part := range strings.Split(signature, ",") {
+		if hmac.Equal([]byte(strings.TrimSpace(part)), want) {
+			return nil
+		}
+	}
+	return ErrBadSignature
+}
