@@ -27,5 +27,9 @@
 //
 // Replay rebuilds every read model from position zero into the schema
 // "readmodel_replay" and returns a checksum per read model; with Verify it
-// compares them with the live read models at the same positions.
+// compares them with the live read models at the same positions. It is a
+// bulk load into a throwaway schema: UNLOGGED tables, secondary indexes
+// built after the load, synchronous_commit off, journal entries COPYed,
+// CDRs merged in memory and COPYed once (see replayInto); the rows are the
+// ones the live projectors write.
 package projections

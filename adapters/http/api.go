@@ -187,6 +187,39 @@ func (h *handler) setRates(w http.ResponseWriter, r *http.Request, _ string) err
 	return nil
 }
 
+// setWebhook sets the URL a tenant's final DLRs are POSTed to and the
+// secret that signs them (sealed in the log; never echoed back).
+func (h *handler) setWebhook(w http.ResponseWriter, r *http.Request, _ string) error {
+	var req struct {
+		URL    *string `json:"url"`
+		Secret *string `json:"secret"`
+	}
+	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := required("url", req.URL != nil); err != nil {
+		return err
+	}
+	if err := required("secret", req.Secret != nil); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := h.svc.SetWebhook(r.Context(), id, *req.URL, *req.Secret); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"tenant_id": id, "url": *req.URL})
+	return nil
+}
+
+// removeWebhook removes a tenant's webhook (idempotent).
+func (h *handler) removeWebhook(w http.ResponseWriter, r *http.Request, _ string) error {
+	if err := h.svc.RemoveWebhook(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 type supplierReq struct {
 	ID       string `json:"id"`
 	Name     string `json:"name"`
@@ -287,8 +320,11 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, tenant string) er
 	if len(req.From) > 64 {
 		return errorf(http.StatusBadRequest, "invalid_request", "from is longer than 64 bytes")
 	}
+	// A tenant with a DLR webhook gets the final status of what it sends
+	// over HTTP pushed there.
+	_, _, dlr := h.svc.Webhook(tenant)
 	start := time.Now()
-	acc, err := h.svc.Submit(r.Context(), tenant, accept.Request{Channel: "http", From: req.From, To: req.To, Text: req.Text})
+	acc, err := h.svc.Submit(r.Context(), tenant, accept.Request{Channel: "http", From: req.From, To: req.To, Text: req.Text, RegisteredDelivery: dlr})
 	h.metrics.submitted(h.svc, tenant, err, time.Since(start))
 	if err != nil {
 		return err

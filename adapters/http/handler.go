@@ -149,6 +149,8 @@ func newHandler(svc *ledger.Service, opts Options) *handler {
 		{"POST", "/v1/tenants/{id}/api-keys", authAdmin, h.issueKey},
 		{"POST", "/v1/tenants/{id}/topups", authAdmin, h.topUp},
 		{"PUT", "/v1/tenants/{id}/rates", authAdmin, h.setRates},
+		{"PUT", "/v1/tenants/{id}/webhook", authAdmin, h.setWebhook},
+		{"DELETE", "/v1/tenants/{id}/webhook", authAdmin, h.removeWebhook},
 		{"POST", "/v1/suppliers", authAdmin, h.createSupplier},
 		{"PUT", "/v1/suppliers/{id}/costs", authAdmin, h.setCosts},
 		{"PUT", "/v1/routes", authAdmin, h.setRoutes},

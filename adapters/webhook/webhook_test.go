@@ -97,9 +97,9 @@ func TestSignAndVerify(t *testing.T) {
 	now := time.Unix(1_767_225_600, 0)
 	ts := strconv.FormatInt(now.Unix(), 10)
 	sig := Sign(secret, ts, body)
-	// A known vector, so the scheme cannot drift silently:
-	// HMAC-SHA256("whsec-test-0123456789", "1767225600." + body).
-	if sig != "v1=0d5b0b1b0ca7f3d0a4bd2a2e0c8d8f4a6e4f1d9b2c3a5e7f9b1d3c5e7a9b1d3c" && len(sig) != 3+64 {
+	// A known vector (computed independently), so the scheme cannot drift
+	// silently: hex HMAC-SHA256("whsec-test-0123456789", "1767225600." + body).
+	if sig != "v1=dbed0a3a68812f123443919a4bba0f79023cc1d853b9a8a50bbbbe5e01f74bd3" {
 		t.Fatalf("signature %q", sig)
 	}
 	if err := Verify(secret, ts, sig, body, now, 0); err != nil {
@@ -115,29 +115,17 @@ func TestSignAndVerify(t *testing.T) {
 		now             time.Time
 		want            error
 	}{
-		"wrong secret":     {"another-secret-000000", ts, sig, body, now, ErrBadSignature},
-		"body changed":     {secret, ts, sig, []byte(`{"message_id":"m2","status":"DELIVRD"}`), now, ErrBadSignature},
-		"timestamp moved":  {secret, strconv.FormatInt(now.Unix()+1, 10), sig, body, now, ErrBadSignature},
-		"no signature":     {secret, ts, "", body, now, ErrBadSignature},
-		"bare hex":         {secret, ts, sig[3:], body, now, ErrBadSignature},
-		"too old":          {secret, ts, sig, body, now.Add(6 * time.Minute), ErrStaleTimestamp},
-		"from the future":  {secret, ts, sig, body, now.Add(-6 * time.Minute), ErrStaleTimestamp},
+		"wrong secret":      {"another-secret-000000", ts, sig, body, now, ErrBadSignature},
+		"body changed":      {secret, ts, sig, []byte(`{"message_id":"m2","status":"DELIVRD"}`), now, ErrBadSignature},
+		"timestamp moved":   {secret, strconv.FormatInt(now.Unix()+1, 10), sig, body, now, ErrBadSignature},
+		"no signature":      {secret, ts, "", body, now, ErrBadSignature},
+		"bare hex":          {secret, ts, sig[3:], body, now, ErrBadSignature},
+		"too old":           {secret, ts, sig, body, now.Add(6 * time.Minute), ErrStaleTimestamp},
+		"from the future":   {secret, ts, sig, body, now.Add(-6 * time.Minute), ErrStaleTimestamp},
 		"timestamp not int": {secret, "yesterday", sig, body, now, ErrStaleTimestamp},
 	} {
 		if err := Verify(c.secret, c.ts, c.sig, c.body, c.now, 0); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
-		}
-	}
-}
-
-func TestSignatureIsHMACOfTimestampDotBody(t *testing.T) {
-	// Independent recomputation with the standard library.
-	body := []byte(`{"a":1}`)
-	got := Sign("k", "42", body)
-	if got != "v1=3a9b7c8f0e5c4f1f1f4c6a44b1f1c3a1d2c8f2e2b1c0c0d8a8e2c5b5f7a6e9d1" {
-		// Not a fixed vector: compare with hmac directly.
-		if want := signRef("k", "42", body); got != want {
-			t.Fatalf("Sign = %s, want %s", got, want)
 		}
 	}
 }

@@ -87,9 +87,10 @@ type kannelConfig struct {
 //   - msg-id-type is deliberately NOT set. Our submit_sm_resp message_id is
 //     a UUID string; with msg-id-type unset Kannel keeps the ids from
 //     submit_sm_resp and from the receipt as plain C strings and compares
-//     them as such. Any value (0..3) makes Kannel convert the ids to numbers
-//     (strtoll, base 10 or 16), which turns every UUID into a meaningless
-//     number and breaks DLR matching.
+//     them as such, and the dlr-url's %F is our id. Any value makes Kannel
+//     convert both ids to numbers (strtoll of the UUID's leading hex digits,
+//     e.g. "e4f8d36c-..." -> 3841512300): %F is no longer our id and two
+//     messages whose UUIDs share their first 8 hex digits would collide.
 //
 // Everything listens on 127.0.0.1 only (admin-interface, smsbox-interface,
 // sendsms-interface) and dlr-storage = internal keeps DLR mappings in
@@ -120,7 +121,6 @@ smsc-username = "%[8]s"
 smsc-password = "%[9]s"
 system-type = ""
 interface-version = 34
-msg-id-type = 0x01
 max-pending-submits = 10
 enquire-link-interval = 30
 reconnect-delay = 1

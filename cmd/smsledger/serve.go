@@ -24,6 +24,7 @@ import (
 	httpapi "github.com/smsledger/smsledger/adapters/http"
 	"github.com/smsledger/smsledger/adapters/smpp/relay"
 	"github.com/smsledger/smsledger/adapters/smpp/server"
+	"github.com/smsledger/smsledger/adapters/webhook"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/eventstore"
 	"github.com/smsledger/smsledger/eventstore/kurrentstore"
@@ -195,9 +196,19 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 	}
 	defer proj.Close()
 
+	// DLR webhooks: tenants with a webhook get their final DLRs POSTed
+	// (signed, retried with backoff) instead of on an SMPP receiver bind.
+	// Stopped after the relay and before the store, so a delivery that
+	// succeeds during the stop is still recorded.
+	hooks := webhook.New(webhook.Config{Logger: log})
+	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
+	hooksDone := make(chan struct{})
+	go func() { defer close(hooksDone); hooks.Run(hooksCtx) }()
+	defer func() { stopHooks(); <-hooksDone }()
+
 	// SMPP: the relay between the ledger and the suppliers' binds, and the
 	// ingress server customers bind to.
-	rel := relay.New(svc, relay.Options{Logger: log, Observer: metrics})
+	rel := relay.New(svc, relay.Options{Logger: log, Observer: metrics, Webhooks: hooks})
 	tlsConfig, err := loadTLS(cfg.tlsCertFile, cfg.tlsKeyFile)
 	if err != nil {
 		return err

@@ -67,7 +67,8 @@ type MessageView struct {
 	CostCurrency       string     `json:"cost_currency,omitempty"`
 	SupplierMessageID  string     `json:"supplier_message_id,omitempty"`
 	DLRStatus          string     `json:"dlr_status,omitempty"`
-	Money              string     `json:"money"` // held | settled | released
+	Forwarded          bool       `json:"forwarded"` // the final DLR reached the tenant (DeliveryForwarded)
+	Money              string     `json:"money"`     // held | settled | released
 	AcceptedAt         time.Time  `json:"accepted_at"`
 	SubmittedAt        *time.Time `json:"submitted_at,omitempty"`
 	SupplierAcceptedAt *time.Time `json:"supplier_accepted_at,omitempty"`
@@ -183,7 +184,7 @@ func (s *Service) Message(ctx context.Context, tenantID string, id uuid.UUID) (M
 	}
 	v := MessageView{ID: id, TenantID: m.TenantID, State: string(m.State), Parts: m.Parts,
 		Price: m.Price.String(), Currency: string(m.Currency), Billing: string(m.Billing),
-		Attempt: m.Attempt, SupplierMessageID: m.SupplierMessageID, DLRStatus: m.DLRStatus, Version: m.Version}
+		Attempt: m.Attempt, SupplierMessageID: m.SupplierMessageID, DLRStatus: m.DLRStatus, Forwarded: m.Forwarded, Version: m.Version}
 	switch {
 	case m.Settled:
 		v.Money = "settled"

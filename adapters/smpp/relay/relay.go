@@ -42,6 +42,7 @@ import (
 	"github.com/smsledger/smsledger/adapters/smpp/egress"
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
 	"github.com/smsledger/smsledger/adapters/smpp/server"
+	"github.com/smsledger/smsledger/adapters/webhook"
 	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/message"
@@ -67,6 +68,9 @@ type Options struct {
 	SupplierConfig func(*egress.Config)
 	// Observer receives what metrics count (optional).
 	Observer Observer
+	// Webhooks pushes final DLRs of tenants with a webhook (optional; see
+	// webhook.go): for them it replaces the SMPP receiver binds.
+	Webhooks *webhook.Sender
 }
 
 // Observer is told about the relay's traffic, for metrics. Calls come from
@@ -128,8 +132,12 @@ type Relay struct {
 	supMu     sync.Mutex
 	suppliers map[string]*runningSupplier
 
-	// forwarding guards against two goroutines forwarding one DLR.
+	// forwarding guards against two goroutines forwarding one DLR;
+	// forwarded remembers DLRs sent in the last minute, until the tracker
+	// has applied their DeliveryForwarded (the retry pass would otherwise
+	// send one twice).
 	forwarding sync.Map // uuid.UUID -> struct{}
+	forwarded  sync.Map // uuid.UUID -> time.Time
 	// toForward queues final DLRs for the forwarding workers, so that a
 	// supplier's deliver_sm_resp does not wait for the tenant's ack. When it
 	// is full the DLR stays pending in the log and the retry pass sends it.
@@ -624,6 +632,9 @@ func (r *Relay) forward(ctx context.Context, id uuid.UUID) {
 		return
 	}
 	defer r.forwarding.Delete(id)
+	if _, done := r.forwarded.Load(id); done {
+		return // sent; the log just has not shown DeliveryForwarded yet
+	}
 	w, ok := r.svc.WorkOf(id)
 	// The DLR's events were just appended; give the follower a moment to
 	// apply them (bounded) rather than leave it to the retry pass.
@@ -638,6 +649,9 @@ func (r *Relay) forward(ctx context.Context, id uuid.UUID) {
 	if !ok || !w.NeedsForward() {
 		// Finished, or still not applied (the retry pass picks it up).
 		return
+	}
+	if r.forwardWebhook(ctx, id, w) {
+		return // the tenant's webhook is its DLR channel (webhook.go)
 	}
 	r.srvMu.RLock()
 	srv := r.srv
@@ -663,6 +677,7 @@ func (r *Relay) forward(ctx context.Context, id uuid.UUID) {
 		r.log.Warn("DLR to tenant not delivered; will retry", "message", id, "tenant", m.TenantID, "err", err)
 		return
 	}
+	r.forwarded.Store(id, time.Now())
 	r.opts.Observer.DLRForwarded(time.Since(w.AcceptedAt))
 	if _, err := r.svc.DeliveryForwarded(ctx, id); err != nil {
 		// The tenant has it; if this is lost, a restart sends it again
@@ -690,6 +705,13 @@ func firstRunes(s string, n int) string {
 
 // forwardPending retries DLRs whose tenant had no receiver bind.
 func (r *Relay) forwardPending(ctx context.Context) {
+	cutoff := time.Now().Add(-time.Minute)
+	r.forwarded.Range(func(k, v any) bool {
+		if v.(time.Time).Before(cutoff) {
+			r.forwarded.Delete(k)
+		}
+		return true
+	})
 	for _, w := range r.svc.Unfinished((*ledger.Work).NeedsForward, r.opts.RecoverMax) {
 		if ctx.Err() != nil {
 			return
@@ -697,7 +719,7 @@ func (r *Relay) forwardPending(ctx context.Context) {
 		r.srvMu.RLock()
 		srv := r.srv
 		r.srvMu.RUnlock()
-		if srv == nil || srv.ReceiverBinds(w.Message.TenantID) == 0 {
+		if (srv == nil || srv.ReceiverBinds(w.Message.TenantID) == 0) && !r.hasWebhook(w.Message.TenantID) {
 			continue
 		}
 		r.forward(ctx, w.Message.ID)
