@@ -119,13 +119,15 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 		}
 		return
 	}
+	// The hook runs before the callers are released, so that a caller that
+	// returned from Append can rely on its batch being counted.
+	if s.opts.OnBatch != nil {
+		s.opts.OnBatch(len(batch), events, time.Since(started))
+	}
 	for i, r := range batch {
 		r.finish(outcomes[i].result, outcomes[i].err)
 	}
 	s.wake.broadcast()
-	if s.opts.OnBatch != nil {
-		s.opts.OnBatch(len(batch), events, time.Since(started))
-	}
 }
 
 // Expected-version kinds as the append statement knows them.
