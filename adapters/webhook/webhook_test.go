@@ -76,6 +76,10 @@ func dlr(id string) DLR {
 		DoneAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 
+// refused: a finished delivery's id is refused while its Done runs
+// (ErrPending) and for RecentFor after (ErrRecent).
+func refused(err error) bool { return errors.Is(err, ErrPending) || errors.Is(err, ErrRecent) }
+
 // send enqueues one delivery and waits for its result.
 func send(t *testing.T, s *Sender, url, id string) Result {
 	t.Helper()
@@ -154,7 +158,7 @@ func TestFailsTwiceThenDeliveredOnce(t *testing.T) {
 	}
 	// Delivered once: the same message is refused for a while, and nothing
 	// more reaches the receiver.
-	if err := s.Enqueue(Delivery{URL: srv.URL, Secret: secret, DLR: dlr("m1")}); !errors.Is(err, ErrRecent) {
+	if err := s.Enqueue(Delivery{URL: srv.URL, Secret: secret, DLR: dlr("m1")}); !refused(err) {
 		t.Fatalf("re-enqueue after delivery: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -202,7 +206,7 @@ func TestTimeoutsAndAttemptsBounded(t *testing.T) {
 	release := make(chan struct{})
 	srv := newServer(t, func(n int, w http.ResponseWriter) { <-release })
 	defer close(release)
-	s := start(t, Config{AttemptTimeout: 50 * time.Millisecond, MaxAttempts: 3})
+	s := start(t, Config{AttemptTimeout: 50 * time.Millisecond, MaxAttempts: 3, RecentFor: 300 * time.Millisecond})
 	began := time.Now()
 	r := send(t, s, srv.URL, "slow")
 	took := time.Since(began)
@@ -216,9 +220,14 @@ func TestTimeoutsAndAttemptsBounded(t *testing.T) {
 	if n := srv.calls.Load(); n != 3 {
 		t.Fatalf("%d calls", n)
 	}
-	// Given up: refused for RecentFor, then accepted again.
-	if err := s.Enqueue(Delivery{URL: srv.URL, Secret: secret, DLR: dlr("slow")}); !errors.Is(err, ErrRecent) {
+	// Given up: refused for RecentFor.
+	if err := s.Enqueue(Delivery{URL: srv.URL, Secret: secret, DLR: dlr("slow")}); !refused(err) {
 		t.Fatalf("re-enqueue right after giving up: %v", err)
+	}
+	// ...then accepted again (the relay's retry pass hands it over anew).
+	time.Sleep(400 * time.Millisecond)
+	if err := s.Enqueue(Delivery{URL: srv.URL, Secret: secret, DLR: dlr("slow")}); err != nil {
+		t.Fatalf("re-enqueue after RecentFor: %v", err)
 	}
 }
 
