@@ -77,6 +77,13 @@ type Config struct {
 	ResponseTimeout time.Duration
 	BindTimeout     time.Duration // default 10s
 	Logger          *slog.Logger
+	// OnAccepted, when set, is called with the message id of every
+	// submit_sm_resp ESME_ROK (on a session's reader goroutine: keep it
+	// short). Scenarios use it to check what was acknowledged.
+	OnAccepted func(messageID string)
+	// OnReceipt, when set, is called for every DLR received (duplicates
+	// and DLRs of other runs too), with its message id and stat.
+	OnReceipt func(messageID, stat string)
 }
 
 func (c *Config) defaults() error {
@@ -387,6 +394,9 @@ func (b *bind) onResp(seq int32, st data.CommandStatusType, id string) {
 	}
 	<-b.slots
 	r := b.r
+	if st == data.ESME_ROK && id != "" && r.cfg.OnAccepted != nil {
+		r.cfg.OnAccepted(id)
+	}
 	r.mu.Lock()
 	if now.After(r.lastResp) {
 		r.lastResp = now
@@ -412,6 +422,9 @@ func (r *runner) onDeliver(q *pdu.DeliverSM) {
 	if err != nil {
 		r.addErr("dlr_unparseable", 1)
 		return
+	}
+	if r.cfg.OnReceipt != nil {
+		r.cfg.OnReceipt(rc.ID, receipt.NormalizeStat(rc.Stat))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -439,9 +452,16 @@ func (r *runner) matchDLR(id string, sent, got time.Time, stat string) {
 	r.dlrHist.Record(got.Sub(sent))
 }
 
+// outstanding counts the submits still waiting for their response on the
+// binds that are open (a lost bind's never will be answered).
 func (r *runner) outstanding() int {
 	n := 0
 	for _, b := range r.binds {
+		select {
+		case <-b.closed:
+			continue
+		default:
+		}
 		b.mu.Lock()
 		n += len(b.pending)
 		b.mu.Unlock()
