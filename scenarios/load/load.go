@@ -171,6 +171,10 @@ type Result struct {
 	DLR           Summary `json:"dlr_latency"` // from submit_sm to its DLR
 	// DLRWaited is how long the run waited for DLRs after the submit phase.
 	DLRWaited time.Duration `json:"dlr_waited_ns"`
+	// SubmitHist and DLRHist are the histograms behind Submit and DLR, for
+	// merging the results of several runs.
+	SubmitHist Histogram `json:"-"`
+	DLRHist    Histogram `json:"-"`
 }
 
 // HasErrors reports whether anything in Errors is non-zero.
@@ -507,6 +511,7 @@ func (r *runner) result() *Result {
 		b.mu.Unlock()
 	}
 	res.Submit = h.Summary()
+	res.SubmitHist = h
 	r.mu.Lock()
 	if !r.lastResp.IsZero() {
 		res.SubmitPhase = r.lastResp.Sub(r.start)
@@ -540,6 +545,7 @@ func (r *runner) finishDLRs(res *Result) {
 	defer r.mu.Unlock()
 	res.DLRs, res.DLRDuplicates = r.dlrs, r.dlrDups
 	res.DLR = r.dlrHist.Summary()
+	res.DLRHist = r.dlrHist
 	res.DLRByStat = maps(r.dlrByStat)
 	if r.cfg.RegisteredDelivery {
 		if missing := res.Accepted - r.dlrs; missing > 0 {

@@ -202,6 +202,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(r.opts.RetryEvery)
 	defer tick.Stop()
+	lastDropped := r.svc.OutboxDropped()
 	for {
 		select {
 		case <-ctx.Done():
@@ -211,9 +212,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-tick.C:
 			r.syncSuppliers(ctx)
 			r.forwardPending(ctx)
-			// Messages whose dispatch was dropped (outbox full) or lost
-			// are in the ledger's unfinished set; pick them up too.
-			r.resumeStuck(ctx)
+			// Messages whose dispatch was dropped (the ledger's outbox was
+			// full) are in its unfinished set: pick them up. Without drops
+			// every routed message is in the outbox or a worker's hands,
+			// and a second dispatcher would only race them.
+			if dropped := r.svc.OutboxDropped(); dropped != lastDropped {
+				lastDropped = dropped
+				r.resumeStuck(ctx)
+			}
 		}
 	}
 }
