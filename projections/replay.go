@@ -194,7 +194,7 @@ func Replay(ctx context.Context, store eventstore.Store, pool *pgxpool.Pool, opt
 // its CDR was written (a late DLR) updates the row as the live projector
 // does. Memory stays bounded whatever the log's length.
 const (
-	replayCDRHorizon = 200_000
+	replayCDRHorizon = 100_000
 	replayCDRsMax    = 400_000
 )
 

@@ -1,5 +1,5 @@
 // Command smsledger is the smsledger binary: the `serve` daemon and its
-// operational subcommands (migrate, replay, audit, reconcile, smsc-sim, bench).
+// operational subcommands (migrate, replay, audit, reconcile, smsc-sim, bench, scenario).
 //
 // Every flag of a subcommand can also be set from the environment as
 // SMSLEDGER_<NAME> (upper case, dashes as underscores, e.g.
@@ -56,6 +56,7 @@ Commands:
   reconcile   reconciliation report for a period (--from --to)
   smsc-sim    run an SMSC simulator
   bench       end-to-end load test through real sockets (msg/s, latency percentiles)
+  scenario    run a scenario file: traffic, faults, invariants (scenario run FILE)
 
 Run 'smsledger <command> -h' for a command's flags. Every flag can also be set
 as an environment variable SMSLEDGER_<NAME> (e.g. SMSLEDGER_HTTP_ADDR);
@@ -105,6 +106,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		var cfg benchConfig
 		if cfg, err = parseBenchFlags(rest, stderr, getenv); err == nil {
 			err = runBench(ctx, cfg, stdout, stderr)
+		}
+	case "scenario":
+		var cfg scenarioConfig
+		if cfg, err = parseScenarioFlags(rest, stderr, getenv); err == nil {
+			err = runScenario(ctx, cfg, stdout, stderr)
 		}
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

@@ -97,6 +97,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"reconcile"}, exitUsage, "--from and --to"},
 		{[]string{"smsc-sim", "--error-rate", "2"}, exitUsage, "--error-rate"},
 		{[]string{"bench", "--messages", "0"}, exitUsage, "--messages must be"},
+		{[]string{"scenario", "run"}, exitUsage, "needs a FILE"},
 		{[]string{"bench", "--http-addr", "127.0.0.1:1"}, exitUsage, "need --smpp-addr"},
 		{[]string{"serve", "--eventstore", "redis://127.0.0.1:6379", "--admin-token", "x"}, exitUsage, "--eventstore must be"},
 		{[]string{"frobnicate"}, exitUsage, "unknown command"},

@@ -523,6 +523,18 @@ func (r *runner) result() *Result {
 	return res
 }
 
+// allClosed reports whether every bind is lost (no DLR can come any more).
+func (r *runner) allClosed() bool {
+	for _, b := range r.binds {
+		select {
+		case <-b.closed:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // awaitDLRs waits (≤ DLRWait) until every accepted message has its DLR.
 func (r *runner) awaitDLRs(ctx context.Context, res *Result) {
 	start := time.Now()
@@ -531,7 +543,7 @@ func (r *runner) awaitDLRs(ctx context.Context, res *Result) {
 		r.mu.Lock()
 		n := r.dlrs
 		r.mu.Unlock()
-		if n >= res.Accepted {
+		if n >= res.Accepted || r.allClosed() {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -1,0 +1,420 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Invariant is one checked invariant.
+type Invariant struct {
+	Name     string   `json:"name"`
+	Passed   bool     `json:"passed"`
+	Evidence []string `json:"evidence"`
+}
+
+type reconCheck struct {
+	Name       string   `json:"name"`
+	OK         bool     `json:"ok"`
+	Count      int64    `json:"count"`
+	Mismatches []string `json:"mismatches"`
+}
+
+type reconReport struct {
+	Checks []reconCheck `json:"checks"`
+	OK     bool         `json:"ok"`
+}
+
+type replayReport struct {
+	Events      int64            `json:"events"`
+	DurationNs  int64            `json:"duration_ns"`
+	Checksums   []map[string]any `json:"checksums"`
+	Differences []string         `json:"differences"`
+}
+
+type event struct {
+	Type string `json:"type"`
+}
+
+const evidenceMax = 5 // listed ids per finding
+
+func sample(ids []string) string {
+	sort.Strings(ids)
+	if len(ids) > evidenceMax {
+		return strings.Join(ids[:evidenceMax], ", ") + fmt.Sprintf(" … (%d)", len(ids))
+	}
+	return strings.Join(ids, ", ")
+}
+
+// cdrs fetches every CDR of a tenant (pages of 1000, ≤ 10,000 pages).
+func (r *run) cdrs(ctx context.Context, tenant string) ([]map[string]string, error) {
+	var all []map[string]string
+	cursor := ""
+	for range 10_000 {
+		var page struct {
+			Items      []map[string]string `json:"items"`
+			NextCursor string              `json:"next_cursor"`
+		}
+		path := "/v1/cdrs"
+		if cursor != "" {
+			path += "?cursor=" + url.QueryEscape(cursor)
+		}
+		if err := r.tenantAPI(tenant).do(ctx, "GET", path, nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Items...)
+		if page.NextCursor == "" {
+			return all, nil
+		}
+		cursor = page.NextCursor
+	}
+	return all, fmt.Errorf("cdrs of %s: too many pages", tenant)
+}
+
+// check evaluates the scenario's invariants into rep.
+func (r *run) check(ctx context.Context, rep *Report, st *settled) {
+	want := map[string]bool{}
+	for _, n := range r.sc.Invariants {
+		want[n] = true
+	}
+	r.mu.Lock()
+	acked := make(map[string]ackInfo, len(r.acked))
+	for id, a := range r.acked {
+		acked[id] = *a
+	}
+	dlrs := make(map[string]int, len(r.dlrs))
+	for id, n := range r.dlrs {
+		dlrs[id] = n
+	}
+	r.mu.Unlock()
+	rep.Acknowledged = len(acked)
+
+	// CDRs of every tenant, waiting (≤ 30 s) for the projection to have
+	// every acknowledged message.
+	cdrByID := map[string][]map[string]string{}
+	var cdrErr error
+	for attempt := 0; attempt < 60; attempt++ {
+		cdrByID, cdrErr = map[string][]map[string]string{}, nil
+		for _, t := range r.sc.Tenants {
+			rows, err := r.cdrs(ctx, t.ID)
+			if err != nil {
+				cdrErr = err
+				break
+			}
+			for _, row := range rows {
+				cdrByID[row["message_id"]] = append(cdrByID[row["message_id"]], row)
+			}
+		}
+		complete := cdrErr == nil
+		for id := range acked {
+			complete = complete && len(cdrByID[id]) > 0
+		}
+		if complete || ctx.Err() != nil {
+			break
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
+
+	from := r.start.Add(-time.Hour).UTC().Format(time.RFC3339)
+	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	var recon reconReport
+	reconErr := r.admin().do(ctx, "GET", "/v1/reconciliation?from="+from+"&to="+to, nil, &recon)
+	reconChecks := func(names ...string) (bool, []string) {
+		if reconErr != nil {
+			return false, []string{"reconciliation: " + reconErr.Error()}
+		}
+		ok, ev := true, []string{}
+		for _, c := range recon.Checks {
+			for _, n := range names {
+				if c.Name == n {
+					ok = ok && c.OK
+					line := fmt.Sprintf("reconciliation %s: ok=%v", c.Name, c.OK)
+					if !c.OK {
+						line += fmt.Sprintf(", %d mismatch(es): %s", c.Count, strings.Join(c.Mismatches[:min(len(c.Mismatches), evidenceMax)], "; "))
+					}
+					ev = append(ev, line)
+				}
+			}
+		}
+		return ok, ev
+	}
+	add := func(name string, ok bool, ev ...string) {
+		if want[name] {
+			rep.Invariants = append(rep.Invariants, Invariant{Name: name, Passed: ok, Evidence: ev})
+		}
+	}
+
+	// Every message acknowledged ESME_ROK exists exactly once.
+	{
+		var twice, notFound, wrongTenant, cdrNot1 []string
+		for id, a := range acked {
+			if a.count > 1 {
+				twice = append(twice, id)
+			}
+			m := st.msgs[id]
+			switch {
+			case m == nil:
+				notFound = append(notFound, id)
+			case m.TenantID != a.tenant:
+				wrongTenant = append(wrongTenant, id)
+			}
+			if len(cdrByID[id]) != 1 {
+				cdrNot1 = append(cdrNot1, fmt.Sprintf("%s×%d", id, len(cdrByID[id])))
+			}
+		}
+		var unacked []string
+		for id := range cdrByID {
+			if _, ok := acked[id]; !ok {
+				unacked = append(unacked, id)
+			}
+		}
+		rep.UnacknowledgedKept = len(unacked)
+		ok := len(twice)+len(notFound)+len(wrongTenant)+len(cdrNot1) == 0 && cdrErr == nil
+		ev := []string{fmt.Sprintf("%d acknowledged (ESME_ROK) message ids, %d acknowledged twice", len(acked), len(twice)),
+			fmt.Sprintf("GET /v1/messages/{id}: %d found, %d not found, %d of another tenant", len(acked)-len(notFound)-len(wrongTenant), len(notFound), len(wrongTenant)),
+			fmt.Sprintf("CDRs: %d acknowledged ids with exactly one CDR, %d without exactly one", len(acked)-len(cdrNot1), len(cdrNot1)),
+			fmt.Sprintf("%d CDR(s) of submits whose response never reached the ESME (kept, not acknowledged: allowed)", len(unacked))}
+		if cdrErr != nil {
+			ev = append(ev, "CDRs: "+cdrErr.Error())
+		}
+		for _, l := range []struct {
+			what string
+			ids  []string
+		}{{"acknowledged twice", twice}, {"not found", notFound}, {"wrong tenant", wrongTenant}, {"CDR count ≠ 1", cdrNot1}} {
+			if len(l.ids) > 0 {
+				ev = append(ev, l.what+": "+sample(l.ids))
+			}
+		}
+		add(InvAckedExistOnce, ok, ev...)
+	}
+
+	// Every message reaches exactly one terminal state, or is pending.
+	{
+		states := map[string]int{}
+		var pending, multi []string
+		for id := range acked {
+			m := st.msgs[id]
+			if m == nil {
+				continue
+			}
+			states[m.State]++
+			if !terminalStates[m.State] {
+				pending = append(pending, id)
+			}
+		}
+		rep.States = states
+		// The audit trail of each (≤ 20,000): one terminal event, at most
+		// one DeliveryForwarded, at most one Settled or Released.
+		checked := 0
+		ids := make([]string, 0, len(acked))
+		for id := range acked {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			if checked >= 20_000 || ctx.Err() != nil {
+				break
+			}
+			m := st.msgs[id]
+			if m == nil || !terminalStates[m.State] {
+				continue
+			}
+			var evs struct {
+				Events []event `json:"events"`
+			}
+			if err := r.tenantAPI(acked[id].tenant).do(ctx, "GET", "/v1/messages/"+id+"/events", nil, &evs); err != nil {
+				multi = append(multi, id+" ("+err.Error()+")")
+				continue
+			}
+			checked++
+			n := map[string]int{}
+			for _, e := range evs.Events {
+				n[e.Type]++
+			}
+			if n["DeliveryReported"]+n["MessageExpired"]+n["MessageFailed"] != 1 || n["DeliveryForwarded"] > 1 || n["Settled"]+n["Released"] > 1 {
+				multi = append(multi, fmt.Sprintf("%s %v", id, n))
+			}
+		}
+		ok := len(pending) <= r.sc.Limits.MaxPending && len(multi) == 0
+		ev := []string{fmt.Sprintf("states after %.1fs of settling: %s", st.waited.Seconds(), formatCounts(states)),
+			fmt.Sprintf("%d still pending (allowed %d)", len(pending), r.sc.Limits.MaxPending),
+			fmt.Sprintf("audit trails of %d terminal messages: %d with other than one terminal event, one forward, one settlement or release", checked, len(multi))}
+		if len(pending) > 0 {
+			ev = append(ev, "pending: "+sample(pending))
+		}
+		if len(multi) > 0 {
+			ev = append(ev, "bad trails: "+sample(multi))
+		}
+		ok2, ev2 := reconChecks("no_stale_open_messages")
+		add(InvOneTerminalState, ok && ok2, append(ev, ev2...)...)
+	}
+
+	// No tenant's available balance below zero, no overspend; journal and
+	// books agree (reconciliation).
+	{
+		ok, ev := true, []string{}
+		for _, t := range r.sc.Tenants {
+			var b balance
+			if err := r.tenantAPI(t.ID).do(ctx, "GET", "/v1/balance", nil, &b); err != nil {
+				ok = false
+				ev = append(ev, fmt.Sprintf("tenant %s: balance: %v", t.ID, err))
+				continue
+			}
+			avl, _ := decimal.NewFromString(b.Available)
+			r.mu.Lock()
+			minAvl, sampled := r.minAvl[t.ID]
+			r.mu.Unlock()
+			if !sampled {
+				minAvl = avl
+			}
+			minAvl = decimal.Min(minAvl, avl)
+			topup, _ := decimal.NewFromString(t.Topup)
+			credit, _ := decimal.NewFromString(t.Credit)
+			charged := decimal.Zero
+			for _, rows := range cdrByID {
+				for _, row := range rows {
+					if row["tenant_id"] == t.ID && row["released_at"] == "" {
+						p, _ := decimal.NewFromString(row["price"])
+						charged = charged.Add(p)
+					}
+				}
+			}
+			over := charged.GreaterThan(topup.Add(credit))
+			ok = ok && !avl.IsNegative() && !minAvl.IsNegative() && !over
+			ev = append(ev, fmt.Sprintf("tenant %s: balance %s, held %s, available %s (lowest sampled %s); charged %s (unreleased CDR prices) of top-up %s + credit %s%s",
+				t.ID, b.Balance, b.Held, b.Available, minAvl, charged, topup, credit, map[bool]string{true: " — OVERSPENT", false: ""}[over]))
+		}
+		r.mu.Lock()
+		ev = append(ev, fmt.Sprintf("%d balance samples during the traffic", r.samples))
+		r.mu.Unlock()
+		ok2, ev2 := reconChecks("journal_entries_balance", "account_balances_equal_postings", "tenant_balances_equal_postings", "tenant_held_equals_open_cdrs")
+		add(InvBalances, ok && ok2, append(ev, ev2...)...)
+	}
+
+	// CDR totals equal journal totals.
+	{
+		ok, ev := reconChecks("cdr_totals_equal_journal")
+		add(InvCDRsEqualJournal, ok, ev...)
+	}
+
+	// replay --verify.
+	if want[InvReplayVerify] {
+		var rp replayReport
+		if err := r.admin().do(ctx, "POST", "/v1/replay", nil, &rp); err != nil {
+			add(InvReplayVerify, false, "POST /v1/replay: "+err.Error())
+		} else {
+			add(InvReplayVerify, len(rp.Differences) == 0,
+				fmt.Sprintf("replayed %d events in %.2fs into %d read models", rp.Events, time.Duration(rp.DurationNs).Seconds(), len(rp.Checksums)),
+				fmt.Sprintf("differences with the live read models: %d %v", len(rp.Differences), rp.Differences))
+		}
+	}
+
+	// Each DLR reached its tenant at most once.
+	{
+		var dups, lost, notForwarded []string
+		got := 0
+		for id, a := range acked {
+			n := dlrs[id]
+			if n > 0 {
+				got++
+			}
+			if n > 1 {
+				dups = append(dups, fmt.Sprintf("%s×%d", id, n))
+			}
+			m := st.msgs[id]
+			if a.dlr && m != nil && terminalStates[m.State] {
+				switch {
+				case m.Forwarded && n == 0:
+					lost = append(lost, id)
+				case !m.Forwarded && n == 0:
+					notForwarded = append(notForwarded, id)
+				}
+			}
+		}
+		dupCount := 0
+		for _, n := range dlrs {
+			if n > 1 {
+				dupCount += n - 1
+			}
+		}
+		rep.DLRDuplicates = dupCount
+		rep.DLRsReceived = got
+		ok := dupCount <= r.sc.Limits.MaxDLRDuplicates && len(lost) == 0
+		ev := []string{fmt.Sprintf("%d acknowledged messages had a DLR at the ESME; %d duplicate DLR(s) (allowed %d)", got, dupCount, r.sc.Limits.MaxDLRDuplicates),
+			fmt.Sprintf("%d forwarded (DeliveryForwarded) but never received; %d terminal, asked for, not forwarded", len(lost), len(notForwarded))}
+		if len(dups) > 0 {
+			ev = append(ev, "duplicates: "+sample(dups))
+		}
+		if len(lost) > 0 {
+			ev = append(ev, "lost: "+sample(lost))
+		}
+		if len(notForwarded) > 0 {
+			ev = append(ev, "not forwarded: "+sample(notForwarded))
+		}
+		add(InvDLRAtMostOnce, ok, ev...)
+	}
+
+	// Failover under the bar.
+	{
+		ok, ev := true, []string{}
+		for _, f := range rep.Faults {
+			if f.Kind != FaultSupplierDown {
+				continue
+			}
+			pass := f.Error == "" && f.FailoverMs >= 0 && f.FailoverMs <= ms(r.sc.Limits.MaxFailover.D())
+			ok = ok && pass
+			ev = append(ev, fmt.Sprintf("%s down at %.1fs for %.1fs: failover %.0f ms (bar %v)%s", f.Supplier, f.AtS, f.ForS, f.FailoverMs, r.sc.Limits.MaxFailover.D(), errText(f.Error)))
+		}
+		if len(ev) == 0 {
+			ev = append(ev, "no supplier outage in this scenario")
+		}
+		add(InvFailover, ok, ev...)
+	}
+
+	// Refusals (e.g. balance exhaustion must have refused).
+	{
+		ok := rep.Refused >= int64(r.sc.Limits.MinRefused)
+		add(InvRefusals, ok, fmt.Sprintf("%d refused (at least %d wanted): %s", rep.Refused, r.sc.Limits.MinRefused, formatCounts64(rep.Statuses)))
+	}
+
+	rep.Passed = true
+	for _, inv := range rep.Invariants {
+		rep.Passed = rep.Passed && inv.Passed
+	}
+}
+
+func errText(e string) string {
+	if e == "" {
+		return ""
+	}
+	return ", error: " + e
+}
+
+func formatCounts(m map[string]int) string {
+	c := make(map[string]int64, len(m))
+	for k, v := range m {
+		c[k] = int64(v)
+	}
+	return formatCounts64(c)
+}
+
+func formatCounts64(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}

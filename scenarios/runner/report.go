@@ -1,0 +1,113 @@
+package runner
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"text/tabwriter"
+	"time"
+)
+
+// Latency is a latency summary in milliseconds.
+type Latency struct {
+	Count uint64  `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	P999  float64 `json:"p999_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+// Report is the outcome of a scenario.
+type Report struct {
+	Scenario string `json:"scenario"`
+	Scale    int    `json:"scale"`
+	Process  bool   `json:"serve_as_process"`
+	Passed   bool   `json:"passed"`
+
+	Sent         int64            `json:"sent"`
+	Accepted     int64            `json:"accepted"`
+	Refused      int64            `json:"refused"`
+	Statuses     map[string]int64 `json:"statuses"`
+	LoadErrors   map[string]int64 `json:"load_errors"`
+	TrafficS     float64          `json:"traffic_s"`
+	MsgPerS      float64          `json:"msg_per_s"`
+	Submit       Latency          `json:"submit_latency"`
+	DLR          Latency          `json:"dlr_latency"`
+	Acknowledged int              `json:"acknowledged"` // distinct ids acknowledged, warm-up included
+	// UnacknowledgedKept: CDRs of submits whose ESME_ROK never reached the
+	// ESME (a fault cut the bind): kept and billed, allowed.
+	UnacknowledgedKept int            `json:"unacknowledged_kept"`
+	DLRsReceived       int            `json:"dlrs_received"`
+	DLRDuplicates      int            `json:"dlr_duplicates"`
+	States             map[string]int `json:"states"`
+	Streams            []StreamReport `json:"streams"`
+	Faults             []FaultReport  `json:"faults"`
+	Invariants         []Invariant    `json:"invariants"`
+	DurationS          float64        `json:"duration_s"`
+	Machine            map[string]any `json:"machine"`
+}
+
+func latency(h interface {
+	Count() uint64
+	Quantile(float64) time.Duration
+	Max() time.Duration
+}) Latency {
+	return Latency{Count: h.Count(), P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)), P99: ms(h.Quantile(0.99)),
+		P999: ms(h.Quantile(0.999)), Max: ms(h.Max())}
+}
+
+func (rep *Report) fillTraffic(r *run, traffic time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep.Sent, rep.Accepted, rep.Refused = r.totals.Sent, r.totals.Accepted, r.totals.Refused
+	rep.Statuses, rep.LoadErrors = r.totals.Statuses, r.totals.Errors
+	rep.TrafficS = traffic.Seconds()
+	if traffic > 0 {
+		rep.MsgPerS = float64(rep.Accepted) / traffic.Seconds()
+	}
+	rep.Submit, rep.DLR = latency(&r.subH), latency(&r.dlrH)
+	rep.Machine = map[string]any{"cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version()}
+}
+
+// PrintText writes the report for people.
+func (rep *Report) PrintText(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	verdict := "PASSED"
+	if !rep.Passed {
+		verdict = "FAILED"
+	}
+	mode := "in-process serve"
+	if rep.Process {
+		mode = "serve as a child process"
+	}
+	fmt.Fprintf(tw, "scenario %s\t%s (scale %d, %s, %.1fs, %v CPUs)\n", rep.Scenario, verdict, rep.Scale, mode, rep.DurationS, rep.Machine["cpus"])
+	fmt.Fprintf(tw, "submitted\t%d sent, %d accepted, %d refused (%s)\n", rep.Sent, rep.Accepted, rep.Refused, formatCounts64(rep.Statuses))
+	fmt.Fprintf(tw, "throughput\t%.0f msg/s accepted over %.2fs of traffic\n", rep.MsgPerS, rep.TrafficS)
+	fmt.Fprintf(tw, "submit_sm_resp\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n", rep.Submit.P50, rep.Submit.P90, rep.Submit.P99, rep.Submit.P999, rep.Submit.Max)
+	fmt.Fprintf(tw, "DLR round trip\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms (%d measured by the load binds)\n", rep.DLR.P50, rep.DLR.P90, rep.DLR.P99, rep.DLR.Max, rep.DLR.Count)
+	fmt.Fprintf(tw, "load errors\t%s\n", formatCounts64(rep.LoadErrors))
+	for _, s := range rep.Streams {
+		fmt.Fprintf(tw, "  stream %s (%s)\t%d runs, %d sent, %d accepted, %d refused, %.0f msg/s, p50 %.2f ms, p99 %.2f ms\n",
+			s.Name, s.Tenant, s.Runs, s.Sent, s.Accepted, s.Refused, s.MsgPerS, s.P50ms, s.P99ms)
+	}
+	for _, f := range rep.Faults {
+		switch f.Kind {
+		case FaultSupplierDown:
+			fmt.Fprintf(tw, "  fault %s %s\tat %.1fs for %.1fs: failover %.0f ms%s\n", f.Kind, f.Supplier, f.AtS, f.ForS, f.FailoverMs, errText(f.Error))
+		default:
+			fmt.Fprintf(tw, "  fault %s\tat %.1fs: serve listening again after %.0f ms%s\n", f.Kind, f.AtS, f.RecoveryMs, errText(f.Error))
+		}
+	}
+	for _, inv := range rep.Invariants {
+		res := "pass"
+		if !inv.Passed {
+			res = "FAIL"
+		}
+		fmt.Fprintf(tw, "[%s] %s\t\n", res, inv.Name)
+		for _, e := range inv.Evidence {
+			fmt.Fprintf(tw, "    \t%s\n", e)
+		}
+	}
+	_ = tw.Flush()
+}

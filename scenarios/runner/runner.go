@@ -1,0 +1,587 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
+	"github.com/smsledger/smsledger/scenarios/load"
+)
+
+// Serve is a running serve.
+type Serve interface {
+	SMPPAddr() string
+	HTTPAddr() string
+	// Stop shuts it down in order.
+	Stop() error
+	// Kill ends it with SIGKILL (a child process only).
+	Kill() error
+}
+
+// ServeConfig is how the runner wants serve started.
+type ServeConfig struct {
+	DataDir     string // embedded PostgreSQL, kept across restarts
+	SealKeyFile string
+	AdminToken  string
+	// Process: run serve as a separate process (it will be killed).
+	Process bool
+}
+
+// StartServe starts serve and returns once it listens (SMPP and HTTP).
+type StartServe func(ctx context.Context, cfg ServeConfig) (Serve, error)
+
+// Options configure a run.
+type Options struct {
+	StartServe StartServe
+	Logger     *slog.Logger
+	// SimLogger logs the simulated suppliers (default: nothing).
+	SimLogger *slog.Logger
+	// Scale multiplies the traffic and top-ups (see Scenario.Scaled).
+	Scale int
+}
+
+// ackInfo is one acknowledged message.
+type ackInfo struct {
+	tenant string
+	dlr    bool
+	count  int // submit_sm_resp ESME_ROK with this id
+}
+
+type run struct {
+	sc    *Scenario
+	opts  Options
+	log   *slog.Logger
+	tmp   string
+	token string
+	start time.Time // traffic start
+
+	sims  map[string]*smscsim.Sim
+	simPw map[string]string
+	creds map[string]load.Credential
+	keys  map[string]string // tenant → API key
+
+	mu      sync.Mutex
+	serve   Serve // nil while restarting
+	acked   map[string]*ackInfo
+	dlrs    map[string]int
+	minAvl  map[string]decimal.Decimal
+	samples int
+	subH    load.Histogram
+	dlrH    load.Histogram
+	totals  load.Result
+	faults  []FaultReport
+}
+
+// Run runs the scenario and returns its report. An error means the
+// scenario could not be run; failed invariants are in the report
+// (Report.Passed false).
+func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
+	if opts.StartServe == nil {
+		return nil, errors.New("runner: no StartServe")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.SimLogger == nil {
+		opts.SimLogger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Scale < 1 {
+		opts.Scale = 1
+	}
+	sc = sc.Scaled(opts.Scale)
+	r := &run{sc: sc, opts: opts, log: opts.Logger.With("component", "scenario", "scenario", sc.Name), token: randomHex(16),
+		sims: map[string]*smscsim.Sim{}, simPw: map[string]string{}, creds: map[string]load.Credential{}, keys: map[string]string{},
+		acked: map[string]*ackInfo{}, dlrs: map[string]int{}, minAvl: map[string]decimal.Decimal{},
+		totals: load.Result{Statuses: map[string]int64{}, Errors: map[string]int64{}, DLRByStat: map[string]int64{}}}
+	began := time.Now()
+	var err error
+	if r.tmp, err = os.MkdirTemp("", "smsledger-scenario-"); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(r.tmp)
+
+	// Suppliers.
+	simCtx, stopSims := context.WithCancel(context.WithoutCancel(ctx))
+	var simWG sync.WaitGroup
+	defer func() {
+		stopSims()
+		simWG.Wait()
+	}()
+	for _, p := range sc.Suppliers {
+		pw := "pw" + randomHex(2)
+		r.simPw[p.ID] = pw
+		sim, err := smscsim.New(smscsim.Config{Addr: "127.0.0.1:0", SystemID: p.ID, Password: pw,
+			Logger: opts.SimLogger.With("supplier", p.ID), Latency: p.Latency.D(), DLRDelay: p.DLRDelay.D(),
+			Delivered: p.Mix.Delivered, Undelivered: p.Mix.Undelivered, Rejected: p.Mix.Rejected,
+			ErrorRate: p.ErrorRate, NoResponseRate: p.NoResponseRate})
+		if err != nil {
+			return nil, fmt.Errorf("runner: supplier %s: %w", p.ID, err)
+		}
+		r.sims[p.ID] = sim
+		simWG.Add(1)
+		go func() {
+			defer simWG.Done()
+			_ = sim.Run(simCtx)
+		}()
+	}
+
+	// serve.
+	s, err := opts.StartServe(ctx, r.serveConfig())
+	if err != nil {
+		return nil, fmt.Errorf("runner: start serve: %w", err)
+	}
+	r.serve = s
+	defer func() {
+		if s := r.current(); s != nil {
+			if err := s.Stop(); err != nil {
+				r.log.Warn("serve stopped with an error", "err", err)
+			}
+		}
+	}()
+	if err := r.configure(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.warmUp(ctx); err != nil {
+		return nil, err
+	}
+
+	// Traffic, faults and the balance sampler.
+	r.start = time.Now()
+	trafficCtx, stopTraffic := context.WithCancel(ctx)
+	var samplerWG sync.WaitGroup
+	samplerWG.Add(1)
+	go func() {
+		defer samplerWG.Done()
+		r.sampleBalances(trafficCtx)
+	}()
+	var wg sync.WaitGroup
+	streams := make([]StreamReport, len(sc.Traffic))
+	for i, st := range sc.Traffic {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			streams[i] = r.stream(trafficCtx, st)
+		}()
+	}
+	var faultWG sync.WaitGroup
+	for _, f := range sc.Faults {
+		faultWG.Add(1)
+		go func() {
+			defer faultWG.Done()
+			r.fault(ctx, f)
+		}()
+	}
+	wg.Wait()
+	trafficEnd := time.Now()
+	faultWG.Wait()
+	stopTraffic()
+	samplerWG.Wait()
+	if r.current() == nil {
+		return nil, errors.New("runner: serve is not running after the faults")
+	}
+
+	rep := &Report{Scenario: sc.Name, Scale: opts.Scale, Process: sc.Kills(), Streams: streams, Faults: r.faults}
+	rep.fillTraffic(r, trafficEnd.Sub(r.start))
+	r.log.Info("traffic done; settling", "accepted", rep.Accepted, "settle", sc.Settle.D())
+	st := r.settle(ctx)
+	r.check(ctx, rep, st)
+	rep.DurationS = time.Since(began).Seconds()
+	return rep, nil
+}
+
+func (r *run) serveConfig() ServeConfig {
+	return ServeConfig{DataDir: filepath.Join(r.tmp, "data"), SealKeyFile: filepath.Join(r.tmp, "seal.key"),
+		AdminToken: r.token, Process: r.sc.Kills()}
+}
+
+// current is the running serve (nil while it restarts).
+func (r *run) current() Serve {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.serve
+}
+
+// waitServe waits (≤ d) for a running serve.
+func (r *run) waitServe(ctx context.Context, d time.Duration) Serve {
+	deadline := time.Now().Add(d)
+	for {
+		if s := r.current(); s != nil {
+			return s
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// configure creates suppliers, costs, routes and tenants through the admin API.
+func (r *run) configure(ctx context.Context) error {
+	a := r.admin()
+	for _, p := range r.sc.Suppliers {
+		sim := r.sims[p.ID]
+		host, portS, _ := net.SplitHostPort(sim.Addr())
+		port, _ := strconv.Atoi(portS)
+		if err := a.do(ctx, "POST", "/v1/suppliers", map[string]any{"id": p.ID, "name": "simulated " + p.ID, "currency": "EUR",
+			"host": host, "port": port, "system_id": p.ID, "password": r.simPw[p.ID],
+			"binds": p.Binds, "tps_limit": p.TPS, "window": p.Window}, nil); err != nil {
+			return err
+		}
+		costs := make([]map[string]string, 0, len(p.Costs))
+		for _, c := range p.Costs {
+			costs = append(costs, map[string]string{"prefix": c.Prefix, "cost": c.Price})
+		}
+		if err := a.do(ctx, "PUT", "/v1/suppliers/"+p.ID+"/costs", costs, nil); err != nil {
+			return err
+		}
+	}
+	routes := make([]map[string]any, 0, len(r.sc.Routes))
+	for _, rt := range r.sc.Routes {
+		routes = append(routes, map[string]any{"prefix": rt.Prefix, "suppliers": rt.Suppliers})
+	}
+	if err := a.do(ctx, "PUT", "/v1/routes", routes, nil); err != nil {
+		return err
+	}
+	for _, t := range r.sc.Tenants {
+		c := load.Credential{SystemID: t.ID, Password: randomHex(4)}
+		r.creds[t.ID] = c
+		rates := make([]map[string]string, 0, len(t.Rates))
+		for _, rt := range t.Rates {
+			rates = append(rates, map[string]string{"prefix": rt.Prefix, "price": rt.Price})
+		}
+		var key struct {
+			Key string `json:"key"`
+		}
+		steps := []struct {
+			method, path string
+			body, out    any
+		}{
+			{"POST", "/v1/tenants", map[string]any{"id": t.ID, "name": "tenant " + t.ID, "currency": "EUR", "billing": t.Billing,
+				"tps_limit": t.TPS, "credit_limit": t.Credit, "tier": t.Tier}, nil},
+			{"PUT", "/v1/tenants/" + t.ID + "/rates", rates, nil},
+			{"POST", "/v1/tenants/" + t.ID + "/smpp-credentials", map[string]string{"system_id": c.SystemID, "password": c.Password}, nil},
+			{"POST", "/v1/tenants/" + t.ID + "/api-keys", nil, &key},
+		}
+		if d, _ := decimal.NewFromString(t.Topup); d.IsPositive() {
+			steps = append(steps, struct {
+				method, path string
+				body, out    any
+			}{"POST", "/v1/tenants/" + t.ID + "/topups", map[string]string{"amount": t.Topup, "reference": "scenario-" + r.sc.Name}, nil})
+		}
+		for _, s := range steps {
+			if err := a.do(ctx, s.method, s.path, s.body, s.out); err != nil {
+				return err
+			}
+		}
+		if key.Key == "" {
+			return fmt.Errorf("runner: no API key issued for %s", t.ID)
+		}
+		r.keys[t.ID] = key.Key
+	}
+	return nil
+}
+
+// warmUp sends one message per traffic tenant (≤ 30 s each) until one is
+// accepted and reaches a supplier, then gives every supplier bind a moment:
+// serve binds its suppliers asynchronously. Warm-up messages are tracked
+// and checked like all others.
+func (r *run) warmUp(ctx context.Context) error {
+	seen := map[string]bool{}
+	for _, st := range r.sc.Traffic {
+		if seen[st.Tenant] {
+			continue
+		}
+		seen[st.Tenant] = true
+		deadline := time.Now().Add(30 * time.Second)
+		for attempt := 1; ; attempt++ {
+			before := r.simSubmitted()
+			res, err := load.Run(ctx, load.Config{Addr: r.current().SMPPAddr(), Credentials: []load.Credential{r.creds[st.Tenant]},
+				Binds: 1, Window: 1, Messages: 1, DestPrefix: st.Prefix, DestDigits: 12, RegisteredDelivery: true,
+				ResponseTimeout: 10 * time.Second, DLRWait: 5 * time.Second, OnAccepted: r.onAccepted(st.Tenant, true), OnReceipt: r.onReceipt})
+			if err == nil && res.Accepted == 1 {
+				wait := time.Now().Add(3 * time.Second)
+				for r.simSubmitted() == before && time.Now().Before(wait) && ctx.Err() == nil {
+					sleep(ctx, 20*time.Millisecond)
+				}
+				if r.simSubmitted() > before {
+					break
+				}
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("runner: warm-up of %s: the path to a supplier did not work within 30s (last: %v)", st.Tenant, err)
+			}
+			sleep(ctx, 200*time.Millisecond)
+		}
+	}
+	sleep(ctx, 500*time.Millisecond) // the other supplier binds
+	return nil
+}
+
+func (r *run) simSubmitted() int64 {
+	var n int64
+	for _, s := range r.sims {
+		n += s.Submitted.Load()
+	}
+	return n
+}
+
+func (r *run) onAccepted(tenant string, dlr bool) func(string) {
+	return func(id string) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		a := r.acked[id]
+		if a == nil {
+			a = &ackInfo{tenant: tenant, dlr: dlr}
+			r.acked[id] = a
+		}
+		a.count++
+	}
+}
+
+func (r *run) onReceipt(id, _ string) {
+	r.mu.Lock()
+	r.dlrs[id]++
+	r.mu.Unlock()
+}
+
+// StreamReport is what one stream did.
+type StreamReport struct {
+	Name     string           `json:"name"`
+	Tenant   string           `json:"tenant"`
+	Runs     int              `json:"runs"` // load runs (more than one when binds were lost to a fault)
+	Sent     int64            `json:"sent"`
+	Accepted int64            `json:"accepted"`
+	Refused  int64            `json:"refused"`
+	Statuses map[string]int64 `json:"statuses"`
+	Errors   map[string]int64 `json:"errors"`
+	MsgPerS  float64          `json:"msg_per_s"`
+	P50ms    float64          `json:"p50_ms"`
+	P99ms    float64          `json:"p99_ms"`
+}
+
+// stream drives one traffic stream, binding again (bounded) when its binds
+// are lost to a fault, until its messages are sent or its time is over.
+func (r *run) stream(ctx context.Context, st Stream) StreamReport {
+	rep := StreamReport{Name: st.Name, Tenant: st.Tenant, Statuses: map[string]int64{}, Errors: map[string]int64{}}
+	sleep(ctx, time.Until(r.start.Add(st.Start.D())))
+	begin := time.Now()
+	end := begin.Add(st.Duration.D())
+	remaining := int64(st.Messages)
+	var hist load.Histogram
+	var phase time.Duration
+	for attempt := 0; remaining > 0 && time.Now().Before(end) && attempt < 200 && ctx.Err() == nil; attempt++ {
+		s := r.waitServe(ctx, time.Until(end))
+		if s == nil {
+			break
+		}
+		res, err := load.Run(ctx, load.Config{Addr: s.SMPPAddr(), Credentials: []load.Credential{r.creds[st.Tenant]},
+			Binds: st.Binds, Window: st.Window, Messages: int(remaining), Duration: time.Until(end), Rate: st.Rate,
+			DestPrefix: st.Prefix, DestDigits: 12, LongShare: st.LongShare, UCS2Share: st.UCS2Share,
+			RegisteredDelivery: !st.NoDLR, DLRWait: min(r.sc.Settle.D(), 30*time.Second), ResponseTimeout: 10 * time.Second,
+			Logger: r.log.With("stream", st.Name), OnAccepted: r.onAccepted(st.Tenant, !st.NoDLR), OnReceipt: r.onReceipt})
+		if err != nil {
+			r.log.Info("stream: bind failed; again", "stream", st.Name, "err", err)
+			sleep(ctx, 250*time.Millisecond)
+			continue
+		}
+		rep.Runs++
+		rep.Sent += res.Sent
+		rep.Accepted += res.Accepted
+		rep.Refused += res.Refused
+		for k, v := range res.Statuses {
+			rep.Statuses[k] += v
+		}
+		for k, v := range res.Errors {
+			rep.Errors[k] += v
+		}
+		hist.Merge(&res.SubmitHist)
+		phase += res.SubmitPhase
+		r.mu.Lock()
+		r.subH.Merge(&res.SubmitHist)
+		r.dlrH.Merge(&res.DLRHist)
+		r.totals.Sent += res.Sent
+		r.totals.Accepted += res.Accepted
+		r.totals.Refused += res.Refused
+		r.totals.DLRs += res.DLRs
+		for k, v := range res.Statuses {
+			r.totals.Statuses[k] += v
+		}
+		for k, v := range res.Errors {
+			r.totals.Errors[k] += v
+		}
+		r.mu.Unlock()
+		remaining -= res.Sent
+		if res.Sent == 0 {
+			sleep(ctx, 250*time.Millisecond)
+		}
+	}
+	if phase > 0 {
+		rep.MsgPerS = float64(rep.Accepted) / phase.Seconds()
+	}
+	sum := hist.Summary()
+	rep.P50ms, rep.P99ms = ms(sum.P50), ms(sum.P99)
+	return rep
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// FaultReport is what a fault did and what it cost.
+type FaultReport struct {
+	Kind     string  `json:"kind"`
+	Supplier string  `json:"supplier,omitempty"`
+	AtS      float64 `json:"at_s"`
+	ForS     float64 `json:"for_s"`
+	// FailoverMs (supplier_down): from the outage to the first submit at
+	// another supplier of a route that has the one that went down (-1: none).
+	FailoverMs float64 `json:"failover_ms,omitempty"`
+	// RecoveryMs (kill_serve): from the SIGKILL to serve listening again.
+	RecoveryMs float64 `json:"recovery_ms,omitempty"`
+	Error      string  `json:"error,omitempty"`
+}
+
+func (r *run) fault(ctx context.Context, f Fault) {
+	sleep(ctx, time.Until(r.start.Add(f.At.D())))
+	fr := FaultReport{Kind: f.Kind, Supplier: f.Supplier, AtS: time.Since(r.start).Seconds(), ForS: f.For.D().Seconds()}
+	defer func() {
+		r.mu.Lock()
+		r.faults = append(r.faults, fr)
+		r.mu.Unlock()
+	}()
+	switch f.Kind {
+	case FaultSupplierDown:
+		others := r.backups(f.Supplier)
+		base := map[string]int64{}
+		for _, id := range others {
+			base[id] = r.sims[id].Submitted.Load()
+		}
+		sim := r.sims[f.Supplier]
+		down := time.Now()
+		if err := sim.SetDown(true); err != nil {
+			fr.Error = err.Error()
+			return
+		}
+		r.log.Info("fault: supplier down", "supplier", f.Supplier, "for", f.For.D())
+		fr.FailoverMs = -1
+		until := down.Add(f.For.D())
+	poll:
+		for time.Now().Before(until) && ctx.Err() == nil {
+			for _, id := range others {
+				if r.sims[id].Submitted.Load() > base[id] {
+					fr.FailoverMs = ms(time.Since(down))
+					break poll
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		sleep(ctx, time.Until(until))
+		if err := sim.SetDown(false); err != nil {
+			fr.Error = err.Error()
+		}
+		r.log.Info("fault: supplier back", "supplier", f.Supplier, "failover_ms", fr.FailoverMs)
+	case FaultKillServe:
+		r.mu.Lock()
+		s := r.serve
+		r.serve = nil
+		r.mu.Unlock()
+		if s == nil {
+			fr.Error = "serve was not running"
+			return
+		}
+		killed := time.Now()
+		if err := s.Kill(); err != nil {
+			fr.Error = err.Error()
+		}
+		r.log.Info("fault: serve killed (SIGKILL)")
+		sleep(ctx, f.For.D())
+		ns, err := r.opts.StartServe(ctx, r.serveConfig())
+		if err != nil {
+			fr.Error = "restart: " + err.Error()
+			return
+		}
+		fr.RecoveryMs = ms(time.Since(killed))
+		r.mu.Lock()
+		r.serve = ns
+		r.mu.Unlock()
+		r.log.Info("fault: serve restarted", "recovery_ms", fr.RecoveryMs)
+	}
+}
+
+// backups are the suppliers that share a route with id.
+func (r *run) backups(id string) []string {
+	set := map[string]bool{}
+	for _, rt := range r.sc.Routes {
+		has := false
+		for _, s := range rt.Suppliers {
+			has = has || s == id
+		}
+		if has {
+			for _, s := range rt.Suppliers {
+				if s != id {
+					set[s] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for s := range set {
+		out = append(out, s)
+	}
+	return out
+}
+
+// sampleBalances polls every tenant's balance (every 200 ms) during the
+// traffic and keeps the lowest available amount seen.
+func (r *run) sampleBalances(ctx context.Context) {
+	for ctx.Err() == nil {
+		for _, t := range r.sc.Tenants {
+			var b balance
+			if err := r.tenantAPI(t.ID).do(ctx, "GET", "/v1/balance", nil, &b); err != nil {
+				continue // serve restarting
+			}
+			avl, err := decimal.NewFromString(b.Available)
+			if err != nil {
+				continue
+			}
+			r.mu.Lock()
+			if cur, ok := r.minAvl[t.ID]; !ok || avl.LessThan(cur) {
+				r.minAvl[t.ID] = avl
+			}
+			r.samples++
+			r.mu.Unlock()
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
+}
+
+type balance struct {
+	TenantID    string `json:"tenant_id"`
+	Balance     string `json:"balance"`
+	CreditLimit string `json:"credit_limit"`
+	Held        string `json:"held"`
+	Available   string `json:"available"`
+}

@@ -1,0 +1,405 @@
+// Package runner runs the declarative scenarios of scenarios/*.yaml end to
+// end: it starts simulated suppliers (adapters/smpp/smscsim) and serve
+// (in-process, or as a child process when the scenario kills it),
+// configures tenants, suppliers, routes and rates through the HTTP admin
+// API, drives SMPP traffic with scenarios/load, injects faults at given
+// times, then checks the invariants through the HTTP API (messages, CDRs,
+// balances, reconciliation, replay --verify) and reports them with their
+// evidence. The file format is described in scenarios/README.md.
+//
+// Every loop is bounded in count and time; everything listens on 127.0.0.1.
+package runner
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"gopkg.in/yaml.v3"
+
+	"github.com/smsledger/smsledger/scenarios/load"
+)
+
+// Duration is a time.Duration written as "1.5s", "300ms" in the file.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D is the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Scenario is one scenario file.
+type Scenario struct {
+	Name        string     `yaml:"name"`
+	Description string     `yaml:"description"`
+	Tenants     []Tenant   `yaml:"tenants"`
+	Suppliers   []Supplier `yaml:"suppliers"`
+	Routes      []Route    `yaml:"routes"`
+	Traffic     []Stream   `yaml:"traffic"`
+	Faults      []Fault    `yaml:"faults"`
+	// Settle bounds the wait, after the traffic, for every acknowledged
+	// message to reach a terminal state and its DLR (default 30s).
+	Settle Duration `yaml:"settle"`
+	// Invariants to check (default: all of AllInvariants).
+	Invariants []string `yaml:"invariants"`
+	Limits     Limits   `yaml:"limits"`
+}
+
+// Limits are the thresholds of the invariants.
+type Limits struct {
+	MaxPending       int      `yaml:"max_pending"`        // acknowledged messages still not terminal after Settle (default 0)
+	MaxDLRDuplicates int      `yaml:"max_dlr_duplicates"` // DLRs received more than once at the ESME (default 0)
+	MaxFailover      Duration `yaml:"max_failover"`       // per supplier outage (default 2s)
+	MinRefused       int      `yaml:"min_refused"`        // the traffic must have been refused at least this often (e.g. balance exhaustion)
+}
+
+// Tenant is a customer.
+type Tenant struct {
+	ID      string `yaml:"id"`
+	Billing string `yaml:"billing"` // on_submit (default) | on_delivery
+	Tier    string `yaml:"tier"`    // premium | standard (default) | economy
+	Credit  string `yaml:"credit"`  // credit limit (default "0")
+	Topup   string `yaml:"topup"`   // prepaid amount, scaled by --scale (default "1000")
+	TPS     int    `yaml:"tps"`     // 0: unlimited
+	Rates   []Rate `yaml:"rates"`   // sell price per part by prefix
+}
+
+// Rate is one rate card entry.
+type Rate struct {
+	Prefix string `yaml:"prefix"`
+	Price  string `yaml:"price"`
+}
+
+// Supplier is a simulated supplier (an in-process smsc-sim).
+type Supplier struct {
+	ID             string   `yaml:"id"`
+	Latency        Duration `yaml:"latency"`   // before each submit_sm_resp
+	DLRDelay       Duration `yaml:"dlr_delay"` // submit to DLR (default 50ms)
+	Mix            Mix      `yaml:"mix"`
+	ErrorRate      float64  `yaml:"error_rate"`       // submits answered ESME_RSUBMITFAIL
+	NoResponseRate float64  `yaml:"no_response_rate"` // submits never answered
+	Binds          int      `yaml:"binds"`            // serve's binds to it (default 2)
+	Window         int      `yaml:"window"`           // default 512
+	TPS            int      `yaml:"tps"`              // default 1000000
+	Costs          []Rate   `yaml:"costs"`            // buy price per part by prefix (the price field)
+}
+
+// Mix weighs the DLR outcomes (all zero: all delivered).
+type Mix struct {
+	Delivered   float64 `yaml:"delivered"`
+	Undelivered float64 `yaml:"undelivered"`
+	Rejected    float64 `yaml:"rejected"`
+}
+
+// Route is one route table entry: suppliers in preference order.
+type Route struct {
+	Prefix    string   `yaml:"prefix"`
+	Suppliers []string `yaml:"suppliers"`
+}
+
+// Stream is one SMPP traffic source: a tenant's binds sending from Start
+// until Messages are sent or Duration is over.
+type Stream struct {
+	Name     string   `yaml:"name"`
+	Tenant   string   `yaml:"tenant"`
+	Start    Duration `yaml:"start"` // offset from the start of the traffic
+	Binds    int      `yaml:"binds"` // default 2
+	Window   int      `yaml:"window"`
+	Messages int      `yaml:"messages"` // scaled by --scale
+	Duration Duration `yaml:"duration"` // default 1m (a bound, not scaled)
+	Rate     float64  `yaml:"rate"`     // msg/s over the stream's binds, scaled by --scale (0: as fast as the windows allow)
+	// Prefix: destinations are the prefix and a counter, 12 digits.
+	Prefix    string  `yaml:"prefix"`
+	LongShare float64 `yaml:"long_share"` // 3-part GSM texts
+	UCS2Share float64 `yaml:"ucs2_share"`
+	// NoDLR sends without registered delivery.
+	NoDLR bool `yaml:"no_dlr"`
+}
+
+// Fault kinds.
+const (
+	FaultSupplierDown = "supplier_down" // the supplier's simulator goes away for For
+	FaultKillServe    = "kill_serve"    // SIGKILL serve, restart it on the same data
+)
+
+// Fault is injected At (offset from the start of the traffic).
+type Fault struct {
+	At       Duration `yaml:"at"`
+	Kind     string   `yaml:"kind"`
+	Supplier string   `yaml:"supplier"` // supplier_down
+	For      Duration `yaml:"for"`      // supplier_down: outage length; kill_serve: pause before the restart
+}
+
+// Invariant names.
+const (
+	InvAckedExistOnce   = "acked_exist_once"
+	InvOneTerminalState = "one_terminal_state"
+	InvBalances         = "balances"
+	InvCDRsEqualJournal = "cdrs_equal_journal"
+	InvReplayVerify     = "replay_verify"
+	InvDLRAtMostOnce    = "dlr_at_most_once"
+	InvFailover         = "failover"
+	InvRefusals         = "refusals"
+)
+
+// AllInvariants are checked when a scenario names none.
+var AllInvariants = []string{InvAckedExistOnce, InvOneTerminalState, InvBalances, InvCDRsEqualJournal,
+	InvReplayVerify, InvDLRAtMostOnce, InvFailover, InvRefusals}
+
+// Load reads and validates a scenario file.
+func Load(path string) (*Scenario, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(raw)
+}
+
+// Parse decodes (unknown fields are errors) and validates a scenario.
+func Parse(raw []byte) (*Scenario, error) {
+	var s Scenario
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("scenario: %w", err)
+	}
+	if err := s.validate(); err != nil {
+		return nil, fmt.Errorf("scenario %q: %w", s.Name, err)
+	}
+	return &s, nil
+}
+
+// Bounds of a scenario (CI and bench scale alike).
+const (
+	tenantsMax   = 50
+	suppliersMax = 20
+	streamsMax   = 50
+	faultsMax    = 20
+	settleMax    = 10 * time.Minute
+)
+
+func positiveDecimal(s string, zeroOK bool) bool {
+	d, err := decimal.NewFromString(s)
+	return err == nil && (d.IsPositive() || zeroOK && d.IsZero())
+}
+
+func digits(s string) bool { return s != "" && len(s) <= 8 && strings.Trim(s, "0123456789") == "" }
+
+func (s *Scenario) validate() error {
+	if s.Name == "" {
+		return errors.New("no name")
+	}
+	if len(s.Tenants) == 0 || len(s.Tenants) > tenantsMax {
+		return fmt.Errorf("tenants: 1..%d", tenantsMax)
+	}
+	if len(s.Suppliers) == 0 || len(s.Suppliers) > suppliersMax {
+		return fmt.Errorf("suppliers: 1..%d", suppliersMax)
+	}
+	if len(s.Traffic) == 0 || len(s.Traffic) > streamsMax {
+		return fmt.Errorf("traffic: 1..%d streams", streamsMax)
+	}
+	if len(s.Faults) > faultsMax {
+		return fmt.Errorf("faults: at most %d", faultsMax)
+	}
+	tenants, suppliers := map[string]bool{}, map[string]bool{}
+	for i := range s.Tenants {
+		t := &s.Tenants[i]
+		if t.ID == "" || tenants[t.ID] || len(t.ID) > 15 {
+			return fmt.Errorf("tenant %d: id %q missing, repeated or longer than 15 (it is the SMPP system_id)", i, t.ID)
+		}
+		tenants[t.ID] = true
+		if t.Billing == "" {
+			t.Billing = "on_submit"
+		}
+		if t.Tier == "" {
+			t.Tier = "standard"
+		}
+		if t.Credit == "" {
+			t.Credit = "0"
+		}
+		if t.Topup == "" {
+			t.Topup = "1000"
+		}
+		if t.Billing != "on_submit" && t.Billing != "on_delivery" {
+			return fmt.Errorf("tenant %s: billing must be on_submit or on_delivery", t.ID)
+		}
+		if t.Tier != "premium" && t.Tier != "standard" && t.Tier != "economy" {
+			return fmt.Errorf("tenant %s: tier must be premium, standard or economy", t.ID)
+		}
+		if !positiveDecimal(t.Credit, true) || !positiveDecimal(t.Topup, true) || t.TPS < 0 {
+			return fmt.Errorf("tenant %s: credit, topup and tps must be ≥ 0", t.ID)
+		}
+		if len(t.Rates) == 0 {
+			return fmt.Errorf("tenant %s: no rates", t.ID)
+		}
+		for _, r := range t.Rates {
+			if !digits(r.Prefix) || !positiveDecimal(r.Price, false) {
+				return fmt.Errorf("tenant %s: rate %+v: prefix 1..8 digits, positive price", t.ID, r)
+			}
+		}
+	}
+	for i := range s.Suppliers {
+		p := &s.Suppliers[i]
+		if p.ID == "" || suppliers[p.ID] || len(p.ID) > 16 {
+			return fmt.Errorf("supplier %d: id %q missing, repeated or longer than 16", i, p.ID)
+		}
+		suppliers[p.ID] = true
+		if p.DLRDelay == 0 {
+			p.DLRDelay = Duration(50 * time.Millisecond)
+		}
+		if p.Binds == 0 {
+			p.Binds = 2
+		}
+		if p.Window == 0 {
+			p.Window = 512
+		}
+		if p.TPS == 0 {
+			p.TPS = 1_000_000
+		}
+		switch {
+		case p.Latency < 0 || p.Latency.D() > time.Minute || p.DLRDelay < 0 || p.DLRDelay.D() > time.Minute:
+			return fmt.Errorf("supplier %s: latency and dlr_delay 0..1m", p.ID)
+		case p.ErrorRate < 0 || p.NoResponseRate < 0 || p.ErrorRate+p.NoResponseRate > 1:
+			return fmt.Errorf("supplier %s: error_rate + no_response_rate within 0..1", p.ID)
+		case p.Mix.Delivered < 0 || p.Mix.Undelivered < 0 || p.Mix.Rejected < 0:
+			return fmt.Errorf("supplier %s: negative mix", p.ID)
+		case p.Binds < 1 || p.Binds > 64 || p.Window < 1 || p.Window > 10_000 || p.TPS < 1:
+			return fmt.Errorf("supplier %s: binds 1..64, window 1..10000, tps ≥ 1", p.ID)
+		case len(p.Costs) == 0:
+			return fmt.Errorf("supplier %s: no costs", p.ID)
+		}
+		for _, c := range p.Costs {
+			if !digits(c.Prefix) || !positiveDecimal(c.Price, false) {
+				return fmt.Errorf("supplier %s: cost %+v: prefix 1..8 digits, positive price", p.ID, c)
+			}
+		}
+	}
+	if len(s.Routes) == 0 {
+		return errors.New("no routes")
+	}
+	for _, r := range s.Routes {
+		if !digits(r.Prefix) || len(r.Suppliers) == 0 {
+			return fmt.Errorf("route %+v: prefix 1..8 digits and at least one supplier", r)
+		}
+		for _, id := range r.Suppliers {
+			if !suppliers[id] {
+				return fmt.Errorf("route %s: unknown supplier %q", r.Prefix, id)
+			}
+		}
+	}
+	for i := range s.Traffic {
+		st := &s.Traffic[i]
+		if st.Name == "" {
+			st.Name = fmt.Sprintf("stream-%d", i+1)
+		}
+		if st.Binds == 0 {
+			st.Binds = 2
+		}
+		if st.Window == 0 {
+			st.Window = 32
+		}
+		if st.Duration == 0 {
+			st.Duration = Duration(time.Minute)
+		}
+		switch {
+		case !tenants[st.Tenant]:
+			return fmt.Errorf("stream %s: unknown tenant %q", st.Name, st.Tenant)
+		case st.Messages < 1 || st.Messages > load.MessagesMax:
+			return fmt.Errorf("stream %s: messages 1..%d", st.Name, load.MessagesMax)
+		case st.Duration <= 0 || st.Duration.D() > 30*time.Minute || st.Start < 0 || st.Start.D() > 30*time.Minute:
+			return fmt.Errorf("stream %s: duration > 0 and start ≥ 0, both ≤ 30m", st.Name)
+		case st.Binds < 1 || st.Binds > 64 || st.Window < 1 || st.Window > 1000:
+			return fmt.Errorf("stream %s: binds 1..64, window 1..1000", st.Name)
+		case st.Rate < 0:
+			return fmt.Errorf("stream %s: negative rate", st.Name)
+		case !digits(st.Prefix):
+			return fmt.Errorf("stream %s: prefix 1..8 digits", st.Name)
+		case st.LongShare < 0 || st.UCS2Share < 0 || st.LongShare+st.UCS2Share > 1:
+			return fmt.Errorf("stream %s: long_share + ucs2_share within 0..1", st.Name)
+		}
+	}
+	for i, f := range s.Faults {
+		switch {
+		case f.At < 0 || f.At.D() > 30*time.Minute:
+			return fmt.Errorf("fault %d: at 0..30m", i)
+		case f.Kind == FaultSupplierDown && (!suppliers[f.Supplier] || f.For <= 0 || f.For.D() > 10*time.Minute):
+			return fmt.Errorf("fault %d: supplier_down needs a known supplier and for 0..10m", i)
+		case f.Kind == FaultKillServe && (f.For < 0 || f.For.D() > time.Minute):
+			return fmt.Errorf("fault %d: kill_serve: for (pause before the restart) 0..1m", i)
+		case f.Kind != FaultSupplierDown && f.Kind != FaultKillServe:
+			return fmt.Errorf("fault %d: kind must be %s or %s", i, FaultSupplierDown, FaultKillServe)
+		}
+	}
+	if s.Settle == 0 {
+		s.Settle = Duration(30 * time.Second)
+	}
+	if s.Settle < 0 || s.Settle.D() > settleMax {
+		return fmt.Errorf("settle 0..%v", settleMax)
+	}
+	if s.Limits.MaxFailover == 0 {
+		s.Limits.MaxFailover = Duration(2 * time.Second)
+	}
+	if len(s.Invariants) == 0 {
+		s.Invariants = AllInvariants
+	}
+	for _, name := range s.Invariants {
+		known := false
+		for _, k := range AllInvariants {
+			known = known || k == name
+		}
+		if !known {
+			return fmt.Errorf("unknown invariant %q (known: %s)", name, strings.Join(AllInvariants, ", "))
+		}
+	}
+	return nil
+}
+
+// Kills reports whether the scenario kills serve (it must then run as a
+// separate process).
+func (s *Scenario) Kills() bool {
+	for _, f := range s.Faults {
+		if f.Kind == FaultKillServe {
+			return true
+		}
+	}
+	return false
+}
+
+// Scaled returns a copy with every stream's messages and rate and every
+// tenant's top-up multiplied by n (n ≥ 1); times stay as they are.
+func (s *Scenario) Scaled(n int) *Scenario {
+	c := *s
+	if n <= 1 {
+		return &c
+	}
+	c.Tenants = append([]Tenant(nil), s.Tenants...)
+	for i := range c.Tenants {
+		t, _ := decimal.NewFromString(c.Tenants[i].Topup)
+		c.Tenants[i].Topup = t.Mul(decimal.NewFromInt(int64(n))).String()
+	}
+	c.Traffic = append([]Stream(nil), s.Traffic...)
+	for i := range c.Traffic {
+		c.Traffic[i].Messages = min(c.Traffic[i].Messages*n, load.MessagesMax)
+		c.Traffic[i].Rate *= float64(n)
+	}
+	return &c
+}
