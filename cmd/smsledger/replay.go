@@ -25,7 +25,7 @@ func parseReplayFlags(args []string, stderr io.Writer, getenv func(string) strin
 	fs := newFlagSet("replay", stderr)
 	cfg.common.register(fs)
 	fs.BoolVar(&cfg.verify, "verify", false, "compare the rebuilt read models with the live ones; exit 1 on any difference")
-	fs.IntVar(&cfg.batchSize, "batch-size", 10_000, "events per transaction (1..10000)")
+	fs.IntVar(&cfg.batchSize, "batch-size", 10_000, "events per read page (1..10000)")
 	if err := parseFlags(fs, args, getenv, commonFallbacks); err != nil {
 		return cfg, err
 	}

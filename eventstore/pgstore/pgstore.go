@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -269,13 +270,39 @@ func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 		ev.Position = eventstore.Position(pos)
 		ev.Version = uint64(ver)
 		ev.Data = []byte(data)
-		if err := json.Unmarshal([]byte(meta), &ev.Metadata); err != nil {
+		if err := decodeMetadata(meta, &ev.Metadata); err != nil {
 			return nil, fmt.Errorf("event %d: metadata: %w", pos, err)
 		}
 		ev.RecordedAt = ev.RecordedAt.UTC()
 		events = append(events, ev)
 	}
 	return events, rows.Err()
+}
+
+// decodeMetadata reads what encode wrote. The common shape — the two ids and
+// no extras, exactly as encoding/json writes them — is parsed directly:
+// readers (projections, replay, the ledger) decode every event's metadata,
+// and encoding/json cost them more than the rest of the row. Anything else
+// goes through encoding/json.
+func decodeMetadata(meta string, m *eventstore.Metadata) error {
+	const (
+		corrKey = `{"correlation_id":"`
+		causKey = `","causation_id":"`
+		idLen   = 36
+	)
+	if len(meta) == len(corrKey)+idLen+len(causKey)+idLen+2 &&
+		meta[:len(corrKey)] == corrKey &&
+		meta[len(corrKey)+idLen:len(corrKey)+idLen+len(causKey)] == causKey &&
+		meta[len(meta)-2:] == `"}` {
+		corr, err1 := uuid.Parse(meta[len(corrKey) : len(corrKey)+idLen])
+		caus, err2 := uuid.Parse(meta[len(corrKey)+idLen+len(causKey) : len(meta)-2])
+		if err1 == nil && err2 == nil {
+			*m = eventstore.Metadata{CorrelationID: corr, CausationID: caus}
+			return nil
+		}
+	}
+	*m = eventstore.Metadata{}
+	return json.Unmarshal([]byte(meta), m)
 }
 
 // listenLoop keeps a LISTEN connection open and wakes subscribers on every
