@@ -35,6 +35,8 @@ type Message struct {
 	DataCoding         byte // 0 GSM 03.38, 3 Latin-1, 8 UCS-2
 	RegisteredDelivery bool
 	Premium            bool
+
+	queuedAt time.Time // set by Enqueue
 }
 
 // Result is the outcome of one submit.
@@ -76,7 +78,10 @@ type Config struct {
 	BackoffMin         time.Duration // default 100ms
 	BackoffMax         time.Duration // default 10s
 	LatencyTarget      time.Duration // default 500ms
-	AdaptEvery         time.Duration // default 1s
+	// QueueTimeout: a queued message of a down supplier is reported timed
+	// out after waiting this long (default 1s), so it fails over.
+	QueueTimeout time.Duration
+	AdaptEvery   time.Duration // default 1s
 	// IDs: the format of submit_sm_resp ids and of DLR ids (when they
 	// differ, DLR ids are converted; the receipted_message_id TLV is taken
 	// as written in the resp format).
@@ -92,17 +97,19 @@ var ErrQueueFull = errors.New("egress: queue full")
 
 // Supplier is a running supplier connection set.
 type Supplier struct {
-	cfg      Config
-	rep      Reporter
-	log      *slog.Logger
-	premium  chan Message
-	normal   chan Message
-	window   chan struct{}
-	dlrSlots chan struct{} // DLRs being recorded (bounded)
-	limiter  *rate.Limiter
-	ewmaNs   atomic.Int64
-	up       atomic.Int32 // binds up
-	inflight sync.WaitGroup
+	cfg       Config
+	rep       Reporter
+	log       *slog.Logger
+	premium   chan Message
+	normal    chan Message
+	window    chan struct{}
+	dlrSlots  chan struct{} // DLRs being recorded (bounded)
+	limiter   *rate.Limiter
+	ewmaNs    atomic.Int64
+	up        atomic.Int32 // binds up
+	everUp    atomic.Bool  // a bind has been up
+	bindFails atomic.Int64 // bind attempts that failed
+	inflight  sync.WaitGroup
 }
 
 // New makes a supplier; Run connects it.
@@ -129,6 +136,7 @@ func New(cfg Config, rep Reporter) *Supplier {
 	d(&cfg.BackoffMax, 10*time.Second)
 	d(&cfg.LatencyTarget, 500*time.Millisecond)
 	d(&cfg.AdaptEvery, time.Second)
+	d(&cfg.QueueTimeout, time.Second)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -141,6 +149,7 @@ func New(cfg Config, rep Reporter) *Supplier {
 
 // Enqueue queues m (premium or normal queue) without blocking.
 func (s *Supplier) Enqueue(m Message) error {
+	m.queuedAt = time.Now()
 	q := s.normal
 	if m.Premium {
 		q = s.premium
@@ -150,6 +159,52 @@ func (s *Supplier) Enqueue(m Message) error {
 		return nil
 	default:
 		return ErrQueueFull
+	}
+}
+
+// Down reports a supplier known to be unreachable: no bind up, and either a
+// bind attempt failed or it had been up before (an outage). A supplier whose
+// first binds are still connecting is not down.
+func (s *Supplier) Down() bool {
+	return s.up.Load() == 0 && (s.bindFails.Load() > 0 || s.everUp.Load())
+}
+
+// sweep fails the queued messages of a down supplier once they have waited
+// QueueTimeout, reporting each as timed out so the caller fails over; with
+// a bind up, queued messages are only waiting for the rate limit or the
+// window, and stay.
+func (s *Supplier) sweep(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.QueueTimeout / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if !s.Down() {
+			continue
+		}
+		for _, q := range []chan Message{s.premium, s.normal} {
+			for n := len(q); n > 0; n-- { // each queued message looked at once
+				var m Message
+				select {
+				case m = <-q:
+				default:
+					n = 0
+					continue
+				}
+				if time.Since(m.queuedAt) < s.cfg.QueueTimeout {
+					select {
+					case q <- m:
+					default:
+						s.rep.SupplierTimedOut(ctx, Result{MessageID: m.ID, SupplierID: s.cfg.SupplierID})
+					}
+					continue
+				}
+				s.rep.SupplierTimedOut(ctx, Result{MessageID: m.ID, SupplierID: s.cfg.SupplierID})
+			}
+		}
 	}
 }
 
@@ -172,6 +227,8 @@ func (s *Supplier) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); s.adapt(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.sweep(ctx) }()
 	wg.Wait()
 	s.inflight.Wait()
 	return nil
@@ -238,6 +295,7 @@ func (s *Supplier) bindLoop(ctx context.Context, i int) {
 			OnClosed: func(gosmpp.State) { b.once.Do(func() { close(b.closed) }) },
 		}, 0)
 		if err != nil {
+			s.bindFails.Add(1)
 			s.log.Warn("egress bind failed", "bind", i, "err", err, "retry_in", backoff)
 			select {
 			case <-time.After(backoff):
@@ -251,6 +309,7 @@ func (s *Supplier) bindLoop(ctx context.Context, i int) {
 		b.sess.Store(sess)
 		close(b.sessUp)
 		s.up.Add(1)
+		s.everUp.Store(true)
 		s.log.Info("egress bound", "bind", i)
 		s.sendLoop(ctx, b, sess)
 		s.up.Add(-1)

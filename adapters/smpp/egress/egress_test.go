@@ -168,3 +168,26 @@ func TestAdaptiveThrottle(t *testing.T) {
 	waitFor(t, func() bool { a, _, _, _ := r.counts(); return a == 40 })
 	waitFor(t, func() bool { return s.EffectiveTPS() < 400*0.75+1 })
 }
+
+// TestQueuedMessagesFailOverWhenDown: messages waiting for a supplier that
+// is down (its binds lost and not back) are reported timed out after
+// QueueTimeout, so the caller fails them over; a short outage within the
+// timeout keeps them.
+func TestQueuedMessagesFailOverWhenDown(t *testing.T) {
+	sim := startSim(t, smscsim.Config{})
+	s, r := startSupplier(t, sim, func(c *Config) { c.Binds = 1; c.QueueTimeout = 300 * time.Millisecond })
+	if err := sim.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return s.BindsUp() == 0 && s.Down() })
+	_ = s.Enqueue(msg("stranded-1", false))
+	_ = s.Enqueue(msg("stranded-2", true))
+	start := time.Now()
+	waitFor(t, func() bool { _, _, to, _ := r.counts(); return to == 2 })
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Fatalf("queued messages of a down supplier failed over after %v", waited)
+	}
+	if s.QueueDepth() != 0 {
+		t.Fatalf("queue depth %d after the sweep", s.QueueDepth())
+	}
+}

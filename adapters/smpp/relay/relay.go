@@ -145,10 +145,11 @@ type Relay struct {
 }
 
 type runningSupplier struct {
-	cfg    egress.Config
-	eg     *egress.Supplier
-	cancel context.CancelFunc
-	done   chan struct{}
+	started time.Time
+	cfg     egress.Config
+	eg      *egress.Supplier
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // New makes a relay over the ledger. Attach the ingress server, then Run.
@@ -218,7 +219,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			// and a second dispatcher would only race them.
 			if dropped := r.svc.OutboxDropped(); dropped != lastDropped {
 				lastDropped = dropped
-				r.resumeStuck(ctx)
+				r.resumeStuck(ctx, time.Now().Add(-2*time.Second))
 			}
 		}
 	}
@@ -342,7 +343,7 @@ func (r *Relay) syncSuppliers(ctx context.Context) {
 			continue
 		}
 		sctx, cancel := context.WithCancel(ctx)
-		rs := &runningSupplier{cfg: cfg, eg: egress.New(cfg, reporter{r}), cancel: cancel, done: make(chan struct{})}
+		rs := &runningSupplier{started: time.Now(), cfg: cfg, eg: egress.New(cfg, reporter{r}), cancel: cancel, done: make(chan struct{})}
 		go func() {
 			defer close(rs.done)
 			if err := rs.eg.Run(sctx); err != nil && sctx.Err() == nil {
@@ -391,15 +392,25 @@ func (r *Relay) Stats() []SupplierStats {
 
 // Health reports each running supplier as up (at least one bind) or down,
 // for the routing snapshot.
+//
+// A supplier whose first binds are still connecting (just configured, or
+// just after a restart) counts as up for startupGrace: its messages wait in
+// its queue for the bind instead of being refused "no route". A failed bind
+// attempt, or losing every bind after being up, makes it down at once (and
+// the egress fails over what waits in its queue).
 func (r *Relay) Health() map[string]routing.SupplierHealth {
 	r.supMu.Lock()
 	defer r.supMu.Unlock()
 	out := make(map[string]routing.SupplierHealth, len(r.suppliers))
 	for id, rs := range r.suppliers {
-		out[id] = routing.SupplierHealth{Up: rs.eg.BindsUp() > 0, Score: routing.ScoreMax}
+		up := rs.eg.BindsUp() > 0 || (!rs.eg.Down() && time.Since(rs.started) < startupGrace)
+		out[id] = routing.SupplierHealth{Up: up, Score: routing.ScoreMax}
 	}
 	return out
 }
+
+// startupGrace is how long a supplier that has not bound yet counts as up.
+const startupGrace = 10 * time.Second
 
 // ---- sending ----------------------------------------------------------------
 
@@ -746,18 +757,19 @@ func (r *Relay) recover(ctx context.Context) {
 		tr, err := r.svc.SupplierTimedOut(ctx, m.ID, m.Supplier().SupplierID, m.Attempt, 0)
 		r.after(ctx, m.ID, tr, err)
 	}
-	stuck := r.resumeStuck(ctx)
+	// At start nothing is in the outbox yet: every routed message is
+	// stuck, however recent.
+	stuck := r.resumeStuck(ctx, time.Now())
 	if len(inFlight)+stuck > 0 {
 		r.log.Info("resumed unfinished messages from the log", "in_flight_failed_over", len(inFlight), "resumed", stuck)
 	}
 	r.forwardPending(ctx)
 }
 
-// resumeStuck sends routed messages older than a moment (their dispatch
+// resumeStuck sends routed messages accepted before cutoff (their dispatch
 // was dropped or lost) and completes interrupted failovers.
-func (r *Relay) resumeStuck(ctx context.Context) int {
+func (r *Relay) resumeStuck(ctx context.Context, cutoff time.Time) int {
 	n := 0
-	cutoff := time.Now().Add(-2 * time.Second)
 	for _, w := range r.svc.Unfinished(func(w *ledger.Work) bool {
 		return (w.NeedsDispatch() || w.NeedsFailover()) && w.AcceptedAt.Before(cutoff)
 	}, r.opts.RecoverMax) {
