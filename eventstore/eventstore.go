@@ -216,6 +216,22 @@ func (e *WrongExpectedVersionError) Error() string {
 // Is makes errors.Is(err, ErrWrongExpectedVersion) true.
 func (e *WrongExpectedVersionError) Is(target error) bool { return target == ErrWrongExpectedVersion }
 
+type urgentKey struct{}
+
+// WithUrgency marks the appends made with ctx as urgent: someone is waiting
+// for them in real time (a customer's submit_sm_resp, an HTTP 202). A
+// backend that queues appends may put them ahead of the others; it is a
+// hint about order, never about durability.
+func WithUrgency(ctx context.Context) context.Context {
+	return context.WithValue(ctx, urgentKey{}, true)
+}
+
+// Urgent reports whether ctx carries WithUrgency.
+func Urgent(ctx context.Context) bool {
+	v, _ := ctx.Value(urgentKey{}).(bool)
+	return v
+}
+
 // ValidateAppend checks the limits every backend enforces on one append.
 func ValidateAppend(stream string, events []EventData) error {
 	if stream == "" {

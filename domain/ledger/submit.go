@@ -103,7 +103,9 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		// Deterministic ids: a retried append of the same message is a no-op.
 		data[i] = eventstore.EventData{ID: uuid.NewSHA1(req.MessageID, []byte{byte(i)}), Type: typ, Data: b, Metadata: meta}
 	}
-	_, err = s.store.Append(ctx, events.MessageStream(req.MessageID), eventstore.NoStream, data...)
+	// The customer waits for this append (submit_sm_resp, HTTP 202): it goes
+	// ahead of lifecycle appends in the store's queue.
+	_, err = s.store.Append(eventstore.WithUrgency(ctx), events.MessageStream(req.MessageID), eventstore.NoStream, data...)
 	if err != nil {
 		if err := s.undo(&tenant, &d, req.MessageID, err); err != nil {
 			return Accepted{}, err

@@ -92,6 +92,7 @@ type Store struct {
 	pool   *pgxpool.Pool
 	opts   Options
 	queue  chan *appendRequest
+	urgent chan *appendRequest // appends marked eventstore.WithUrgency
 	wake   *notifier
 	ctx    context.Context // cancelled by Close, after the writers drained
 	cancel context.CancelFunc
@@ -119,6 +120,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error)
 		pool:    pool,
 		opts:    opts,
 		queue:   make(chan *appendRequest, opts.QueueAppendsMax),
+		urgent:  make(chan *appendRequest, opts.QueueAppendsMax),
 		wake:    newNotifier(),
 		ctx:     runCtx,
 		cancel:  cancel,
@@ -141,6 +143,7 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		close(s.closing)
 		close(s.queue)
+		close(s.urgent)
 		s.mu.Unlock()
 		// Writers drain the queue, so every accepted append is decided;
 		// then the listener stops.
@@ -182,8 +185,12 @@ func (s *Store) enqueue(ctx context.Context, req *appendRequest) error {
 		return eventstore.ErrClosed
 	default:
 	}
+	q := s.queue
+	if eventstore.Urgent(ctx) {
+		q = s.urgent
+	}
 	select {
-	case s.queue <- req:
+	case q <- req:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("pgstore: append to %q: queue full: %w", req.stream, ctx.Err())

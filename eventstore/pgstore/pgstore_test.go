@@ -151,12 +151,16 @@ func TestGroupCommitBatches(t *testing.T) {
 		appends += a
 		mu.Unlock()
 	}})
-	ctx := context.Background()
 	var wg sync.WaitGroup
 	for g := range 64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Half the callers are urgent: both queues feed the batches.
+			ctx := context.Background()
+			if g%2 == 0 {
+				ctx = eventstore.WithUrgency(ctx)
+			}
 			for i := range 20 {
 				if _, err := s.Append(ctx, fmt.Sprintf("b-%d-%d", g, i), eventstore.NoStream, eventstoretest.Event("B", 300)); err != nil {
 					t.Errorf("append: %v", err)

@@ -41,13 +41,14 @@ func (s *Store) writeLoop() {
 		next    = make([]*appendRequest, 0, 64)
 		streams = make(map[string]struct{}, 512)
 		ids     = make(map[uuid.UUID]struct{}, 1024)
-		open    = true
+		// The queues; a closed one becomes nil (Close closes both).
+		urgent, normal = s.urgent, s.queue
 	)
-	for open || len(carried) > 0 {
+	for urgent != nil || normal != nil || len(carried) > 0 {
 		batch, next = batch[:0], next[:0]
 		clear(streams)
 		clear(ids)
-		events := 0
+		events, urgents := 0, 0
 		take := func(r *appendRequest) {
 			if _, dup := streams[r.stream]; dup || r.sharesIDs(ids) {
 				next = append(next, r)
@@ -63,27 +64,61 @@ func (s *Store) writeLoop() {
 		for _, r := range carried {
 			take(r)
 		}
-		if len(batch) == 0 {
-			r, ok := <-s.queue
-			if !ok {
-				return
-			}
-			take(r)
-		}
-	gather:
-		for open && events < s.opts.BatchEventsMax && len(next) < cap(next) {
+		if len(batch) == 0 && len(next) == 0 {
 			select {
-			case r, ok := <-s.queue:
+			case r, ok := <-urgent:
 				if !ok {
-					open = false
-					break gather
+					urgent = nil
+					continue
+				}
+				take(r)
+				urgents++
+			case r, ok := <-normal:
+				if !ok {
+					normal = nil
+					continue
+				}
+				take(r)
+			}
+		}
+		// Urgent appends first, all of them (up to the batch bound).
+	urgentGather:
+		for urgent != nil && events < s.opts.BatchEventsMax && len(next) < cap(next) {
+			select {
+			case r, ok := <-urgent:
+				if !ok {
+					urgent = nil
+					break urgentGather
+				}
+				take(r)
+				urgents++
+			default:
+				break urgentGather
+			}
+		}
+		// Then the others; with urgent ones aboard, only a quarter of a
+		// batch more, so that the transaction the urgent callers wait for
+		// stays short.
+		limit := s.opts.BatchEventsMax
+		if urgents > 0 {
+			limit = min(limit, events+s.opts.BatchEventsMax/4)
+		}
+	normalGather:
+		for normal != nil && events < limit && len(next) < cap(next) {
+			select {
+			case r, ok := <-normal:
+				if !ok {
+					normal = nil
+					break normalGather
 				}
 				take(r)
 			default:
-				break gather
+				break normalGather
 			}
 		}
-		s.commitBatch(batch, events)
+		if len(batch) > 0 {
+			s.commitBatch(batch, events)
+		}
 		clear(batch) // drop references so finished requests can be collected
 		carried, next = next, carried
 	}
