@@ -29,7 +29,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -293,7 +292,7 @@ func runBench(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) er
 	case res.Accepted == 0:
 		return errors.New("bench: nothing was accepted")
 	case res.HasErrors():
-		return fmt.Errorf("bench: the run had errors: %v", formatCounts(res.Errors))
+		return fmt.Errorf("bench: the run had errors: %v", load.FormatCounts(res.Errors))
 	}
 	return nil
 }
@@ -441,7 +440,7 @@ func warmUp(ctx context.Context, addr string, cred load.Credential, prefix strin
 			}
 			last = "accepted, never reached the supplier"
 		default:
-			last = formatCounts(res.Errors)
+			last = load.FormatCounts(res.Errors)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("bench: the path to the supplier did not work within 30s of warm-up; last: %s", last)
@@ -545,15 +544,15 @@ func (r *benchReport) printText(w io.Writer) {
 		r.Mode, p.Binds, p.Window, p.Messages, p.DurationS, rateText(p.Rate), p.Tenants, 100*p.LongShare, 100*p.UCS2Share)
 	fmt.Fprintf(tw, "machine\t%d CPUs, %s/%s, %s\n", r.Machine.CPUs, r.Machine.GOOS, r.Machine.GOARCH, r.Machine.GoVersion)
 	fmt.Fprintf(tw, "submitted\t%d sent, %d accepted, %d refused\n", r.Sent, r.Accepted, r.Refused)
-	fmt.Fprintf(tw, "statuses\t%s\n", formatCounts(r.Statuses))
+	fmt.Fprintf(tw, "statuses\t%s\n", load.FormatCounts(r.Statuses))
 	fmt.Fprintf(tw, "throughput\t%.0f msg/s accepted (submit phase %.2fs)\n", r.MsgPerS, r.SubmitPhaseS)
 	fmt.Fprintf(tw, "submit_sm_resp\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n", r.P50ms, r.P90ms, r.P99ms, r.P999ms, r.MaxMs)
 	if r.dlrsRequested {
-		fmt.Fprintf(tw, "DLRs\t%d of %d within %.1fs (%s), %d duplicate(s)\n", r.DLRs, r.DLRsExpected, r.DLRWaitedS, formatCounts(r.DLRByStat), r.DLRDuplicates)
+		fmt.Fprintf(tw, "DLRs\t%d of %d within %.1fs (%s), %d duplicate(s)\n", r.DLRs, r.DLRsExpected, r.DLRWaitedS, load.FormatCounts(r.DLRByStat), r.DLRDuplicates)
 		fmt.Fprintf(tw, "DLR round trip\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms (includes the simulator's DLR delay %g ms)\n",
 			r.DLRP50ms, r.DLRP90ms, r.DLRP99ms, r.DLRP999ms, r.DLRMaxMs, r.Params.SimDLRDelayMs)
 	}
-	fmt.Fprintf(tw, "errors\t%s\n", formatCounts(r.Errors))
+	fmt.Fprintf(tw, "errors\t%s\n", load.FormatCounts(r.Errors))
 	_ = tw.Flush()
 }
 
@@ -562,23 +561,6 @@ func rateText(r float64) string {
 		return "unlimited"
 	}
 	return fmt.Sprintf("%g/s", r)
-}
-
-// formatCounts prints a count map sorted by key ("none" when empty).
-func formatCounts(m map[string]int64) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
-	return strings.Join(parts, " ")
 }
 
 // startCPUProfile starts a CPU profile into path (nothing when empty).

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -448,49 +447,7 @@ func benchmarkAppend(b *testing.B, callers, perCall int) {
 		url = newServer(b, kurrenttest.Options{}).URL()
 	}
 	s := openStore(b, url, kurrentstore.Options{StreamPrefix: testPrefix()})
-	ctx := context.Background()
-	for i := range 10 {
-		if _, err := s.Append(ctx, fmt.Sprintf("warm-%d", i), eventstore.NoStream, eventstoretest.Event("Warm", 300)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	payload := make([][]eventstore.EventData, b.N)
-	for i := range payload {
-		payload[i] = make([]eventstore.EventData, perCall)
-		for j := range payload[i] {
-			payload[i][j] = eventstoretest.Event("SubmitAccepted", 300)
-		}
-	}
-	latencies := make([]time.Duration, b.N)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= b.N {
-					return
-				}
-				t0 := time.Now()
-				if _, err := s.Append(ctx, "message-"+uuid.Must(uuid.NewV7()).String(), eventstore.NoStream, payload[i]...); err != nil {
-					b.Error(err)
-					return
-				}
-				latencies[i] = time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	b.ReportMetric(float64(b.N*perCall)/elapsed.Seconds(), "events/s")
-	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
-	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+	eventstoretest.BenchmarkAppend(b, s, callers, perCall)
 }
 
 // testLogLevel is error unless KURRENTSTORE_TEST_LOG=debug|info|warn.

@@ -1,8 +1,11 @@
 package load
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -144,4 +147,22 @@ type Summary struct {
 func (h *Histogram) Summary() Summary {
 	return Summary{Count: h.n, Mean: h.Mean(), P50: h.Quantile(0.50), P90: h.Quantile(0.90),
 		P99: h.Quantile(0.99), P999: h.Quantile(0.999), Max: h.max}
+}
+
+// FormatCounts prints a count map as "k=v" pairs sorted by key ("none" when
+// empty), as the bench and scenario reports show statuses and errors.
+func FormatCounts(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/smsledger/smsledger/scenarios/load"
 )
 
 // Invariant is one checked invariant.
@@ -379,7 +381,7 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 	// Refusals (e.g. balance exhaustion must have refused).
 	{
 		ok := rep.Refused >= int64(r.sc.Limits.MinRefused)
-		add(InvRefusals, ok, fmt.Sprintf("%d refused (at least %d wanted): %s", rep.Refused, r.sc.Limits.MinRefused, formatCounts64(rep.Statuses)))
+		add(InvRefusals, ok, fmt.Sprintf("%d refused (at least %d wanted): %s", rep.Refused, r.sc.Limits.MinRefused, load.FormatCounts(rep.Statuses)))
 	}
 
 	rep.Passed = true
@@ -400,21 +402,5 @@ func formatCounts(m map[string]int) string {
 	for k, v := range m {
 		c[k] = int64(v)
 	}
-	return formatCounts64(c)
-}
-
-func formatCounts64(m map[string]int64) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
-	return strings.Join(parts, " ")
+	return load.FormatCounts(c)
 }

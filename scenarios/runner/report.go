@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"text/tabwriter"
 	"time"
+
+	"github.com/smsledger/smsledger/scenarios/load"
 )
 
 // Latency is a latency summary in milliseconds.
@@ -82,11 +84,11 @@ func (rep *Report) PrintText(w io.Writer) {
 		mode = "serve as a child process"
 	}
 	fmt.Fprintf(tw, "scenario %s\t%s (scale %d, %s, %.1fs, %v CPUs)\n", rep.Scenario, verdict, rep.Scale, mode, rep.DurationS, rep.Machine["cpus"])
-	fmt.Fprintf(tw, "submitted\t%d sent, %d accepted, %d refused (%s)\n", rep.Sent, rep.Accepted, rep.Refused, formatCounts64(rep.Statuses))
+	fmt.Fprintf(tw, "submitted\t%d sent, %d accepted, %d refused (%s)\n", rep.Sent, rep.Accepted, rep.Refused, load.FormatCounts(rep.Statuses))
 	fmt.Fprintf(tw, "throughput\t%.0f msg/s accepted over %.2fs of traffic\n", rep.MsgPerS, rep.TrafficS)
 	fmt.Fprintf(tw, "submit_sm_resp\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n", rep.Submit.P50, rep.Submit.P90, rep.Submit.P99, rep.Submit.P999, rep.Submit.Max)
 	fmt.Fprintf(tw, "DLR round trip\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms (%d measured by the load binds)\n", rep.DLR.P50, rep.DLR.P90, rep.DLR.P99, rep.DLR.Max, rep.DLR.Count)
-	fmt.Fprintf(tw, "load errors\t%s\n", formatCounts64(rep.LoadErrors))
+	fmt.Fprintf(tw, "load errors\t%s\n", load.FormatCounts(rep.LoadErrors))
 	for _, s := range rep.Streams {
 		fmt.Fprintf(tw, "  stream %s (%s)\t%d runs, %d sent, %d accepted, %d refused, %.0f msg/s, p50 %.2f ms, p99 %.2f ms\n",
 			s.Name, s.Tenant, s.Runs, s.Sent, s.Accepted, s.Refused, s.MsgPerS, s.P50ms, s.P99ms)

@@ -173,34 +173,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.recover(ctx)
 
 	var wg sync.WaitGroup
-	for range forwardWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case id := <-r.toForward:
-					r.forward(ctx, id)
-				}
-			}
-		}()
-	}
-	for range r.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case d := <-r.svc.Outbox():
-					r.dispatch(ctx, d.MessageID)
-				}
-			}
-		}()
-	}
+	startWorkers(ctx, &wg, forwardWorkers, r.toForward, func(id uuid.UUID) { r.forward(ctx, id) })
+	startWorkers(ctx, &wg, r.opts.Workers, r.svc.Outbox(), func(d ledger.Dispatch) { r.dispatch(ctx, d.MessageID) })
 	tick := time.NewTicker(r.opts.RetryEvery)
 	defer tick.Stop()
 	lastDropped := r.svc.OutboxDropped()
@@ -222,6 +196,25 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.resumeStuck(ctx, time.Now().Add(-2*time.Second))
 			}
 		}
+	}
+}
+
+// startWorkers runs n goroutines that hand what arrives on ch to work until
+// ctx ends.
+func startWorkers[T any](ctx context.Context, wg *sync.WaitGroup, n int, ch <-chan T, work func(T)) {
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case v := <-ch:
+					work(v)
+				}
+			}
+		}()
 	}
 }
 
