@@ -98,14 +98,7 @@ func TestServeCrashRecovery(t *testing.T) {
 
 	b := startBinary(t, dataDir, admin)
 	base := "http://" + b.httpAddr
-	must := func(want int, method, path, token, body string) map[string]any {
-		t.Helper()
-		st, m := apiCall(t, method, base+path, token, body)
-		if st != want {
-			t.Fatalf("%s %s: %d, want %d: %v", method, path, st, want, m)
-		}
-		return m
-	}
+	must := apiMust(t, &base)
 	must(201, "POST", "/v1/tenants", admin, `{"id":"acme","name":"Acme","currency":"EUR","billing":"on_delivery","tps_limit":0,"credit_limit":"0","tier":"standard"}`)
 	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"}]`)
 	must(200, "POST", "/v1/tenants/acme/smpp-credentials", admin, `{"system_id":"acme","password":"s3cret"}`)

@@ -16,6 +16,19 @@ import (
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
 )
 
+// apiMust returns a call to serve's API at *base that fails the test unless
+// the answer has the wanted status (base may change: a restarted serve).
+func apiMust(t *testing.T, base *string) func(want int, method, path, token, body string) map[string]any {
+	return func(want int, method, path, token, body string) map[string]any {
+		t.Helper()
+		st, m := apiCall(t, method, *base+path, token, body)
+		if st != want {
+			t.Fatalf("%s %s: status %d, want %d: %v", method, path, st, want, m)
+		}
+		return m
+	}
+}
+
 // apiCall sends one JSON request to a running serve and decodes the answer.
 func apiCall(t *testing.T, method, url, token, body string) (int, map[string]any) {
 	t.Helper()
@@ -52,14 +65,7 @@ func TestServeAPIEndToEnd(t *testing.T) {
 	info, stop := serveInProcess(t, "--data-dir", dataDir, "--admin-token", admin)
 	base := "http://" + info.HTTPAddr
 
-	must := func(wantStatus int, method, path, token, body string) map[string]any {
-		t.Helper()
-		st, m := apiCall(t, method, base+path, token, body)
-		if st != wantStatus {
-			t.Fatalf("%s %s: status %d, want %d: %v", method, path, st, wantStatus, m)
-		}
-		return m
-	}
+	must := apiMust(t, &base)
 	must(201, "POST", "/v1/tenants", admin, `{"id":"acme","name":"Acme","currency":"EUR","billing":"on_submit","tps_limit":100,"credit_limit":"0","tier":"standard"}`)
 	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"}]`)
 	host, port, _ := net.SplitHostPort(sim.Addr())

@@ -175,14 +175,7 @@ func TestServeSMPPEndToEnd(t *testing.T) {
 	const admin = "admin-secret"
 	info, stop := serveInProcess(t, "--data-dir", filepath.Join(t.TempDir(), "data"), "--admin-token", admin)
 	base := "http://" + info.HTTPAddr
-	must := func(want int, method, path, token, body string) map[string]any {
-		t.Helper()
-		st, m := apiCall(t, method, base+path, token, body)
-		if st != want {
-			t.Fatalf("%s %s: %d, want %d: %v", method, path, st, want, m)
-		}
-		return m
-	}
+	must := apiMust(t, &base)
 	must(201, "POST", "/v1/tenants", admin, `{"id":"acme","name":"Acme","currency":"EUR","billing":"on_delivery","tps_limit":0,"credit_limit":"0","tier":"premium"}`)
 	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"}]`)
 	must(200, "POST", "/v1/tenants/acme/smpp-credentials", admin, `{"system_id":"acme","password":"s3cret"}`)

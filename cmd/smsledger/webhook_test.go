@@ -81,14 +81,7 @@ func TestServeWebhookDLR(t *testing.T) {
 		}
 	}()
 	base := "http://" + info.HTTPAddr
-	must := func(want int, method, path, token, body string) map[string]any {
-		t.Helper()
-		st, m := apiCall(t, method, base+path, token, body)
-		if st != want {
-			t.Fatalf("%s %s: status %d, want %d: %v", method, path, st, want, m)
-		}
-		return m
-	}
+	must := apiMust(t, &base)
 	must(201, "POST", "/v1/tenants", admin, `{"id":"acme","name":"Acme","currency":"EUR","billing":"on_delivery","tps_limit":100,"credit_limit":"0","tier":"standard"}`)
 	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"}]`)
 	must(201, "POST", "/v1/tenants/acme/topups", admin, `{"amount":"1.00","reference":"wire-1"}`)
