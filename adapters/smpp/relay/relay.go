@@ -689,7 +689,11 @@ func (r *Relay) forward(ctx context.Context, id uuid.UUID) {
 	}
 	r.forwarded.Store(id, time.Now())
 	r.opts.Observer.DLRForwarded(time.Since(w.AcceptedAt))
-	if _, err := r.svc.DeliveryForwarded(ctx, id); err != nil {
+	// The tenant has the DLR: record it even if the relay is stopping
+	// (bounded), or a restart would send it again.
+	rctx, rcancel := detach(ctx)
+	defer rcancel()
+	if _, err := r.svc.DeliveryForwarded(rctx, id); err != nil {
 		// The tenant has it; if this is lost, a restart sends it again
 		// (at least once, never silently dropped).
 		r.log.Warn("DLR forwarded but not recorded", "message", id, "err", err)
