@@ -181,3 +181,26 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestSchemaPrefix(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		v    int
+		fast bool
+	}{
+		{`{"schema":1,"a":2}`, 1, true},
+		{`{"schema":12}`, 12, true},
+		{`{"schema":01,"a":2}`, 0, false}, // not JSON: left to encoding/json
+		{`{"schema":,"a":2}`, 0, false},
+		{`{"schema":1`, 0, false},
+		{` {"schema":1,"a":2}`, 0, false},
+		{`{"a":2,"schema":1}`, 0, false},
+		{`{"schema":"1"}`, 0, false},
+		{`{"schema":123456}`, 0, false},
+	} {
+		v, ok := schemaPrefix([]byte(c.in))
+		if ok != c.fast || (ok && v != c.v) {
+			t.Errorf("schemaPrefix(%s) = %d, %v; want %d, %v", c.in, v, ok, c.v, c.fast)
+		}
+	}
+}
