@@ -75,6 +75,9 @@ func runScenario(ctx context.Context, cfg scenarioConfig, stdout, stderr io.Writ
 	start := func(ctx context.Context, sc runner.ServeConfig) (runner.Serve, error) {
 		args := []string{"--http-addr", "127.0.0.1:0", "--smpp-addr", "127.0.0.1:0", "--admin-token", sc.AdminToken,
 			"--seal-key-file", sc.SealKeyFile, "--data-dir", sc.DataDir}
+		if sc.DatabaseURL != "" {
+			args = append(args, "--database-url", sc.DatabaseURL)
+		}
 		if sc.Process { // info: its addresses are read from its log; warnings and errors are passed on
 			return startServeProcess(ctx, append(args, "--log-level", "info"), cfg.childEnv, serveLog)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,17 +33,29 @@ func TestScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts embedded PostgreSQL servers")
 	}
-	for _, name := range []string{"happy", "supplier-outage", "balance-exhaustion", "crash-restart"} {
+	files, err := filepath.Glob(filepath.Join("..", "..", "scenarios", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenario files: %v", err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
 		t.Run(name, func(t *testing.T) {
+			sc, err := runner.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sc.InCI() {
+				t.Skipf("scenario %s has ci: false (run it by hand: smsledger scenario run %s)", name, filepath.Base(file))
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			var out bytes.Buffer
 			errOut := &lockedBuf{}
-			cfg := scenarioConfig{file: filepath.Join("..", "..", "scenarios", name+".yaml"), scale: 1, jsonOut: true,
+			cfg := scenarioConfig{file: file, scale: 1, jsonOut: true,
 				logFmt: "text", childEnv: []string{asBinaryEnv + "=1"}}
 			_ = cfg.logLevel.UnmarshalText([]byte("WARN"))
 			_ = cfg.serveLogLevel.UnmarshalText([]byte("WARN"))
-			err := runScenario(ctx, cfg, &out, errOut)
+			err = runScenario(ctx, cfg, &out, errOut)
 			if err != nil {
 				t.Logf("stderr:\n%s", errOut.String())
 			}

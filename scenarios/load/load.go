@@ -81,6 +81,9 @@ type Config struct {
 	// submit_sm_resp ESME_ROK (on a session's reader goroutine: keep it
 	// short). Scenarios use it to check what was acknowledged.
 	OnAccepted func(messageID string)
+	// OnStatus, when set, is called with the status of every
+	// submit_sm_resp (on a session's reader goroutine: keep it short).
+	OnStatus func(status data.CommandStatusType)
 	// OnReceipt, when set, is called for every DLR received (duplicates
 	// and DLRs of other runs too), with its message id and stat.
 	OnReceipt func(messageID, stat string)
@@ -398,6 +401,9 @@ func (b *bind) onResp(seq int32, st data.CommandStatusType, id string) {
 	}
 	<-b.slots
 	r := b.r
+	if r.cfg.OnStatus != nil {
+		r.cfg.OnStatus(st)
+	}
 	if st == data.ESME_ROK && id != "" && r.cfg.OnAccepted != nil {
 		r.cfg.OnAccepted(id)
 	}

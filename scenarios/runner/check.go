@@ -242,7 +242,24 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 				multi = append(multi, fmt.Sprintf("%s %v", id, n))
 			}
 		}
-		ok := len(pending) <= r.sc.Limits.MaxPending && len(multi) == 0
+		// The DLRs the ESME received for a message all tell one outcome,
+		// the one of its final state.
+		var conflicting []string
+		r.mu.Lock()
+		for id := range acked {
+			m, stats := st.msgs[id], r.dlrStats[id]
+			if len(stats) > 1 {
+				conflicting = append(conflicting, fmt.Sprintf("%s %v", id, keys(stats)))
+			} else if m != nil && len(stats) == 1 {
+				for s := range stats {
+					if (s == "DELIVRD") != (m.State == "delivered") {
+						conflicting = append(conflicting, fmt.Sprintf("%s DLR %s but state %s", id, s, m.State))
+					}
+				}
+			}
+		}
+		r.mu.Unlock()
+		ok := len(pending) <= r.sc.Limits.MaxPending && len(multi) == 0 && len(conflicting) == 0
 		ev := []string{fmt.Sprintf("states after %.1fs of settling: %s", st.waited.Seconds(), formatCounts(states)),
 			fmt.Sprintf("%d still pending (allowed %d)", len(pending), r.sc.Limits.MaxPending),
 			fmt.Sprintf("audit trails of %d terminal messages: %d with other than one terminal event, one forward, one settlement or release", checked, len(multi))}
@@ -251,6 +268,10 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 		}
 		if len(multi) > 0 {
 			ev = append(ev, "bad trails: "+sample(multi))
+		}
+		ev = append(ev, fmt.Sprintf("%d message(s) whose DLRs at the ESME disagree with each other or with the final state (DELIVRD ⇔ delivered)", len(conflicting)))
+		if len(conflicting) > 0 {
+			ev = append(ev, "disagreeing: "+sample(conflicting))
 		}
 		ok2, ev2 := reconChecks("no_stale_open_messages")
 		add(InvOneTerminalState, ok && ok2, append(ev, ev2...)...)
@@ -358,6 +379,12 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 		if len(notForwarded) > 0 {
 			ev = append(ev, "not forwarded: "+sample(notForwarded))
 		}
+		for _, p := range r.sc.Suppliers {
+			if px := r.proxies[p.ID]; px != nil {
+				ev = append(ev, fmt.Sprintf("supplier %s DLR storm: %d DLRs from the simulator; %d duplicate(s) sent to serve (%d with the other outcome), %d held back %v, %d dropped (bind gone)",
+					p.ID, px.DLRs.Load(), px.Duplicates.Load(), px.Conflicting.Load(), px.Late.Load(), p.DLRStorm.LateBy.D(), px.Dropped.Load()))
+			}
+		}
 		add(InvDLRAtMostOnce, ok, ev...)
 	}
 
@@ -384,10 +411,117 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 		add(InvRefusals, ok, fmt.Sprintf("%d refused (at least %d wanted): %s", rep.Refused, r.sc.Limits.MinRefused, load.FormatCounts(rep.Statuses)))
 	}
 
+	// Per-stream bars (e.g. a premium tenant beside a noisy one).
+	{
+		ok, ev := true, []string{}
+		for i, s := range rep.Streams {
+			if i >= len(r.sc.Traffic) {
+				break
+			}
+			lim := r.sc.Traffic[i].Limits
+			if lim.MinAcceptedRatio > 0 {
+				ratio := 0.0
+				if s.Sent > 0 {
+					ratio = float64(s.Accepted) / float64(s.Sent)
+				}
+				pass := s.Sent > 0 && ratio >= lim.MinAcceptedRatio
+				ok = ok && pass
+				ev = append(ev, fmt.Sprintf("stream %s: accepted %d of %d sent = %.4f (at least %.4f)%s", s.Name, s.Accepted, s.Sent, ratio, lim.MinAcceptedRatio, failText(pass)))
+			}
+			if lim.MinRateShare > 0 {
+				pass := s.MsgPerS >= lim.MinRateShare*s.Rate
+				ok = ok && pass
+				ev = append(ev, fmt.Sprintf("stream %s: %.1f msg/s accepted of %.1f asked (at least %.0f%%)%s", s.Name, s.MsgPerS, s.Rate, 100*lim.MinRateShare, failText(pass)))
+			}
+			if lim.MaxP99 > 0 {
+				pass := s.Accepted > 0 && s.P99ms <= ms(lim.MaxP99.D())
+				ok = ok && pass
+				ev = append(ev, fmt.Sprintf("stream %s: submit_sm_resp p50 %.2f ms, p99 %.2f ms (at most %v)%s", s.Name, s.P50ms, s.P99ms, lim.MaxP99.D(), failText(pass)))
+			}
+			for _, status := range sortedKeys(lim.MinRefusedShare) {
+				want := lim.MinRefusedShare[status]
+				got := 0.0
+				if s.Sent > 0 {
+					got = float64(s.Statuses[status]) / float64(s.Sent)
+				}
+				pass := s.Sent > 0 && got >= want
+				ok = ok && pass
+				ev = append(ev, fmt.Sprintf("stream %s: %d of %d sent refused %s = %.3f (at least %.3f); all: %s%s", s.Name, s.Statuses[status], s.Sent, status, got, want, load.FormatCounts(s.Statuses), failText(pass)))
+			}
+		}
+		if len(ev) == 0 {
+			ev = append(ev, "no per-stream limits in this scenario")
+		}
+		add(InvStreamLimits, ok, ev...)
+	}
+
+	// The store went away: the ingress refused or throttled meanwhile,
+	// acknowledged nothing it could not keep, and recovered by itself.
+	{
+		ok, ev := true, []string{}
+		for _, f := range rep.Faults {
+			if f.Kind != FaultRestartPostgres {
+				continue
+			}
+			var lost []string
+			for _, id := range f.AckedInOutage {
+				if st.msgs[id] == nil {
+					lost = append(lost, id)
+				}
+			}
+			okN := f.OutageStatuses["ESME_ROK"]
+			refusedN := int64(0)
+			for k, v := range f.OutageStatuses {
+				if k != "ESME_ROK" {
+					refusedN += v
+				}
+			}
+			recovered := f.RecoveryMs >= 0 && f.RecoveryMs <= ms(r.sc.Limits.MaxStoreRecovery.D())
+			pass := f.Error == "" && len(lost) == 0 && recovered
+			ok = ok && pass
+			ev = append(ev, fmt.Sprintf("postgres down at %.1fs for %.0f ms%s", f.AtS, f.DownMs, errText(f.Error)),
+				fmt.Sprintf("while down: %d submit_sm_resp ESME_ROK, %d refused (%s)", okN, refusedN, load.FormatCounts(f.OutageStatuses)),
+				fmt.Sprintf("%d message(s) acknowledged while down, %d of them not found afterwards%s", len(f.AckedInOutage), len(lost), failText(len(lost) == 0)),
+				fmt.Sprintf("first ESME_ROK %.0f ms after postgres accepted connections again (bar %v; -1: none)%s", f.RecoveryMs, r.sc.Limits.MaxStoreRecovery.D(), failText(recovered)))
+			if len(lost) > 0 {
+				ev = append(ev, "acknowledged while down and lost: "+sample(lost))
+			}
+		}
+		if len(ev) == 0 {
+			ev = append(ev, "no postgres restart in this scenario")
+		}
+		add(InvStoreOutage, ok, ev...)
+	}
+
 	rep.Passed = true
 	for _, inv := range rep.Invariants {
 		rep.Passed = rep.Passed && inv.Passed
 	}
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedKeys(m map[string]float64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func failText(pass bool) string {
+	if pass {
+		return ""
+	}
+	return " — FAILED"
 }
 
 func errText(e string) string {

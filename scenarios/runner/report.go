@@ -97,6 +97,8 @@ func (rep *Report) PrintText(w io.Writer) {
 		switch f.Kind {
 		case FaultSupplierDown:
 			fmt.Fprintf(tw, "  fault %s %s\tat %.1fs for %.1fs: failover %.0f ms%s\n", f.Kind, f.Supplier, f.AtS, f.ForS, f.FailoverMs, errText(f.Error))
+		case FaultRestartPostgres:
+			fmt.Fprintf(tw, "  fault %s\tat %.1fs: down %.0f ms, answers meanwhile: %s; first ESME_ROK %.0f ms after it was back%s\n", f.Kind, f.AtS, f.DownMs, load.FormatCounts(f.OutageStatuses), f.RecoveryMs, errText(f.Error))
 		default:
 			fmt.Fprintf(tw, "  fault %s\tat %.1fs: serve listening again after %.0f ms%s\n", f.Kind, f.AtS, f.RecoveryMs, errText(f.Error))
 		}

@@ -14,8 +14,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linxGnu/gosmpp/data"
 	"github.com/shopspring/decimal"
 
+	"github.com/smsledger/smsledger/adapters/smpp/receipt"
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
 	"github.com/smsledger/smsledger/scenarios/load"
 )
@@ -35,8 +37,12 @@ type ServeConfig struct {
 	DataDir     string // embedded PostgreSQL, kept across restarts
 	SealKeyFile string
 	AdminToken  string
-	// Process: run serve as a separate process (it will be killed).
+	// Process: run serve as a separate process (it will be killed, or its
+	// database restarted).
 	Process bool
+	// DatabaseURL, when set, is the PostgreSQL serve must use instead of
+	// an embedded one under DataDir (restart_postgres scenarios).
+	DatabaseURL string
 }
 
 // StartServe starts serve and returns once it listens (SMPP and HTTP).
@@ -56,7 +62,8 @@ type Options struct {
 type ackInfo struct {
 	tenant string
 	dlr    bool
-	count  int // submit_sm_resp ESME_ROK with this id
+	count  int       // submit_sm_resp ESME_ROK with this id
+	at     time.Time // first ESME_ROK
 }
 
 type run struct {
@@ -67,21 +74,29 @@ type run struct {
 	token string
 	start time.Time // traffic start
 
-	sims  map[string]*smscsim.Sim
-	simPw map[string]string
-	creds map[string]load.Credential
-	keys  map[string]string // tenant → API key
+	sims    map[string]*smscsim.Sim
+	proxies map[string]*dlrProxy // suppliers with a dlr_storm
+	db      *externalDB          // restart_postgres scenarios
+	simPw   map[string]string
+	creds   map[string]load.Credential
+	keys    map[string]string // tenant → API key
 
-	mu      sync.Mutex
-	serve   Serve // nil while restarting
-	acked   map[string]*ackInfo
-	dlrs    map[string]int
-	minAvl  map[string]decimal.Decimal
-	samples int
-	subH    load.Histogram
-	dlrH    load.Histogram
-	totals  load.Result
-	faults  []FaultReport
+	mu    sync.Mutex
+	serve Serve // nil while restarting
+	acked map[string]*ackInfo
+	dlrs  map[string]int
+	// dlrStats: the outcomes (normalised stat) of the DLRs received per id.
+	dlrStats map[string]map[string]bool
+	minAvl   map[string]decimal.Decimal
+	samples  int
+	subH     load.Histogram
+	dlrH     load.Histogram
+	totals   load.Result
+	faults   []FaultReport
+	// statuses counts every submit_sm_resp by status as it comes (faults
+	// take differences of it).
+	statuses map[string]int64
+	lastOK   time.Time
 }
 
 // Run runs the scenario and returns its report. An error means the
@@ -102,8 +117,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	}
 	sc = sc.Scaled(opts.Scale)
 	r := &run{sc: sc, opts: opts, log: opts.Logger.With("component", "scenario", "scenario", sc.Name), token: randomHex(16),
-		sims: map[string]*smscsim.Sim{}, simPw: map[string]string{}, creds: map[string]load.Credential{}, keys: map[string]string{},
-		acked: map[string]*ackInfo{}, dlrs: map[string]int{}, minAvl: map[string]decimal.Decimal{},
+		sims: map[string]*smscsim.Sim{}, proxies: map[string]*dlrProxy{}, statuses: map[string]int64{}, simPw: map[string]string{}, creds: map[string]load.Credential{}, keys: map[string]string{},
+		acked: map[string]*ackInfo{}, dlrs: map[string]int{}, dlrStats: map[string]map[string]bool{}, minAvl: map[string]decimal.Decimal{},
 		totals: load.Result{Statuses: map[string]int64{}, Errors: map[string]int64{}, DLRByStat: map[string]int64{}}}
 	began := time.Now()
 	var err error
@@ -134,6 +149,33 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		go func() {
 			defer simWG.Done()
 			_ = sim.Run(simCtx)
+		}()
+		if p.DLRStorm.enabled() {
+			px, err := newDLRProxy(p.DLRStorm, sim.Addr(), opts.SimLogger.With("supplier", p.ID))
+			if err != nil {
+				return nil, fmt.Errorf("runner: supplier %s: dlr proxy: %w", p.ID, err)
+			}
+			r.proxies[p.ID] = px
+			simWG.Add(1)
+			go func() {
+				defer simWG.Done()
+				px.Run(simCtx)
+			}()
+		}
+	}
+
+	// The external PostgreSQL of a restart_postgres scenario (stopped
+	// after serve).
+	if sc.RestartsPostgres() {
+		db, err := startExternalDB(ctx, filepath.Join(r.tmp, "pg"), opts.SimLogger)
+		if err != nil {
+			return nil, err
+		}
+		r.db = db
+		defer func() {
+			if err := db.Close(ctx); err != nil {
+				r.log.Warn("postgres stopped with an error", "err", err)
+			}
 		}()
 	}
 
@@ -192,7 +234,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		return nil, errors.New("runner: serve is not running after the faults")
 	}
 
-	rep := &Report{Scenario: sc.Name, Scale: opts.Scale, Process: sc.Kills(), Streams: streams, Faults: r.faults}
+	rep := &Report{Scenario: sc.Name, Scale: opts.Scale, Process: sc.Process(), Streams: streams, Faults: r.faults}
 	rep.fillTraffic(r, trafficEnd.Sub(r.start))
 	r.log.Info("traffic done; settling", "accepted", rep.Accepted, "settle", sc.Settle.D())
 	st := r.settle(ctx)
@@ -202,8 +244,21 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 }
 
 func (r *run) serveConfig() ServeConfig {
-	return ServeConfig{DataDir: filepath.Join(r.tmp, "data"), SealKeyFile: filepath.Join(r.tmp, "seal.key"),
-		AdminToken: r.token, Process: r.sc.Kills()}
+	c := ServeConfig{DataDir: filepath.Join(r.tmp, "data"), SealKeyFile: filepath.Join(r.tmp, "seal.key"),
+		AdminToken: r.token, Process: r.sc.Process()}
+	if r.db != nil {
+		c.DatabaseURL = r.db.URL()
+	}
+	return c
+}
+
+// supplierAddr is where serve binds to a supplier: its simulator, or the
+// DLR storm proxy in front of it.
+func (r *run) supplierAddr(id string) string {
+	if px := r.proxies[id]; px != nil {
+		return px.Addr()
+	}
+	return r.sims[id].Addr()
 }
 
 // current is the running serve (nil while it restarts).
@@ -244,8 +299,7 @@ func randomHex(n int) string {
 func (r *run) configure(ctx context.Context) error {
 	a := r.admin()
 	for _, p := range r.sc.Suppliers {
-		sim := r.sims[p.ID]
-		host, portS, _ := net.SplitHostPort(sim.Addr())
+		host, portS, _ := net.SplitHostPort(r.supplierAddr(p.ID))
 		port, _ := strconv.Atoi(portS)
 		if err := a.do(ctx, "POST", "/v1/suppliers", map[string]any{"id": p.ID, "name": "simulated " + p.ID, "currency": "EUR",
 			"host": host, "port": port, "system_id": p.ID, "password": r.simPw[p.ID],
@@ -356,16 +410,31 @@ func (r *run) onAccepted(tenant string, dlr bool) func(string) {
 		defer r.mu.Unlock()
 		a := r.acked[id]
 		if a == nil {
-			a = &ackInfo{tenant: tenant, dlr: dlr}
+			a = &ackInfo{tenant: tenant, dlr: dlr, at: time.Now()}
 			r.acked[id] = a
 		}
 		a.count++
 	}
 }
 
-func (r *run) onReceipt(id, _ string) {
+func (r *run) onStatus(st data.CommandStatusType) {
+	now := time.Now()
+	r.mu.Lock()
+	r.statuses[load.StatusName(st)]++
+	if st == data.ESME_ROK {
+		r.lastOK = now
+	}
+	r.mu.Unlock()
+}
+
+func (r *run) onReceipt(id, stat string) {
+	stat = receipt.NormalizeStat(stat)
 	r.mu.Lock()
 	r.dlrs[id]++
+	if r.dlrStats[id] == nil {
+		r.dlrStats[id] = map[string]bool{}
+	}
+	r.dlrStats[id][stat] = true
 	r.mu.Unlock()
 }
 
@@ -373,7 +442,8 @@ func (r *run) onReceipt(id, _ string) {
 type StreamReport struct {
 	Name     string           `json:"name"`
 	Tenant   string           `json:"tenant"`
-	Runs     int              `json:"runs"` // load runs (more than one when binds were lost to a fault)
+	Rate     float64          `json:"rate,omitempty"` // asked msg/s
+	Runs     int              `json:"runs"`           // load runs (more than one when binds were lost to a fault)
 	Sent     int64            `json:"sent"`
 	Accepted int64            `json:"accepted"`
 	Refused  int64            `json:"refused"`
@@ -387,7 +457,7 @@ type StreamReport struct {
 // stream drives one traffic stream, binding again (bounded) when its binds
 // are lost to a fault, until its messages are sent or its time is over.
 func (r *run) stream(ctx context.Context, st Stream) StreamReport {
-	rep := StreamReport{Name: st.Name, Tenant: st.Tenant, Statuses: map[string]int64{}, Errors: map[string]int64{}}
+	rep := StreamReport{Name: st.Name, Tenant: st.Tenant, Rate: st.Rate, Statuses: map[string]int64{}, Errors: map[string]int64{}}
 	sleep(ctx, time.Until(r.start.Add(st.Start.D())))
 	begin := time.Now()
 	end := begin.Add(st.Duration.D())
@@ -403,7 +473,7 @@ func (r *run) stream(ctx context.Context, st Stream) StreamReport {
 			Binds: st.Binds, Window: st.Window, Messages: int(remaining), Duration: time.Until(end), Rate: st.Rate,
 			DestPrefix: st.Prefix, DestDigits: 12, LongShare: st.LongShare, UCS2Share: st.UCS2Share,
 			RegisteredDelivery: !st.NoDLR, DLRWait: min(r.sc.Settle.D(), 30*time.Second), ResponseTimeout: 10 * time.Second,
-			Logger: r.log.With("stream", st.Name), OnAccepted: r.onAccepted(st.Tenant, !st.NoDLR), OnReceipt: r.onReceipt})
+			Logger: r.log.With("stream", st.Name), OnAccepted: r.onAccepted(st.Tenant, !st.NoDLR), OnReceipt: r.onReceipt, OnStatus: r.onStatus})
 		if err != nil {
 			r.log.Info("stream: bind failed; again", "stream", st.Name, "err", err)
 			sleep(ctx, 250*time.Millisecond)
@@ -459,9 +529,21 @@ type FaultReport struct {
 	// FailoverMs (supplier_down): from the outage to the first submit at
 	// another supplier of a route that has the one that went down (-1: none).
 	FailoverMs float64 `json:"failover_ms,omitempty"`
-	// RecoveryMs (kill_serve): from the SIGKILL to serve listening again.
+	// RecoveryMs (kill_serve): from the SIGKILL to serve listening again;
+	// (restart_postgres): from PostgreSQL accepting connections again to
+	// the next ESME_ROK (-1: none).
 	RecoveryMs float64 `json:"recovery_ms,omitempty"`
-	Error      string  `json:"error,omitempty"`
+	// restart_postgres: how long the database was down (stop begun to
+	// accepting again), the submit_sm_resp statuses while it was down (stop
+	// done to start done) and the message ids acknowledged then (each must
+	// exist afterwards).
+	DownMs              float64          `json:"down_ms,omitempty"`
+	OutageStatuses      map[string]int64 `json:"outage_statuses,omitempty"`
+	AckedInOutage       []string         `json:"acked_in_outage,omitempty"`
+	StoppedAt           time.Time        `json:"-"`
+	StartedAt           time.Time        `json:"-"`
+	ServeExitedInOutage bool             `json:"serve_exited,omitempty"`
+	Error               string           `json:"error,omitempty"`
 }
 
 func (r *run) fault(ctx context.Context, f Fault) {
@@ -528,6 +610,69 @@ func (r *run) fault(ctx context.Context, f Fault) {
 		r.serve = ns
 		r.mu.Unlock()
 		r.log.Info("fault: serve restarted", "recovery_ms", fr.RecoveryMs)
+	case FaultRestartPostgres:
+		r.restartPostgres(ctx, f, &fr)
+	}
+}
+
+func (r *run) statusSnapshot() map[string]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := make(map[string]int64, len(r.statuses))
+	for k, v := range r.statuses {
+		c[k] = v
+	}
+	return c
+}
+
+// restartPostgres stops the external database for f.For, starts it again
+// and measures what the ingress answered meanwhile and how long it took to
+// acknowledge again.
+func (r *run) restartPostgres(ctx context.Context, f Fault, fr *FaultReport) {
+	if r.db == nil {
+		fr.Error = "no external database"
+		return
+	}
+	begin := time.Now()
+	if err := r.db.stop(ctx); err != nil {
+		fr.Error = "stop: " + err.Error()
+	}
+	fr.StoppedAt = time.Now()
+	before := r.statusSnapshot()
+	r.log.Info("fault: postgres stopped", "for", f.For.D())
+	sleep(ctx, f.For.D())
+	during := r.statusSnapshot()
+	if err := r.db.start(ctx); err != nil {
+		fr.Error = "start: " + err.Error()
+		return
+	}
+	fr.StartedAt = time.Now()
+	fr.DownMs = ms(fr.StartedAt.Sub(begin))
+	fr.OutageStatuses = map[string]int64{}
+	for k, v := range during {
+		if d := v - before[k]; d > 0 {
+			fr.OutageStatuses[k] = d
+		}
+	}
+	r.mu.Lock()
+	for id, a := range r.acked {
+		if !a.at.Before(fr.StoppedAt) && a.at.Before(fr.StartedAt) {
+			fr.AckedInOutage = append(fr.AckedInOutage, id)
+		}
+	}
+	r.mu.Unlock()
+	r.log.Info("fault: postgres started again", "down_ms", fr.DownMs, "outage_statuses", fr.OutageStatuses)
+	// The next ESME_ROK (≤ 60 s; the traffic may be over before).
+	fr.RecoveryMs = -1
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; {
+		r.mu.Lock()
+		ok := r.lastOK
+		r.mu.Unlock()
+		if ok.After(fr.StartedAt) {
+			fr.RecoveryMs = ms(ok.Sub(fr.StartedAt))
+			break
+		}
+		sleep(ctx, 20*time.Millisecond)
 	}
 }
 

@@ -62,7 +62,13 @@ type Scenario struct {
 	// Invariants to check (default: all of AllInvariants).
 	Invariants []string `yaml:"invariants"`
 	Limits     Limits   `yaml:"limits"`
+	// CI: false keeps the file out of TestScenarios (it is still run by
+	// hand; the test logs that it skipped it). Default true.
+	CI *bool `yaml:"ci"`
 }
+
+// InCI reports whether TestScenarios runs the scenario.
+func (s *Scenario) InCI() bool { return s.CI == nil || *s.CI }
 
 // Limits are the thresholds of the invariants.
 type Limits struct {
@@ -70,7 +76,43 @@ type Limits struct {
 	MaxDLRDuplicates int      `yaml:"max_dlr_duplicates"` // DLRs received more than once at the ESME (default 0)
 	MaxFailover      Duration `yaml:"max_failover"`       // per supplier outage (default 2s)
 	MinRefused       int      `yaml:"min_refused"`        // the traffic must have been refused at least this often (e.g. balance exhaustion)
+	// MaxStoreRecovery: per restart_postgres, from PostgreSQL accepting
+	// connections again to the next ESME_ROK (default 30s).
+	MaxStoreRecovery Duration `yaml:"max_store_recovery"`
 }
+
+// StreamLimits are per-stream bars (invariant stream_limits); zero values
+// are not checked.
+type StreamLimits struct {
+	// MinAcceptedRatio: accepted / sent at least this (e.g. 1 for a premium
+	// tenant that must not be throttled by a noisy neighbour).
+	MinAcceptedRatio float64 `yaml:"min_accepted_ratio"`
+	// MinRateShare: the stream's accepted msg/s at least this share of its
+	// asked rate (a rate-limited stream only).
+	MinRateShare float64 `yaml:"min_rate_share"`
+	// MaxP99: its submit_sm_resp p99 at most this.
+	MaxP99 Duration `yaml:"max_p99"`
+	// MinRefusedShare: per status name (e.g. ESME_RTHROTTLED), at least
+	// this share of the stream's sent submits refused with it.
+	MinRefusedShare map[string]float64 `yaml:"min_refused_share"`
+}
+
+// DLRStorm makes a simulated supplier misbehave with its DLRs: the runner
+// puts an SMPP proxy between serve and the simulator that sends some DLRs
+// again (duplicates, optionally with a conflicting stat) and holds others
+// back (late). Shares are of the DLRs the simulator sends.
+type DLRStorm struct {
+	DuplicateShare float64  `yaml:"duplicate_share"` // DLRs sent again
+	Copies         int      `yaml:"copies"`          // extra copies of a duplicated DLR (default 1)
+	DuplicateAfter Duration `yaml:"duplicate_after"` // delay of the copies after the original (default 0)
+	// ConflictShare: of the duplicated DLRs, the share whose copies carry
+	// another outcome (DELIVRD ↔ UNDELIV).
+	ConflictShare float64  `yaml:"conflict_share"`
+	LateShare     float64  `yaml:"late_share"` // DLRs held back (the proxy acknowledges them to the simulator)
+	LateBy        Duration `yaml:"late_by"`    // how long (default 2s)
+}
+
+func (d DLRStorm) enabled() bool { return d.DuplicateShare > 0 || d.LateShare > 0 }
 
 // Tenant is a customer.
 type Tenant struct {
@@ -101,6 +143,7 @@ type Supplier struct {
 	Window         int      `yaml:"window"`           // default 512
 	TPS            int      `yaml:"tps"`              // default 1000000
 	Costs          []Rate   `yaml:"costs"`            // buy price per part by prefix (the price field)
+	DLRStorm       DLRStorm `yaml:"dlr_storm"`        // duplicate and late DLRs (none by default)
 }
 
 // Mix weighs the DLR outcomes (all zero: all delivered).
@@ -132,13 +175,17 @@ type Stream struct {
 	LongShare float64 `yaml:"long_share"` // 3-part GSM texts
 	UCS2Share float64 `yaml:"ucs2_share"`
 	// NoDLR sends without registered delivery.
-	NoDLR bool `yaml:"no_dlr"`
+	NoDLR  bool         `yaml:"no_dlr"`
+	Limits StreamLimits `yaml:"limits"`
 }
 
 // Fault kinds.
 const (
 	FaultSupplierDown = "supplier_down" // the supplier's simulator goes away for For
 	FaultKillServe    = "kill_serve"    // SIGKILL serve, restart it on the same data
+	// FaultRestartPostgres stops the external PostgreSQL serve runs on
+	// (started by the runner) for For, then starts it again.
+	FaultRestartPostgres = "restart_postgres"
 )
 
 // Fault is injected At (offset from the start of the traffic).
@@ -146,7 +193,7 @@ type Fault struct {
 	At       Duration `yaml:"at"`
 	Kind     string   `yaml:"kind"`
 	Supplier string   `yaml:"supplier"` // supplier_down
-	For      Duration `yaml:"for"`      // supplier_down: outage length; kill_serve: pause before the restart
+	For      Duration `yaml:"for"`      // supplier_down: outage length; kill_serve: pause before the restart; restart_postgres: downtime
 }
 
 // Invariant names.
@@ -159,11 +206,13 @@ const (
 	InvDLRAtMostOnce    = "dlr_at_most_once"
 	InvFailover         = "failover"
 	InvRefusals         = "refusals"
+	InvStreamLimits     = "stream_limits"
+	InvStoreOutage      = "store_outage"
 )
 
 // AllInvariants are checked when a scenario names none.
 var AllInvariants = []string{InvAckedExistOnce, InvOneTerminalState, InvBalances, InvCDRsEqualJournal,
-	InvReplayVerify, InvDLRAtMostOnce, InvFailover, InvRefusals}
+	InvReplayVerify, InvDLRAtMostOnce, InvFailover, InvRefusals, InvStreamLimits, InvStoreOutage}
 
 // Load reads and validates a scenario file.
 func Load(path string) (*Scenario, error) {
@@ -275,6 +324,12 @@ func (s *Scenario) validate() error {
 		if p.TPS == 0 {
 			p.TPS = 1_000_000
 		}
+		if p.DLRStorm.Copies == 0 {
+			p.DLRStorm.Copies = 1
+		}
+		if p.DLRStorm.LateBy == 0 {
+			p.DLRStorm.LateBy = Duration(2 * time.Second)
+		}
 		switch {
 		case p.Latency < 0 || p.Latency.D() > time.Minute || p.DLRDelay < 0 || p.DLRDelay.D() > time.Minute:
 			return fmt.Errorf("supplier %s: latency and dlr_delay 0..1m", p.ID)
@@ -284,6 +339,10 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("supplier %s: negative mix", p.ID)
 		case p.Binds < 1 || p.Binds > 64 || p.Window < 1 || p.Window > 10_000 || p.TPS < 1:
 			return fmt.Errorf("supplier %s: binds 1..64, window 1..10000, tps ≥ 1", p.ID)
+		case !share(p.DLRStorm.DuplicateShare) || !share(p.DLRStorm.ConflictShare) || !share(p.DLRStorm.LateShare) ||
+			p.DLRStorm.Copies < 0 || p.DLRStorm.Copies > 10 || p.DLRStorm.DuplicateAfter < 0 || p.DLRStorm.DuplicateAfter.D() > time.Minute ||
+			p.DLRStorm.LateBy < 0 || p.DLRStorm.LateBy.D() > time.Minute:
+			return fmt.Errorf("supplier %s: dlr_storm: shares 0..1, copies 0..10, delays 0..1m", p.ID)
 		case len(p.Costs) == 0:
 			return fmt.Errorf("supplier %s: no costs", p.ID)
 		}
@@ -335,6 +394,13 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("stream %s: prefix 1..8 digits", st.Name)
 		case st.LongShare < 0 || st.UCS2Share < 0 || st.LongShare+st.UCS2Share > 1:
 			return fmt.Errorf("stream %s: long_share + ucs2_share within 0..1", st.Name)
+		case !share(st.Limits.MinAcceptedRatio) || st.Limits.MinRateShare < 0 || st.Limits.MinRateShare > 0 && st.Rate == 0 || st.Limits.MaxP99 < 0:
+			return fmt.Errorf("stream %s: limits: min_accepted_ratio 0..1, min_rate_share ≥ 0 (rate-limited streams), max_p99 ≥ 0", st.Name)
+		}
+		for status, v := range st.Limits.MinRefusedShare {
+			if status == "" || !share(v) {
+				return fmt.Errorf("stream %s: limits: min_refused_share %q: 0..1", st.Name, status)
+			}
 		}
 	}
 	for i, f := range s.Faults {
@@ -345,8 +411,10 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("fault %d: supplier_down needs a known supplier and for 0..10m", i)
 		case f.Kind == FaultKillServe && (f.For < 0 || f.For.D() > time.Minute):
 			return fmt.Errorf("fault %d: kill_serve: for (pause before the restart) 0..1m", i)
-		case f.Kind != FaultSupplierDown && f.Kind != FaultKillServe:
-			return fmt.Errorf("fault %d: kind must be %s or %s", i, FaultSupplierDown, FaultKillServe)
+		case f.Kind == FaultRestartPostgres && (f.For < 0 || f.For.D() > time.Minute):
+			return fmt.Errorf("fault %d: restart_postgres: for (downtime) 0..1m", i)
+		case f.Kind != FaultSupplierDown && f.Kind != FaultKillServe && f.Kind != FaultRestartPostgres:
+			return fmt.Errorf("fault %d: kind must be %s, %s or %s", i, FaultSupplierDown, FaultKillServe, FaultRestartPostgres)
 		}
 	}
 	if s.Settle == 0 {
@@ -357,6 +425,9 @@ func (s *Scenario) validate() error {
 	}
 	if s.Limits.MaxFailover == 0 {
 		s.Limits.MaxFailover = Duration(2 * time.Second)
+	}
+	if s.Limits.MaxStoreRecovery == 0 {
+		s.Limits.MaxStoreRecovery = Duration(30 * time.Second)
 	}
 	if len(s.Invariants) == 0 {
 		s.Invariants = AllInvariants
@@ -373,11 +444,22 @@ func (s *Scenario) validate() error {
 	return nil
 }
 
+func share(v float64) bool { return v >= 0 && v <= 1 }
+
 // Kills reports whether the scenario kills serve (it must then run as a
 // separate process).
-func (s *Scenario) Kills() bool {
+func (s *Scenario) Kills() bool { return s.has(FaultKillServe) }
+
+// RestartsPostgres reports whether the scenario restarts PostgreSQL: serve
+// then runs as a separate process on a PostgreSQL the runner starts.
+func (s *Scenario) RestartsPostgres() bool { return s.has(FaultRestartPostgres) }
+
+// Process reports whether serve must run as a separate process.
+func (s *Scenario) Process() bool { return s.Kills() || s.RestartsPostgres() }
+
+func (s *Scenario) has(kind string) bool {
 	for _, f := range s.Faults {
-		if f.Kind == FaultKillServe {
+		if f.Kind == kind {
 			return true
 		}
 	}
@@ -385,7 +467,8 @@ func (s *Scenario) Kills() bool {
 }
 
 // Scaled returns a copy with every stream's messages and rate and every
-// tenant's top-up multiplied by n (n ≥ 1); times stay as they are.
+// tenant's top-up and TPS limit multiplied by n (n ≥ 1); times and the
+// per-stream limits (shares, latencies) stay as they are.
 func (s *Scenario) Scaled(n int) *Scenario {
 	c := *s
 	if n <= 1 {
@@ -395,6 +478,7 @@ func (s *Scenario) Scaled(n int) *Scenario {
 	for i := range c.Tenants {
 		t, _ := decimal.NewFromString(c.Tenants[i].Topup)
 		c.Tenants[i].Topup = t.Mul(decimal.NewFromInt(int64(n))).String()
+		c.Tenants[i].TPS *= n
 	}
 	c.Traffic = append([]Stream(nil), s.Traffic...)
 	for i := range c.Traffic {
