@@ -127,7 +127,10 @@ func (s *Service) undo(t *accept.Tenant, d *accept.Decision, id uuid.UUID, cause
 	if err := accept.Undo(t, d); err != nil {
 		panic(fmt.Sprintf("ledger: undo hold of message %s: %v", id, err)) // the hold was ours: cannot underflow
 	}
-	s.log.Warn("ledger: message not durable, hold released", "message", id, "tenant", t.ID, "err", cause)
+	// Debug, not Warn: while the store is down this happens for every
+	// submit; the store logs each failed batch and metrics count the
+	// refusals (result system_error).
+	s.log.Debug("ledger: message not durable, hold released", "message", id, "tenant", t.ID, "err", cause)
 	return fmt.Errorf("message %s: %w: %w", id, ErrNotDurable, cause)
 }
 

@@ -464,6 +464,12 @@ func (r *Relay) waitWork(ctx context.Context, id uuid.UUID) (ledger.Work, bool) 
 func (r *Relay) send(ctx context.Context, id uuid.UUID, w ledger.Work, m *message.Message) {
 	sup := m.Supplier()
 	eg := r.supplier(sup.SupplierID)
+	if eg == nil {
+		// Configured a moment ago: start its binds now rather than at the
+		// next pass; the message waits in its queue for the first bind.
+		r.syncSuppliers(ctx)
+		eg = r.supplier(sup.SupplierID)
+	}
 	msg := egress.Message{
 		ID: id.String() + "/" + strconv.Itoa(m.Attempt), From: w.From, To: w.To, Text: w.Text,
 		DataCoding: dataCoding(w.Encoding), RegisteredDelivery: true,
