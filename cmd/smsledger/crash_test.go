@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,19 +98,7 @@ func TestServeCrashRecovery(t *testing.T) {
 	b := startBinary(t, dataDir, admin)
 	base := "http://" + b.httpAddr
 	must := apiMust(t, &base)
-	must(201, "POST", "/v1/tenants", admin, `{"id":"acme","name":"Acme","currency":"EUR","billing":"on_delivery","tps_limit":0,"credit_limit":"0","tier":"standard"}`)
-	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"}]`)
-	must(200, "POST", "/v1/tenants/acme/smpp-credentials", admin, `{"system_id":"acme","password":"s3cret"}`)
-	must(201, "POST", "/v1/tenants/acme/topups", admin, `{"amount":"1","reference":"t1"}`)
-	for _, sp := range []struct {
-		id  string
-		sim *smscsim.Sim
-	}{{"mute", mute}, {"good", good}} {
-		host, port, _ := net.SplitHostPort(sp.sim.Addr())
-		must(201, "POST", "/v1/suppliers", admin, fmt.Sprintf(`{"id":%q,"name":%q,"currency":"EUR","host":%q,"port":%s,"system_id":%q,"password":"pw","binds":1,"tps_limit":100,"window":50}`, sp.id, sp.id, host, port, sp.id))
-		must(200, "PUT", "/v1/suppliers/"+sp.id+"/costs", admin, `[{"prefix":"49","cost":"0.02"}]`)
-	}
-	must(200, "PUT", "/v1/routes", admin, `[{"prefix":"49","suppliers":["mute","good"]}]`)
+	smppWorld(must, admin, "on_delivery", "standard", 50, namedSim{"mute", mute}, namedSim{"good", good})
 	key := mustKey(t, base, admin)
 
 	// Let the supplier binds come up, so the messages go to "mute" first.

@@ -176,19 +176,7 @@ func TestServeSMPPEndToEnd(t *testing.T) {
 	info, stop := serveInProcess(t, "--data-dir", filepath.Join(t.TempDir(), "data"), "--admin-token", admin)
 	base := "http://" + info.HTTPAddr
 	must := apiMust(t, &base)
-	must(201, "POST", "/v1/tenants", admin, `{"id":"acme","name":"Acme","currency":"EUR","billing":"on_delivery","tps_limit":0,"credit_limit":"0","tier":"premium"}`)
-	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"}]`)
-	must(200, "POST", "/v1/tenants/acme/smpp-credentials", admin, `{"system_id":"acme","password":"s3cret"}`)
-	must(201, "POST", "/v1/tenants/acme/topups", admin, `{"amount":"1","reference":"t1"}`)
-	for _, sp := range []struct {
-		id  string
-		sim *smscsim.Sim
-	}{{"bad", bad}, {"good", good}} {
-		host, port, _ := net.SplitHostPort(sp.sim.Addr())
-		must(201, "POST", "/v1/suppliers", admin, fmt.Sprintf(`{"id":%q,"name":%q,"currency":"EUR","host":%q,"port":%s,"system_id":%q,"password":"pw","binds":1,"tps_limit":100,"window":10}`, sp.id, sp.id, host, port, sp.id))
-		must(200, "PUT", "/v1/suppliers/"+sp.id+"/costs", admin, `[{"prefix":"49","cost":"0.02"}]`)
-	}
-	must(200, "PUT", "/v1/routes", admin, `[{"prefix":"49","suppliers":["bad","good"]}]`)
+	smppWorld(must, admin, "on_delivery", "premium", 10, namedSim{"bad", bad}, namedSim{"good", good})
 
 	// A wrong password is refused.
 	c, err := net.DialTimeout("tcp", info.SMPPAddr, 5*time.Second)
@@ -272,6 +260,30 @@ func TestServeSMPPEndToEnd(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// smppWorld configures, through the admin API, tenant acme (SMPP system_id
+// acme / s3cret, 0.05 per part to 49…, top-up 1.00) and one supplier per
+// simulator (cost 0.02), routed in the given order.
+func smppWorld(must func(int, string, string, string, string) map[string]any, admin, billing, tier string, window int, sims ...namedSim) {
+	must(201, "POST", "/v1/tenants", admin, fmt.Sprintf(`{"id":"acme","name":"Acme","currency":"EUR","billing":%q,"tps_limit":0,"credit_limit":"0","tier":%q}`, billing, tier))
+	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"}]`)
+	must(200, "POST", "/v1/tenants/acme/smpp-credentials", admin, `{"system_id":"acme","password":"s3cret"}`)
+	must(201, "POST", "/v1/tenants/acme/topups", admin, `{"amount":"1","reference":"t1"}`)
+	ids := make([]string, len(sims))
+	for i, sp := range sims {
+		host, port, _ := net.SplitHostPort(sp.sim.Addr())
+		must(201, "POST", "/v1/suppliers", admin, fmt.Sprintf(`{"id":%q,"name":%q,"currency":"EUR","host":%q,"port":%s,"system_id":%q,"password":"pw","binds":1,"tps_limit":100,"window":%d}`, sp.id, sp.id, host, port, sp.id, window))
+		must(200, "PUT", "/v1/suppliers/"+sp.id+"/costs", admin, `[{"prefix":"49","cost":"0.02"}]`)
+		ids[i] = fmt.Sprintf("%q", sp.id)
+	}
+	must(200, "PUT", "/v1/routes", admin, `[{"prefix":"49","suppliers":[`+strings.Join(ids, ",")+`]}]`)
+}
+
+// namedSim is a simulated supplier and the id (and system_id) it has.
+type namedSim struct {
+	id  string
+	sim *smscsim.Sim
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
