@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -138,6 +139,11 @@ type Relay struct {
 	// send one twice).
 	forwarding sync.Map // uuid.UUID -> struct{}
 	forwarded  sync.Map // uuid.UUID -> time.Time
+	// resume asks the next retry pass to look for routed messages that a
+	// dispatch worker had to give up on (the store refused the submit mark,
+	// or the ledger's follower lagged too long).
+	resume atomic.Bool
+
 	// toForward queues final DLRs for the forwarding workers, so that a
 	// supplier's deliver_sm_resp does not wait for the tenant's ack. When it
 	// is full the DLR stays pending in the log and the retry pass sends it.
@@ -188,10 +194,11 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.syncSuppliers(ctx)
 			r.forwardPending(ctx)
 			// Messages whose dispatch was dropped (the ledger's outbox was
-			// full) are in its unfinished set: pick them up. Without drops
-			// every routed message is in the outbox or a worker's hands,
-			// and a second dispatcher would only race them.
-			if dropped := r.svc.OutboxDropped(); dropped != lastDropped {
+			// full) or given up (see resume) are in its unfinished set:
+			// pick them up. Otherwise every routed message is in the outbox
+			// or a worker's hands, and a second dispatcher would only race
+			// them.
+			if dropped := r.svc.OutboxDropped(); dropped != lastDropped || r.resume.Swap(false) {
 				lastDropped = dropped
 				r.resumeStuck(ctx, time.Now().Add(-2*time.Second))
 			}
@@ -421,7 +428,8 @@ func (r *Relay) dispatch(ctx context.Context, id uuid.UUID) {
 		// right after the append): wait for it, briefly.
 		w, ok = r.waitWork(ctx, id)
 		if !ok {
-			r.log.Warn("accepted message not seen in the log yet; the recovery pass will send it", "message", id)
+			r.log.Warn("accepted message not seen in the log yet; the retry pass will send it", "message", id)
+			r.resume.Store(true)
 			return
 		}
 	}
@@ -434,6 +442,7 @@ func (r *Relay) dispatch(ctx context.Context, id uuid.UUID) {
 	}
 	if err != nil {
 		r.log.Warn("submit not recorded; the message stays routed and is retried", "message", id, "err", err)
+		r.resume.Store(true)
 		return
 	}
 	if len(tr.Events) == 0 {
