@@ -94,6 +94,7 @@ type Store struct {
 	queue  chan *appendRequest
 	urgent chan *appendRequest // appends marked eventstore.WithUrgency
 	wake   *notifier
+	tail   tail            // recently committed events, for readers at the head
 	ctx    context.Context // cancelled by Close, after the writers drained
 	cancel context.CancelFunc
 
@@ -226,6 +227,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
 	limit = clampLimit(limit)
+	if events, ok := s.tail.read(after, limit); ok {
+		return events, nil
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at
 		FROM es_events WHERE global_position > $1

@@ -336,3 +336,62 @@ func TestSubscriberWokenByOtherNode(t *testing.T) {
 		t.Fatal("subscriber not woken by the other node's append within 10s")
 	}
 }
+
+// TestTailMatchesTable: a store answers readers at the head from the events
+// it just committed; what it answers must be exactly what the table holds
+// (a second store on the same database, with nothing in memory, reads the
+// table). Another node's appends in between must not be skipped.
+func TestTailMatchesTable(t *testing.T) {
+	pool := newPool(t, 16)
+	a := openStore(t, pool, pgstore.Options{})
+	other := openStore(t, pool, pgstore.Options{}) // another node
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				s := a
+				if i%7 == 3 {
+					s = other
+				}
+				evs := []eventstore.EventData{eventstoretest.Event("T", 80)}
+				if g%3 == 0 {
+					evs = append(evs, eventstoretest.Event("T2", 120))
+				}
+				if _, err := s.Append(ctx, fmt.Sprintf("tail-%d-%d", g, i%5), eventstore.Any, evs...); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	table := openStore(t, pool, pgstore.Options{}) // empty memory: reads the table
+	head, err := a.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for after := eventstore.Start; after < head; after += 7 {
+		got, err := a.ReadAll(ctx, after, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := table.ReadAll(ctx, after, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("after %d: %d events from memory, %d from the table", after, len(got), len(want))
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if g.ID != w.ID || g.Type != w.Type || string(g.Data) != string(w.Data) || g.Stream != w.Stream ||
+				g.Version != w.Version || g.Position != w.Position || !g.RecordedAt.Equal(w.RecordedAt) ||
+				g.Metadata.CorrelationID != w.Metadata.CorrelationID || g.Metadata.CausationID != w.Metadata.CausationID {
+				t.Fatalf("after %d, event %d: memory %+v, table %+v", after, i, g, w)
+			}
+		}
+	}
+}

@@ -137,8 +137,9 @@ func (r *appendRequest) sharesIDs(ids map[uuid.UUID]struct{}) bool {
 // outcome is the decision for one request of a batch, delivered only once
 // the batch has committed.
 type outcome struct {
-	result eventstore.AppendResult
-	err    error
+	result   eventstore.AppendResult
+	err      error
+	appended bool // new events were written (not a replay)
 }
 
 // commitBatch writes one batch and releases its callers.
@@ -146,7 +147,8 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	started := time.Now()
-	outcomes, err := s.writeBatch(ctx, batch, events)
+	recordedAt := s.opts.Clock().UTC().Truncate(time.Microsecond)
+	outcomes, err := s.writeBatch(ctx, batch, events, recordedAt)
 	if err != nil {
 		s.opts.Logger.Warn("event store batch not committed; its appends fail", "appends", len(batch), "events", events, "err", err)
 		for _, r := range batch {
@@ -154,6 +156,7 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 		}
 		return
 	}
+	s.tail.add(committedEvents(batch, outcomes, recordedAt))
 	// The hook runs before the callers are released, so that a caller that
 	// returned from Append can rely on its batch being counted.
 	if s.opts.OnBatch != nil {
@@ -250,7 +253,7 @@ FROM decision d LEFT JOIN placed p ON p.ord = d.ord
 ORDER BY d.ord`
 
 // writeBatch runs the batch's transaction as one pipelined round trip.
-func (s *Store) writeBatch(ctx context.Context, batch []*appendRequest, events int) ([]outcome, error) {
+func (s *Store) writeBatch(ctx context.Context, batch []*appendRequest, events int, recordedAt time.Time) ([]outcome, error) {
 	var (
 		rStream   = make([]string, len(batch))
 		rKind     = make([]int16, len(batch))
@@ -276,8 +279,6 @@ func (s *Store) writeBatch(ctx context.Context, batch []*appendRequest, events i
 			eMeta = append(eMeta, r.meta[j])
 		}
 	}
-	recordedAt := s.opts.Clock().UTC().Truncate(time.Microsecond)
-
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("acquire connection: %w", err)
@@ -320,6 +321,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*appendRequest, events i
 			case "append", "replay":
 				if verdict == "append" {
 					appended += int64(len(r.events))
+					outcomes[i].appended = true
 				}
 				outcomes[i].result = eventstore.AppendResult{NextExpectedVersion: uint64(version.Int64), Position: eventstore.Position(position.Int64)}
 			case "conflict":
@@ -348,6 +350,36 @@ func (s *Store) writeBatch(ctx context.Context, batch []*appendRequest, events i
 		panic(fmt.Sprintf("pgstore: batch inserted %d events, its appends carry %d", inserted, appended))
 	}
 	return outcomes, nil
+}
+
+// committedEvents rebuilds, in position order, the events a committed batch
+// wrote, exactly as the table now holds them.
+func committedEvents(batch []*appendRequest, outcomes []outcome, recordedAt time.Time) []eventstore.RecordedEvent {
+	n := 0
+	for i, r := range batch {
+		if outcomes[i].appended {
+			n += len(r.events)
+		}
+	}
+	out := make([]eventstore.RecordedEvent, 0, n)
+	for i, r := range batch {
+		if !outcomes[i].appended {
+			continue
+		}
+		res := outcomes[i].result
+		k := uint64(len(r.events))
+		for j := range r.events {
+			ev := &r.events[j]
+			out = append(out, eventstore.RecordedEvent{
+				ID: ev.ID, Type: ev.Type, Data: []byte(r.data[j]), Metadata: ev.Metadata,
+				Stream:     r.stream,
+				Version:    res.NextExpectedVersion - k + 1 + uint64(j),
+				Position:   res.Position - eventstore.Position(k) + 1 + eventstore.Position(j),
+				RecordedAt: recordedAt,
+			})
+		}
+	}
+	return out
 }
 
 // abort rolls back a failed batch; a connection that cannot even roll back
