@@ -422,16 +422,13 @@ const startupGrace = 10 * time.Second
 // by the domain on the message's stream, not by the tracker, which may lag
 // the log by a moment.
 func (r *Relay) dispatch(ctx context.Context, id uuid.UUID) {
-	w, ok := r.svc.WorkOf(id)
+	// The follower may not have applied the accept yet (the outbox fires
+	// right after the append): wait for it, up to a second.
+	w, ok, _ := r.awaitWork(ctx, id, 200, func(_ ledger.Work, ok bool) bool { return ok })
 	if !ok {
-		// The follower has not applied the accept yet (the outbox fires
-		// right after the append): wait for it, briefly.
-		w, ok = r.waitWork(ctx, id)
-		if !ok {
-			r.log.Warn("accepted message not seen in the log yet; the retry pass will send it", "message", id)
-			r.resume.Store(true)
-			return
-		}
+		r.log.Warn("accepted message not seen in the log yet; the retry pass will send it", "message", id)
+		r.resume.Store(true)
+		return
 	}
 	if w.Message.State.Terminal() {
 		return
@@ -451,20 +448,24 @@ func (r *Relay) dispatch(ctx context.Context, id uuid.UUID) {
 	r.send(ctx, id, w, tr.Message)
 }
 
-// waitWork waits briefly for the ledger's follower to apply a just
-// accepted message.
-func (r *Relay) waitWork(ctx context.Context, id uuid.UUID) (ledger.Work, bool) {
-	for i := 0; i < 200; i++ {
-		if w, ok := r.svc.WorkOf(id); ok {
-			return w, true
+// awaitWork polls the ledger's tracker, which follows the log a moment
+// behind the appends, until done holds for id's work (or polls run out,
+// 5 ms apart); it returns the last look and whether done held.
+func (r *Relay) awaitWork(ctx context.Context, id uuid.UUID, polls int, done func(w ledger.Work, ok bool) bool) (ledger.Work, bool, bool) {
+	for i := 0; ; i++ {
+		w, ok := r.svc.WorkOf(id)
+		if done(w, ok) {
+			return w, ok, true
+		}
+		if i == polls {
+			return w, ok, false
 		}
 		select {
 		case <-ctx.Done():
-			return ledger.Work{}, false
+			return w, ok, false
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	return ledger.Work{}, false
 }
 
 // send hands the message to its current supplier's egress. A supplier that
@@ -660,17 +661,9 @@ func (r *Relay) forward(ctx context.Context, id uuid.UUID) {
 	if _, done := r.forwarded.Load(id); done {
 		return // sent; the log just has not shown DeliveryForwarded yet
 	}
-	w, ok := r.svc.WorkOf(id)
 	// The DLR's events were just appended; give the follower a moment to
 	// apply them (bounded) rather than leave it to the retry pass.
-	for wait := 0; ok && !w.Message.State.Terminal() && wait < 40; wait++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Millisecond):
-		}
-		w, ok = r.svc.WorkOf(id)
-	}
+	w, ok, _ := r.awaitWork(ctx, id, 40, func(w ledger.Work, ok bool) bool { return !ok || w.Message.State.Terminal() })
 	if !ok || !w.NeedsForward() {
 		// Finished, or still not applied (the retry pass picks it up).
 		return
