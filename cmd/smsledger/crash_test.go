@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,70 +15,20 @@ import (
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
 )
 
-// servingBinary is serve running as a separate process (this test binary
-// re-executed as smsledger), so that it can be killed with SIGKILL.
-type servingBinary struct {
-	cmd            *exec.Cmd
-	httpAddr       string
-	smppAddr       string
-	exited         chan struct{}
-	stderrFinished chan struct{}
-}
-
-func startBinary(t *testing.T, dataDir, admin string) *servingBinary {
+// startBinary runs serve as a separate process (this test binary
+// re-executed as smsledger, through the scenario runner's launcher), so
+// that it can be killed with SIGKILL.
+func startBinary(t *testing.T, dataDir, admin string) *processServe {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--http-addr", "127.0.0.1:0", "--smpp-addr", "127.0.0.1:0", "--log-format", "json")
-	cmd.Env = append(os.Environ(), asBinaryEnv+"=1", "SMSLEDGER_DATA_DIR="+dataDir, "DATABASE_URL=", "SMSLEDGER_ADMIN_TOKEN="+admin)
-	stderr, err := cmd.StderrPipe()
+	s, err := startServeProcess(context.Background(),
+		[]string{"--http-addr", "127.0.0.1:0", "--smpp-addr", "127.0.0.1:0"},
+		[]string{asBinaryEnv + "=1", "SMSLEDGER_DATA_DIR=" + dataDir, "SMSLEDGER_ADMIN_TOKEN=" + admin},
+		slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	b := &servingBinary{cmd: cmd, exited: make(chan struct{}), stderrFinished: make(chan struct{})}
-	t.Cleanup(func() { b.kill() })
-	smpp, httpAddr := make(chan string, 1), make(chan string, 1)
-	go func() {
-		defer close(b.stderrFinished)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) != nil {
-				continue
-			}
-			switch line["msg"] {
-			case "smpp listening":
-				smpp <- line["smpp_addr"].(string)
-			case "serving":
-				httpAddr <- line["http_addr"].(string)
-			}
-			if lvl, _ := line["level"].(string); lvl == "ERROR" || lvl == "WARN" || os.Getenv("CRASH_TEST_VERBOSE") != "" {
-				t.Logf("serve: %s", sc.Text())
-			}
-		}
-	}()
-	go func() { _ = cmd.Wait(); close(b.exited) }()
-	for b.smppAddr == "" || b.httpAddr == "" {
-		select {
-		case a := <-smpp:
-			b.smppAddr = a
-		case a := <-httpAddr:
-			b.httpAddr = a
-		case <-b.exited:
-			t.Fatal("serve exited during start")
-		case <-time.After(2 * time.Minute):
-			t.Fatal("serve did not start within 2 minutes")
-		}
-	}
-	return b
-}
-
-// kill ends the process with SIGKILL: no shutdown code runs.
-func (b *servingBinary) kill() {
-	_ = b.cmd.Process.Signal(syscall.SIGKILL)
-	<-b.exited
+	t.Cleanup(func() { _ = s.Kill() })
+	return s
 }
 
 // TestServeCrashRecovery kills serve with SIGKILL while accepted messages
@@ -132,7 +80,7 @@ func TestServeCrashRecovery(t *testing.T) {
 	}
 	before := must(200, "GET", "/v1/balance", key, "")
 
-	b.kill() // SIGKILL: no drain, no shutdown, submits in flight lost
+	_ = b.Kill() // SIGKILL: no drain, no shutdown, submits in flight lost
 	_ = e.conn.Close()
 
 	b = startBinary(t, dataDir, admin)
