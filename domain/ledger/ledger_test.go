@@ -156,12 +156,28 @@ func TestSubmitLifecycleAndAudit(t *testing.T) {
 		t.Fatalf("balance after submit: %+v", b)
 	}
 	select {
-	case d := <-svc.Outbox():
-		if d.MessageID != acc.MessageID || len(d.Candidates) != 1 || d.Candidates[0].SupplierID != "sup1" || d.Version != 2 {
-			t.Fatalf("dispatch: %+v", d)
+	case id := <-svc.Outbox():
+		if id != acc.MessageID {
+			t.Fatalf("dispatch of %s, want %s", id, acc.MessageID)
 		}
 	default:
 		t.Fatal("nothing in the outbox")
+	}
+	// What egress sends it with: the tracker's copy, from the log.
+	var w ledger.Work
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var ok bool
+		if w, ok = svc.WorkOf(acc.MessageID); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("accepted message not tracked within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(w.Message.Candidates) != 1 || w.Message.Candidates[0].SupplierID != "sup1" || w.Message.Version != 3 ||
+		!w.NeedsDispatch() || w.To != "4915112345678" {
+		t.Fatalf("tracked message: %+v", w)
 	}
 	v, err := svc.Message(ctx, "acme", acc.MessageID)
 	if err != nil || v.State != "routed" || v.Supplier != "sup1" || v.Price != "0.07" || v.To != "4915112345678" || v.Money != "held" {
@@ -331,11 +347,11 @@ func TestConcurrentSubmitsNeverOverspendAndRestartRebuilds(t *testing.T) {
 	}
 
 	// Settle one message so the rebuild covers a settlement too.
-	d := <-svc.Outbox()
-	if _, err := svc.SubmittedToSupplier(ctx, d.MessageID); err != nil {
+	id := <-svc.Outbox()
+	if _, err := svc.SubmittedToSupplier(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.SupplierAccepted(ctx, d.MessageID, "sup1", 1, "S1", time.Millisecond); err != nil {
+	if _, err := svc.SupplierAccepted(ctx, id, "sup1", 1, "S1", time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	want := ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "9.93", CreditLimit: "0", Held: "9.87", Available: "0.06"}

@@ -100,7 +100,7 @@ type Service struct {
 	// work tracks unfinished messages from the log (recovery, pending DLRs).
 	work *tracker
 
-	outbox        chan Dispatch
+	outbox        chan uuid.UUID
 	outboxDropped atomic.Uint64
 
 	auth authCache
@@ -146,7 +146,7 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		caughtUp:  make(chan struct{}),
 		dlrIndex:  make(map[dlrKey]uuid.UUID),
 		topUps:    make(map[topUpKey]money.Units),
-		outbox:    make(chan Dispatch, opts.OutboxSize),
+		outbox:    make(chan uuid.UUID, opts.OutboxSize),
 		work:      newTracker(),
 		throttles: make(map[string]*throttle),
 	}
@@ -256,7 +256,7 @@ func (s *Service) SetSupplierHealth(states map[string]routing.SupplierHealth) {
 
 // Outbox delivers accepted messages to dispatch, in acceptance order per
 // caller. It is bounded (Options.OutboxSize); see OutboxDropped.
-func (s *Service) Outbox() <-chan Dispatch { return s.outbox }
+func (s *Service) Outbox() <-chan uuid.UUID { return s.outbox }
 
 // OutboxDropped counts accepted messages whose dispatch notification was
 // dropped because the outbox was full.

@@ -3,13 +3,11 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/events"
-	"github.com/smsledger/smsledger/domain/message"
 	"github.com/smsledger/smsledger/eventstore"
 	"golang.org/x/time/rate"
 )
@@ -20,23 +18,6 @@ type Accepted struct {
 	Parts     int
 	Price     decimal.Decimal
 	Currency  string
-}
-
-// Dispatch is an accepted message waiting to be submitted to a supplier.
-// Version is the message stream's version after the accept events (the
-// expected version of the next append).
-type Dispatch struct {
-	MessageID          uuid.UUID
-	TenantID           string
-	From               string
-	To                 string // E.164 digits
-	Text               string
-	Encoding           string
-	Parts              int
-	RegisteredDelivery bool
-	Candidates         []message.Candidate // eligible suppliers in try order
-	Version            uint64
-	AcceptedAt         time.Time
 }
 
 type throttle struct {
@@ -113,7 +94,7 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		// The follower already saw the events: they are durable.
 	}
 	acc := Accepted{MessageID: req.MessageID, Parts: d.Segments.Parts, Price: d.Quote.Price.Decimal(), Currency: string(d.Quote.Currency)}
-	s.dispatch(&d, &req, tenantID, uint64(len(evs)-1), at)
+	s.dispatch(req.MessageID)
 	return acc, nil
 }
 
@@ -134,19 +115,12 @@ func (s *Service) undo(t *accept.Tenant, d *accept.Decision, id uuid.UUID, cause
 	return fmt.Errorf("message %s: %w: %w", id, ErrNotDurable, cause)
 }
 
-func (s *Service) dispatch(d *accept.Decision, req *accept.Request, tenantID string, version uint64, at time.Time) {
-	cands := make([]message.Candidate, d.Route.Eligible)
-	for i := range cands {
-		c := &d.Route.Candidates[i]
-		cands[i] = message.Candidate{SupplierID: c.SupplierID, Currency: c.Currency, CostPerPart: c.CostPerPart}
-	}
-	msg := Dispatch{
-		MessageID: req.MessageID, TenantID: tenantID, From: req.From, To: d.To, Text: req.Text,
-		Encoding: d.Segments.Encoding.String(), Parts: d.Segments.Parts, RegisteredDelivery: req.RegisteredDelivery,
-		Candidates: cands, Version: version, AcceptedAt: at,
-	}
+// dispatch tells egress a message is accepted and routed. Only the id goes
+// on the outbox: what egress needs to send it (payload, candidates,
+// version) is in the ledger's tracker, fed by the same events from the log.
+func (s *Service) dispatch(id uuid.UUID) {
 	select {
-	case s.outbox <- msg:
+	case s.outbox <- id:
 	default:
 		s.outboxDropped.Add(1)
 	}

@@ -7,7 +7,7 @@
 // One message, from submit_sm to its DLR:
 //
 //  1. server → Ingress.Submit → ledger.Submit: accept events durable, then
-//     submit_sm_resp with our id; the ledger puts a Dispatch on its outbox.
+//     submit_sm_resp with our id; the ledger puts the id on its outbox.
 //  2. Run takes it: ledger.SubmittedToSupplier (durable) → egress.Enqueue
 //     to the message's current supplier.
 //  3. egress reports: accepted → ledger.SupplierAccepted (on_submit
@@ -180,7 +180,7 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	startWorkers(ctx, &wg, forwardWorkers, r.toForward, func(id uuid.UUID) { r.forward(ctx, id) })
-	startWorkers(ctx, &wg, r.opts.Workers, r.svc.Outbox(), func(d ledger.Dispatch) { r.dispatch(ctx, d.MessageID) })
+	startWorkers(ctx, &wg, r.opts.Workers, r.svc.Outbox(), func(id uuid.UUID) { r.dispatch(ctx, id) })
 	tick := time.NewTicker(r.opts.RetryEvery)
 	defer tick.Stop()
 	lastDropped := r.svc.OutboxDropped()
