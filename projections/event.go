@@ -13,6 +13,7 @@ import (
 
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/eventstore"
+	"github.com/smsledger/smsledger/internal/fastjson"
 )
 
 // Event is one decoded event of the global log.
@@ -103,13 +104,13 @@ type slimDecoder struct {
 // slim decodes data into T (a struct with a Schema member and the event's
 // members the projectors read) and converts it to the catalogue type.
 //
-// It first tries the fast path (fastjson.go), which gives up on anything
+// It first tries the fast path (internal/fastjson), which gives up on anything
 // but the plain shapes events.Encode writes; encoding/json decodes the rest.
 func slim[T any](conv func(*T) events.Event, schema func(*T) *int) slimDecoder {
-	fast := newFastDecoder(reflect.TypeFor[T]())
+	fast := fastjson.New(reflect.TypeFor[T]())
 	return slimDecoder{version: 1, decode: func(data []byte) (events.Event, *int, error) {
 		var v T
-		if fast.decode(data, &v) {
+		if fast.Decode(data, &v) {
 			if fastHook != nil {
 				fastHook()
 			}

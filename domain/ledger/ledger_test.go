@@ -388,3 +388,107 @@ func BenchmarkSubmit(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 }
+
+// heldStore holds back what its subscriptions deliver while hold is set, so
+// that a test can run commands while the ledger's follower lags.
+type heldStore struct {
+	eventstore.Store
+	hold    atomic.Bool
+	release chan struct{}
+}
+
+func (h *heldStore) SubscribeAll(ctx context.Context, after eventstore.Position) (eventstore.Subscription, error) {
+	sub, err := h.Store.SubscribeAll(ctx, after)
+	if err != nil {
+		return nil, err
+	}
+	return heldSub{sub, h}, nil
+}
+
+type heldSub struct {
+	eventstore.Subscription
+	h *heldStore
+}
+
+func (s heldSub) Next(ctx context.Context) ([]eventstore.RecordedEvent, error) {
+	batch, err := s.Subscription.Next(ctx)
+	if s.h.hold.Load() {
+		select {
+		case <-s.h.release:
+		case <-ctx.Done():
+		}
+	}
+	return batch, err
+}
+
+// The commands write their events through to the tracker of unfinished
+// messages: the next command starts from the current state while the
+// follower lags, and the follower, catching up, applies nothing twice and
+// still removes the message once it is finished.
+func TestTrackerWritesThroughAheadOfTheFollower(t *testing.T) {
+	ctx := context.Background()
+	store := &heldStore{Store: ledgertest.Store(t), release: make(chan struct{})}
+	svc, err := ledger.New(store, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go svc.Run(rctx)
+	if err := svc.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ledgertest.Setup(t, svc, "acme")
+	if _, err := svc.TopUp(ctx, "acme", dec("1"), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	waitBalance(t, svc, "acme", ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "1", CreditLimit: "0", Held: "0", Available: "1"})
+
+	store.hold.Store(true) // the follower stops at the next batch
+	acc, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x", RegisteredDelivery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, ok := svc.WorkOf(acc.MessageID)
+	if !ok || w.Message.Version != 3 || !w.NeedsDispatch() {
+		t.Fatalf("tracked right after submit: %v %+v", ok, w)
+	}
+	if _, err := svc.SubmittedToSupplier(ctx, acc.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SupplierAccepted(ctx, acc.MessageID, "sup1", 1, "SUP-9", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.DeliveryReported(ctx, "sup1", "SUP-9", "DELIVRD", "000", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w, ok = svc.WorkOf(acc.MessageID)
+	if !ok || w.Message.Version != 8 || !w.NeedsForward() {
+		t.Fatalf("tracked after the DLR: %v version %d state %s", ok, w.Message.Version, w.Message.State)
+	}
+	store.hold.Store(false)
+	close(store.release)
+	if err := svc.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Caught up: the same copy, nothing applied twice.
+	w, ok = svc.WorkOf(acc.MessageID)
+	if !ok || w.Message.Version != 8 || !w.NeedsForward() {
+		t.Fatalf("tracked after catching up: %v version %d state %s", ok, w.Message.Version, w.Message.State)
+	}
+	if _, err := svc.DeliveryForwarded(ctx, acc.MessageID); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, ok := svc.WorkOf(acc.MessageID); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("finished message still tracked 10s after its last event")
+		}
+	}
+	evs, err := svc.MessageEvents(ctx, "acme", acc.MessageID)
+	if err != nil || len(evs) != 9 {
+		t.Fatalf("audit trail: %d events, %v", len(evs), err)
+	}
+}

@@ -72,13 +72,14 @@ func (s *Service) advance(ctx context.Context, id uuid.UUID, decide func(m *mess
 			}
 			data[i] = eventstore.EventData{ID: eid, Type: typ, Data: b, Metadata: eventstore.Metadata{CorrelationID: corr, CausationID: last}}
 		}
-		_, err = s.store.Append(ctx, events.MessageStream(id), eventstore.Exact(version), data...)
+		res, err := s.store.Append(ctx, events.MessageStream(id), eventstore.Exact(version), data...)
 		if errors.Is(err, eventstore.ErrWrongExpectedVersion) && try < lifecycleRetries {
 			continue
 		}
 		if err != nil {
 			return Transition{}, fmt.Errorf("message %s: append %d events: %w", id, len(out), err)
 		}
+		s.work.record(s, id, res.Position, out, recorded(data, version+1))
 		if err := m.ApplyAll(out); err != nil {
 			panic(fmt.Sprintf("ledger: message %s: decided events do not apply: %v", id, err))
 		}

@@ -86,12 +86,15 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 	}
 	// The customer waits for this append (submit_sm_resp, HTTP 202): it goes
 	// ahead of lifecycle appends in the store's queue.
-	_, err = s.store.Append(eventstore.WithUrgency(ctx), events.MessageStream(req.MessageID), eventstore.NoStream, data...)
+	res, err := s.store.Append(eventstore.WithUrgency(ctx), events.MessageStream(req.MessageID), eventstore.NoStream, data...)
 	if err != nil {
 		if err := s.undo(&tenant, &d, req.MessageID, err); err != nil {
 			return Accepted{}, err
 		}
 		// The follower already saw the events: they are durable.
+	} else {
+		// Dispatch finds the message in the tracker at once.
+		s.work.record(s, req.MessageID, res.Position, evs, recorded(data, 0))
 	}
 	acc := Accepted{MessageID: req.MessageID, Parts: d.Segments.Parts, Price: d.Quote.Price.Decimal(), Currency: string(d.Quote.Currency)}
 	s.dispatch(req.MessageID)

@@ -53,46 +53,105 @@ const workMax = 5_000_000
 // written by the follower and read by the egress side (recovery, pending
 // DLRs), so the truth about unfinished work is always the log's, and a
 // restart rebuilds it by replaying.
+//
+// The commands that append a message's events also write them through
+// (record) as soon as they are durable, so the next command on the message
+// (a supplier's answer right after the submit) starts from the current
+// state instead of finding the copy a moment behind the follower and
+// reading the stream. Each event is applied once, by whichever comes first,
+// in stream order (its version); only the follower removes a finished
+// message, so a write-through can never bring back one it removed.
 type tracker struct {
-	mu       sync.Mutex
-	open     map[uuid.UUID]*Work
-	overflow bool
+	mu         sync.Mutex
+	open       map[uuid.UUID]*Work
+	appliedPos eventstore.Position // the follower's last applied position
+	overflow   bool
 }
 
 func newTracker() *tracker { return &tracker{open: make(map[uuid.UUID]*Work)} }
 
-// apply feeds one event of a message stream to the message's aggregate.
+// apply feeds one event of a message stream, as the follower read it from
+// the log, to the message's aggregate.
 func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event, rec *eventstore.RecordedEvent) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.appliedPos = rec.Position
+	w := t.applyLocked(s, id, ev, rec)
+	if w == nil {
+		return
+	}
+	// Finished once the follower has seen every event the copy holds.
+	m := &w.Message
+	if int(rec.Version)+1 >= m.Version && m.State.Terminal() && (!m.RegisteredDelivery || m.Forwarded) {
+		delete(t.open, id)
+	}
+}
+
+// record writes through the events a command just appended to message id's
+// stream (recs carry their versions and ids; positions are unknown), unless
+// the follower has already applied the append (at position pos).
+func (t *tracker) record(s *Service, id uuid.UUID, pos eventstore.Position, evs []events.Event, recs []eventstore.RecordedEvent) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pos <= t.appliedPos {
+		return // the follower has them (or removed the message)
+	}
+	for i := range evs {
+		t.applyLocked(s, id, evs[i], &recs[i])
+	}
+}
+
+// recorded describes appended events for record: their ids, metadata and
+// stream versions from first on.
+func recorded(data []eventstore.EventData, first uint64) []eventstore.RecordedEvent {
+	recs := make([]eventstore.RecordedEvent, len(data))
+	for i := range data {
+		recs[i] = eventstore.RecordedEvent{ID: data[i].ID, Version: first + uint64(i), Metadata: data[i].Metadata}
+	}
+	return recs
+}
+
+// applyLocked applies ev if it is the next event of the tracked copy and
+// returns the copy (nil when the message is not tracked).
+func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, rec *eventstore.RecordedEvent) *Work {
 	w, ok := t.open[id]
 	if !ok {
 		acc, isAccept := ev.(events.MessageAccepted)
 		if !isAccept {
-			return // a finished message's late event (e.g. a duplicate DLR)
+			return nil // a finished message's late event (e.g. a duplicate DLR)
 		}
 		if len(t.open) >= workMax {
 			if !t.overflow {
 				s.log.Error("ledger: too many unfinished messages to track; recovery after a restart may miss some", "limit", workMax)
 				t.overflow = true
 			}
-			return
+			return nil
 		}
 		w = &Work{From: acc.From, To: acc.To, Text: acc.Text, Encoding: acc.Encoding, AcceptedAt: acc.At, ExpiresAt: acc.ExpiresAt}
 		t.open[id] = w
 	}
+	switch v := int(rec.Version); {
+	case v < w.Message.Version:
+		return w // written through already
+	case v > w.Message.Version:
+		// A gap cannot come from the log (the follower applies every
+		// event in order); a write-through ahead of a lagging copy is
+		// skipped and the follower brings the copy up to date.
+		return w
+	}
 	if err := w.Message.Apply(ev); err != nil {
+		// Skip it, keeping the copy's version in step with the stream: a
+		// command deciding on this copy fails its expected version and
+		// reads the stream instead.
 		s.log.Warn("ledger: message event does not apply to the tracked message", "message", id, "type", ev.EventType(), "err", err)
-		return
+		w.Message.Version = int(rec.Version) + 1
+		return w
 	}
 	if w.CorrelationID == uuid.Nil {
 		w.CorrelationID = rec.Metadata.CorrelationID
 	}
 	w.LastEventID = rec.ID
-	m := &w.Message
-	if m.State.Terminal() && (!m.RegisteredDelivery || m.Forwarded) {
-		delete(t.open, id)
-	}
+	return w
 }
 
 func (t *tracker) get(id uuid.UUID) (Work, bool) {

@@ -43,3 +43,22 @@ func TestDecodeMetadataRoundTrip(t *testing.T) {
 		t.Fatalf("decode %s: %+v %v", b, got, err)
 	}
 }
+
+// encodeMetadata writes the bytes json.Marshal writes, fast path or not.
+func TestEncodeMetadataMatchesEncodingJSON(t *testing.T) {
+	for _, m := range []eventstore.Metadata{
+		{CorrelationID: uuid.New(), CausationID: uuid.New()},
+		{},
+		{CorrelationID: uuid.New(), Extra: map[string]string{}},
+		{CorrelationID: uuid.New(), Extra: map[string]string{"k": "v\"", "a": "é"}},
+	} {
+		want, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodeMetadata(&m)
+		if err != nil || got != string(want) {
+			t.Errorf("%+v: %s (%v), want %s", m, got, err, want)
+		}
+	}
+}

@@ -23,7 +23,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -94,9 +96,15 @@ type Store struct {
 	queue  chan *appendRequest
 	urgent chan *appendRequest // appends marked eventstore.WithUrgency
 	wake   *notifier
-	tail   tail            // recently committed events, for readers at the head
-	ctx    context.Context // cancelled by Close, after the writers drained
-	cancel context.CancelFunc
+	tail   tail // recently committed events, for readers at the head
+	// knownHead is the highest log position this store has seen committed
+	// (its own batches and other nodes' notifications); listening says the
+	// notification listener is up, so that knownHead is kept current and a
+	// subscriber at it need not ask the table whether there is more.
+	knownHead atomic.Int64
+	listening atomic.Bool
+	ctx       context.Context // cancelled by Close, after the writers drained
+	cancel    context.CancelFunc
 
 	writers  sync.WaitGroup
 	listener sync.WaitGroup
@@ -127,6 +135,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error)
 		cancel:  cancel,
 		closing: make(chan struct{}),
 	}
+	s.raiseKnownHead(head)
 	for i := 0; i < opts.Writers; i++ {
 		s.writers.Add(1)
 		go s.writeLoop()
@@ -295,6 +304,16 @@ func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 // readers (projections, replay, the ledger) decode every event's metadata,
 // and encoding/json cost them more than the rest of the row. Anything else
 // goes through encoding/json.
+// encodeMetadata writes m as json.Marshal does, without reflection for the
+// common shape (no Extra) that decodeMetadata reads back without it.
+func encodeMetadata(m *eventstore.Metadata) (string, error) {
+	if len(m.Extra) == 0 {
+		return `{"correlation_id":"` + m.CorrelationID.String() + `","causation_id":"` + m.CausationID.String() + `"}`, nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
 func decodeMetadata(meta string, m *eventstore.Metadata) error {
 	const (
 		corrKey = `{"correlation_id":"`
@@ -344,18 +363,58 @@ func (s *Store) listenOnce() error {
 	}
 	pgconn := conn.Hijack()
 	defer pgconn.Close(context.Background())
+	defer s.listening.Store(false)
 	if _, err := pgconn.Exec(s.ctx, "LISTEN "+notifyChannel); err != nil {
 		return err
 	}
 	// Events may have been appended by other nodes while we were not
-	// listening.
+	// listening: the head read after LISTEN covers them, notifications cover
+	// everything after.
+	head, err := s.Head(s.ctx)
+	if err != nil {
+		return err
+	}
+	s.raiseKnownHead(int64(head))
+	s.listening.Store(true)
 	s.wake.broadcast()
 	for {
-		if _, err := pgconn.WaitForNotification(s.ctx); err != nil {
+		n, err := pgconn.WaitForNotification(s.ctx)
+		if err != nil {
 			return err
+		}
+		if p, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+			s.raiseKnownHead(p)
+		} else {
+			// Not ours to interpret: stop trusting knownHead until the
+			// listener starts over.
+			return fmt.Errorf("pgstore: notification payload %q: %w", n.Payload, err)
 		}
 		s.wake.broadcast()
 	}
+}
+
+// raiseKnownHead records that the log reaches at least position p.
+func (s *Store) raiseKnownHead(p int64) {
+	for {
+		cur := s.knownHead.Load()
+		if p <= cur || s.knownHead.CompareAndSwap(cur, p) {
+			return
+		}
+	}
+}
+
+// readLive is a subscription's read: from the in-memory tail when it has the
+// next events, and without a query when the reader is at the head the store
+// knows of while the listener keeps that current (polled forces a query, the
+// fallback for anything missed).
+func (s *Store) readLive(ctx context.Context, after eventstore.Position, limit int, polled bool) ([]eventstore.RecordedEvent, error) {
+	if events, ok := s.tail.read(after, clampLimit(limit)); ok {
+		return events, nil
+	}
+	if !polled && s.listening.Load() && int64(after) >= s.knownHead.Load() {
+		return nil, nil
+	}
+	return s.ReadAll(ctx, after, limit)
 }
 
 // notifier wakes every waiter at once: wait returns a channel that is closed
@@ -401,9 +460,10 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position) (ev
 }
 
 func (sub *subscription) Next(ctx context.Context) ([]eventstore.RecordedEvent, error) {
+	polled := false
 	for {
 		woken := sub.s.wake.wait()
-		events, err := sub.s.ReadAll(ctx, sub.after, sub.batch)
+		events, err := sub.s.readLive(ctx, sub.after, sub.batch, polled)
 		if err != nil {
 			return nil, err
 		}
@@ -417,9 +477,11 @@ func (sub *subscription) Next(ctx context.Context) ([]eventstore.RecordedEvent, 
 		default:
 		}
 		timer := time.NewTimer(sub.s.opts.PollInterval)
+		polled = false
 		select {
 		case <-woken:
 		case <-timer.C:
+			polled = true
 		case <-ctx.Done():
 			timer.Stop()
 			return nil, ctx.Err()
@@ -451,11 +513,11 @@ func (r *appendRequest) encode() error {
 		if !json.Valid(r.events[i].Data) {
 			return fmt.Errorf("%w: event %d data is not JSON", eventstore.ErrInvalidAppend, i)
 		}
-		m, err := json.Marshal(r.events[i].Metadata)
+		m, err := encodeMetadata(&r.events[i].Metadata)
 		if err != nil {
 			return fmt.Errorf("pgstore: encode metadata: %w", err)
 		}
-		r.meta[i] = string(m)
+		r.meta[i] = m
 		r.data[i] = string(r.events[i].Data)
 	}
 	return nil

@@ -156,7 +156,11 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 		}
 		return
 	}
-	s.tail.add(committedEvents(batch, outcomes, recordedAt))
+	committed := committedEvents(batch, outcomes, recordedAt)
+	s.tail.add(committed)
+	if n := len(committed); n > 0 {
+		s.raiseKnownHead(int64(committed[n-1].Position))
+	}
 	// The hook runs before the callers are released, so that a caller that
 	// returned from Append can rely on its batch being counted.
 	if s.opts.OnBatch != nil {

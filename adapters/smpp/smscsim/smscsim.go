@@ -4,7 +4,9 @@
 // no answer at all, accepted), and sends standard DLR deliver_sm receipts
 // (DELIVRD / UNDELIV / REJECTD mix) after a delay on the ESME's
 // receiver-capable binds. SetDown makes it go away (listener and every
-// connection closed) and come back on the same address, for outage tests.
+// connection closed) and come back on the same address, for outage tests;
+// DropConnections cuts every connection and takes new binds at once, as a
+// supplier whose network or front end drops its TCP sessions.
 package smscsim
 
 import (
@@ -41,6 +43,10 @@ type Config struct {
 	NoResponseRate                   float64 // fraction of submits never answered
 	WindowMax                        int     // per bind (default 256)
 	MaxPendingDLR                    int     // DLRs waiting for their time (default 100000; beyond, dropped)
+	// DLRWindow bounds the DLRs sent and not yet answered over all binds
+	// (default 256). Each waits for its deliver_sm_resp, which serve sends
+	// once the DLR is durable; a real SMSC keeps a window open per bind.
+	DLRWindow int
 }
 
 // Sim is a running simulator.
@@ -50,8 +56,9 @@ type Sim struct {
 	addr string
 	seq  atomic.Uint64
 	dlrs chan pendingDLR
-	// Submitted counts accepted submits; DLRsSent counts acknowledged DLRs.
-	Submitted, DLRsSent, Errors atomic.Int64
+	// Submitted counts accepted submits; DLRsSent counts acknowledged DLRs;
+	// Binds counts successful binds (authentications).
+	Submitted, DLRsSent, Errors, Binds atomic.Int64
 
 	mu   sync.Mutex
 	srv  *server.Server
@@ -80,6 +87,9 @@ func New(cfg Config) (*Sim, error) {
 	}
 	if cfg.MaxPendingDLR <= 0 {
 		cfg.MaxPendingDLR = 100000
+	}
+	if cfg.DLRWindow <= 0 {
+		cfg.DLRWindow = 256
 	}
 	if cfg.Delivered+cfg.Undelivered+cfg.Rejected <= 0 {
 		cfg.Delivered = 1
@@ -138,6 +148,45 @@ func (s *Sim) SetDown(down bool) error {
 	return fmt.Errorf("smsc-sim: back up: %w", err)
 }
 
+// DropConnections closes every connection at once (in-flight submits stay
+// unanswered; DLRs not yet acknowledged are sent again on the next
+// receiver bind) and listens again on the same address straight away: the
+// simulator stays up and takes re-binds. Only the moment between closing
+// the old listener and opening the new one refuses connections (a bind
+// attempt then is refused and retried by the client). It returns the number
+// of connections dropped; a simulator that is down has none.
+func (s *Sim) DropConnections() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return 0, nil
+	}
+	n := s.srv.Sessions()
+	close(s.hang)
+	s.srv.Close()
+	s.srv = nil
+	var err error
+	for i := 0; i < 50; i++ { // the port may linger briefly
+		if err = s.start(); err == nil {
+			s.log.Warn("smsc-sim connections dropped", "connections", n, "addr", s.addr)
+			return n, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.down = true // nothing listens: as SetDown(true); SetDown(false) retries
+	return n, fmt.Errorf("smsc-sim: listen again after dropping connections: %w", err)
+}
+
+// Sessions is the number of open connections (0 while down).
+func (s *Sim) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return 0
+	}
+	return s.srv.Sessions()
+}
+
 // Toggle flips SetDown.
 func (s *Sim) Toggle() error {
 	s.mu.Lock()
@@ -150,7 +199,7 @@ func (s *Sim) Toggle() error {
 func (s *Sim) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	work := make(chan server.DLR, 64)
-	for i := 0; i < 8; i++ {
+	for i := 0; i < s.cfg.DLRWindow; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -227,6 +276,7 @@ func (in *ingress) AuthenticateSMPP(_ context.Context, sys, pw string) (server.P
 	if subtle.ConstantTimeCompare([]byte(pw), []byte(s.cfg.Password)) != 1 {
 		return server.Principal{}, server.ErrInvalidPassword
 	}
+	s.Binds.Add(1)
 	return server.Principal{TenantID: sys}, nil
 }
 

@@ -1,4 +1,9 @@
-package projections
+// Package fastjson decodes the flat JSON objects the event catalogue writes
+// into structs in one pass, without encoding/json's reflection-driven state
+// machine and separate validation pass; on anything unusual it gives way
+// and the caller decodes with encoding/json, so results and errors are
+// always encoding/json's.
+package fastjson
 
 import (
 	"bytes"
@@ -12,7 +17,7 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// A fast path for the slim decoders: one pass over a JSON object that sets
+// A fast path for event decoding: one pass over a JSON object that sets
 // the struct members it knows directly, with no reflection-driven decoding
 // state machine and no separate validation pass. It handles exactly the
 // shapes the event catalogue writes (events.Encode): a top-level object
@@ -28,7 +33,7 @@ import (
 type fastField struct {
 	index []int
 	kind  fastKind
-	elem  *fastDecoder // fastStructs: the element struct
+	elem  *Decoder // fastStructs: the element struct
 }
 
 type fastKind uint8
@@ -45,7 +50,8 @@ const (
 	fastStructs // a slice of structs the fast path can decode
 )
 
-type fastDecoder struct {
+// Decoder decodes JSON objects into one struct type.
+type Decoder struct {
 	fields map[string]fastField
 	folded map[string]bool // lower-cased names of all fields
 }
@@ -56,11 +62,11 @@ var (
 	timeType    = reflect.TypeFor[time.Time]()
 )
 
-// newFastDecoder describes struct type t (members named by their json tags,
+// New describes struct type t (members named by their json tags,
 // embedded structs flattened as encoding/json does for untagged anonymous
 // struct members).
-func newFastDecoder(t reflect.Type) *fastDecoder {
-	d := &fastDecoder{fields: map[string]fastField{}, folded: map[string]bool{}}
+func New(t reflect.Type) *Decoder {
+	d := &Decoder{fields: map[string]fastField{}, folded: map[string]bool{}}
 	var walk func(t reflect.Type, index []int)
 	walk = func(t reflect.Type, index []int) {
 		for i := 0; i < t.NumField(); i++ {
@@ -82,11 +88,11 @@ func newFastDecoder(t reflect.Type) *fastDecoder {
 				name = f.Name
 			}
 			k := fastUnsupported
-			var elem *fastDecoder
+			var elem *Decoder
 			switch {
 			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct &&
 				f.Type.Elem() != timeType && f.Type.Elem() != decimalType:
-				k, elem = fastStructs, newFastDecoder(f.Type.Elem())
+				k, elem = fastStructs, New(f.Type.Elem())
 			case f.Type == uuidType:
 				k = fastUUID
 			case f.Type == decimalType:
@@ -112,16 +118,17 @@ func newFastDecoder(t reflect.Type) *fastDecoder {
 	return d
 }
 
-// decode fills *p (a pointer to the described struct) from data; ok is
-// false when the caller must use encoding/json instead.
-func (d *fastDecoder) decode(data []byte, p any) (ok bool) {
+// Decode fills *p (a pointer to the described struct) from data; ok is
+// false when the caller must use encoding/json instead (and *p may then be
+// partly written: start over from its zero value).
+func (d *Decoder) Decode(data []byte, p any) (ok bool) {
 	s := fastScanner{b: data}
 	s.ws()
 	return d.object(&s, reflect.ValueOf(p).Elem()) && s.end()
 }
 
 // object reads one object into v.
-func (d *fastDecoder) object(s *fastScanner, v reflect.Value) bool {
+func (d *Decoder) object(s *fastScanner, v reflect.Value) bool {
 	if !s.consume('{') {
 		return false
 	}
@@ -170,7 +177,7 @@ func (d *fastDecoder) object(s *fastScanner, v reflect.Value) bool {
 
 // structs reads an array of objects into slice f (as encoding/json does:
 // a new slice, empty but not nil for []).
-func (s *fastScanner) structs(f reflect.Value, elem *fastDecoder) bool {
+func (s *fastScanner) structs(f reflect.Value, elem *Decoder) bool {
 	if !s.consume('[') {
 		return false // null: encoding/json
 	}
