@@ -275,7 +275,7 @@ func (r *Runtime) runOnce(ctx context.Context) (progressed bool, err error) {
 
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	batches := make(chan []Event, 2)
+	batches := make(chan []Event)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
@@ -310,40 +310,67 @@ func (r *Runtime) committed(last Event) {
 }
 
 // read gathers the subscription's events into batches of at most
-// BatchEventsMax: it keeps reading while the log head is beyond what it
-// has, so a catch-up gets large batches and a live tail small, prompt ones.
+// BatchEventsMax for the applier. A pump keeps reading the log while the
+// applier works, and each time the applier is free it takes everything
+// gathered since (up to the bound): a catch-up or a busy live tail gets
+// large batches — fewer transactions, and a message's several events
+// folded into one write of its CDR — and a quiet tail small, prompt ones.
+// At most two batches wait, so a slow applier stops the reading.
 func (r *Runtime) read(ctx context.Context, sub eventstore.Subscription, out chan<- []Event) error {
-	var buf []eventstore.RecordedEvent
-	for {
-		recs, err := sub.Next(ctx)
-		if err != nil {
-			return fmt.Errorf("read the log: %w", err)
-		}
-		buf = append(buf, recs...)
-		if len(buf) < r.opts.BatchEventsMax {
-			h, err := r.store.Head(ctx)
+	max := r.opts.BatchEventsMax
+	arrived := make(chan []eventstore.RecordedEvent)
+	pumpErr := make(chan error, 1)
+	go func() {
+		for {
+			recs, err := sub.Next(ctx)
 			if err != nil {
-				return fmt.Errorf("read the log head: %w", err)
+				pumpErr <- err
+				return
 			}
-			r.noteHead(h)
-			if h > buf[len(buf)-1].Position {
-				continue
+			select {
+			case arrived <- recs:
+			case <-ctx.Done():
+				pumpErr <- ctx.Err()
+				return
 			}
 		}
-		for len(buf) > 0 {
-			n := min(len(buf), r.opts.BatchEventsMax)
-			evs, err := decode(buf[:n])
+	}()
+	var pending [][]Event // decoded, in order; each at most max events
+	waiting := 0
+	for {
+		var in <-chan []eventstore.RecordedEvent
+		if waiting < 2*max {
+			in = arrived
+		}
+		var send chan<- []Event
+		var next []Event
+		if len(pending) > 0 {
+			send, next = out, pending[0]
+		}
+		select {
+		case recs := <-in:
+			evs, err := decode(recs)
 			if err != nil {
 				return err
 			}
-			select {
-			case out <- evs:
-			case <-ctx.Done():
-				return ctx.Err()
+			waiting += len(evs)
+			for len(evs) > 0 {
+				if len(pending) == 0 || len(pending[len(pending)-1]) >= max {
+					pending = append(pending, make([]Event, 0, min(max, len(evs))))
+				}
+				last := &pending[len(pending)-1]
+				n := min(max-len(*last), len(evs))
+				*last = append(*last, evs[:n]...)
+				evs = evs[n:]
 			}
-			buf = buf[n:]
+		case send <- next:
+			waiting -= len(next)
+			pending = pending[1:]
+		case err := <-pumpErr:
+			return fmt.Errorf("read the log: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		buf = nil
 	}
 }
 
