@@ -21,25 +21,41 @@ var longGSM = strings.Repeat("smsledger bench long message, concatenated in thre
 
 // kindOf spreads the long and UCS-2 shares evenly over message numbers
 // (deterministic, so two runs send the same mix).
-func (r *runner) kindOf(n int64) int {
+func (r *runner) kindOf(n int64) int { return mixKind(n, r.cfg.LongShare, r.cfg.UCS2Share) }
+
+func mixKind(n int64, longShare, ucs2Share float64) int {
 	x := float64(uint32(uint64(n)*2654435761)%10000) / 10000 // Knuth's multiplicative hash
 	switch {
-	case x < r.cfg.LongShare:
+	case x < longShare:
 		return kindLongGSM
-	case x < r.cfg.LongShare+r.cfg.UCS2Share:
+	case x < longShare+ucs2Share:
 		return kindShortUCS2
 	}
 	return kindShortGSM
 }
 
 // dest is message n's destination: the prefix and n, zero-padded.
-func (r *runner) dest(n int64) string {
-	w := r.cfg.DestDigits - len(r.cfg.DestPrefix)
+func (r *runner) dest(n int64) string { return destination(r.cfg.DestPrefix, r.cfg.DestDigits, n) }
+
+func destination(prefix string, digits int, n int64) string {
+	w := digits - len(prefix)
 	s := strconv.FormatInt(n, 10)
 	if len(s) > w {
 		s = s[len(s)-w:]
 	}
-	return r.cfg.DestPrefix + strings.Repeat("0", w-len(s)) + s
+	return prefix + strings.Repeat("0", w-len(s)) + s
+}
+
+// text is the text of message n of the given kind (the HTTP API chooses
+// the encoding and the parts from it: GSM 03.38, else UCS-2).
+func text(kind int, n int64) string {
+	switch kind {
+	case kindLongGSM:
+		return longGSM
+	case kindShortUCS2:
+		return fmt.Sprintf("Привет, 世界 — bench %d", n)
+	}
+	return fmt.Sprintf("smsledger bench message %d: hello from the load generator", n)
 }
 
 // buildSubmit makes submit_sm number n (with a fresh sequence number).
@@ -67,11 +83,11 @@ func (r *runner) buildSubmit(n int64) (*pdu.SubmitSM, error) {
 		}
 		p.RegisterOptionalParam(pdu.Field{Tag: pdu.TagMessagePayload, Data: raw})
 	case kindShortUCS2:
-		if err := p.Message.SetMessageWithEncoding(fmt.Sprintf("Привет, 世界 — bench %d", n), data.UCS2); err != nil {
+		if err := p.Message.SetMessageWithEncoding(text(kindShortUCS2, n), data.UCS2); err != nil {
 			return nil, err
 		}
 	default:
-		if err := p.Message.SetMessageWithEncoding(fmt.Sprintf("smsledger bench message %d: hello from the load generator", n), data.GSM7BIT); err != nil {
+		if err := p.Message.SetMessageWithEncoding(text(kindShortGSM, n), data.GSM7BIT); err != nil {
 			return nil, err
 		}
 	}

@@ -176,11 +176,16 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 			}
 		}
 		rep.UnacknowledgedKept = len(unacked)
+		byChannel := map[string]int{}
+		for _, a := range acked {
+			byChannel[a.channel]++
+		}
 		ok := len(twice)+len(notFound)+len(wrongTenant)+len(cdrNot1) == 0 && cdrErr == nil
-		ev := []string{fmt.Sprintf("%d acknowledged (ESME_ROK) message ids, %d acknowledged twice", len(acked), len(twice)),
+		ev := []string{fmt.Sprintf("%d acknowledged message ids (%d submit_sm_resp ESME_ROK, %d POST /v1/messages 202), %d acknowledged twice",
+			len(acked), byChannel[StreamSMPP], byChannel[StreamHTTP], len(twice)),
 			fmt.Sprintf("GET /v1/messages/{id}: %d found, %d not found, %d of another tenant", len(acked)-len(notFound)-len(wrongTenant), len(notFound), len(wrongTenant)),
 			fmt.Sprintf("CDRs: %d acknowledged ids with exactly one CDR, %d without exactly one", len(acked)-len(cdrNot1), len(cdrNot1)),
-			fmt.Sprintf("%d CDR(s) of submits whose response never reached the ESME (kept, not acknowledged: allowed)", len(unacked))}
+			fmt.Sprintf("%d CDR(s) of submits whose response never reached the sender (kept, not acknowledged: allowed)", len(unacked))}
 		if cdrErr != nil {
 			ev = append(ev, "CDRs: "+cdrErr.Error())
 		}
@@ -196,6 +201,7 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 	}
 
 	// Every message reaches exactly one terminal state, or is pending.
+	trail := map[string]int{}
 	{
 		states := map[string]int{}
 		var pending, multi []string
@@ -211,7 +217,8 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 		}
 		rep.States = states
 		// The audit trail of each (≤ 20,000): one terminal event, at most
-		// one DeliveryForwarded, at most one Settled or Released.
+		// one DeliveryForwarded, at most one Settled or Released. The
+		// supplier outcomes over all trails are kept for supplier_cut.
 		checked := 0
 		ids := make([]string, 0, len(acked))
 		for id := range acked {
@@ -237,6 +244,9 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 			n := map[string]int{}
 			for _, e := range evs.Events {
 				n[e.Type]++
+			}
+			for _, t := range trailOutcomes {
+				trail[t] += n[t]
 			}
 			if n["DeliveryReported"]+n["MessageExpired"]+n["MessageFailed"] != 1 || n["DeliveryForwarded"] > 1 || n["Settled"]+n["Released"] > 1 {
 				multi = append(multi, fmt.Sprintf("%s %v", id, n))
@@ -337,10 +347,13 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 		}
 	}
 
-	// Each DLR reached its tenant at most once.
+	// Each DLR reached its tenant at most once. Messages that asked for no
+	// DLR (no_dlr streams; HTTP submits, which ask for one only when the
+	// tenant has a DLR webhook, never set here) are left out of the
+	// reception counts, and must get none.
 	{
-		var dups, lost, notForwarded []string
-		got := 0
+		var dups, lost, notForwarded, unasked []string
+		got, smppNoDLR, httpN := 0, 0, 0
 		for id, a := range acked {
 			n := dlrs[id]
 			if n > 0 {
@@ -348,6 +361,16 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 			}
 			if n > 1 {
 				dups = append(dups, fmt.Sprintf("%s×%d", id, n))
+			}
+			if !a.dlr {
+				if a.channel == StreamHTTP {
+					httpN++
+				} else {
+					smppNoDLR++
+				}
+				if n > 0 {
+					unasked = append(unasked, fmt.Sprintf("%s×%d", id, n))
+				}
 			}
 			m := st.msgs[id]
 			if a.dlr && m != nil && terminalStates[m.State] {
@@ -367,11 +390,16 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 		}
 		rep.DLRDuplicates = dupCount
 		rep.DLRsReceived = got
-		ok := dupCount <= r.sc.Limits.MaxDLRDuplicates && len(lost) == 0
+		ok := dupCount <= r.sc.Limits.MaxDLRDuplicates && len(lost) == 0 && len(unasked) == 0
 		ev := []string{fmt.Sprintf("%d acknowledged messages had a DLR at the ESME; %d duplicate DLR(s) (allowed %d)", got, dupCount, r.sc.Limits.MaxDLRDuplicates),
-			fmt.Sprintf("%d forwarded (DeliveryForwarded) but never received; %d terminal, asked for, not forwarded", len(lost), len(notForwarded))}
+			fmt.Sprintf("%d forwarded (DeliveryForwarded) but never received; %d terminal, asked for, not forwarded", len(lost), len(notForwarded)),
+			fmt.Sprintf("asked for no DLR, so out of the reception counts: %d SMPP submit(s) without registered delivery, %d HTTP submit(s) (POST /v1/messages asks for a DLR only for a tenant with a DLR webhook; none is set); %d of them had a DLR at the ESME (must be 0)%s",
+				smppNoDLR, httpN, len(unasked), failText(len(unasked) == 0))}
 		if len(dups) > 0 {
 			ev = append(ev, "duplicates: "+sample(dups))
+		}
+		if len(unasked) > 0 {
+			ev = append(ev, "DLRs nobody asked for: "+sample(unasked))
 		}
 		if len(lost) > 0 {
 			ev = append(ev, "lost: "+sample(lost))
@@ -469,10 +497,11 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 					lost = append(lost, id)
 				}
 			}
-			okN := f.OutageStatuses["ESME_ROK"]
-			refusedN := int64(0)
+			okN, refusedN := int64(0), int64(0)
 			for k, v := range f.OutageStatuses {
-				if k != "ESME_ROK" {
+				if acceptedStatus(k) {
+					okN += v
+				} else {
 					refusedN += v
 				}
 			}
@@ -480,9 +509,9 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 			pass := f.Error == "" && len(lost) == 0 && recovered
 			ok = ok && pass
 			ev = append(ev, fmt.Sprintf("postgres down at %.1fs for %.0f ms%s", f.AtS, f.DownMs, errText(f.Error)),
-				fmt.Sprintf("while down: %d submit_sm_resp ESME_ROK, %d refused (%s)", okN, refusedN, load.FormatCounts(f.OutageStatuses)),
+				fmt.Sprintf("while down: %d acknowledged (ESME_ROK, HTTP 202), %d refused (%s)", okN, refusedN, load.FormatCounts(f.OutageStatuses)),
 				fmt.Sprintf("%d message(s) acknowledged while down, %d of them not found afterwards%s", len(f.AckedInOutage), len(lost), failText(len(lost) == 0)),
-				fmt.Sprintf("first ESME_ROK %.0f ms after postgres accepted connections again (bar %v; -1: none)%s", f.RecoveryMs, r.sc.Limits.MaxStoreRecovery.D(), failText(recovered)))
+				fmt.Sprintf("first acknowledgement (ESME_ROK, HTTP 202) %.0f ms after postgres accepted connections again (bar %v; -1: none)%s", f.RecoveryMs, r.sc.Limits.MaxStoreRecovery.D(), failText(recovered)))
 			if len(lost) > 0 {
 				ev = append(ev, "acknowledged while down and lost: "+sample(lost))
 			}
@@ -491,6 +520,40 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 			ev = append(ev, "no postgres restart in this scenario")
 		}
 		add(InvStoreOutage, ok, ev...)
+	}
+
+	// Serve's binds to a supplier were cut: it bound again in time; what was
+	// in flight on them timed out and failed over or ended (the general
+	// invariants above: every acknowledged message once, terminal, billed
+	// once).
+	{
+		ok, ev := true, []string{}
+		for _, f := range rep.Faults {
+			if f.Kind != FaultCutSupplier {
+				continue
+			}
+			pass := f.Error == "" && f.Dropped > 0 && f.RebindMs >= 0 && f.RebindMs <= ms(r.sc.Limits.MaxRebind.D())
+			ok = ok && pass
+			ev = append(ev, fmt.Sprintf("%s cut at %.1fs: %d connection(s) dropped; all bound again after %.0f ms (bar %v; -1: not within the wait); first submit there again after %.0f ms (-1: none before the traffic ended)%s%s",
+				f.Supplier, f.AtS, f.Dropped, f.RebindMs, r.sc.Limits.MaxRebind.D(), f.ResubmitMs, errText(f.Error), failText(pass)))
+		}
+		if len(ev) == 0 {
+			ev = append(ev, "no supplier cut in this scenario")
+		} else {
+			final := map[string]int{}
+			for id := range acked {
+				if m := st.msgs[id]; m != nil {
+					sup := m.Supplier
+					if sup == "" {
+						sup = "(none)"
+					}
+					final[sup]++
+				}
+			}
+			ev = append(ev, fmt.Sprintf("last supplier of every acknowledged message: %s", formatCounts(final)),
+				fmt.Sprintf("supplier outcomes in the audit trails: %s (a cut bind's in-flight submits time out, then fail over along the route or fail)", formatCounts(trail)))
+		}
+		add(InvSupplierCut, ok, ev...)
 	}
 
 	rep.Passed = true
@@ -507,6 +570,9 @@ func keys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// trailOutcomes are the supplier outcomes counted over the audit trails.
+var trailOutcomes = []string{"SubmittedToSupplier", "SupplierAccepted", "SupplierRejected", "SupplierTimedOut", "FailedOver", "MessageFailed", "MessageExpired"}
 
 func sortedKeys(m map[string]float64) []string {
 	out := make([]string, 0, len(m))

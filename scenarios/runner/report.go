@@ -27,18 +27,21 @@ type Report struct {
 	Process  bool   `json:"serve_as_process"`
 	Passed   bool   `json:"passed"`
 
-	Sent         int64            `json:"sent"`
-	Accepted     int64            `json:"accepted"`
-	Refused      int64            `json:"refused"`
-	Statuses     map[string]int64 `json:"statuses"`
-	LoadErrors   map[string]int64 `json:"load_errors"`
-	TrafficS     float64          `json:"traffic_s"`
-	MsgPerS      float64          `json:"msg_per_s"`
-	Submit       Latency          `json:"submit_latency"`
-	DLR          Latency          `json:"dlr_latency"`
-	Acknowledged int              `json:"acknowledged"` // distinct ids acknowledged, warm-up included
-	// UnacknowledgedKept: CDRs of submits whose ESME_ROK never reached the
-	// ESME (a fault cut the bind): kept and billed, allowed.
+	Sent       int64            `json:"sent"`
+	Accepted   int64            `json:"accepted"`
+	Refused    int64            `json:"refused"`
+	Statuses   map[string]int64 `json:"statuses"`
+	LoadErrors map[string]int64 `json:"load_errors"`
+	TrafficS   float64          `json:"traffic_s"`
+	MsgPerS    float64          `json:"msg_per_s"`
+	Submit     Latency          `json:"submit_latency"` // submit_sm → submit_sm_resp (SMPP streams)
+	// HTTPSubmit: POST /v1/messages → answer (HTTP streams).
+	HTTPSubmit   Latency `json:"http_submit_latency"`
+	DLR          Latency `json:"dlr_latency"`
+	Acknowledged int     `json:"acknowledged"` // distinct ids acknowledged (ESME_ROK, HTTP 202), warm-up included
+	// UnacknowledgedKept: CDRs of submits whose acknowledgement never
+	// reached the sender (a fault cut the bind or connection): kept and
+	// billed, allowed.
 	UnacknowledgedKept int            `json:"unacknowledged_kept"`
 	DLRsReceived       int            `json:"dlrs_received"`
 	DLRDuplicates      int            `json:"dlr_duplicates"`
@@ -68,7 +71,7 @@ func (rep *Report) fillTraffic(r *run, traffic time.Duration) {
 	if traffic > 0 {
 		rep.MsgPerS = float64(rep.Accepted) / traffic.Seconds()
 	}
-	rep.Submit, rep.DLR = latency(&r.subH), latency(&r.dlrH)
+	rep.Submit, rep.HTTPSubmit, rep.DLR = latency(&r.subH), latency(&r.httpH), latency(&r.dlrH)
 	rep.Machine = map[string]any{"cpus": runtime.NumCPU(), "goos": runtime.GOOS, "goarch": runtime.GOARCH, "go": runtime.Version()}
 }
 
@@ -87,20 +90,32 @@ func (rep *Report) PrintText(w io.Writer) {
 	fmt.Fprintf(tw, "submitted\t%d sent, %d accepted, %d refused (%s)\n", rep.Sent, rep.Accepted, rep.Refused, load.FormatCounts(rep.Statuses))
 	fmt.Fprintf(tw, "throughput\t%.0f msg/s accepted over %.2fs of traffic\n", rep.MsgPerS, rep.TrafficS)
 	fmt.Fprintf(tw, "submit_sm_resp\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n", rep.Submit.P50, rep.Submit.P90, rep.Submit.P99, rep.Submit.P999, rep.Submit.Max)
+	if h := rep.HTTPSubmit; h.Count > 0 {
+		fmt.Fprintf(tw, "POST /v1/messages\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms (%d answers)\n", h.P50, h.P90, h.P99, h.P999, h.Max, h.Count)
+	}
 	fmt.Fprintf(tw, "DLR round trip\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms (%d measured by the load binds)\n", rep.DLR.P50, rep.DLR.P90, rep.DLR.P99, rep.DLR.Max, rep.DLR.Count)
 	fmt.Fprintf(tw, "load errors\t%s\n", load.FormatCounts(rep.LoadErrors))
 	for _, s := range rep.Streams {
-		fmt.Fprintf(tw, "  stream %s (%s)\t%d runs, %d sent, %d accepted, %d refused, %.0f msg/s, p50 %.2f ms, p99 %.2f ms\n",
-			s.Name, s.Tenant, s.Runs, s.Sent, s.Accepted, s.Refused, s.MsgPerS, s.P50ms, s.P99ms)
+		fmt.Fprintf(tw, "  stream %s (%s, %s)\t%d runs, %d sent, %d accepted, %d refused, %.0f msg/s, p50 %.2f ms, p99 %.2f ms\n",
+			s.Name, s.Kind, s.Tenant, s.Runs, s.Sent, s.Accepted, s.Refused, s.MsgPerS, s.P50ms, s.P99ms)
 	}
 	for _, f := range rep.Faults {
 		switch f.Kind {
 		case FaultSupplierDown:
 			fmt.Fprintf(tw, "  fault %s %s\tat %.1fs for %.1fs: failover %.0f ms%s\n", f.Kind, f.Supplier, f.AtS, f.ForS, f.FailoverMs, errText(f.Error))
+		case FaultCutSupplier:
+			fmt.Fprintf(tw, "  fault %s %s\tat %.1fs: %d connection(s) dropped, all bound again after %.0f ms, first submit there again after %.0f ms%s\n", f.Kind, f.Supplier, f.AtS, f.Dropped, f.RebindMs, f.ResubmitMs, errText(f.Error))
 		case FaultRestartPostgres:
-			fmt.Fprintf(tw, "  fault %s\tat %.1fs: down %.0f ms, answers meanwhile: %s; first ESME_ROK %.0f ms after it was back%s\n", f.Kind, f.AtS, f.DownMs, load.FormatCounts(f.OutageStatuses), f.RecoveryMs, errText(f.Error))
+			fmt.Fprintf(tw, "  fault %s\tat %.1fs: down %.0f ms, answers meanwhile: %s; first acknowledgement %.0f ms after it was back%s\n", f.Kind, f.AtS, f.DownMs, load.FormatCounts(f.OutageStatuses), f.RecoveryMs, errText(f.Error))
+		case FaultKillServe:
+			when := "under load"
+			if !f.UnderLoad {
+				when = "NOT under load (nothing acknowledged since the last start)"
+			}
+			fmt.Fprintf(tw, "  fault %s\tat %.1fs, %s (waited %.0f ms for it): serve listening again after %.0f ms, first acknowledgement after %.0f ms%s\n",
+				f.Kind, f.AtS, when, f.LoadWaitMs, f.RecoveryMs, f.FirstAckMs, errText(f.Error))
 		default:
-			fmt.Fprintf(tw, "  fault %s\tat %.1fs: serve listening again after %.0f ms%s\n", f.Kind, f.AtS, f.RecoveryMs, errText(f.Error))
+			fmt.Fprintf(tw, "  fault %s\tat %.1fs%s\n", f.Kind, f.AtS, errText(f.Error))
 		}
 	}
 	for _, inv := range rep.Invariants {

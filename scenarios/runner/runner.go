@@ -58,12 +58,14 @@ type Options struct {
 	Scale int
 }
 
-// ackInfo is one acknowledged message.
+// ackInfo is one acknowledged message: submit_sm_resp ESME_ROK, or 202
+// from POST /v1/messages.
 type ackInfo struct {
-	tenant string
-	dlr    bool
-	count  int       // submit_sm_resp ESME_ROK with this id
-	at     time.Time // first ESME_ROK
+	tenant  string
+	channel string    // StreamSMPP or StreamHTTP
+	dlr     bool      // a DLR was asked for
+	count   int       // acknowledgements with this id
+	at      time.Time // first acknowledgement
 }
 
 type run struct {
@@ -81,22 +83,26 @@ type run struct {
 	creds   map[string]load.Credential
 	keys    map[string]string // tenant → API key
 
-	mu    sync.Mutex
-	serve Serve // nil while restarting
-	acked map[string]*ackInfo
-	dlrs  map[string]int
+	mu         sync.Mutex
+	serve      Serve     // nil while restarting
+	serveSince time.Time // when serve was (re)started
+	acked      map[string]*ackInfo
+	dlrs       map[string]int
 	// dlrStats: the outcomes (normalised stat) of the DLRs received per id.
 	dlrStats map[string]map[string]bool
 	minAvl   map[string]decimal.Decimal
 	samples  int
-	subH     load.Histogram
+	subH     load.Histogram // submit_sm → submit_sm_resp
+	httpH    load.Histogram // POST /v1/messages → answer
 	dlrH     load.Histogram
 	totals   load.Result
 	faults   []FaultReport
-	// statuses counts every submit_sm_resp by status as it comes (faults
-	// take differences of it).
+	// statuses counts every submit_sm_resp and HTTP answer by status as it
+	// comes (faults take differences of it).
 	statuses map[string]int64
 	lastOK   time.Time
+	// trafficDone is closed when every stream is over.
+	trafficDone chan struct{}
 }
 
 // Run runs the scenario and returns its report. An error means the
@@ -118,7 +124,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	sc = sc.Scaled(opts.Scale)
 	r := &run{sc: sc, opts: opts, log: opts.Logger.With("component", "scenario", "scenario", sc.Name), token: randomHex(16),
 		sims: map[string]*smscsim.Sim{}, proxies: map[string]*dlrProxy{}, statuses: map[string]int64{}, simPw: map[string]string{}, creds: map[string]load.Credential{}, keys: map[string]string{},
-		acked: map[string]*ackInfo{}, dlrs: map[string]int{}, dlrStats: map[string]map[string]bool{}, minAvl: map[string]decimal.Decimal{},
+		acked: map[string]*ackInfo{}, dlrs: map[string]int{}, dlrStats: map[string]map[string]bool{}, minAvl: map[string]decimal.Decimal{}, trafficDone: make(chan struct{}),
 		totals: load.Result{Statuses: map[string]int64{}, Errors: map[string]int64{}, DLRByStat: map[string]int64{}}}
 	began := time.Now()
 	var err error
@@ -184,7 +190,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runner: start serve: %w", err)
 	}
-	r.serve = s
+	r.serve, r.serveSince = s, time.Now()
 	defer func() {
 		if s := r.current(); s != nil {
 			if err := s.Stop(); err != nil {
@@ -227,6 +233,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	}
 	wg.Wait()
 	trafficEnd := time.Now()
+	close(r.trafficDone)
 	faultWG.Wait()
 	stopTraffic()
 	samplerWG.Wait()
@@ -376,7 +383,7 @@ func (r *run) warmUp(ctx context.Context) error {
 			before := r.simSubmitted()
 			res, err := load.Run(ctx, load.Config{Addr: r.current().SMPPAddr(), Credentials: []load.Credential{r.creds[st.Tenant]},
 				Binds: 1, Window: 1, Messages: 1, DestPrefix: st.Prefix, DestDigits: 12, RegisteredDelivery: true,
-				ResponseTimeout: 10 * time.Second, DLRWait: 5 * time.Second, OnAccepted: r.onAccepted(st.Tenant, true), OnReceipt: r.onReceipt})
+				ResponseTimeout: 10 * time.Second, DLRWait: 5 * time.Second, OnAccepted: r.onAccepted(st.Tenant, StreamSMPP, true), OnReceipt: r.onReceipt})
 			if err == nil && res.Accepted == 1 {
 				wait := time.Now().Add(3 * time.Second)
 				for r.simSubmitted() == before && time.Now().Before(wait) && ctx.Err() == nil {
@@ -404,28 +411,36 @@ func (r *run) simSubmitted() int64 {
 	return n
 }
 
-func (r *run) onAccepted(tenant string, dlr bool) func(string) {
+func (r *run) onAccepted(tenant, channel string, dlr bool) func(string) {
 	return func(id string) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		a := r.acked[id]
 		if a == nil {
-			a = &ackInfo{tenant: tenant, dlr: dlr, at: time.Now()}
+			a = &ackInfo{tenant: tenant, channel: channel, dlr: dlr, at: time.Now()}
 			r.acked[id] = a
 		}
 		a.count++
 	}
 }
 
-func (r *run) onStatus(st data.CommandStatusType) {
+// onStatus counts one answer to a submit (submit_sm_resp or HTTP) by name.
+func (r *run) onStatus(name string, accepted bool) {
 	now := time.Now()
 	r.mu.Lock()
-	r.statuses[load.StatusName(st)]++
-	if st == data.ESME_ROK {
+	r.statuses[name]++
+	if accepted {
 		r.lastOK = now
 	}
 	r.mu.Unlock()
 }
+
+func (r *run) onSMPPStatus(st data.CommandStatusType) {
+	r.onStatus(load.StatusName(st), st == data.ESME_ROK)
+}
+
+// acceptedStatus reports whether a status name is an acknowledgement.
+func acceptedStatus(name string) bool { return name == "ESME_ROK" || name == load.HTTPAccepted }
 
 func (r *run) onReceipt(id, stat string) {
 	stat = receipt.NormalizeStat(stat)
@@ -440,24 +455,30 @@ func (r *run) onReceipt(id, stat string) {
 
 // StreamReport is what one stream did.
 type StreamReport struct {
-	Name     string           `json:"name"`
-	Tenant   string           `json:"tenant"`
-	Rate     float64          `json:"rate,omitempty"` // asked msg/s
-	Runs     int              `json:"runs"`           // load runs (more than one when binds were lost to a fault)
-	Sent     int64            `json:"sent"`
-	Accepted int64            `json:"accepted"`
-	Refused  int64            `json:"refused"`
+	Name     string  `json:"name"`
+	Kind     string  `json:"kind"` // smpp | http
+	Tenant   string  `json:"tenant"`
+	Rate     float64 `json:"rate,omitempty"` // asked msg/s
+	Runs     int     `json:"runs"`           // load runs (more than one when binds or connections were lost to a fault)
+	Sent     int64   `json:"sent"`
+	Accepted int64   `json:"accepted"`
+	Refused  int64   `json:"refused"`
+	// Statuses: submit_sm_resp by command_status name (ESME_ROK, …), or
+	// HTTP answers by status and error code (http_202, http_429_throttled,
+	// …: load.HTTPStatusName).
 	Statuses map[string]int64 `json:"statuses"`
 	Errors   map[string]int64 `json:"errors"`
 	MsgPerS  float64          `json:"msg_per_s"`
-	P50ms    float64          `json:"p50_ms"`
-	P99ms    float64          `json:"p99_ms"`
+	// P50ms and P99ms: submit_sm → submit_sm_resp, or POST → answer.
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
 }
 
-// stream drives one traffic stream, binding again (bounded) when its binds
-// are lost to a fault, until its messages are sent or its time is over.
+// stream drives one traffic stream, binding (or connecting) again, bounded,
+// when its binds or connections are lost to a fault, until its messages are
+// sent or its time is over.
 func (r *run) stream(ctx context.Context, st Stream) StreamReport {
-	rep := StreamReport{Name: st.Name, Tenant: st.Tenant, Rate: st.Rate, Statuses: map[string]int64{}, Errors: map[string]int64{}}
+	rep := StreamReport{Name: st.Name, Kind: st.Kind, Tenant: st.Tenant, Rate: st.Rate, Statuses: map[string]int64{}, Errors: map[string]int64{}}
 	sleep(ctx, time.Until(r.start.Add(st.Start.D())))
 	begin := time.Now()
 	end := begin.Add(st.Duration.D())
@@ -469,11 +490,7 @@ func (r *run) stream(ctx context.Context, st Stream) StreamReport {
 		if s == nil {
 			break
 		}
-		res, err := load.Run(ctx, load.Config{Addr: s.SMPPAddr(), Credentials: []load.Credential{r.creds[st.Tenant]},
-			Binds: st.Binds, Window: st.Window, Messages: int(remaining), Duration: time.Until(end), Rate: st.Rate,
-			DestPrefix: st.Prefix, DestDigits: 12, LongShare: st.LongShare, UCS2Share: st.UCS2Share,
-			RegisteredDelivery: !st.NoDLR, DLRWait: min(r.sc.Settle.D(), 30*time.Second), ResponseTimeout: 10 * time.Second,
-			Logger: r.log.With("stream", st.Name), OnAccepted: r.onAccepted(st.Tenant, !st.NoDLR), OnReceipt: r.onReceipt, OnStatus: r.onStatus})
+		res, err := r.loadRun(ctx, s, st, int(remaining), time.Until(end))
 		if err != nil {
 			r.log.Info("stream: bind failed; again", "stream", st.Name, "err", err)
 			sleep(ctx, 250*time.Millisecond)
@@ -492,7 +509,11 @@ func (r *run) stream(ctx context.Context, st Stream) StreamReport {
 		hist.Merge(&res.SubmitHist)
 		phase += res.SubmitPhase
 		r.mu.Lock()
-		r.subH.Merge(&res.SubmitHist)
+		if st.Kind == StreamHTTP {
+			r.httpH.Merge(&res.SubmitHist)
+		} else {
+			r.subH.Merge(&res.SubmitHist)
+		}
 		r.dlrH.Merge(&res.DLRHist)
 		r.totals.Sent += res.Sent
 		r.totals.Accepted += res.Accepted
@@ -518,6 +539,26 @@ func (r *run) stream(ctx context.Context, st Stream) StreamReport {
 	return rep
 }
 
+// loadRun is one run of the stream's load generator against s: SMPP binds
+// or HTTP senders.
+func (r *run) loadRun(ctx context.Context, s Serve, st Stream, messages int, d time.Duration) (*load.Result, error) {
+	log := r.log.With("stream", st.Name)
+	if st.Kind == StreamHTTP {
+		// POST /v1/messages asks for a DLR only for a tenant with a DLR
+		// webhook; the runner sets none, so these messages ask for none.
+		return load.RunHTTP(ctx, load.HTTPConfig{BaseURL: "http://" + s.HTTPAddr(), APIKey: r.keys[st.Tenant],
+			Senders: st.Senders, Messages: messages, Duration: d, Rate: st.Rate,
+			DestPrefix: st.Prefix, DestDigits: 12, LongShare: st.LongShare, UCS2Share: st.UCS2Share,
+			RequestTimeout: 10 * time.Second, Logger: log,
+			OnAccepted: r.onAccepted(st.Tenant, StreamHTTP, false), OnStatus: r.onStatus})
+	}
+	return load.Run(ctx, load.Config{Addr: s.SMPPAddr(), Credentials: []load.Credential{r.creds[st.Tenant]},
+		Binds: st.Binds, Window: st.Window, Messages: messages, Duration: d, Rate: st.Rate,
+		DestPrefix: st.Prefix, DestDigits: 12, LongShare: st.LongShare, UCS2Share: st.UCS2Share,
+		RegisteredDelivery: !st.NoDLR, DLRWait: min(r.sc.Settle.D(), 30*time.Second), ResponseTimeout: 10 * time.Second,
+		Logger: log, OnAccepted: r.onAccepted(st.Tenant, StreamSMPP, !st.NoDLR), OnReceipt: r.onReceipt, OnStatus: r.onSMPPStatus})
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // FaultReport is what a fault did and what it cost.
@@ -531,8 +572,15 @@ type FaultReport struct {
 	FailoverMs float64 `json:"failover_ms,omitempty"`
 	// RecoveryMs (kill_serve): from the SIGKILL to serve listening again;
 	// (restart_postgres): from PostgreSQL accepting connections again to
-	// the next ESME_ROK (-1: none).
+	// the next acknowledgement, ESME_ROK or HTTP 202 (-1: none).
 	RecoveryMs float64 `json:"recovery_ms,omitempty"`
+	// kill_serve: whether serve had acknowledged a message since its last
+	// (re)start when it was killed (the kill waited LoadWaitMs for that),
+	// and from the SIGKILL to the first acknowledgement after the restart
+	// (-1: none while the traffic lasted).
+	UnderLoad  bool    `json:"under_load,omitempty"`
+	LoadWaitMs float64 `json:"load_wait_ms,omitempty"`
+	FirstAckMs float64 `json:"first_ack_ms,omitempty"`
 	// restart_postgres: how long the database was down (stop begun to
 	// accepting again), the submit_sm_resp statuses while it was down (stop
 	// done to start done) and the message ids acknowledged then (each must
@@ -543,7 +591,14 @@ type FaultReport struct {
 	StoppedAt           time.Time        `json:"-"`
 	StartedAt           time.Time        `json:"-"`
 	ServeExitedInOutage bool             `json:"serve_exited,omitempty"`
-	Error               string           `json:"error,omitempty"`
+	// cut_supplier: the connections the simulator dropped (serve's binds),
+	// from the cut to every one of them bound again (-1: not within the
+	// wait) and to the first submit accepted there again (-1: none before
+	// the traffic ended).
+	Dropped    int     `json:"dropped,omitempty"`
+	RebindMs   float64 `json:"rebind_ms,omitempty"`
+	ResubmitMs float64 `json:"resubmit_ms,omitempty"`
+	Error      string  `json:"error,omitempty"`
 }
 
 func (r *run) fault(ctx context.Context, f Fault) {
@@ -586,33 +641,124 @@ func (r *run) fault(ctx context.Context, f Fault) {
 		}
 		r.log.Info("fault: supplier back", "supplier", f.Supplier, "failover_ms", fr.FailoverMs)
 	case FaultKillServe:
-		r.mu.Lock()
-		s := r.serve
-		r.serve = nil
-		r.mu.Unlock()
-		if s == nil {
-			fr.Error = "serve was not running"
-			return
-		}
-		killed := time.Now()
-		if err := s.Kill(); err != nil {
-			fr.Error = err.Error()
-		}
-		r.log.Info("fault: serve killed (SIGKILL)")
-		sleep(ctx, f.For.D())
-		ns, err := r.opts.StartServe(ctx, r.serveConfig())
-		if err != nil {
-			fr.Error = "restart: " + err.Error()
-			return
-		}
-		fr.RecoveryMs = ms(time.Since(killed))
-		r.mu.Lock()
-		r.serve = ns
-		r.mu.Unlock()
-		r.log.Info("fault: serve restarted", "recovery_ms", fr.RecoveryMs)
+		r.killServe(ctx, f, &fr)
 	case FaultRestartPostgres:
 		r.restartPostgres(ctx, f, &fr)
+	case FaultCutSupplier:
+		r.cutSupplier(ctx, f, &fr)
 	}
+}
+
+// loadWaitMax bounds how long a kill_serve waits for serve to be under load.
+const loadWaitMax = 30 * time.Second
+
+// killServe SIGKILLs serve and starts it again on the same data. So that
+// every kill hits serve under load, it first waits (≤ loadWaitMax, and not
+// after the traffic) until serve acknowledged a message since it was last
+// (re)started: a restarted serve listens at once but takes its first
+// binds only after a bcrypt check of their credentials, which is slow in a
+// race-detector build. After the restart it measures the time to the first
+// acknowledgement again (while the traffic lasts).
+func (r *run) killServe(ctx context.Context, f Fault, fr *FaultReport) {
+	waitFrom := time.Now()
+	for deadline := waitFrom.Add(loadWaitMax); ctx.Err() == nil && time.Now().Before(deadline) && !r.trafficOver(); {
+		r.mu.Lock()
+		fr.UnderLoad = r.serve != nil && r.lastOK.After(r.serveSince)
+		r.mu.Unlock()
+		if fr.UnderLoad {
+			break
+		}
+		sleep(ctx, 10*time.Millisecond)
+	}
+	fr.LoadWaitMs = ms(time.Since(waitFrom))
+	fr.AtS = time.Since(r.start).Seconds()
+	r.mu.Lock()
+	s := r.serve
+	r.serve = nil
+	r.mu.Unlock()
+	if s == nil {
+		fr.Error = "serve was not running"
+		return
+	}
+	killed := time.Now()
+	if err := s.Kill(); err != nil {
+		fr.Error = err.Error()
+	}
+	r.log.Info("fault: serve killed (SIGKILL)", "under_load", fr.UnderLoad, "load_wait_ms", fr.LoadWaitMs)
+	sleep(ctx, f.For.D())
+	ns, err := r.opts.StartServe(ctx, r.serveConfig())
+	if err != nil {
+		fr.Error = "restart: " + err.Error()
+		return
+	}
+	fr.RecoveryMs = ms(time.Since(killed))
+	r.mu.Lock()
+	r.serve, r.serveSince = ns, time.Now()
+	r.mu.Unlock()
+	r.log.Info("fault: serve restarted", "recovery_ms", fr.RecoveryMs)
+	fr.FirstAckMs = -1
+	for deadline := time.Now().Add(time.Minute); ctx.Err() == nil && time.Now().Before(deadline) && !r.trafficOver(); {
+		r.mu.Lock()
+		ok, since := r.lastOK, r.serveSince
+		r.mu.Unlock()
+		if ok.After(since) {
+			fr.FirstAckMs = ms(ok.Sub(killed))
+			break
+		}
+		sleep(ctx, 10*time.Millisecond)
+	}
+}
+
+// trafficOver reports whether every stream is over.
+func (r *run) trafficOver() bool {
+	select {
+	case <-r.trafficDone:
+		return true
+	default:
+		return false
+	}
+}
+
+// cutSupplier drops every connection of the supplier's simulator and
+// measures how long serve takes to bind all of them again and to submit
+// there again. It waits at most max(2 × max_rebind, 30 s); it stops waiting
+// for a submit once the traffic is over.
+func (r *run) cutSupplier(ctx context.Context, f Fault, fr *FaultReport) {
+	sim := r.sims[f.Supplier]
+	binds := sim.Binds.Load()
+	cut := time.Now()
+	n, err := sim.DropConnections()
+	if err != nil {
+		fr.Error = err.Error()
+		return
+	}
+	fr.Dropped = n
+	// Submits of the cut binds that were under way may still be counted:
+	// the first submit after the cut is one after a re-bind.
+	subs := sim.Submitted.Load()
+	fr.RebindMs, fr.ResubmitMs = -1, -1
+	r.log.Info("fault: supplier connections cut", "supplier", f.Supplier, "dropped", n)
+	if n == 0 {
+		fr.Error = "no connection to cut (serve had no bind to the supplier)"
+		return
+	}
+	deadline := cut.Add(max(2*r.sc.Limits.MaxRebind.D(), 30*time.Second))
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if fr.RebindMs < 0 && sim.Binds.Load()-binds >= int64(n) {
+			fr.RebindMs = ms(time.Since(cut))
+		}
+		if fr.RebindMs >= 0 && fr.ResubmitMs < 0 && sim.Submitted.Load() > subs {
+			fr.ResubmitMs = ms(time.Since(cut))
+		}
+		if fr.RebindMs >= 0 && fr.ResubmitMs >= 0 {
+			break
+		}
+		if fr.RebindMs >= 0 && r.trafficOver() {
+			break // no more submits to wait for
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.log.Info("fault: supplier bound again", "supplier", f.Supplier, "rebind_ms", fr.RebindMs, "resubmit_ms", fr.ResubmitMs)
 }
 
 func (r *run) statusSnapshot() map[string]int64 {
@@ -662,7 +808,7 @@ func (r *run) restartPostgres(ctx context.Context, f Fault, fr *FaultReport) {
 	}
 	r.mu.Unlock()
 	r.log.Info("fault: postgres started again", "down_ms", fr.DownMs, "outage_statuses", fr.OutageStatuses)
-	// The next ESME_ROK (≤ 60 s; the traffic may be over before).
+	// The next acknowledgement (≤ 60 s; the traffic may be over before).
 	fr.RecoveryMs = -1
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; {
 		r.mu.Lock()

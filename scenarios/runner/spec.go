@@ -2,8 +2,8 @@
 // end: it starts simulated suppliers (adapters/smpp/smscsim) and serve
 // (in-process, or as a child process when the scenario kills it),
 // configures tenants, suppliers, routes and rates through the HTTP admin
-// API, drives SMPP traffic with scenarios/load, injects faults at given
-// times, then checks the invariants through the HTTP API (messages, CDRs,
+// API, drives SMPP and HTTP traffic with scenarios/load, injects faults at
+// given times, then checks the invariants through the HTTP API (messages, CDRs,
 // balances, reconciliation, replay --verify) and reports them with their
 // evidence. The file format is described in scenarios/README.md.
 //
@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +28,20 @@ import (
 // Duration is a time.Duration written as "1.5s", "300ms" in the file.
 type Duration time.Duration
 
+// durationError is a value that is not a duration; Parse names the field
+// it belongs to (the node knows only its position).
+type durationError struct {
+	line, column int
+	value        string
+	err          error
+}
+
+func (e *durationError) Error() string {
+	return fmt.Sprintf("line %d: %q is not a duration (e.g. 1.5s, 300ms): %v", e.line, e.value, e.err)
+}
+
+func (e *durationError) Unwrap() error { return e.err }
+
 // UnmarshalYAML parses a Go duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	var s string
@@ -35,7 +50,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return &durationError{line: n.Line, column: n.Column, value: s, err: err}
 	}
 	*d = Duration(v)
 	return nil
@@ -77,8 +92,11 @@ type Limits struct {
 	MaxFailover      Duration `yaml:"max_failover"`       // per supplier outage (default 2s)
 	MinRefused       int      `yaml:"min_refused"`        // the traffic must have been refused at least this often (e.g. balance exhaustion)
 	// MaxStoreRecovery: per restart_postgres, from PostgreSQL accepting
-	// connections again to the next ESME_ROK (default 30s).
+	// connections again to the next ESME_ROK or HTTP 202 (default 30s).
 	MaxStoreRecovery Duration `yaml:"max_store_recovery"`
+	// MaxRebind: per cut_supplier, from the cut to every dropped bind of
+	// serve bound again (default 5s).
+	MaxRebind Duration `yaml:"max_rebind"`
 }
 
 // StreamLimits are per-stream bars (invariant stream_limits); zero values
@@ -159,22 +177,37 @@ type Route struct {
 	Suppliers []string `yaml:"suppliers"`
 }
 
-// Stream is one SMPP traffic source: a tenant's binds sending from Start
-// until Messages are sent or Duration is over.
+// Stream kinds.
+const (
+	StreamSMPP = "smpp" // submit_sm over the tenant's transceiver binds
+	StreamHTTP = "http" // POST /v1/messages with the tenant's API key
+)
+
+// sendersMax bounds an HTTP stream's concurrent requests.
+const sendersMax = 64
+
+// Stream is one traffic source: a tenant's SMPP binds (kind smpp) or HTTP
+// senders (kind http) sending from Start until Messages are sent or
+// Duration is over.
 type Stream struct {
-	Name     string   `yaml:"name"`
-	Tenant   string   `yaml:"tenant"`
-	Start    Duration `yaml:"start"` // offset from the start of the traffic
-	Binds    int      `yaml:"binds"` // default 2
-	Window   int      `yaml:"window"`
+	Name   string   `yaml:"name"`
+	Kind   string   `yaml:"kind"` // smpp (default) | http
+	Tenant string   `yaml:"tenant"`
+	Start  Duration `yaml:"start"` // offset from the start of the traffic
+	// Binds and Window: smpp only.
+	Binds  int `yaml:"binds"` // default 2
+	Window int `yaml:"window"`
+	// Senders: http only, concurrent POST /v1/messages (default 4, ≤ 64).
+	Senders  int      `yaml:"senders"`
 	Messages int      `yaml:"messages"` // scaled by --scale
 	Duration Duration `yaml:"duration"` // default 1m (a bound, not scaled)
-	Rate     float64  `yaml:"rate"`     // msg/s over the stream's binds, scaled by --scale (0: as fast as the windows allow)
+	Rate     float64  `yaml:"rate"`     // msg/s over the stream's binds or senders, scaled by --scale (0: as fast as the windows allow)
 	// Prefix: destinations are the prefix and a counter, 12 digits.
 	Prefix    string  `yaml:"prefix"`
 	LongShare float64 `yaml:"long_share"` // 3-part GSM texts
 	UCS2Share float64 `yaml:"ucs2_share"`
-	// NoDLR sends without registered delivery.
+	// NoDLR sends without registered delivery (smpp only: an HTTP submit
+	// asks for a DLR only when the tenant has a webhook, never here).
 	NoDLR  bool         `yaml:"no_dlr"`
 	Limits StreamLimits `yaml:"limits"`
 }
@@ -186,14 +219,21 @@ const (
 	// FaultRestartPostgres stops the external PostgreSQL serve runs on
 	// (started by the runner) for For, then starts it again.
 	FaultRestartPostgres = "restart_postgres"
+	// FaultCutSupplier closes every connection of the supplier's simulator
+	// (serve's binds) from the simulator's side; it listens again at once
+	// and takes serve's re-binds.
+	FaultCutSupplier = "cut_supplier"
 )
+
+// faultKinds lists the kinds for error messages.
+var faultKinds = []string{FaultSupplierDown, FaultKillServe, FaultRestartPostgres, FaultCutSupplier}
 
 // Fault is injected At (offset from the start of the traffic).
 type Fault struct {
 	At       Duration `yaml:"at"`
 	Kind     string   `yaml:"kind"`
-	Supplier string   `yaml:"supplier"` // supplier_down
-	For      Duration `yaml:"for"`      // supplier_down: outage length; kill_serve: pause before the restart; restart_postgres: downtime
+	Supplier string   `yaml:"supplier"` // supplier_down, cut_supplier
+	For      Duration `yaml:"for"`      // supplier_down: outage length; kill_serve: pause before the restart; restart_postgres: downtime; cut_supplier: not used
 }
 
 // Invariant names.
@@ -208,11 +248,12 @@ const (
 	InvRefusals         = "refusals"
 	InvStreamLimits     = "stream_limits"
 	InvStoreOutage      = "store_outage"
+	InvSupplierCut      = "supplier_cut"
 )
 
 // AllInvariants are checked when a scenario names none.
 var AllInvariants = []string{InvAckedExistOnce, InvOneTerminalState, InvBalances, InvCDRsEqualJournal,
-	InvReplayVerify, InvDLRAtMostOnce, InvFailover, InvRefusals, InvStreamLimits, InvStoreOutage}
+	InvReplayVerify, InvDLRAtMostOnce, InvFailover, InvRefusals, InvStreamLimits, InvStoreOutage, InvSupplierCut}
 
 // Load reads and validates a scenario file.
 func Load(path string) (*Scenario, error) {
@@ -229,12 +270,55 @@ func Parse(raw []byte) (*Scenario, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&s); err != nil {
+		var de *durationError
+		if errors.As(err, &de) {
+			var root yaml.Node
+			if yaml.Unmarshal(raw, &root) == nil {
+				if path := keyAt(&root, de.line, de.column, ""); path != "" {
+					return nil, fmt.Errorf("scenario: %s: %w", path, err)
+				}
+			}
+		}
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	if err := s.validate(); err != nil {
 		return nil, fmt.Errorf("scenario %q: %w", s.Name, err)
 	}
 	return &s, nil
+}
+
+// keyAt is the path (e.g. "traffic[1].duration") of the mapping value at
+// line:column under n ("" when there is none).
+func keyAt(n *yaml.Node, line, column int, path string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p := keyAt(c, line, column, path); p != "" {
+				return p
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			if v.Line == line && v.Column == column {
+				return p
+			}
+			if q := keyAt(v, line, column, p); q != "" {
+				return q
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if p := keyAt(c, line, column, path+"["+strconv.Itoa(i)+"]"); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // Bounds of a scenario (CI and bench scale alike).
@@ -370,11 +454,35 @@ func (s *Scenario) validate() error {
 		if st.Name == "" {
 			st.Name = fmt.Sprintf("stream-%d", i+1)
 		}
-		if st.Binds == 0 {
-			st.Binds = 2
+		if st.Kind == "" {
+			st.Kind = StreamSMPP
 		}
-		if st.Window == 0 {
-			st.Window = 32
+		switch st.Kind {
+		case StreamSMPP:
+			if st.Senders != 0 {
+				return fmt.Errorf("stream %s: senders is for kind http (an smpp stream has binds and window)", st.Name)
+			}
+			if st.Binds == 0 {
+				st.Binds = 2
+			}
+			if st.Window == 0 {
+				st.Window = 32
+			}
+			if st.Binds < 1 || st.Binds > 64 || st.Window < 1 || st.Window > 1000 {
+				return fmt.Errorf("stream %s: binds 1..64, window 1..1000", st.Name)
+			}
+		case StreamHTTP:
+			if st.Binds != 0 || st.Window != 0 || st.NoDLR {
+				return fmt.Errorf("stream %s: binds, window and no_dlr are for kind smpp (an http stream has senders; it asks for no DLR)", st.Name)
+			}
+			if st.Senders == 0 {
+				st.Senders = 4
+			}
+			if st.Senders < 1 || st.Senders > sendersMax {
+				return fmt.Errorf("stream %s: senders 1..%d", st.Name, sendersMax)
+			}
+		default:
+			return fmt.Errorf("stream %s: kind %q: must be %s or %s", st.Name, st.Kind, StreamSMPP, StreamHTTP)
 		}
 		if st.Duration == 0 {
 			st.Duration = Duration(time.Minute)
@@ -386,8 +494,6 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("stream %s: messages 1..%d", st.Name, load.MessagesMax)
 		case st.Duration <= 0 || st.Duration.D() > 30*time.Minute || st.Start < 0 || st.Start.D() > 30*time.Minute:
 			return fmt.Errorf("stream %s: duration > 0 and start ≥ 0, both ≤ 30m", st.Name)
-		case st.Binds < 1 || st.Binds > 64 || st.Window < 1 || st.Window > 1000:
-			return fmt.Errorf("stream %s: binds 1..64, window 1..1000", st.Name)
 		case st.Rate < 0:
 			return fmt.Errorf("stream %s: negative rate", st.Name)
 		case !digits(st.Prefix):
@@ -408,13 +514,20 @@ func (s *Scenario) validate() error {
 		case f.At < 0 || f.At.D() > 30*time.Minute:
 			return fmt.Errorf("fault %d: at 0..30m", i)
 		case f.Kind == FaultSupplierDown && (!suppliers[f.Supplier] || f.For <= 0 || f.For.D() > 10*time.Minute):
-			return fmt.Errorf("fault %d: supplier_down needs a known supplier and for 0..10m", i)
+			return fmt.Errorf("fault %d: supplier_down needs a known supplier (got %q) and for 0..10m", i, f.Supplier)
 		case f.Kind == FaultKillServe && (f.For < 0 || f.For.D() > time.Minute):
 			return fmt.Errorf("fault %d: kill_serve: for (pause before the restart) 0..1m", i)
 		case f.Kind == FaultRestartPostgres && (f.For < 0 || f.For.D() > time.Minute):
 			return fmt.Errorf("fault %d: restart_postgres: for (downtime) 0..1m", i)
-		case f.Kind != FaultSupplierDown && f.Kind != FaultKillServe && f.Kind != FaultRestartPostgres:
-			return fmt.Errorf("fault %d: kind must be %s, %s or %s", i, FaultSupplierDown, FaultKillServe, FaultRestartPostgres)
+		case f.Kind == FaultCutSupplier && !suppliers[f.Supplier]:
+			return fmt.Errorf("fault %d: cut_supplier needs a known supplier (got %q)", i, f.Supplier)
+		case f.Kind == FaultCutSupplier && f.For != 0:
+			return fmt.Errorf("fault %d: cut_supplier: for is not used (the cut is instantaneous)", i)
+		case f.Kind != FaultSupplierDown && f.Kind != FaultKillServe && f.Kind != FaultRestartPostgres && f.Kind != FaultCutSupplier:
+			return fmt.Errorf("fault %d: kind %q: must be one of %s", i, f.Kind, strings.Join(faultKinds, ", "))
+		}
+		if f.Kind != FaultSupplierDown && f.Kind != FaultCutSupplier && f.Supplier != "" {
+			return fmt.Errorf("fault %d: supplier is for %s and %s only", i, FaultSupplierDown, FaultCutSupplier)
 		}
 	}
 	if s.Settle == 0 {
@@ -428,6 +541,15 @@ func (s *Scenario) validate() error {
 	}
 	if s.Limits.MaxStoreRecovery == 0 {
 		s.Limits.MaxStoreRecovery = Duration(30 * time.Second)
+	}
+	if s.Limits.MaxRebind == 0 {
+		s.Limits.MaxRebind = Duration(5 * time.Second)
+	}
+	switch {
+	case s.Limits.MaxPending < 0 || s.Limits.MaxDLRDuplicates < 0 || s.Limits.MinRefused < 0:
+		return errors.New("limits: max_pending, max_dlr_duplicates and min_refused ≥ 0")
+	case s.Limits.MaxFailover < 0 || s.Limits.MaxStoreRecovery < 0 || s.Limits.MaxRebind < 0:
+		return errors.New("limits: max_failover, max_store_recovery and max_rebind ≥ 0")
 	}
 	if len(s.Invariants) == 0 {
 		s.Invariants = AllInvariants

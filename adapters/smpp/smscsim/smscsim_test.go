@@ -1,0 +1,191 @@
+package smscsim
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linxGnu/gosmpp"
+	"github.com/linxGnu/gosmpp/data"
+	"github.com/linxGnu/gosmpp/pdu"
+
+	"github.com/smsledger/smsledger/adapters/smpp/receipt"
+)
+
+func startSim(t *testing.T, cfg Config) *Sim {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.SystemID, cfg.Password = "sup", "pw"
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	sim, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return sim
+}
+
+// esme is one transceiver bind to the simulator that records what comes
+// back: submit_sm_resp ids and DLR ids.
+type esme struct {
+	sess   *gosmpp.Session
+	closed chan struct{}
+
+	mu    sync.Mutex
+	resps map[int32]string // sequence → message id (ESME_ROK)
+	dlrs  []string
+}
+
+func bind(t *testing.T, addr string) *esme {
+	t.Helper()
+	e := &esme{closed: make(chan struct{}), resps: map[int32]string{}}
+	var once sync.Once
+	dialer := func(a string) (net.Conn, error) { return net.DialTimeout("tcp", a, 5*time.Second) }
+	sess, err := gosmpp.NewSession(gosmpp.TRXConnector(dialer, gosmpp.Auth{SMSC: addr, SystemID: "sup", Password: "pw"}),
+		gosmpp.Settings{ReadTimeout: time.Minute, WriteTimeout: 5 * time.Second,
+			OnAllPDU: func(p pdu.PDU) (pdu.PDU, bool) {
+				switch q := p.(type) {
+				case *pdu.SubmitSMResp:
+					if q.CommandStatus == data.ESME_ROK {
+						e.mu.Lock()
+						e.resps[q.GetSequenceNumber()] = q.MessageID
+						e.mu.Unlock()
+					}
+				case *pdu.DeliverSM:
+					if rc, err := receipt.FromDeliverSM(q); err == nil && receipt.IsReceipt(q) {
+						e.mu.Lock()
+						e.dlrs = append(e.dlrs, rc.ID)
+						e.mu.Unlock()
+					}
+					return q.GetResponse(), false
+				case *pdu.EnquireLink:
+					return q.GetResponse(), false
+				}
+				return nil, false
+			},
+			OnClosed: func(gosmpp.State) { once.Do(func() { close(e.closed) }) },
+		}, 0)
+	if err != nil {
+		t.Fatalf("bind to %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = sess.Close() })
+	e.sess = sess
+	return e
+}
+
+// submit sends one submit_sm with registered delivery and waits (≤ 5 s)
+// for its message id.
+func (e *esme) submit(t *testing.T) string {
+	t.Helper()
+	p := pdu.NewSubmitSM().(*pdu.SubmitSM)
+	p.SourceAddr, _ = pdu.NewAddressWithAddr("Test")
+	p.DestAddr, _ = pdu.NewAddressWithAddr("491700000001")
+	if err := p.Message.SetMessageWithEncoding("hello", data.GSM7BIT); err != nil {
+		t.Fatal(err)
+	}
+	p.RegisteredDelivery = 1
+	if err := e.sess.Transceiver().Submit(p); err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	var id string
+	waitFor(t, "submit_sm_resp", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		id = e.resps[p.GetSequenceNumber()]
+		return id != ""
+	})
+	return id
+}
+
+func (e *esme) gotDLR(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, d := range e.dlrs {
+		if d == id {
+			return true
+		}
+	}
+	return false
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestDropConnections: every connection is closed from the simulator's
+// side, it keeps its address and takes a new bind at once, and a DLR that
+// was due after the cut comes on the new bind.
+func TestDropConnections(t *testing.T) {
+	sim := startSim(t, Config{DLRDelay: 300 * time.Millisecond})
+	addr := sim.Addr()
+	first := bind(t, addr)
+	second := bind(t, addr)
+	waitFor(t, "two sessions", func() bool { return sim.Sessions() == 2 })
+	if got := sim.Binds.Load(); got != 2 {
+		t.Fatalf("binds %d, want 2", got)
+	}
+	id := first.submit(t) // its DLR is due 300 ms later, after the cut
+
+	n, err := sim.DropConnections()
+	if err != nil || n != 2 {
+		t.Fatalf("DropConnections = %d, %v; want 2 dropped", n, err)
+	}
+	for i, e := range []*esme{first, second} {
+		select {
+		case <-e.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("bind %d not closed by the simulator", i)
+		}
+	}
+	if sim.Addr() != addr {
+		t.Fatalf("address changed: %s → %s", addr, sim.Addr())
+	}
+
+	again := bind(t, addr)
+	if got := sim.Binds.Load(); got != 3 {
+		t.Fatalf("binds %d after the re-bind, want 3", got)
+	}
+	waitFor(t, "the DLR of the submit before the cut on the new bind", func() bool { return again.gotDLR(id) })
+	if id2 := again.submit(t); id2 == id {
+		t.Fatalf("same message id %s twice", id)
+	}
+	if got := sim.Submitted.Load(); got != 2 {
+		t.Fatalf("submitted %d, want 2", got)
+	}
+}
+
+// TestDropConnectionsWhileDown: a simulator that is down has nothing to
+// drop and stays down until SetDown(false).
+func TestDropConnectionsWhileDown(t *testing.T) {
+	sim := startSim(t, Config{})
+	if err := sim.SetDown(true); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := sim.DropConnections(); n != 0 || err != nil {
+		t.Fatalf("DropConnections while down = %d, %v", n, err)
+	}
+	if _, err := net.DialTimeout("tcp", sim.Addr(), time.Second); err == nil {
+		t.Fatal("a down simulator accepted a connection after DropConnections")
+	}
+	if err := sim.SetDown(false); err != nil {
+		t.Fatal(err)
+	}
+	bind(t, sim.Addr()).submit(t)
+}
