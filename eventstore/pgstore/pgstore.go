@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,8 +104,12 @@ type Store struct {
 	// subscriber at it need not ask the table whether there is more.
 	knownHead atomic.Int64
 	listening atomic.Bool
-	ctx       context.Context // cancelled by Close, after the writers drained
-	cancel    context.CancelFunc
+	// origin names this store in its notifications ("<head> <origin>"), so
+	// that its listener can tell its own commits (already in the tail and
+	// broadcast by the writer) from other nodes'.
+	origin string
+	ctx    context.Context // cancelled by Close, after the writers drained
+	cancel context.CancelFunc
 
 	writers  sync.WaitGroup
 	listener sync.WaitGroup
@@ -134,6 +139,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, error)
 		ctx:     runCtx,
 		cancel:  cancel,
 		closing: make(chan struct{}),
+		origin:  uuid.NewString(),
 	}
 	s.raiseKnownHead(head)
 	for i := 0; i < opts.Writers; i++ {
@@ -382,13 +388,20 @@ func (s *Store) listenOnce() error {
 		if err != nil {
 			return err
 		}
-		if p, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-			s.raiseKnownHead(p)
-		} else {
+		head, origin, _ := strings.Cut(n.Payload, " ")
+		p, err := strconv.ParseInt(head, 10, 64)
+		if err != nil {
 			// Not ours to interpret: stop trusting knownHead until the
 			// listener starts over.
 			return fmt.Errorf("pgstore: notification payload %q: %w", n.Payload, err)
 		}
+		if origin == s.origin && p <= int64(s.tail.last()) {
+			// Our own commit, already in the tail and broadcast by the
+			// writer. (One the writer could not confirm is not there: it
+			// wakes the readers below.)
+			continue
+		}
+		s.raiseKnownHead(p)
 		s.wake.broadcast()
 	}
 }

@@ -252,7 +252,7 @@ SELECT d.ord, d.verdict, d.current,
        CASE d.verdict WHEN 'append' THEN p.current + p.n WHEN 'replay' THEN d.last_version END AS version,
        CASE d.verdict WHEN 'append' THEN p.base + p.n WHEN 'replay' THEN d.last_position END AS position,
        (SELECT count(*) FROM inserted) AS inserted,
-       (SELECT pg_notify('` + notifyChannel + `', position::text) IS NULL FROM moved) AS notified
+       (SELECT pg_notify('` + notifyChannel + `', position::text || ' ' || $12::text) IS NULL FROM moved) AS notified
 FROM decision d LEFT JOIN placed p ON p.ord = d.ord
 ORDER BY d.ord`
 
@@ -306,7 +306,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*appendRequest, events i
 	// only 20k events, and worse forever after.
 	b.Queue(`SET LOCAL enable_seqscan = off`)
 	b.Queue(`SELECT 1 FROM es_head WHERE id = 1 FOR UPDATE`)
-	b.Queue(appendSQL, rStream, rKind, rExpected, rCount, eReq, eIdx, eID, eType, eData, eMeta, recordedAt).Query(func(rows pgx.Rows) error {
+	b.Queue(appendSQL, rStream, rKind, rExpected, rCount, eReq, eIdx, eID, eType, eData, eMeta, recordedAt, s.origin).Query(func(rows pgx.Rows) error {
 		var (
 			ord               int32
 			verdict           string

@@ -89,6 +89,9 @@ type Config struct {
 	Logger                    *slog.Logger
 }
 
+// bindWriteTimeout bounds one write to a supplier's connection.
+const bindWriteTimeout = 10 * time.Second
+
 // dlrConcurrencyMax bounds the supplier DLRs being recorded at once.
 const dlrConcurrencyMax = 512
 
@@ -289,8 +292,8 @@ func (s *Supplier) bindLoop(ctx context.Context, i int) {
 	for ctx.Err() == nil {
 		b := &bind{s: s, pending: map[int32]chan pdu.PDU{}, closed: make(chan struct{}), sessUp: make(chan struct{})}
 		auth := gosmpp.Auth{SMSC: s.cfg.Addr, SystemID: s.cfg.SystemID, Password: s.cfg.Password}
-		sess, err := gosmpp.NewSession(gosmpp.TRXConnector(gosmpp.NonTLSDialer, auth), gosmpp.Settings{
-			ReadTimeout: 2 * time.Minute, EnquireLink: time.Minute, WriteTimeout: 10 * time.Second,
+		sess, err := gosmpp.NewSession(gosmpp.TRXConnector(coalescingDialer(bindWriteTimeout), auth), gosmpp.Settings{
+			ReadTimeout: 2 * time.Minute, EnquireLink: time.Minute, WriteTimeout: bindWriteTimeout,
 			OnAllPDU: b.onPDU,
 			OnClosed: func(gosmpp.State) { b.once.Do(func() { close(b.closed) }) },
 		}, 0)
