@@ -108,6 +108,10 @@ type Store struct {
 	// that its listener can tell its own commits (already in the tail and
 	// broadcast by the writer) from other nodes'.
 	origin string
+	// unsure is set while the last batch failed: it may have committed
+	// all the same (the answer was lost), and then only its notification
+	// tells the readers; the next committed batch clears it.
+	unsure atomic.Bool
 	ctx    context.Context // cancelled by Close, after the writers drained
 	cancel context.CancelFunc
 
@@ -395,10 +399,9 @@ func (s *Store) listenOnce() error {
 			// listener starts over.
 			return fmt.Errorf("pgstore: notification payload %q: %w", n.Payload, err)
 		}
-		if origin == s.origin && p <= int64(s.tail.last()) {
-			// Our own commit, already in the tail and broadcast by the
-			// writer. (One the writer could not confirm is not there: it
-			// wakes the readers below.)
+		if origin == s.origin && !s.unsure.Load() {
+			// Our own commit: the writer puts it in the tail and wakes the
+			// readers itself (often a moment after this notification).
 			continue
 		}
 		s.raiseKnownHead(p)

@@ -67,13 +67,3 @@ func (t *tail) read(after eventstore.Position, limit int) (out []eventstore.Reco
 	copy(out, t.events[i:i+k])
 	return out, true
 }
-
-// last is the position of the newest event in the run (0 when empty).
-func (t *tail) last() eventstore.Position {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if n := len(t.events); n > 0 {
-		return t.events[n-1].Position
-	}
-	return 0
-}

@@ -151,6 +151,7 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 	outcomes, err := s.writeBatch(ctx, batch, events, recordedAt)
 	if err != nil {
 		s.opts.Logger.Warn("event store batch not committed; its appends fail", "appends", len(batch), "events", events, "err", err)
+		s.unsure.Store(true)
 		for _, r := range batch {
 			r.finish(eventstore.AppendResult{}, fmt.Errorf("pgstore: append to %q not durable: %w", r.stream, err))
 		}
@@ -161,6 +162,7 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 	if n := len(committed); n > 0 {
 		s.raiseKnownHead(int64(committed[n-1].Position))
 	}
+	s.unsure.Store(false)
 	// The hook runs before the callers are released, so that a caller that
 	// returned from Append can rely on its batch being counted.
 	if s.opts.OnBatch != nil {
