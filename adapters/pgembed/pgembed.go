@@ -221,6 +221,13 @@ func launch(ctx context.Context, log *slog.Logger, bins binaries, owner *runAs, 
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories=",
 		"-c", "max_connections=200",
+		// The event log appends tens of thousands of rows a second: a
+		// bigger buffer cache keeps its indexes' hot pages in memory, and
+		// rarer checkpoints write fewer full pages to the WAL (crash
+		// recovery replays more WAL in exchange; see docs/PERFORMANCE.md).
+		"-c", "shared_buffers=512MB",
+		"-c", "max_wal_size=4GB",
+		"-c", "checkpoint_timeout=15min",
 	)
 	cmd.Dir = pgdata
 	cmd.Env = childEnv()
