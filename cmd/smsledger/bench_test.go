@@ -79,6 +79,11 @@ func TestBenchSelfContained(t *testing.T) {
 	if rep.DLRsExpected != 300 || rep.DLRs != 300 || byStat != 300 || rep.DLRP50ms < 10 {
 		t.Fatalf("DLRs: %d of %d, by stat %v, p50 %v ms", rep.DLRs, rep.DLRsExpected, rep.DLRByStat, rep.DLRP50ms)
 	}
+	// End to end: every DLR back, so no faster than the submit phase and
+	// no slower than 300 messages over the whole run.
+	if whole := rep.SubmitPhaseS + rep.DLRWaitedS; rep.CompletedPerS <= 0 || rep.CompletedPerS > rep.MsgPerS*1.0001 || rep.CompletedPerS*whole < 299.9 {
+		t.Fatalf("completed %v msg/s (submit %v msg/s over %vs, DLRs waited %vs)", rep.CompletedPerS, rep.MsgPerS, rep.SubmitPhaseS, rep.DLRWaitedS)
+	}
 	if rep.Machine.CPUs <= 0 || rep.Params.Binds != 2 || rep.Params.Tenants != 2 {
 		t.Fatalf("params/machine: %+v %+v", rep.Params, rep.Machine)
 	}
@@ -86,7 +91,7 @@ func TestBenchSelfContained(t *testing.T) {
 	var txt bytes.Buffer
 	rep.dlrsRequested = true
 	rep.printText(&txt)
-	for _, want := range []string{"300 accepted", "msg/s", "p99.9", "DLRs", "errors"} {
+	for _, want := range []string{"300 accepted", "msg/s", "p99.9", "DLRs", "end to end", "errors"} {
 		if !strings.Contains(txt.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, txt.String())
 		}
