@@ -101,7 +101,7 @@ func TestStartStopReuse(t *testing.T) {
 		"server_encoding": "UTF8", "fsync": "on", "synchronous_commit": "on",
 		"listen_addresses": "127.0.0.1", "unix_socket_directories": "", "max_connections": "200",
 		"password_encryption": "scram-sha-256",
-		"shared_buffers": "512MB", "max_wal_size": "4GB", "checkpoint_timeout": "15min",
+		"shared_buffers":      "512MB", "max_wal_size": "4GB", "checkpoint_timeout": "15min",
 	}
 	for k, v := range want {
 		var got string

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
+	"sync"
 
 	"github.com/smsledger/smsledger/internal/fastjson"
 )
@@ -34,13 +36,31 @@ type registration struct {
 	// upcast turns data written with an older schema version into the
 	// current one; nil while every type is at version 1.
 	upcast func(version int, data []byte) ([]byte, error)
+	// encode appends e's JSON object by internal/fastjson's per-type plan;
+	// false when Encode must use encoding/json instead.
+	encode func(dst []byte, e Event) ([]byte, bool)
 }
 
 // reg registers E at version: decoded by internal/fastjson's one pass when
 // the data is of the plain shape Encode writes, by encoding/json otherwise
-// (TestFastDecodeMatchesEncodingJSON holds the two to the same results).
+// (TestFastDecodeMatchesEncodingJSON holds the two to the same results),
+// and encoded by internal/fastjson's plan for E, which gives way to
+// encoding/json on anything it does not handle
+// (TestFastEncodeMatchesEncodingJSON).
 func reg[E Event](version int) registration {
 	fast := fastjson.New(reflect.TypeFor[E]())
+	enc := fastjson.NewEncoder(reflect.TypeFor[E]())
+	encode := func(dst []byte, e Event) ([]byte, bool) {
+		switch v := any(e).(type) {
+		case E:
+			return enc.AppendValue(dst, reflect.ValueOf(&v).Elem()) // v stays on the stack
+		case *E:
+			if v != nil {
+				return enc.AppendValue(dst, reflect.ValueOf(v).Elem())
+			}
+		}
+		return dst, false
+	}
 	plain := func(data []byte) (Event, error) {
 		var e E
 		if err := json.Unmarshal(data, &e); err != nil {
@@ -48,7 +68,7 @@ func reg[E Event](version int) registration {
 		}
 		return e, nil
 	}
-	return registration{version: version, plain: plain, decode: func(data []byte) (Event, error) {
+	return registration{version: version, plain: plain, encode: encode, decode: func(data []byte) (Event, error) {
 		var e E
 		if fast.Decode(data, &e) {
 			return e, nil
@@ -121,23 +141,69 @@ func Encode(e Event) (eventType string, data []byte, err error) {
 	if !ok {
 		return "", nil, fmt.Errorf("encode %q: %w", eventType, ErrUnknownType)
 	}
+	if data, ok := r.encodeFast(e); ok {
+		return eventType, data, nil
+	}
+	data, err = encodeJSON(eventType, r.version, e)
+	if err != nil {
+		return "", nil, err
+	}
+	return eventType, data, nil
+}
+
+// encodeBufs holds scratch buffers for encodeFast; the data it returns is
+// an exact-size copy.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// encodeFast writes what encodeJSON writes, in one pass by r.encode's
+// plan; false when that gives way.
+func (r registration) encodeFast(e Event) ([]byte, bool) {
+	if r.encode == nil {
+		return nil, false
+	}
+	bp := encodeBufs.Get().(*[]byte)
+	buf := append((*bp)[:0], `{"`+schemaField+`":`...)
+	buf = strconv.AppendInt(buf, int64(r.version), 10)
+	n := len(buf)
+	buf, ok := r.encode(buf, e)
+	var data []byte
+	if ok {
+		// The struct's object {...} follows the schema member: its '{'
+		// becomes the ',' between them, or goes if it is empty.
+		if len(buf)-n == len("{}") {
+			buf = append(buf[:n], '}')
+		} else {
+			buf[n] = ','
+		}
+		data = bytes.Clone(buf)
+	}
+	if cap(buf) <= 64<<10 { // a huge card's buffer is left to the GC
+		*bp = buf[:0]
+		encodeBufs.Put(bp)
+	}
+	return data, ok
+}
+
+// encodeJSON is Encode by encoding/json: the fallback of the fast path and
+// the reference it is tested against.
+func encodeJSON(eventType string, version int, e Event) ([]byte, error) {
 	body, err := json.Marshal(e)
 	if err != nil {
-		return "", nil, fmt.Errorf("encode %s: %w", eventType, err)
+		return nil, fmt.Errorf("encode %s: %w", eventType, err)
 	}
 	if len(body) < 2 || body[0] != '{' {
 		// Every catalogue event is a struct; anything else is a programming
 		// error in this package.
 		panic(fmt.Sprintf("events: %s does not encode as a JSON object", eventType))
 	}
-	head := fmt.Sprintf(`{"%s":%d`, schemaField, r.version)
-	data = make([]byte, 0, len(head)+len(body)+1)
+	head := fmt.Sprintf(`{"%s":%d`, schemaField, version)
+	data := make([]byte, 0, len(head)+len(body)+1)
 	data = append(data, head...)
 	if !bytes.Equal(body, []byte("{}")) {
 		data = append(data, ',')
 	}
 	data = append(data, body[1:]...)
-	return eventType, data, nil
+	return data, nil
 }
 
 // schemaPrefix reads the schema version the way Encode writes it, as the
