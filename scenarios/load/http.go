@@ -80,34 +80,11 @@ func (c *HTTPConfig) defaults() error {
 	if c.Senders == 0 {
 		c.Senders = 4
 	}
-	if c.Messages == 0 && c.Duration == 0 {
-		c.Messages = 20_000
-	}
-	if c.Messages <= 0 || c.Messages > MessagesMax {
-		c.Messages = MessagesMax
-	}
-	if c.Duration <= 0 || c.Duration > DurationMax {
-		c.Duration = DurationMax
-	}
-	switch {
-	case c.Senders < 1 || c.Senders > SendersMax:
+	if c.Senders < 1 || c.Senders > SendersMax {
 		return fmt.Errorf("load: senders %d out of 1..%d", c.Senders, SendersMax)
-	case c.Rate < 0:
-		return errors.New("load: negative rate")
-	case c.LongShare < 0 || c.UCS2Share < 0 || c.LongShare+c.UCS2Share > 1:
-		return fmt.Errorf("load: long share %v + UCS-2 share %v must be within 0..1", c.LongShare, c.UCS2Share)
 	}
-	if c.DestPrefix == "" {
-		c.DestPrefix = "999"
-	}
-	if c.DestDigits == 0 {
-		c.DestDigits = 12
-	}
-	if n := c.DestDigits - len(c.DestPrefix); n < 4 || c.DestDigits > 15 {
-		return fmt.Errorf("load: destination prefix %q leaves %d digits of %d (need ≥ 4, total ≤ 15)", c.DestPrefix, n, c.DestDigits)
-	}
-	if c.From == "" {
-		c.From = "Bench"
+	if err := trafficDefaults(&c.Messages, &c.Duration, c.Rate, c.LongShare, c.UCS2Share, &c.DestPrefix, &c.DestDigits, &c.From); err != nil {
+		return err
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second

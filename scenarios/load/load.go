@@ -89,6 +89,40 @@ type Config struct {
 	OnReceipt func(messageID, stat string)
 }
 
+// trafficDefaults fills in and checks what the SMPP and HTTP generators
+// share: the count and duration bounds, the rate, the text mix and the
+// destinations.
+func trafficDefaults(messages *int, duration *time.Duration, rate, longShare, ucs2Share float64, destPrefix *string, destDigits *int, from *string) error {
+	if *messages == 0 && *duration == 0 {
+		*messages = 20_000
+	}
+	if *messages <= 0 || *messages > MessagesMax {
+		*messages = MessagesMax
+	}
+	if *duration <= 0 || *duration > DurationMax {
+		*duration = DurationMax
+	}
+	switch {
+	case rate < 0:
+		return errors.New("load: negative rate")
+	case longShare < 0 || ucs2Share < 0 || longShare+ucs2Share > 1:
+		return fmt.Errorf("load: long share %v + UCS-2 share %v must be within 0..1", longShare, ucs2Share)
+	}
+	if *destPrefix == "" {
+		*destPrefix = "999"
+	}
+	if *destDigits == 0 {
+		*destDigits = 12
+	}
+	if n := *destDigits - len(*destPrefix); n < 4 || *destDigits > 15 {
+		return fmt.Errorf("load: destination prefix %q leaves %d digits of %d (need ≥ 4, total ≤ 15)", *destPrefix, n, *destDigits)
+	}
+	if *from == "" {
+		*from = "Bench"
+	}
+	return nil
+}
+
 func (c *Config) defaults() error {
 	if c.Addr == "" {
 		return errors.New("load: no SMPP address")
@@ -102,36 +136,14 @@ func (c *Config) defaults() error {
 	if c.Window == 0 {
 		c.Window = 64
 	}
-	if c.Messages == 0 && c.Duration == 0 {
-		c.Messages = 20_000
-	}
-	if c.Messages <= 0 || c.Messages > MessagesMax {
-		c.Messages = MessagesMax
-	}
-	if c.Duration <= 0 || c.Duration > DurationMax {
-		c.Duration = DurationMax
-	}
 	switch {
 	case c.Binds < 1 || c.Binds > BindsMax:
 		return fmt.Errorf("load: binds %d out of 1..%d", c.Binds, BindsMax)
 	case c.Window < 1 || c.Window > WindowMax:
 		return fmt.Errorf("load: window %d out of 1..%d", c.Window, WindowMax)
-	case c.Rate < 0:
-		return fmt.Errorf("load: negative rate")
-	case c.LongShare < 0 || c.UCS2Share < 0 || c.LongShare+c.UCS2Share > 1:
-		return fmt.Errorf("load: long share %v + UCS-2 share %v must be within 0..1", c.LongShare, c.UCS2Share)
 	}
-	if c.DestPrefix == "" {
-		c.DestPrefix = "999"
-	}
-	if c.DestDigits == 0 {
-		c.DestDigits = 12
-	}
-	if n := c.DestDigits - len(c.DestPrefix); n < 4 || c.DestDigits > 15 {
-		return fmt.Errorf("load: destination prefix %q leaves %d digits of %d (need ≥ 4, total ≤ 15)", c.DestPrefix, n, c.DestDigits)
-	}
-	if c.From == "" {
-		c.From = "Bench"
+	if err := trafficDefaults(&c.Messages, &c.Duration, c.Rate, c.LongShare, c.UCS2Share, &c.DestPrefix, &c.DestDigits, &c.From); err != nil {
+		return err
 	}
 	if c.ResponseTimeout <= 0 {
 		c.ResponseTimeout = 30 * time.Second
