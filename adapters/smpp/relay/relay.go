@@ -148,6 +148,14 @@ type Relay struct {
 	// supplier's deliver_sm_resp does not wait for the tenant's ack. When it
 	// is full the DLR stays pending in the log and the retry pass sends it.
 	toForward chan uuid.UUID
+
+	// Loose ends (sweep.go): attempts egress holds, supplier answers kept
+	// for another try (both under looseMu), and when the sweep first saw
+	// each attempt in flight (the Run loop's only).
+	looseMu      sync.Mutex
+	handed       map[attemptKey]struct{}
+	answers      map[uuid.UUID]keptAnswer
+	inFlightSeen map[attemptKey]time.Time
 }
 
 type runningSupplier struct {
@@ -161,7 +169,11 @@ type runningSupplier struct {
 // New makes a relay over the ledger. Attach the ingress server, then Run.
 func New(svc *ledger.Service, opts Options) *Relay {
 	opts.setDefaults()
-	return &Relay{svc: svc, opts: opts, log: opts.Logger.With("component", "relay"), suppliers: map[string]*runningSupplier{}, toForward: make(chan uuid.UUID, forwardQueueMax)}
+	return &Relay{
+		svc: svc, opts: opts, log: opts.Logger.With("component", "relay"),
+		suppliers: map[string]*runningSupplier{}, toForward: make(chan uuid.UUID, forwardQueueMax),
+		handed: map[attemptKey]struct{}{}, answers: map[uuid.UUID]keptAnswer{}, inFlightSeen: map[attemptKey]time.Time{},
+	}
 }
 
 // Attach gives the relay the ingress server it forwards tenants' DLRs on.
@@ -184,7 +196,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	tick := time.NewTicker(r.opts.RetryEvery)
 	defer tick.Stop()
 	lastDropped := r.svc.OutboxDropped()
-	for {
+	for pass := 1; ; pass++ {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
@@ -193,6 +205,10 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-tick.C:
 			r.syncSuppliers(ctx)
 			r.forwardPending(ctx)
+			r.retryAnswers(ctx)
+			if pass%sweepPasses == 0 {
+				r.sweep(ctx, time.Now())
+			}
 			// Messages whose dispatch was dropped (the ledger's outbox was
 			// full) or given up (see resume) are in its unfinished set:
 			// pick them up. Otherwise every routed message is in the outbox
@@ -485,12 +501,15 @@ func (r *Relay) send(ctx context.Context, id uuid.UUID, w ledger.Work, m *messag
 		DataCoding: dataCoding(w.Encoding), RegisteredDelivery: true,
 	}
 	var err error
+	k := attemptKey{id, m.Attempt}
 	if eg == nil {
 		err = fmt.Errorf("supplier %s has no running binds", sup.SupplierID)
 	} else {
+		r.hand(k)
 		err = eg.Enqueue(msg)
 	}
 	if err != nil {
+		r.handedBack(k)
 		r.log.Warn("supplier cannot take the message; failing over", "message", id, "supplier", sup.SupplierID, "err", err)
 		tr, rerr := r.svc.SupplierRejected(ctx, id, sup.SupplierID, m.Attempt, uint32(data.ESME_RMSGQFUL))
 		r.after(ctx, id, tr, rerr)
@@ -558,11 +577,12 @@ func (rp reporter) SupplierAccepted(ctx context.Context, res egress.Result) {
 	if !ok {
 		return
 	}
+	rp.r.handedBack(attemptKey{id, att})
 	ctx, cancel := detach(ctx)
 	defer cancel()
-	if _, err := rp.r.svc.SupplierAccepted(ctx, id, res.SupplierID, att, res.SupplierMessageID, res.Latency); err != nil {
-		rp.r.log.Warn("supplier acceptance not recorded", "message", id, "err", err)
-	}
+	rp.r.recordAnswer(ctx, id, false, func(ctx context.Context) (ledger.Transition, error) {
+		return rp.r.svc.SupplierAccepted(ctx, id, res.SupplierID, att, res.SupplierMessageID, res.Latency)
+	})
 }
 
 func (rp reporter) SupplierRejected(ctx context.Context, res egress.Result) {
@@ -570,10 +590,12 @@ func (rp reporter) SupplierRejected(ctx context.Context, res egress.Result) {
 	if !ok {
 		return
 	}
+	rp.r.handedBack(attemptKey{id, att})
 	ctx, cancel := detach(ctx)
 	defer cancel()
-	tr, err := rp.r.svc.SupplierRejected(ctx, id, res.SupplierID, att, uint32(res.CommandStatus))
-	rp.r.after(ctx, id, tr, err)
+	rp.r.recordAnswer(ctx, id, true, func(ctx context.Context) (ledger.Transition, error) {
+		return rp.r.svc.SupplierRejected(ctx, id, res.SupplierID, att, uint32(res.CommandStatus))
+	})
 }
 
 func (rp reporter) SupplierTimedOut(ctx context.Context, res egress.Result) {
@@ -581,10 +603,12 @@ func (rp reporter) SupplierTimedOut(ctx context.Context, res egress.Result) {
 	if !ok {
 		return
 	}
+	rp.r.handedBack(attemptKey{id, att})
 	ctx, cancel := detach(ctx)
 	defer cancel()
-	tr, err := rp.r.svc.SupplierTimedOut(ctx, id, res.SupplierID, att, rp.r.opts.SubmitTimeout)
-	rp.r.after(ctx, id, tr, err)
+	rp.r.recordAnswer(ctx, id, true, func(ctx context.Context) (ledger.Transition, error) {
+		return rp.r.svc.SupplierTimedOut(ctx, id, res.SupplierID, att, rp.r.opts.SubmitTimeout)
+	})
 }
 
 func (rp reporter) DeliveryReport(ctx context.Context, d egress.DLR) error {
