@@ -255,13 +255,27 @@ func (f failingStore) Append(ctx context.Context, stream string, exp eventstore.
 
 func TestSubmitNotDurableReleasesHold(t *testing.T) {
 	ctx := context.Background()
-	store := ledgertest.Store(t)
-	svc, err := ledger.New(failingStore{store}, ledger.Options{})
+	svc := startAcmeOn(t, failingStore{ledgertest.Store(t)})
+	_, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+	if !errors.Is(err, ledger.ErrNotDurable) || ledger.CodeOf(err) != ledger.CodeSystemError {
+		t.Fatalf("submit on a failing store: %v", err)
+	}
+	if b, _ := svc.Balance("acme"); b.Held != "0" || b.Available != "1" {
+		t.Fatalf("hold not released: %+v", b)
+	}
+}
+
+// startAcmeOn runs a Service over store until the test ends, with tenant
+// acme (ledgertest.Setup) topped up by 1.
+func startAcmeOn(t *testing.T, store eventstore.Store) *ledger.Service {
+	t.Helper()
+	ctx := context.Background()
+	svc, err := ledger.New(store, ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	t.Cleanup(cancel)
 	go svc.Run(rctx)
 	if err := svc.WaitCaughtUp(ctx); err != nil {
 		t.Fatal(err)
@@ -270,13 +284,7 @@ func TestSubmitNotDurableReleasesHold(t *testing.T) {
 	if _, err := svc.TopUp(ctx, "acme", dec("1"), "t1"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
-	if !errors.Is(err, ledger.ErrNotDurable) || ledger.CodeOf(err) != ledger.CodeSystemError {
-		t.Fatalf("submit on a failing store: %v", err)
-	}
-	if b, _ := svc.Balance("acme"); b.Held != "0" || b.Available != "1" {
-		t.Fatalf("hold not released: %+v", b)
-	}
+	return svc
 }
 
 func waitBalance(t *testing.T, svc *ledger.Service, tenant string, want ledger.BalanceView) {
@@ -428,20 +436,7 @@ func (s heldSub) Next(ctx context.Context) ([]eventstore.RecordedEvent, error) {
 func TestTrackerWritesThroughAheadOfTheFollower(t *testing.T) {
 	ctx := context.Background()
 	store := &heldStore{Store: ledgertest.Store(t), release: make(chan struct{})}
-	svc, err := ledger.New(store, ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go svc.Run(rctx)
-	if err := svc.WaitCaughtUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ledgertest.Setup(t, svc, "acme")
-	if _, err := svc.TopUp(ctx, "acme", dec("1"), "t1"); err != nil {
-		t.Fatal(err)
-	}
+	svc := startAcmeOn(t, store)
 	waitBalance(t, svc, "acme", ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "1", CreditLimit: "0", Held: "0", Available: "1"})
 
 	store.hold.Store(true) // the follower stops at the next batch
