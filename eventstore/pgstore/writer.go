@@ -96,12 +96,16 @@ func (s *Store) writeLoop() {
 				break urgentGather
 			}
 		}
-		// Then the others; with urgent ones aboard, only a quarter of a
-		// batch more, so that the transaction the urgent callers wait for
-		// stays short.
+		// Then the others; with urgent ones aboard, only BatchEventsMax/32
+		// events more (128 by default), so that the transaction the urgent
+		// callers wait for stays short, while the others still get a share
+		// of every batch. (Measured with smsledger bench: a quarter of a
+		// batch → about 10,000 accepts/s, p99 ~85 ms; a 32nd → ~11,300/s,
+		// p99 ~75 ms; none at all → ~13,500/s but lifecycle appends could
+		// starve under a steady stream of accepts.)
 		limit := s.opts.BatchEventsMax
 		if urgents > 0 {
-			limit = min(limit, events+s.opts.BatchEventsMax/4)
+			limit = min(limit, events+s.opts.BatchEventsMax/32)
 		}
 	normalGather:
 		for normal != nil && events < limit && len(next) < cap(next) {
