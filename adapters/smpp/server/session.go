@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,6 +154,11 @@ func (s *session) writer() {
 			if err := write(p); err != nil {
 				_ = s.conn.Close()
 				return
+			}
+			if len(s.out) == 0 {
+				// Let the goroutines a group commit just released queue
+				// their responses first: one write then carries many.
+				runtime.Gosched()
 			}
 			if len(s.out) == 0 {
 				if err := flush(); err != nil {
