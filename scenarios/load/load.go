@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
 	"github.com/smsledger/smsledger/adapters/smpp/server"
+	"github.com/smsledger/smsledger/adapters/smpp/smppconn"
 )
 
 // Hard caps: a run never goes beyond them, whatever it is asked.
@@ -299,9 +299,9 @@ func (r *runner) bind(i int) error {
 	cred := r.cfg.Credentials[i%len(r.cfg.Credentials)]
 	b := &bind{r: r, idx: i, slots: make(chan struct{}, r.cfg.Window), closed: make(chan struct{}),
 		pending: make(map[int32]time.Time, r.cfg.Window), statuses: map[data.CommandStatusType]int64{}}
-	dialer := func(addr string) (net.Conn, error) {
-		return net.DialTimeout("tcp", addr, r.cfg.BindTimeout)
-	}
+	// Writes coalesced like serve's own supplier binds: the generator
+	// shares the machine with what it measures.
+	dialer := smppconn.Dialer(r.cfg.BindTimeout, 10*time.Second)
 	auth := gosmpp.Auth{SMSC: r.cfg.Addr, SystemID: cred.SystemID, Password: cred.Password}
 	sess, err := gosmpp.NewSession(gosmpp.TRXConnector(dialer, auth), gosmpp.Settings{
 		ReadTimeout: time.Minute, EnquireLink: 10 * time.Second, WriteTimeout: 10 * time.Second,

@@ -25,6 +25,7 @@ import (
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
+	"github.com/smsledger/smsledger/adapters/smpp/smppconn"
 	"golang.org/x/time/rate"
 )
 
@@ -89,8 +90,12 @@ type Config struct {
 	Logger                    *slog.Logger
 }
 
-// bindWriteTimeout bounds one write to a supplier's connection.
-const bindWriteTimeout = 10 * time.Second
+// bindDialTimeout and bindWriteTimeout bound connecting to a supplier and
+// one write to its connection.
+const (
+	bindDialTimeout  = 10 * time.Second
+	bindWriteTimeout = 10 * time.Second
+)
 
 // dlrConcurrencyMax bounds the supplier DLRs being recorded at once.
 const dlrConcurrencyMax = 512
@@ -292,7 +297,7 @@ func (s *Supplier) bindLoop(ctx context.Context, i int) {
 	for ctx.Err() == nil {
 		b := &bind{s: s, pending: map[int32]chan pdu.PDU{}, closed: make(chan struct{}), sessUp: make(chan struct{})}
 		auth := gosmpp.Auth{SMSC: s.cfg.Addr, SystemID: s.cfg.SystemID, Password: s.cfg.Password}
-		sess, err := gosmpp.NewSession(gosmpp.TRXConnector(coalescingDialer(bindWriteTimeout), auth), gosmpp.Settings{
+		sess, err := gosmpp.NewSession(gosmpp.TRXConnector(smppconn.Dialer(bindDialTimeout, bindWriteTimeout), auth), gosmpp.Settings{
 			ReadTimeout: 2 * time.Minute, EnquireLink: time.Minute, WriteTimeout: bindWriteTimeout,
 			OnAllPDU: b.onPDU,
 			OnClosed: func(gosmpp.State) { b.once.Do(func() { close(b.closed) }) },

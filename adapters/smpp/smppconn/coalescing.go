@@ -1,4 +1,6 @@
-package egress
+// Package smppconn holds what SMPP clients built on gosmpp put under their
+// sessions: a connection that batches PDU writes into fewer system calls.
+package smppconn
 
 import (
 	"net"
@@ -12,7 +14,7 @@ import (
 // a writer beyond it waits for the flush.
 const coalesceBytesMax = 1 << 20
 
-// coalescingConn batches the writes of a supplier bind into fewer system
+// coalescingConn batches the writes of an SMPP session into fewer system
 // calls. gosmpp writes every PDU with its own write(2); at thousands of
 // submits a second per bind that was a tenth of serve's CPU. Write copies
 // the PDU into a buffer and returns; one flusher writes whatever has
@@ -39,6 +41,12 @@ type coalescingConn struct {
 	once    sync.Once
 }
 
+// NewCoalescing wraps c (see coalescingConn); each flush must finish
+// within writeTimeout.
+func NewCoalescing(c net.Conn, writeTimeout time.Duration) net.Conn {
+	return newCoalescingConn(c, writeTimeout)
+}
+
 func newCoalescingConn(c net.Conn, writeTimeout time.Duration) *coalescingConn {
 	cc := &coalescingConn{Conn: c, writeTimeout: writeTimeout, kick: make(chan struct{}, 1), flushed: make(chan struct{})}
 	cc.room = sync.NewCond(&cc.mu)
@@ -46,10 +54,11 @@ func newCoalescingConn(c net.Conn, writeTimeout time.Duration) *coalescingConn {
 	return cc
 }
 
-// coalescingDialer dials like gosmpp.NonTLSDialer and wraps the connection.
-func coalescingDialer(writeTimeout time.Duration) gosmpp.Dialer {
+// Dialer dials TCP (within dialTimeout) for gosmpp and wraps the
+// connection with NewCoalescing.
+func Dialer(dialTimeout, writeTimeout time.Duration) gosmpp.Dialer {
 	return func(addr string) (net.Conn, error) {
-		c, err := gosmpp.NonTLSDialer(addr)
+		c, err := net.DialTimeout("tcp", addr, dialTimeout)
 		if err != nil {
 			return nil, err
 		}
