@@ -216,7 +216,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			// them.
 			if dropped := r.svc.OutboxDropped(); dropped != lastDropped || r.resume.Swap(false) {
 				lastDropped = dropped
-				r.resumeStuck(ctx, time.Now().Add(-2*time.Second))
+				r.resumeStuck(ctx, time.Now().Add(-2*time.Second), r.opts.RecoverMax)
 			}
 		}
 	}
@@ -788,20 +788,20 @@ func (r *Relay) recover(ctx context.Context) {
 	}
 	// At start nothing is in the outbox yet: every routed message is
 	// stuck, however recent.
-	stuck := r.resumeStuck(ctx, time.Now())
+	stuck := r.resumeStuck(ctx, time.Now(), r.opts.RecoverMax)
 	if len(inFlight)+stuck > 0 {
 		r.log.Info("resumed unfinished messages from the log", "in_flight_failed_over", len(inFlight), "resumed", stuck)
 	}
 	r.forwardPending(ctx)
 }
 
-// resumeStuck sends routed messages accepted before cutoff (their dispatch
-// was dropped or lost) and completes interrupted failovers.
-func (r *Relay) resumeStuck(ctx context.Context, cutoff time.Time) int {
+// resumeStuck sends up to limit routed messages accepted before cutoff
+// (their dispatch was dropped or lost) and completes interrupted failovers.
+func (r *Relay) resumeStuck(ctx context.Context, cutoff time.Time, limit int) int {
 	n := 0
 	for _, w := range r.svc.Unfinished(func(w *ledger.Work) bool {
 		return (w.NeedsDispatch() || w.NeedsFailover()) && w.AcceptedAt.Before(cutoff)
-	}, r.opts.RecoverMax) {
+	}, limit) {
 		if ctx.Err() != nil {
 			return n
 		}

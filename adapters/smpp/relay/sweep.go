@@ -28,6 +28,13 @@ const (
 	answerRetryFor = 10 * time.Minute
 	// sweepPasses is how many retry passes go by between two sweeps.
 	sweepPasses = 2
+	// sweepResumeMax bounds the routed messages one sweep dispatches (and
+	// the attempts it times out): the
+	// sweep runs in the relay's loop, and under a long outbox backlog most
+	// routed messages older than staleAfter are only waiting for a worker
+	// (dispatching them again is harmless — the ledger refuses the second
+	// submit mark — but must not hold the loop for long).
+	sweepResumeMax = 512
 )
 
 // staleAfter is how long a message may sit routed, or in flight with no
@@ -138,9 +145,10 @@ func (r *Relay) retryAnswers(ctx context.Context) {
 // recorded as timed out (the ledger fails them over or fails them).
 func (r *Relay) sweep(ctx context.Context, now time.Time) {
 	stale := r.staleAfter()
-	r.resumeStuck(ctx, now.Add(-stale))
+	r.resumeStuck(ctx, now.Add(-stale), sweepResumeMax)
 	inFlight := r.svc.Unfinished((*ledger.Work).InFlight, r.opts.RecoverMax)
 	seen := make(map[attemptKey]time.Time, len(inFlight))
+	timedOut := 0
 	for _, w := range inFlight {
 		m := &w.Message
 		k := attemptKey{m.ID, m.Attempt}
@@ -149,7 +157,7 @@ func (r *Relay) sweep(ctx context.Context, now time.Time) {
 			first = now
 		}
 		seen[k] = first
-		if now.Sub(first) < stale || ctx.Err() != nil {
+		if now.Sub(first) < stale || ctx.Err() != nil || timedOut >= sweepResumeMax {
 			continue
 		}
 		r.looseMu.Lock()
@@ -163,6 +171,7 @@ func (r *Relay) sweep(ctx context.Context, now time.Time) {
 		tr, err := r.svc.SupplierTimedOut(ctx, m.ID, m.Supplier().SupplierID, m.Attempt, 0)
 		r.after(ctx, m.ID, tr, err)
 		delete(seen, k)
+		timedOut++
 	}
 	r.inFlightSeen = seen
 }
