@@ -112,8 +112,12 @@ type Store struct {
 	// all the same (the answer was lost), and then only its notification
 	// tells the readers; the next committed batch clears it.
 	unsure atomic.Bool
-	ctx    context.Context // cancelled by Close, after the writers drained
-	cancel context.CancelFunc
+
+	failMu       sync.Mutex // guards the failed-batch warning's spacing
+	failLogged   time.Time
+	failSilenced int
+	ctx          context.Context // cancelled by Close, after the writers drained
+	cancel       context.CancelFunc
 
 	writers  sync.WaitGroup
 	listener sync.WaitGroup

@@ -154,7 +154,7 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 	recordedAt := s.opts.Clock().UTC().Truncate(time.Microsecond)
 	outcomes, err := s.writeBatch(ctx, batch, events, recordedAt)
 	if err != nil {
-		s.opts.Logger.Warn("event store batch not committed; its appends fail", "appends", len(batch), "events", events, "err", err)
+		s.logFailedBatch(len(batch), events, err)
 		s.unsure.Store(true)
 		for _, r := range batch {
 			r.finish(eventstore.AppendResult{}, fmt.Errorf("pgstore: append to %q not durable: %w", r.stream, err))
@@ -176,6 +176,25 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 		r.finish(outcomes[i].result, outcomes[i].err)
 	}
 	s.wake.broadcast()
+}
+
+// failedBatchLogEvery spaces the warnings about failed batches: while the
+// database is down every batch fails, hundreds a second.
+const failedBatchLogEvery = time.Second
+
+// logFailedBatch warns about a failed batch, at most once per
+// failedBatchLogEvery, counting the ones it did not log. Only the writers
+// call it (one at a time per writer; writers share the counters).
+func (s *Store) logFailedBatch(appends, events int, err error) {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	s.failSilenced++
+	if time.Since(s.failLogged) < failedBatchLogEvery {
+		return
+	}
+	s.opts.Logger.Warn("event store batch not committed; its appends fail", "appends", appends, "events", events,
+		"failed_batches_since_last_warning", s.failSilenced, "err", err)
+	s.failLogged, s.failSilenced = time.Now(), 0
 }
 
 // Expected-version kinds as the append statement knows them.
