@@ -100,7 +100,11 @@ func (e Entry) Validate() error {
 	if len(e.Postings) < 2 || len(e.Postings) > MaxPostings {
 		return fmt.Errorf("entry %s: %d postings: %w", e.ID, len(e.Postings), ErrEmptyEntry)
 	}
-	sum := decimal.Zero
+	// Summed in Units while every amount converts exactly (no allocation:
+	// this runs for every settlement); otherwise, or on overflow, in
+	// decimal.
+	var units Units
+	exact := true
 	for i, p := range e.Postings {
 		if p.Account == "" || strings.HasSuffix(string(p.Account), ":") {
 			return fmt.Errorf("entry %s posting %d: %q: %w", e.ID, i, p.Account, ErrInvalidAccount)
@@ -108,6 +112,25 @@ func (e Entry) Validate() error {
 		if p.Amount.IsZero() {
 			return fmt.Errorf("entry %s posting %d on %s: %w", e.ID, i, p.Account, ErrZeroPosting)
 		}
+		if exact {
+			u, ok := exactUnits(p.Amount)
+			if ok {
+				if s, err := units.Add(u); err == nil {
+					units = s
+					continue
+				}
+			}
+			exact = false
+		}
+	}
+	if exact {
+		if units != 0 {
+			return fmt.Errorf("entry %s: postings sum to %s: %w", e.ID, units, ErrUnbalanced)
+		}
+		return nil
+	}
+	sum := decimal.Zero
+	for _, p := range e.Postings {
 		sum = sum.Add(p.Amount)
 	}
 	if !sum.IsZero() {

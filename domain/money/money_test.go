@@ -2,7 +2,9 @@ package money
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -232,5 +234,64 @@ func TestAccountConcurrentHoldsNeverOverspend(t *testing.T) {
 	}
 	if settled != 600 || s.Balance != -100*price || s.Held != 0 || s.Available != 0 {
 		t.Fatalf("settled %d of %d granted, state %+v; want exactly 600 settled", settled, granted, s)
+	}
+}
+
+// exactUnits agrees with FromDecimal wherever it answers, and answers for
+// the amounts the product makes (at most Scale places, int64 range).
+func TestExactUnitsAgreesWithFromDecimal(t *testing.T) {
+	cases := []decimal.Decimal{
+		decimal.Zero, decimal.RequireFromString("0.0125"), decimal.RequireFromString("-0.0125"),
+		decimal.RequireFromString("92233720368.54775807"), decimal.RequireFromString("-92233720368.54775808"),
+		decimal.RequireFromString("92233720368.54775808"), decimal.RequireFromString("0.000000001"),
+		decimal.RequireFromString("1e20"), decimal.New(5, 3), decimal.New(123456789012345678, -8),
+		decimal.New(1234567890123456789, -8), decimal.RequireFromString("1.10000000"),
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 2000; i++ {
+		cases = append(cases, decimal.New(r.Int64N(1<<62)-(1<<61), -int32(r.IntN(12))))
+	}
+	for _, d := range cases {
+		u, ok := exactUnits(d)
+		want, err := FromDecimal(d)
+		if ok && (err != nil || u != want) {
+			t.Errorf("%s: exactUnits %d, FromDecimal %d (%v)", d, u, want, err)
+		}
+		if !ok && err == nil && d.Exponent() >= -Scale && d.Exponent() <= 0 && d.NumDigits() <= 18 {
+			t.Errorf("%s: exactUnits gave way on an amount FromDecimal converts (%d)", d, want)
+		}
+	}
+}
+
+// Validate finds the same balance whether it sums in Units or in decimal
+// (amounts with more places than Units hold, or sums that overflow int64).
+func TestValidateSumsExactlyOnBothPaths(t *testing.T) {
+	entry := func(amounts ...string) Entry {
+		e := Entry{ID: uuid.New(), Kind: KindSettlement, Currency: "EUR"}
+		for i, a := range amounts {
+			e.Postings = append(e.Postings, Posting{Account: AccountName(fmt.Sprintf("acct:%d", i)), Amount: decimal.RequireFromString(a)})
+		}
+		return e
+	}
+	for _, c := range []struct {
+		amounts  []string
+		balanced bool
+	}{
+		{[]string{"0.07", "-0.07"}, true},
+		{[]string{"0.07", "-0.06"}, false},
+		{[]string{"0.0000000001", "-0.0000000001"}, true},  // beyond Units: decimal path
+		{[]string{"0.0000000001", "-0.0000000002"}, false}, // beyond Units: decimal path
+		{[]string{"0.01", "0.0000000001", "-0.0100000001"}, true},
+		{[]string{"92233720368.54775807", "92233720368.54775807", "-184467440737.09551614"}, true}, // Units overflow midway
+		{[]string{"92233720368.54775807", "92233720368.54775807", "-184467440737.09551613"}, false},
+		{[]string{"1e20", "-1e20"}, true},
+	} {
+		err := entry(c.amounts...).Validate()
+		if c.balanced != (err == nil) || (err != nil && !errors.Is(err, ErrUnbalanced)) {
+			t.Errorf("%v: %v, want balanced=%v", c.amounts, err, c.balanced)
+		}
+	}
+	if err := (Entry{ID: uuid.New(), Currency: "eur", Postings: []Posting{{"a", decimal.New(1, 0)}, {"b", decimal.New(-1, 0)}}}).Validate(); !errors.Is(err, ErrInvalidCurrency) {
+		t.Errorf("lower-case currency: %v", err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 
 	"github.com/shopspring/decimal"
 )
@@ -44,6 +43,25 @@ func FromDecimal(d decimal.Decimal) (Units, error) {
 		return 0, fmt.Errorf("%s has more than %d decimal places: %w", d, Scale, ErrNotExact)
 	}
 	return Units(scaled.IntPart()), nil
+}
+
+// pow10Units[k] is 10^k, k in 0..Scale.
+var pow10Units = [Scale + 1]int64{1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000}
+
+// exactUnits is FromDecimal's fast path for hot loops: without allocating,
+// it converts d when its coefficient has at most 18 digits and its exponent
+// is within -Scale..0; ok is false for anything else (use decimal
+// arithmetic or FromDecimal then).
+func exactUnits(d decimal.Decimal) (Units, bool) {
+	exp := d.Exponent()
+	if exp < -Scale || exp > 0 || d.NumDigits() > 18 {
+		return 0, false
+	}
+	c, m := d.CoefficientInt64(), pow10Units[int(exp)+Scale]
+	if c > math.MaxInt64/m || c < math.MinInt64/m {
+		return 0, false
+	}
+	return Units(c * m), true
 }
 
 // MustFromDecimal is FromDecimal for constants in tests and setup; it panics
@@ -103,18 +121,27 @@ type Currency string
 // ASCII letters.
 var ErrInvalidCurrency = errors.New("invalid currency")
 
-var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
-
 // ParseCurrency validates a currency code.
 func ParseCurrency(s string) (Currency, error) {
-	if !currencyPattern.MatchString(s) {
+	if !Currency(s).Valid() {
 		return "", fmt.Errorf("currency %q: %w", s, ErrInvalidCurrency)
 	}
 	return Currency(s), nil
 }
 
-// Valid reports whether c is a well-formed currency code.
-func (c Currency) Valid() bool { return currencyPattern.MatchString(string(c)) }
+// Valid reports whether c is a well-formed currency code: three letters
+// A–Z. (A byte loop: it runs for every journal entry.)
+func (c Currency) Valid() bool {
+	if len(c) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if c[i] < 'A' || c[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
 
 // ErrCurrencyMismatch reports an operation mixing two currencies.
 var ErrCurrencyMismatch = errors.New("currency mismatch")
