@@ -34,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/smsledger/smsledger/eventstore"
+	"github.com/smsledger/smsledger/internal/fastjson"
 )
 
 // notifyChannel is the LISTEN/NOTIFY channel that announces new events.
@@ -530,7 +531,7 @@ func (r *appendRequest) encode() error {
 	r.meta = make([]string, len(r.events))
 	r.data = make([]string, len(r.events))
 	for i := range r.events {
-		if !json.Valid(r.events[i].Data) {
+		if !fastjson.Valid(r.events[i].Data) {
 			return fmt.Errorf("%w: event %d data is not JSON", eventstore.ErrInvalidAppend, i)
 		}
 		m, err := encodeMetadata(&r.events[i].Metadata)
