@@ -173,11 +173,18 @@ func (s *Service) Run(ctx context.Context) error {
 		return errors.New("ledger: Run called twice")
 	}
 	f := newFollower(s)
-	backoff := 50 * time.Millisecond
+	const backoffMin = 50 * time.Millisecond
+	backoff := backoffMin
 	for {
+		from := f.pos
 		err := f.follow(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if f.pos > from {
+			// It made progress since the last failure: a new outage
+			// starts from the shortest wait again.
+			backoff = backoffMin
 		}
 		s.log.Error("ledger: following the log failed; retrying", "err", err, "after", backoff)
 		select {
