@@ -105,6 +105,9 @@ type Store struct {
 	// subscriber at it need not ask the table whether there is more.
 	knownHead atomic.Int64
 	listening atomic.Bool
+	// listenedOnce: the listener got up since the loop last looked
+	// (resets its reconnect backoff).
+	listenedOnce atomic.Bool
 	// origin names this store in its notifications ("<head> <origin>"), so
 	// that its listener can tell its own commits (already in the tail and
 	// broadcast by the writer) from other nodes'.
@@ -354,11 +357,15 @@ func decodeMetadata(meta string, m *eventstore.Metadata) error {
 // notification, reconnecting with a bounded backoff.
 func (s *Store) listenLoop() {
 	defer s.listener.Done()
-	backoff := 50 * time.Millisecond
+	const backoffMin = 50 * time.Millisecond
+	backoff := backoffMin
 	for s.ctx.Err() == nil {
 		err := s.listenOnce()
 		if s.ctx.Err() != nil {
 			return
+		}
+		if s.listenedOnce.Swap(false) {
+			backoff = backoffMin // it was up: a new loss starts from the shortest wait
 		}
 		s.opts.Logger.Warn("event store notification listener lost; subscribers fall back to polling until it is back", "err", err, "retry_in", backoff)
 		s.wake.broadcast()
@@ -391,6 +398,7 @@ func (s *Store) listenOnce() error {
 	}
 	s.raiseKnownHead(int64(head))
 	s.listening.Store(true)
+	s.listenedOnce.Store(true)
 	s.wake.broadcast()
 	for {
 		n, err := pgconn.WaitForNotification(s.ctx)
