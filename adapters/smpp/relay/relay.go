@@ -573,32 +573,27 @@ func parseID(s string) (uuid.UUID, int, bool) {
 }
 
 func (rp reporter) SupplierAccepted(ctx context.Context, res egress.Result) {
-	id, att, ok := parseID(res.MessageID)
-	if !ok {
-		return
-	}
-	rp.r.handedBack(attemptKey{id, att})
-	ctx, cancel := detach(ctx)
-	defer cancel()
-	rp.r.recordAnswer(ctx, id, false, func(ctx context.Context) (ledger.Transition, error) {
+	rp.answer(ctx, res, false, func(ctx context.Context, id uuid.UUID, att int) (ledger.Transition, error) {
 		return rp.r.svc.SupplierAccepted(ctx, id, res.SupplierID, att, res.SupplierMessageID, res.Latency)
 	})
 }
 
 func (rp reporter) SupplierRejected(ctx context.Context, res egress.Result) {
-	id, att, ok := parseID(res.MessageID)
-	if !ok {
-		return
-	}
-	rp.r.handedBack(attemptKey{id, att})
-	ctx, cancel := detach(ctx)
-	defer cancel()
-	rp.r.recordAnswer(ctx, id, true, func(ctx context.Context) (ledger.Transition, error) {
+	rp.answer(ctx, res, true, func(ctx context.Context, id uuid.UUID, att int) (ledger.Transition, error) {
 		return rp.r.svc.SupplierRejected(ctx, id, res.SupplierID, att, uint32(res.CommandStatus))
 	})
 }
 
 func (rp reporter) SupplierTimedOut(ctx context.Context, res egress.Result) {
+	rp.answer(ctx, res, true, func(ctx context.Context, id uuid.UUID, att int) (ledger.Transition, error) {
+		return rp.r.svc.SupplierTimedOut(ctx, id, res.SupplierID, att, rp.r.opts.SubmitTimeout)
+	})
+}
+
+// answer takes one supplier outcome of an attempt egress held: the attempt
+// is handed back, and record makes it an event (kept for retry when the
+// store cannot take it; then continues the message, see recordAnswer).
+func (rp reporter) answer(ctx context.Context, res egress.Result, then bool, record func(ctx context.Context, id uuid.UUID, att int) (ledger.Transition, error)) {
 	id, att, ok := parseID(res.MessageID)
 	if !ok {
 		return
@@ -606,9 +601,7 @@ func (rp reporter) SupplierTimedOut(ctx context.Context, res egress.Result) {
 	rp.r.handedBack(attemptKey{id, att})
 	ctx, cancel := detach(ctx)
 	defer cancel()
-	rp.r.recordAnswer(ctx, id, true, func(ctx context.Context) (ledger.Transition, error) {
-		return rp.r.svc.SupplierTimedOut(ctx, id, res.SupplierID, att, rp.r.opts.SubmitTimeout)
-	})
+	rp.r.recordAnswer(ctx, id, then, func(ctx context.Context) (ledger.Transition, error) { return record(ctx, id, att) })
 }
 
 func (rp reporter) DeliveryReport(ctx context.Context, d egress.DLR) error {
