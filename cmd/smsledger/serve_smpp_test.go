@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/linxGnu/gosmpp/pdu"
 
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim/simtest"
 )
 
 // esme is a bare SMPP customer for end-to-end tests: it writes PDUs and
@@ -150,17 +150,8 @@ func receiptID(txt string) string {
 
 func startSim(t *testing.T, cfg smscsim.Config) *smscsim.Sim {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
 	cfg.Logger = quietLog()
-	sim, err := smscsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = sim.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return sim
+	return simtest.Start(t, cfg)
 }
 
 // TestServeSMPPEndToEnd: a customer binds over SMPP, submits; the message

@@ -2,13 +2,13 @@ package load
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/linxGnu/gosmpp/data"
 
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim/simtest"
 )
 
 // startSim runs the SMSC simulator on an ephemeral loopback port: it is an
@@ -16,23 +16,8 @@ import (
 // which is all the load generator needs to be exercised end to end.
 func startSim(t *testing.T, cfg smscsim.Config) *smscsim.Sim {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
 	cfg.SystemID, cfg.Password = "bench", "pw"
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	sim, err := smscsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return sim
+	return simtest.Start(t, cfg)
 }
 
 func TestRunAgainstSimulatorWithDLRs(t *testing.T) {

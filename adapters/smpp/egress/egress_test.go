@@ -11,6 +11,7 @@ import (
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim/simtest"
 )
 
 type rec struct {
@@ -50,16 +51,8 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func startSim(t *testing.T, cfg smscsim.Config) *smscsim.Sim {
 	t.Helper()
-	cfg.Addr, cfg.SystemID, cfg.Password, cfg.Logger = "127.0.0.1:0", "sup", "pw", quiet()
-	sim, err := smscsim.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = sim.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return sim
+	cfg.SystemID, cfg.Password = "sup", "pw"
+	return simtest.Start(t, cfg)
 }
 
 func startSupplier(t *testing.T, sim *smscsim.Sim, mod func(*Config)) (*Supplier, *rec) {
