@@ -79,7 +79,7 @@ func (s *Service) advance(ctx context.Context, id uuid.UUID, decide func(m *mess
 		if err != nil {
 			return Transition{}, fmt.Errorf("message %s: append %d events: %w", id, len(out), err)
 		}
-		s.work.record(s, id, res.Position, out, recorded(data, version+1))
+		s.work.record(s, id, res.Position, version+1, out, data)
 		if err := m.ApplyAll(out); err != nil {
 			panic(fmt.Sprintf("ledger: message %s: decided events do not apply: %v", id, err))
 		}

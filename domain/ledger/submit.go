@@ -94,7 +94,7 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		// The follower already saw the events: they are durable.
 	} else {
 		// Dispatch finds the message in the tracker at once.
-		s.work.record(s, req.MessageID, res.Position, evs, recorded(data, 0))
+		s.work.record(s, req.MessageID, res.Position, 0, evs, data)
 	}
 	acc := Accepted{MessageID: req.MessageID, Parts: d.Segments.Parts, Price: d.Quote.Price.Decimal(), Currency: string(d.Quote.Currency)}
 	s.dispatch(req.MessageID)

@@ -76,7 +76,7 @@ func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event, rec *eventsto
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.appliedPos = rec.Position
-	w := t.applyLocked(s, id, ev, rec)
+	w := t.applyLocked(s, id, ev, rec.Version, rec.ID, rec.Metadata.CorrelationID)
 	if w == nil {
 		return
 	}
@@ -88,32 +88,24 @@ func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event, rec *eventsto
 }
 
 // record writes through the events a command just appended to message id's
-// stream (recs carry their versions and ids; positions are unknown), unless
-// the follower has already applied the append (at position pos).
-func (t *tracker) record(s *Service, id uuid.UUID, pos eventstore.Position, evs []events.Event, recs []eventstore.RecordedEvent) {
+// stream — evs as decided, data as appended, the first at stream version
+// first — unless the follower has already applied the append (at position
+// pos).
+func (t *tracker) record(s *Service, id uuid.UUID, pos eventstore.Position, first uint64, evs []events.Event, data []eventstore.EventData) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if pos <= t.appliedPos {
 		return // the follower has them (or removed the message)
 	}
 	for i := range evs {
-		t.applyLocked(s, id, evs[i], &recs[i])
+		t.applyLocked(s, id, evs[i], first+uint64(i), data[i].ID, data[i].Metadata.CorrelationID)
 	}
 }
 
-// recorded describes appended events for record: their ids, metadata and
-// stream versions from first on.
-func recorded(data []eventstore.EventData, first uint64) []eventstore.RecordedEvent {
-	recs := make([]eventstore.RecordedEvent, len(data))
-	for i := range data {
-		recs[i] = eventstore.RecordedEvent{ID: data[i].ID, Version: first + uint64(i), Metadata: data[i].Metadata}
-	}
-	return recs
-}
-
-// applyLocked applies ev if it is the next event of the tracked copy and
-// returns the copy (nil when the message is not tracked).
-func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, rec *eventstore.RecordedEvent) *Work {
+// applyLocked applies ev, the event at stream version of message id, if it
+// is the next event of the tracked copy, and returns the copy (nil when the
+// message is not tracked).
+func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version uint64, eventID, correlationID uuid.UUID) *Work {
 	w, ok := t.open[id]
 	if !ok {
 		acc, isAccept := ev.(events.MessageAccepted)
@@ -130,7 +122,7 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, rec *ev
 		w = &Work{From: acc.From, To: acc.To, Text: acc.Text, Encoding: acc.Encoding, AcceptedAt: acc.At, ExpiresAt: acc.ExpiresAt}
 		t.open[id] = w
 	}
-	switch v := int(rec.Version); {
+	switch v := int(version); {
 	case v < w.Message.Version:
 		return w // written through already
 	case v > w.Message.Version:
@@ -144,13 +136,13 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, rec *ev
 		// command deciding on this copy fails its expected version and
 		// reads the stream instead.
 		s.log.Warn("ledger: message event does not apply to the tracked message", "message", id, "type", ev.EventType(), "err", err)
-		w.Message.Version = int(rec.Version) + 1
+		w.Message.Version = int(version) + 1
 		return w
 	}
 	if w.CorrelationID == uuid.Nil {
-		w.CorrelationID = rec.Metadata.CorrelationID
+		w.CorrelationID = correlationID
 	}
-	w.LastEventID = rec.ID
+	w.LastEventID = eventID
 	return w
 }
 
