@@ -257,6 +257,11 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 	if events, ok := s.tail.read(after, limit); ok {
 		return events, nil
 	}
+	return s.readTable(ctx, after, limit)
+}
+
+// readTable reads up to limit events after position after from the table.
+func (s *Store) readTable(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at
 		FROM es_events WHERE global_position > $1
@@ -437,13 +442,14 @@ func (s *Store) raiseKnownHead(p int64) {
 // knows of while the listener keeps that current (polled forces a query, the
 // fallback for anything missed).
 func (s *Store) readLive(ctx context.Context, after eventstore.Position, limit int, polled bool) ([]eventstore.RecordedEvent, error) {
-	if events, ok := s.tail.read(after, clampLimit(limit)); ok {
+	limit = clampLimit(limit)
+	if events, ok := s.tail.read(after, limit); ok {
 		return events, nil
 	}
 	if !polled && s.listening.Load() && int64(after) >= s.knownHead.Load() {
 		return nil, nil
 	}
-	return s.ReadAll(ctx, after, limit)
+	return s.readTable(ctx, after, limit)
 }
 
 // notifier wakes every waiter at once: wait returns a channel that is closed
