@@ -1,8 +1,6 @@
-package smscsim
+package smscsim_test
 
 import (
-	"context"
-	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -13,27 +11,14 @@ import (
 	"github.com/linxGnu/gosmpp/pdu"
 
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim/simtest"
 )
 
-func startSim(t *testing.T, cfg Config) *Sim {
+func startSim(t *testing.T, cfg smscsim.Config) *smscsim.Sim {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
 	cfg.SystemID, cfg.Password = "sup", "pw"
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	sim, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return sim
+	return simtest.Start(t, cfg)
 }
 
 // esme is one transceiver bind to the simulator that records what comes
@@ -133,7 +118,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // side, it keeps its address and takes a new bind at once, and a DLR that
 // was due after the cut comes on the new bind.
 func TestDropConnections(t *testing.T) {
-	sim := startSim(t, Config{DLRDelay: 300 * time.Millisecond})
+	sim := startSim(t, smscsim.Config{DLRDelay: 300 * time.Millisecond})
 	addr := sim.Addr()
 	first := bind(t, addr)
 	second := bind(t, addr)
@@ -174,7 +159,7 @@ func TestDropConnections(t *testing.T) {
 // TestDropConnectionsWhileDown: a simulator that is down has nothing to
 // drop and stays down until SetDown(false).
 func TestDropConnectionsWhileDown(t *testing.T) {
-	sim := startSim(t, Config{})
+	sim := startSim(t, smscsim.Config{})
 	if err := sim.SetDown(true); err != nil {
 		t.Fatal(err)
 	}
