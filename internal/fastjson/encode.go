@@ -353,7 +353,7 @@ func (e *Encoder) appendStruct(dst []byte, v reflect.Value, depth int) ([]byte, 
 			if dst, ok = appendDecimal(dst, (*decimal.Decimal)(fv.Addr().UnsafePointer())); !ok {
 				return dst, false
 			}
-		case encStructs:
+		case encStructs, encStrings:
 			if fv.IsNil() {
 				dst = append(dst, "null"...)
 				break
@@ -364,24 +364,13 @@ func (e *Encoder) appendStruct(dst []byte, v reflect.Value, depth int) ([]byte, 
 					dst = append(dst, ',')
 				}
 				var ok bool
-				// Slice elements are addressable.
-				if dst, ok = f.elem.appendStruct(dst, fv.Index(j), depth+1); !ok {
-					return dst, false
+				if f.kind == encStrings {
+					dst, ok = appendString(dst, fv.Index(j).String())
+				} else {
+					// Slice elements are addressable.
+					dst, ok = f.elem.appendStruct(dst, fv.Index(j), depth+1)
 				}
-			}
-			dst = append(dst, ']')
-		case encStrings:
-			if fv.IsNil() {
-				dst = append(dst, "null"...)
-				break
-			}
-			dst = append(dst, '[')
-			for j := 0; j < fv.Len(); j++ {
-				if j > 0 {
-					dst = append(dst, ',')
-				}
-				var ok bool
-				if dst, ok = appendString(dst, fv.Index(j).String()); !ok {
+				if !ok {
 					return dst, false
 				}
 			}
