@@ -454,7 +454,7 @@ func (s *session) dispatch(q *pdu.SubmitSM, coding byte, raw []byte, seqs []int3
 		return
 	}
 	req := accept.Request{
-		MessageID:          uuid.New(),
+		MessageID:          uuid.Must(uuid.NewV7()),
 		Channel:            "smpp",
 		From:               q.SourceAddr.Address(),
 		To:                 q.DestAddr.Address(),
