@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/ids"
 	"github.com/smsledger/smsledger/eventstore"
 	"golang.org/x/time/rate"
 )
@@ -81,8 +82,10 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		if err != nil {
 			return Accepted{}, s.undo(&tenant, &d, req.MessageID, fmt.Errorf("encode %s: %w", e.EventType(), err))
 		}
-		// Deterministic ids: a retried append of the same message is a no-op.
-		data[i] = eventstore.EventData{ID: uuid.NewSHA1(req.MessageID, []byte{byte(i)}), Type: typ, Data: b, Metadata: meta}
+		// Deterministic ids: a retried append of the same message is a no-op;
+		// time-ordered like the message id, so the log's event_id index
+		// grows at its right edge.
+		data[i] = eventstore.EventData{ID: ids.TimeOrdered(req.MessageID, uuid.NewSHA1(req.MessageID, []byte{byte(i)})), Type: typ, Data: b, Metadata: meta}
 	}
 	// The customer waits for this append (submit_sm_resp, HTTP 202): it goes
 	// ahead of lifecycle appends in the store's queue.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
+
+	"github.com/smsledger/smsledger/domain/ids"
 )
 
 // AccountName names a journal account. The chart of accounts is small and
@@ -232,9 +234,9 @@ func TopUpEntryID(tenantID, reference string) uuid.UUID {
 
 // SettlementEntryID is the deterministic id of a message's settlement entry;
 // side is "" when sell and buy share one currency (one entry), else "sell"
-// or "buy".
+// or "buy". It is time-ordered like the message id (package ids).
 func SettlementEntryID(messageID uuid.UUID, side string) uuid.UUID {
-	return uuid.NewSHA1(entryNamespace, []byte("settlement\x00"+messageID.String()+"\x00"+side))
+	return ids.TimeOrdered(messageID, uuid.NewSHA1(entryNamespace, []byte("settlement\x00"+messageID.String()+"\x00"+side)))
 }
 
 // TopUpEntry records a tenant's top-up: debit cash, credit the tenant.
