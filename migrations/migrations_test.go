@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/tern/v2/migrate"
 
 	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
 )
@@ -129,4 +130,67 @@ func concurrently(n int, f func() error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// Migration 003: the unused cdrs(message_id) index is gone, existing CDR
+// partitions get fillfactor 75, and its reverse puts both back.
+func TestCDRHotUpdatesMigration(t *testing.T) {
+	ctx := ctxT(t)
+	url := pgtest.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	m, err := migrate.NewMigrator(ctx, conn, VersionTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.LoadMigrations(FS()); err != nil {
+		t.Fatal(err)
+	}
+	// A database at 002 with a CDR partition, as a projector made it.
+	if err := m.MigrateTo(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE readmodel.cdrs_2026_01 PARTITION OF readmodel.cdrs
+		FOR VALUES FROM ('2026-01-01 00:00:00+00') TO ('2026-02-01 00:00:00+00')`); err != nil {
+		t.Fatal(err)
+	}
+	state := func() (messageIndex bool, fillfactor string) {
+		t.Helper()
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = 'readmodel'
+			AND tablename = 'cdrs' AND indexdef LIKE '%(message_id)')`).Scan(&messageIndex); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, `SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class
+			WHERE oid = 'readmodel.cdrs_2026_01'::regclass`).Scan(&fillfactor); err != nil {
+			t.Fatal(err)
+		}
+		return messageIndex, fillfactor
+	}
+	if idx, ff := state(); !idx || ff != "" {
+		t.Fatalf("at 002: message_id index %v, partition options %q; want true, none", idx, ff)
+	}
+	if err := m.MigrateTo(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if idx, ff := state(); idx || ff != "fillfactor=75" {
+		t.Fatalf("at 003: message_id index %v, partition options %q; want false, fillfactor=75", idx, ff)
+	}
+	// A replay schema built by the function gets no message_id index either.
+	if _, err := conn.Exec(ctx, `SELECT smsledger_create_read_models('rm_test')`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = 'rm_test'
+		AND tablename = 'cdrs' AND indexdef LIKE '%(message_id)'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("new read models: %d message_id indexes on cdrs (err %v), want 0", n, err)
+	}
+	if err := m.MigrateTo(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if idx, ff := state(); !idx || ff != "" {
+		t.Fatalf("back at 002: message_id index %v, partition options %q; want true, none", idx, ff)
+	}
 }

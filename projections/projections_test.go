@@ -182,3 +182,32 @@ func TestLiveEqualsReplay(t *testing.T) {
 		t.Fatalf("differences after planting one in cdrs: %v", rep.Differences)
 	}
 }
+
+// The projector makes CDR partitions with room for HOT updates.
+func TestCDRPartitionsLeaveRoomForHOTUpdates(t *testing.T) {
+	e := newEnv(t)
+	e.load(t, workload.Config{Seed: 3, Messages: 50, Wave: 10})
+	startAndCatchUp(t, e, projections.Options{})
+	rows, err := e.pool.Query(context.Background(), `SELECT c.relname, coalesce(array_to_string(c.reloptions, ','), '')
+		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'readmodel.cdrs'::regclass`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var name, opts string
+		if err := rows.Scan(&name, &opts); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if opts != "fillfactor=75" {
+			t.Errorf("partition %s: options %q, want fillfactor=75", name, opts)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no CDR partition was made")
+	}
+}
