@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -144,6 +145,13 @@ type Relay struct {
 	// or the ledger's follower lagged too long).
 	resume atomic.Bool
 
+	// redo queues routed messages found stuck (their dispatch was dropped,
+	// given up, or lost) for the dispatch workers, oldest first; resumeNow
+	// wakes the resumer that fills it (resume.go).
+	redo      chan uuid.UUID
+	resumeNow chan struct{}
+	resumeAge atomic.Int64 // the smallest age asked for since the last pass
+
 	// toForward queues final DLRs for the forwarding workers, so that a
 	// supplier's deliver_sm_resp does not wait for the tenant's ack. When it
 	// is full the DLR stays pending in the log and the retry pass sends it.
@@ -169,11 +177,14 @@ type runningSupplier struct {
 // New makes a relay over the ledger. Attach the ingress server, then Run.
 func New(svc *ledger.Service, opts Options) *Relay {
 	opts.setDefaults()
-	return &Relay{
+	r := &Relay{
 		svc: svc, opts: opts, log: opts.Logger.With("component", "relay"),
 		suppliers: map[string]*runningSupplier{}, toForward: make(chan uuid.UUID, forwardQueueMax),
+		redo: make(chan uuid.UUID, redoQueueMax), resumeNow: make(chan struct{}, 1),
 		handed: map[attemptKey]struct{}{}, answers: map[uuid.UUID]keptAnswer{}, inFlightSeen: map[attemptKey]time.Time{},
 	}
+	r.resumeAge.Store(math.MaxInt64)
+	return r
 }
 
 // Attach gives the relay the ingress server it forwards tenants' DLRs on.
@@ -188,11 +199,16 @@ func (r *Relay) Attach(srv *server.Server) {
 // after the supplier binds have stopped.
 func (r *Relay) Run(ctx context.Context) error {
 	r.syncSuppliers(ctx)
-	r.recover(ctx)
 
 	var wg sync.WaitGroup
 	startWorkers(ctx, &wg, forwardWorkers, r.toForward, func(id uuid.UUID) { r.forward(ctx, id) })
-	startWorkers(ctx, &wg, r.opts.Workers, r.svc.Outbox(), func(id uuid.UUID) { r.dispatch(ctx, id) })
+	r.startDispatchers(ctx, &wg)
+	r.recover(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.resumeLoop(ctx)
+	}()
 	tick := time.NewTicker(r.opts.RetryEvery)
 	defer tick.Stop()
 	lastDropped := r.svc.OutboxDropped()
@@ -210,13 +226,13 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.sweep(ctx, time.Now())
 			}
 			// Messages whose dispatch was dropped (the ledger's outbox was
-			// full) or given up (see resume) are in its unfinished set:
-			// pick them up. Otherwise every routed message is in the outbox
-			// or a worker's hands, and a second dispatcher would only race
-			// them.
+			// full) or given up (see dispatch) are in its unfinished set:
+			// the resumer picks them up. Otherwise every routed message is
+			// in the outbox or a worker's hands, and resuming would only
+			// race them.
 			if dropped := r.svc.OutboxDropped(); dropped != lastDropped || r.resume.Swap(false) {
 				lastDropped = dropped
-				r.resumeStuck(ctx, time.Now().Add(-2*time.Second), r.opts.RecoverMax)
+				r.wakeResumer(droppedAfter)
 			}
 		}
 	}
@@ -446,6 +462,20 @@ func (r *Relay) dispatch(ctx context.Context, id uuid.UUID) {
 		r.resume.Store(true)
 		return
 	}
+	r.submit(ctx, id, w)
+}
+
+// redispatch sends a message the resumer found stuck. It was in the
+// ledger's unfinished set a moment ago; if it is not any more, it has
+// finished meanwhile (another dispatch sent it) and there is nothing to do.
+func (r *Relay) redispatch(ctx context.Context, id uuid.UUID) {
+	if w, ok := r.svc.WorkOf(id); ok {
+		r.submit(ctx, id, w)
+	}
+}
+
+// submit records the submit to the message's current supplier and sends it.
+func (r *Relay) submit(ctx context.Context, id uuid.UUID, w ledger.Work) {
 	if w.Message.State.Terminal() {
 		return
 	}
@@ -786,25 +816,4 @@ func (r *Relay) recover(ctx context.Context) {
 		r.log.Info("resumed unfinished messages from the log", "in_flight_failed_over", len(inFlight), "resumed", stuck)
 	}
 	r.forwardPending(ctx)
-}
-
-// resumeStuck sends up to limit routed messages accepted before cutoff
-// (their dispatch was dropped or lost) and completes interrupted failovers.
-func (r *Relay) resumeStuck(ctx context.Context, cutoff time.Time, limit int) int {
-	n := 0
-	for _, w := range r.svc.Unfinished(func(w *ledger.Work) bool {
-		return (w.NeedsDispatch() || w.NeedsFailover()) && w.AcceptedAt.Before(cutoff)
-	}, limit) {
-		if ctx.Err() != nil {
-			return n
-		}
-		n++
-		if w.NeedsFailover() {
-			tr, err := r.svc.Failover(ctx, w.Message.ID, "recovered after restart")
-			r.after(ctx, w.Message.ID, tr, err)
-			continue
-		}
-		r.dispatch(ctx, w.Message.ID)
-	}
-	return n
 }

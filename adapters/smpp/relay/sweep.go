@@ -28,13 +28,9 @@ const (
 	answerRetryFor = 10 * time.Minute
 	// sweepPasses is how many retry passes go by between two sweeps.
 	sweepPasses = 2
-	// sweepResumeMax bounds the routed messages one sweep dispatches (and
-	// the attempts it times out): the
-	// sweep runs in the relay's loop, and under a long outbox backlog most
-	// routed messages older than staleAfter are only waiting for a worker
-	// (dispatching them again is harmless — the ledger refuses the second
-	// submit mark — but must not hold the loop for long).
-	sweepResumeMax = 512
+	// sweepTimeoutsMax bounds the attempts one sweep records as timed out:
+	// the sweep runs in the relay's loop and must not hold it for long.
+	sweepTimeoutsMax = 512
 )
 
 // staleAfter is how long a message may sit routed, or in flight with no
@@ -138,14 +134,14 @@ func (r *Relay) retryAnswers(ctx context.Context) {
 	}
 }
 
-// sweep finishes what fell between the cracks (see above): routed messages
-// older than staleAfter are dispatched (a second dispatch of one still in
-// the outbox is refused by the ledger), and attempts in flight that egress
+// sweep finishes what fell between the cracks (see above): the resumer is
+// woken for routed messages that missed their dispatch (resume.go), and
+// attempts in flight that egress
 // does not hold and whose answer is not kept, seen so for staleAfter, are
 // recorded as timed out (the ledger fails them over or fails them).
 func (r *Relay) sweep(ctx context.Context, now time.Time) {
 	stale := r.staleAfter()
-	r.resumeStuck(ctx, now.Add(-stale), sweepResumeMax)
+	r.wakeResumer(stale)
 	inFlight := r.svc.Unfinished((*ledger.Work).InFlight, r.opts.RecoverMax)
 	seen := make(map[attemptKey]time.Time, len(inFlight))
 	timedOut := 0
@@ -157,7 +153,7 @@ func (r *Relay) sweep(ctx context.Context, now time.Time) {
 			first = now
 		}
 		seen[k] = first
-		if now.Sub(first) < stale || ctx.Err() != nil || timedOut >= sweepResumeMax {
+		if now.Sub(first) < stale || ctx.Err() != nil || timedOut >= sweepTimeoutsMax {
 			continue
 		}
 		r.looseMu.Lock()

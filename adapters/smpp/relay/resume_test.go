@@ -1,0 +1,67 @@
+package relay
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/ledger"
+	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
+)
+
+// A burst larger than the ledger's outbox: the ids it drops are found by
+// the resumer and dispatched by the workers, every one of them, without a
+// second submit of any (real PostgreSQL).
+func TestResumerDispatchesWhatTheFullOutboxDropped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc := ledgertest.Start(t, ledgertest.Store(t), ledger.Options{OutboxSize: 4})
+	ledgertest.Setup(t, svc, "acme")
+	if _, err := svc.TopUp(ctx, "acme", decimal.RequireFromString("10"), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	const burst = 60
+	for range burst {
+		if _, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := svc.OutboxDropped(); got != burst-4 {
+		t.Fatalf("outbox dropped %d, want %d", got, burst-4)
+	}
+	routed := func() int {
+		return len(svc.Unfinished((*ledger.Work).NeedsDispatch, burst))
+	}
+	if got := routed(); got != burst {
+		t.Fatalf("%d messages waiting for dispatch, want %d", got, burst)
+	}
+
+	r := New(svc, Options{SubmitTimeout: time.Second, Workers: 4})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	r.startDispatchers(ctx, &wg)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.resumeLoop(ctx)
+	}()
+	r.wakeResumer(0)
+	deadline := time.Now().Add(20 * time.Second)
+	for routed() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages still waiting for dispatch", routed())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Each message was submitted once: its first attempt, no second.
+	for _, w := range svc.Unfinished(func(*ledger.Work) bool { return true }, 2*burst) {
+		if w.Message.Attempt > 1 {
+			t.Errorf("message %s at attempt %d", w.Message.ID, w.Message.Attempt)
+		}
+	}
+}
