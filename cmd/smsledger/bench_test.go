@@ -17,7 +17,7 @@ func TestBenchFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := cfg.load
-	if l.Binds != 8 || l.Window != 64 || l.Messages != 20000 || !l.RegisteredDelivery || cfg.tenants != 1 ||
+	if l.Binds != 8 || l.Window != 32 || l.Messages != 20000 || !l.RegisteredDelivery || cfg.tenants != 1 ||
 		cfg.smppAddr != "" || l.DestPrefix != "999" || l.DestDigits != 12 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
