@@ -202,7 +202,8 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	startWorkers(ctx, &wg, forwardWorkers, r.toForward, func(id uuid.UUID) { r.forward(ctx, id) })
-	r.startDispatchers(ctx, &wg)
+	startWorkers(ctx, &wg, r.opts.Workers, r.svc.Outbox(), func(id uuid.UUID) { r.dispatch(ctx, id) })
+	startWorkers(ctx, &wg, redoWorkers, r.redo, func(id uuid.UUID) { r.redispatch(ctx, id) })
 	r.recover(ctx)
 	wg.Add(1)
 	go func() {

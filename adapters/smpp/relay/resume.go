@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/smsledger/smsledger/domain/ledger"
@@ -17,9 +16,9 @@ import (
 // or its accept committed although Submit was told otherwise. The message
 // is still in the ledger's unfinished set, and the resumer finds it there.
 //
-// The resumer runs on its own goroutine and feeds the same dispatch
-// workers as the outbox, oldest message first, so that a backlog of
-// dropped dispatches drains at the workers' pace. (It used to dispatch in
+// The resumer runs on its own goroutine and feeds its own dispatch workers
+// (redoWorkers), oldest message first, so that a backlog of dropped
+// dispatches drains at the workers' pace. (It used to dispatch in
 // the relay's loop, one message after another: after a burst of 100,000
 // messages, 12,000 whose ids the full outbox had dropped took a minute,
 // and held the loop's other duties meanwhile.)
@@ -28,6 +27,9 @@ const (
 	// redoQueueMax bounds the stuck messages queued for the workers; the
 	// resumer waits while it is full.
 	redoQueueMax = 4096
+	// redoWorkers dispatch the stuck messages (the outbox has its own,
+	// Options.Workers).
+	redoWorkers = 16
 	// droppedAfter is how old a routed message must be before the resumer
 	// takes it as stuck once the outbox dropped some: a younger one is most
 	// likely still in the outbox. Taking one that is not stuck is harmless
@@ -35,28 +37,6 @@ const (
 	// sweep, which looks for lost ones without a sign, waits staleAfter.
 	droppedAfter = 2 * time.Second
 )
-
-// startDispatchers runs the dispatch workers: messages from the ledger's
-// outbox and stuck ones from the resumer.
-func (r *Relay) startDispatchers(ctx context.Context, wg *sync.WaitGroup) {
-	outbox := r.svc.Outbox()
-	for range r.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case id := <-outbox:
-					r.dispatch(ctx, id)
-				case id := <-r.redo:
-					r.redispatch(ctx, id)
-				}
-			}
-		}()
-	}
-}
 
 // wakeResumer asks the resumer for a pass over routed messages older than
 // age (wakes while it is busy make one pass, with the smallest age).
@@ -90,9 +70,9 @@ func (r *Relay) resumeLoop(ctx context.Context) {
 }
 
 // resumeStuck hands up to limit routed messages accepted before cutoff to
-// the dispatch workers, oldest first, and completes interrupted failovers
+// the redo workers, oldest first, and completes interrupted failovers
 // itself. It returns how many it took, once they are all handed over (or
-// ctx ends). The dispatch workers must be running.
+// ctx ends). The redo workers must be running.
 func (r *Relay) resumeStuck(ctx context.Context, cutoff time.Time, limit int) int {
 	stuck := r.svc.Unfinished(func(w *ledger.Work) bool {
 		return (w.NeedsDispatch() || w.NeedsFailover()) && w.AcceptedAt.Before(cutoff)

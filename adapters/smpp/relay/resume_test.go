@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
 	"github.com/smsledger/smsledger/domain/accept"
@@ -44,7 +45,7 @@ func TestResumerDispatchesWhatTheFullOutboxDropped(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	r.startDispatchers(ctx, &wg)
+	startWorkers(ctx, &wg, redoWorkers, r.redo, func(id uuid.UUID) { r.redispatch(ctx, id) })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
