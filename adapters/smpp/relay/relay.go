@@ -163,6 +163,7 @@ type Relay struct {
 	looseMu      sync.Mutex
 	handed       map[attemptKey]struct{}
 	answers      map[uuid.UUID]keptAnswer
+	unsent       map[attemptKey]unsentAttempt
 	inFlightSeen map[attemptKey]time.Time
 }
 
@@ -181,7 +182,8 @@ func New(svc *ledger.Service, opts Options) *Relay {
 		svc: svc, opts: opts, log: opts.Logger.With("component", "relay"),
 		suppliers: map[string]*runningSupplier{}, toForward: make(chan uuid.UUID, forwardQueueMax),
 		redo: make(chan uuid.UUID, redoQueueMax), resumeNow: make(chan struct{}, 1),
-		handed: map[attemptKey]struct{}{}, answers: map[uuid.UUID]keptAnswer{}, inFlightSeen: map[attemptKey]time.Time{},
+		handed: map[attemptKey]struct{}{}, answers: map[uuid.UUID]keptAnswer{}, unsent: map[attemptKey]unsentAttempt{},
+		inFlightSeen: map[attemptKey]time.Time{},
 	}
 	r.resumeAge.Store(math.MaxInt64)
 	return r
@@ -485,12 +487,19 @@ func (r *Relay) submit(ctx context.Context, id uuid.UUID, w ledger.Work) {
 		return // not routed: already sent (a duplicate dispatch or a recovery pass)
 	}
 	if err != nil {
+		// The mark may have committed all the same (the connection was
+		// lost at COMMIT); then the log shows the attempt in flight and
+		// nothing was sent: the sweep sends it (sweep.go).
+		r.noteUnsent(attemptKey{id, w.Message.Attempt})
 		r.log.Warn("submit not recorded; the message stays routed and is retried", "message", id, "err", err)
 		r.resume.Store(true)
 		return
 	}
 	if len(tr.Events) == 0 {
 		return // someone else submitted it
+	}
+	if !r.markedToSend(attemptKey{id, tr.Message.Attempt}) {
+		return // the sweep sent it already
 	}
 	r.send(ctx, id, w, tr.Message)
 }

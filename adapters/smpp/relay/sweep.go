@@ -18,10 +18,13 @@ import (
 // a submit mark that committed unseen leaves it in flight with nothing
 // sent; an accept that committed unseen leaves it routed with no dispatch.
 // The relay keeps the answers it could not record and retries them, knows
-// which messages egress holds, and a periodic sweep finishes the rest.
+// which messages egress holds and which submit marks it saw fail (an
+// attempt the log shows in flight after its mark "failed" was never sent:
+// the sweep sends it at once), and a periodic sweep finishes the rest.
 
 const (
-	// answersMax bounds the supplier answers kept for another try.
+	// answersMax bounds the supplier answers kept for another try, and
+	// the failed submit marks remembered.
 	answersMax = 100_000
 	// answerRetryFor is how long an unrecorded answer is retried; after
 	// that it is dropped and the sweep treats its message as timed out.
@@ -44,6 +47,71 @@ func (r *Relay) staleAfter() time.Duration { return r.opts.SubmitTimeout }
 type attemptKey struct {
 	id      uuid.UUID
 	attempt int
+}
+
+// unsentAttempt is an attempt whose submit mark its dispatcher saw fail.
+type unsentAttempt struct {
+	since time.Time
+	sent  bool // the sweep sent it (the mark had committed after all)
+}
+
+// noteUnsent remembers that k's submit mark failed, so nothing was sent.
+func (r *Relay) noteUnsent(k attemptKey) {
+	r.looseMu.Lock()
+	if len(r.unsent) < answersMax {
+		r.unsent[k] = unsentAttempt{since: time.Now()}
+	}
+	r.looseMu.Unlock()
+}
+
+// markedToSend is asked by a dispatcher whose submit mark of k committed:
+// it may send k unless the sweep already did (an earlier mark of k that
+// failed had committed after all — the log then shows k in flight before
+// this dispatcher's mark is decided, and this one is a no-op; the check
+// covers the moment in between).
+func (r *Relay) markedToSend(k attemptKey) bool {
+	r.looseMu.Lock()
+	defer r.looseMu.Unlock()
+	if u, ok := r.unsent[k]; ok && u.sent {
+		return false
+	}
+	delete(r.unsent, k)
+	return true
+}
+
+// sendUnsent sends w's attempt if its submit mark was seen to fail: the log
+// shows it in flight, so the mark committed after all, and nothing was
+// sent. It claims the attempt first, so that no dispatcher sends it too.
+func (r *Relay) sendUnsent(ctx context.Context, w *ledger.Work) bool {
+	m := &w.Message
+	k := attemptKey{m.ID, m.Attempt}
+	r.looseMu.Lock()
+	u, ok := r.unsent[k]
+	_, held := r.handed[k]
+	claim := ok && !u.sent && !held
+	if claim {
+		u.sent = true
+		r.unsent[k] = u
+	}
+	r.looseMu.Unlock()
+	if !claim {
+		return false
+	}
+	r.log.Info("sending an attempt whose submit mark committed although it was reported failed", "message", m.ID, "supplier", m.Supplier().SupplierID, "attempt", m.Attempt)
+	r.send(ctx, m.ID, *w, m)
+	return true
+}
+
+// forgetUnsent drops the failed marks older than answerRetryFor (their
+// messages have moved on, or the sweep timed them out).
+func (r *Relay) forgetUnsent(now time.Time) {
+	r.looseMu.Lock()
+	for k, u := range r.unsent {
+		if now.Sub(u.since) >= answerRetryFor {
+			delete(r.unsent, k)
+		}
+	}
+	r.looseMu.Unlock()
 }
 
 // keptAnswer is a supplier answer the ledger could not record yet.
@@ -135,19 +203,24 @@ func (r *Relay) retryAnswers(ctx context.Context) {
 }
 
 // sweep finishes what fell between the cracks (see above): the resumer is
-// woken for routed messages that missed their dispatch (resume.go), and
-// attempts in flight that egress
-// does not hold and whose answer is not kept, seen so for staleAfter, are
-// recorded as timed out (the ledger fails them over or fails them).
+// woken for routed messages that missed their dispatch (resume.go);
+// attempts in flight whose submit mark was seen to fail are sent; and
+// attempts in flight that egress does not hold and whose answer is not
+// kept, seen so for staleAfter, are recorded as timed out (the ledger
+// fails them over or fails them).
 func (r *Relay) sweep(ctx context.Context, now time.Time) {
 	stale := r.staleAfter()
 	r.wakeResumer(stale)
 	inFlight := r.svc.Unfinished((*ledger.Work).InFlight, r.opts.RecoverMax)
 	seen := make(map[attemptKey]time.Time, len(inFlight))
 	timedOut := 0
-	for _, w := range inFlight {
+	for i := range inFlight {
+		w := &inFlight[i]
 		m := &w.Message
 		k := attemptKey{m.ID, m.Attempt}
+		if ctx.Err() == nil && r.sendUnsent(ctx, w) {
+			continue
+		}
 		first, ok := r.inFlightSeen[k]
 		if !ok {
 			first = now
@@ -170,4 +243,5 @@ func (r *Relay) sweep(ctx context.Context, now time.Time) {
 		timedOut++
 	}
 	r.inFlightSeen = seen
+	r.forgetUnsent(now)
 }

@@ -3,13 +3,18 @@ package relay
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim/simtest"
 	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
 	"github.com/smsledger/smsledger/domain/message"
@@ -113,5 +118,68 @@ func TestKeptAnswerRecordedLater(t *testing.T) {
 	})
 	if len(r.answers) != 0 {
 		t.Fatal("a refused answer was kept")
+	}
+}
+
+// A submit mark that committed although its dispatcher was told it failed
+// (the connection lost at COMMIT): the log shows the attempt in flight and
+// nothing was sent. The sweep sends it at once — once — instead of timing
+// it out after staleAfter and failing it over (real PostgreSQL, a real
+// simulator).
+func TestSweepSendsAnAttemptWhoseFailedMarkCommitted(t *testing.T) {
+	ctx := context.Background()
+	svc, r := sweepWorld(t)
+	sim := simtest.Start(t, smscsim.Config{SystemID: "simsup", Password: "pw", DLRDelay: time.Hour})
+	host, portS, _ := net.SplitHostPort(sim.Addr())
+	port, _ := strconv.Atoi(portS)
+	if err := svc.CreateSupplier(ctx, ledger.SupplierSpec{ID: "simsup", Name: "sim", Currency: "EUR", Host: host, Port: port,
+		SystemID: "simsup", Password: "pw", Binds: 1, TPSLimit: 100, Window: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetCosts(ctx, "simsup", []events.Cost{{Prefix: "49", Cost: decimal.RequireFromString("0.02")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.SetRoutes(ctx, []events.Route{{Prefix: "49", Suppliers: []string{"simsup"}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.stopSuppliers)
+
+	acc, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-svc.Outbox()
+	id := acc.MessageID
+	w, _ := svc.WorkOf(id)
+	// The dispatcher's mark: it committed, the dispatcher saw an error.
+	if _, err := svc.SubmittedToSupplier(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	r.noteUnsent(attemptKey{id, w.Message.Attempt})
+	// A second dispatch finds it submitted and sends nothing.
+	r.redispatch(ctx, id)
+	if sim.Submitted.Load() != 0 {
+		t.Fatal("a second dispatch sent it")
+	}
+
+	r.sweep(ctx, time.Now())
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		v, err := svc.Message(ctx, "acme", id)
+		if err == nil && v.State == "supplier_accepted" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not sent by the sweep: %+v %v", v, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.sweep(ctx, time.Now())
+	r.sweep(ctx, time.Now().Add(r.staleAfter()))
+	if n := sim.Submitted.Load(); n != 1 {
+		t.Fatalf("the simulator got %d submits, want 1", n)
+	}
+	if v, _ := svc.Message(ctx, "acme", id); v.State != "supplier_accepted" || v.Attempt != w.Message.Attempt {
+		t.Fatalf("after more sweeps: %+v", v)
 	}
 }
