@@ -140,10 +140,11 @@ type Relay struct {
 	// send one twice).
 	forwarding sync.Map // uuid.UUID -> struct{}
 	forwarded  sync.Map // uuid.UUID -> time.Time
-	// resume asks the next retry pass to look for routed messages that a
-	// dispatch worker had to give up on (the store refused the submit mark,
-	// or the ledger's follower lagged too long).
-	resume atomic.Bool
+	// gaveUp holds the routed messages a dispatch worker had to give up on
+	// (the store refused the submit mark, or the ledger's follower lagged
+	// too long), for the resumer's next pass whatever their age (under
+	// looseMu; at most answersMax).
+	gaveUp map[uuid.UUID]struct{}
 
 	// redo queues routed messages found stuck (their dispatch was dropped,
 	// given up, or lost) for the dispatch workers, oldest first; resumeNow
@@ -183,6 +184,7 @@ func New(svc *ledger.Service, opts Options) *Relay {
 		suppliers: map[string]*runningSupplier{}, toForward: make(chan uuid.UUID, forwardQueueMax),
 		redo: make(chan uuid.UUID, redoQueueMax), resumeNow: make(chan struct{}, 1),
 		handed: map[attemptKey]struct{}{}, answers: map[uuid.UUID]keptAnswer{}, unsent: map[attemptKey]unsentAttempt{},
+		gaveUp:       map[uuid.UUID]struct{}{},
 		inFlightSeen: map[attemptKey]time.Time{},
 	}
 	r.resumeAge.Store(math.MaxInt64)
@@ -233,7 +235,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			// the resumer picks them up. Otherwise every routed message is
 			// in the outbox or a worker's hands, and resuming would only
 			// race them.
-			if dropped := r.svc.OutboxDropped(); dropped != lastDropped || r.resume.Swap(false) {
+			if dropped := r.svc.OutboxDropped(); dropped != lastDropped || r.gaveUpAny() {
 				lastDropped = dropped
 				r.wakeResumer(droppedAfter)
 			}
@@ -462,7 +464,7 @@ func (r *Relay) dispatch(ctx context.Context, id uuid.UUID) {
 	w, ok, _ := r.awaitWork(ctx, id, 200, func(_ ledger.Work, ok bool) bool { return ok })
 	if !ok {
 		r.log.Warn("accepted message not seen in the log yet; the retry pass will send it", "message", id)
-		r.resume.Store(true)
+		r.giveUp(id)
 		return
 	}
 	r.submit(ctx, id, w)
@@ -492,7 +494,7 @@ func (r *Relay) submit(ctx context.Context, id uuid.UUID, w ledger.Work) {
 		// nothing was sent: the sweep sends it (sweep.go).
 		r.noteUnsent(attemptKey{id, w.Message.Attempt})
 		r.log.Warn("submit not recorded; the message stays routed and is retried", "message", id, "err", err)
-		r.resume.Store(true)
+		r.giveUp(id)
 		return
 	}
 	if len(tr.Events) == 0 {

@@ -6,14 +6,17 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/smsledger/smsledger/domain/ledger"
 )
 
 // Resuming stuck messages. A routed message normally reaches a dispatch
 // worker through the ledger's outbox. It can miss it: the outbox was full
 // (a burst beyond what the suppliers take: the ledger drops the id and
-// counts it), a worker gave up on it (the store refused its submit mark),
-// or its accept committed although Submit was told otherwise. The message
+// counts it), a worker gave up on it (the store refused its submit mark;
+// those are taken at the next pass whatever their age), or its accept
+// committed although Submit was told otherwise. The message
 // is still in the ledger's unfinished set, and the resumer finds it there.
 //
 // The resumer runs on its own goroutine and feeds its own dispatch workers
@@ -37,6 +40,24 @@ const (
 	// sweep, which looks for lost ones without a sign, waits staleAfter.
 	droppedAfter = 2 * time.Second
 )
+
+// giveUp hands a routed message a dispatch worker could not send to the
+// resumer's next pass (woken by the relay's next retry pass).
+func (r *Relay) giveUp(id uuid.UUID) {
+	r.looseMu.Lock()
+	if len(r.gaveUp) < answersMax {
+		r.gaveUp[id] = struct{}{}
+	}
+	r.looseMu.Unlock()
+}
+
+// gaveUpAny reports whether a dispatch worker gave up on a message since
+// the resumer's last pass.
+func (r *Relay) gaveUpAny() bool {
+	r.looseMu.Lock()
+	defer r.looseMu.Unlock()
+	return len(r.gaveUp) > 0
+}
 
 // wakeResumer asks the resumer for a pass over routed messages older than
 // age (wakes while it is busy make one pass, with the smallest age).
@@ -74,8 +95,19 @@ func (r *Relay) resumeLoop(ctx context.Context) {
 // itself. It returns how many it took, once they are all handed over (or
 // ctx ends). The redo workers must be running.
 func (r *Relay) resumeStuck(ctx context.Context, cutoff time.Time, limit int) int {
+	// The messages workers gave up on are taken whatever their age (one
+	// given up a moment after its accept would otherwise wait for the
+	// sweep's staleAfter); one given up again comes back for the next pass.
+	r.looseMu.Lock()
+	gaveUp := r.gaveUp
+	r.gaveUp = make(map[uuid.UUID]struct{})
+	r.looseMu.Unlock()
 	stuck := r.svc.Unfinished(func(w *ledger.Work) bool {
-		return (w.NeedsDispatch() || w.NeedsFailover()) && w.AcceptedAt.Before(cutoff)
+		if !w.NeedsDispatch() && !w.NeedsFailover() {
+			return false
+		}
+		_, given := gaveUp[w.Message.ID]
+		return given || w.AcceptedAt.Before(cutoff)
 	}, limit)
 	slices.SortFunc(stuck, func(a, b ledger.Work) int { return a.AcceptedAt.Compare(b.AcceptedAt) })
 	for i := range stuck {

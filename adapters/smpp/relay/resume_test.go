@@ -66,3 +66,53 @@ func TestResumerDispatchesWhatTheFullOutboxDropped(t *testing.T) {
 		}
 	}
 }
+
+// A message a dispatch worker gave up on (the store refused its submit
+// mark) a moment after its accept is taken by the resumer's next pass,
+// although it is younger than the age the pass looks for (it used to wait
+// for the sweep's staleAfter: 11 s for one DLR in the postgres-restart
+// scenario).
+func TestResumerTakesWhatAWorkerGaveUpOnWhateverItsAge(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc := ledgertest.Start(t, ledgertest.Store(t), ledger.Options{})
+	ledgertest.Setup(t, svc, "acme")
+	if _, err := svc.TopUp(ctx, "acme", decimal.RequireFromString("1"), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-svc.Outbox() // taken by a worker, which gives up on it
+	r := New(svc, Options{SubmitTimeout: time.Second})
+	r.giveUp(acc.MessageID)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	startWorkers(ctx, &wg, redoWorkers, r.redo, func(id uuid.UUID) { r.redispatch(ctx, id) })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.resumeLoop(ctx)
+	}()
+	if !r.gaveUpAny() {
+		t.Fatal("the relay does not know a worker gave up")
+	}
+	r.wakeResumer(droppedAfter)
+	deadline := time.Now().Add(droppedAfter / 2)
+	for {
+		w, ok := svc.WorkOf(acc.MessageID)
+		if !ok || !w.NeedsDispatch() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for dispatch after %s", droppedAfter/2)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r.gaveUpAny() {
+		t.Fatal("given-up set not emptied by the pass")
+	}
+}
