@@ -42,15 +42,7 @@ func TestResumerDispatchesWhatTheFullOutboxDropped(t *testing.T) {
 	}
 
 	r := New(svc, Options{SubmitTimeout: time.Second, Workers: 4})
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	startWorkers(ctx, &wg, redoWorkers, r.redo, func(id uuid.UUID) { r.redispatch(ctx, id) })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.resumeLoop(ctx)
-	}()
+	runResumer(t, r)
 	r.wakeResumer(0)
 	deadline := time.Now().Add(20 * time.Second)
 	for routed() > 0 {
@@ -88,15 +80,7 @@ func TestResumerTakesWhatAWorkerGaveUpOnWhateverItsAge(t *testing.T) {
 	r := New(svc, Options{SubmitTimeout: time.Second})
 	r.giveUp(acc.MessageID)
 
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel()
-	startWorkers(ctx, &wg, redoWorkers, r.redo, func(id uuid.UUID) { r.redispatch(ctx, id) })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		r.resumeLoop(ctx)
-	}()
+	runResumer(t, r)
 	if !r.gaveUpAny() {
 		t.Fatal("the relay does not know a worker gave up")
 	}
@@ -115,4 +99,20 @@ func TestResumerTakesWhatAWorkerGaveUpOnWhateverItsAge(t *testing.T) {
 	if r.gaveUpAny() {
 		t.Fatal("given-up set not emptied by the pass")
 	}
+}
+
+// runResumer runs r's resumer and redo workers until the test ends.
+func runResumer(t *testing.T, r *Relay) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	startWorkers(ctx, &wg, redoWorkers, r.redo, func(id uuid.UUID) { r.redispatch(ctx, id) })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.resumeLoop(ctx)
+	}()
 }
