@@ -33,7 +33,7 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	setGCPercent(os.Getenv)
+	setGCDefaults(os.Getenv)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
@@ -51,7 +51,9 @@ const (
 	memoryLimitDefault = 1 << 30 // bytes
 )
 
-func setGCPercent(getenv func(string) string) {
+// setGCDefaults applies gcPercentDefault and memoryLimitDefault where the
+// environment does not set GOGC or GOMEMLIMIT.
+func setGCDefaults(getenv func(string) string) {
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercentDefault)
 	}

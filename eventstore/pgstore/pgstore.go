@@ -322,11 +322,6 @@ func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 	return events, rows.Err()
 }
 
-// decodeMetadata reads what encode wrote. The common shape — the two ids and
-// no extras, exactly as encoding/json writes them — is parsed directly:
-// readers (projections, replay, the ledger) decode every event's metadata,
-// and encoding/json cost them more than the rest of the row. Anything else
-// goes through encoding/json.
 // encodeMetadata writes m as json.Marshal does, without reflection for the
 // common shape (no Extra) that decodeMetadata reads back without it.
 func encodeMetadata(m *eventstore.Metadata) (string, error) {
@@ -337,6 +332,11 @@ func encodeMetadata(m *eventstore.Metadata) (string, error) {
 	return string(b), err
 }
 
+// decodeMetadata reads what encodeMetadata wrote. The common shape — the
+// two ids and no extras, exactly as encoding/json writes them — is parsed
+// directly: readers (projections, replay, the ledger) decode every event's
+// metadata, and encoding/json cost them more than the rest of the row.
+// Anything else goes through encoding/json.
 func decodeMetadata(meta string, m *eventstore.Metadata) error {
 	const (
 		corrKey = `{"correlation_id":"`

@@ -65,10 +65,10 @@ func (r *Relay) noteUnsent(k attemptKey) {
 }
 
 // markedToSend is asked by a dispatcher whose submit mark of k committed:
-// it may send k unless the sweep already did (an earlier mark of k that
-// failed had committed after all — the log then shows k in flight before
-// this dispatcher's mark is decided, and this one is a no-op; the check
-// covers the moment in between).
+// it may send k unless the sweep already did. That happens when an
+// earlier mark of k was reported failed (and had not committed): the sweep
+// can see this dispatcher's mark in the log, and the earlier failure's
+// note, before this dispatcher gets here.
 func (r *Relay) markedToSend(k attemptKey) bool {
 	r.looseMu.Lock()
 	defer r.looseMu.Unlock()
