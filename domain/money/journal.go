@@ -102,9 +102,9 @@ func (e Entry) Validate() error {
 	if len(e.Postings) < 2 || len(e.Postings) > MaxPostings {
 		return fmt.Errorf("entry %s: %d postings: %w", e.ID, len(e.Postings), ErrEmptyEntry)
 	}
-	// Summed in Units while every amount converts exactly (no allocation:
-	// this runs for every settlement); otherwise, or on overflow, in
-	// decimal.
+	// Summed in Units while every amount converts exactly (FromDecimal
+	// does not allocate for them: this runs for every settlement);
+	// otherwise, or on overflow, in decimal.
 	var units Units
 	exact := true
 	for i, p := range e.Postings {
@@ -115,8 +115,8 @@ func (e Entry) Validate() error {
 			return fmt.Errorf("entry %s posting %d on %s: %w", e.ID, i, p.Account, ErrZeroPosting)
 		}
 		if exact {
-			u, ok := exactUnits(p.Amount)
-			if ok {
+			u, err := FromDecimal(p.Amount)
+			if err == nil {
 				if s, err := units.Add(u); err == nil {
 					units = s
 					continue

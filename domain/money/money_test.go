@@ -237,8 +237,9 @@ func TestAccountConcurrentHoldsNeverOverspend(t *testing.T) {
 	}
 }
 
-// exactUnits agrees with FromDecimal wherever it answers, and answers for
-// the amounts the product makes (at most Scale places, int64 range).
+// exactUnits (FromDecimal's fast path) agrees with the decimal-arithmetic
+// path wherever it answers, and answers for the amounts the product makes
+// (at most Scale places, int64 range).
 func TestExactUnitsAgreesWithFromDecimal(t *testing.T) {
 	cases := []decimal.Decimal{
 		decimal.Zero, decimal.RequireFromString("0.0125"), decimal.RequireFromString("-0.0125"),
@@ -253,12 +254,15 @@ func TestExactUnitsAgreesWithFromDecimal(t *testing.T) {
 	}
 	for _, d := range cases {
 		u, ok := exactUnits(d)
-		want, err := FromDecimal(d)
+		want, err := fromDecimalShifted(d)
 		if ok && (err != nil || u != want) {
-			t.Errorf("%s: exactUnits %d, FromDecimal %d (%v)", d, u, want, err)
+			t.Errorf("%s: exactUnits %d, fromDecimalShifted %d (%v)", d, u, want, err)
 		}
 		if !ok && err == nil && d.Exponent() >= -Scale && d.Exponent() <= 0 && d.NumDigits() <= 18 {
-			t.Errorf("%s: exactUnits gave way on an amount FromDecimal converts (%d)", d, want)
+			t.Errorf("%s: exactUnits gave way on an amount fromDecimalShifted converts (%d)", d, want)
+		}
+		if got, gotErr := FromDecimal(d); got != want || (gotErr == nil) != (err == nil) {
+			t.Errorf("%s: FromDecimal %d (%v), fromDecimalShifted %d (%v)", d, got, gotErr, want, err)
 		}
 	}
 }

@@ -35,6 +35,15 @@ var maxUnitsDecimal = decimal.New(math.MaxInt64, -Scale)
 // has more than Scale significant decimal places and ErrOutOfRange when it
 // does not fit in int64.
 func FromDecimal(d decimal.Decimal) (Units, error) {
+	if u, ok := exactUnits(d); ok {
+		return u, nil
+	}
+	return fromDecimalShifted(d)
+}
+
+// fromDecimalShifted is FromDecimal by decimal arithmetic (it allocates):
+// the path for what exactUnits leaves, and its reference in the tests.
+func fromDecimalShifted(d decimal.Decimal) (Units, error) {
 	if d.Abs().GreaterThan(maxUnitsDecimal) {
 		return 0, fmt.Errorf("%s: %w", d, ErrOutOfRange)
 	}
@@ -48,10 +57,10 @@ func FromDecimal(d decimal.Decimal) (Units, error) {
 // pow10Units[k] is 10^k, k in 0..Scale.
 var pow10Units = [Scale + 1]int64{1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000}
 
-// exactUnits is FromDecimal's fast path for hot loops: without allocating,
-// it converts d when its coefficient has at most 18 digits and its exponent
-// is within -Scale..0; ok is false for anything else (use decimal
-// arithmetic or FromDecimal then).
+// exactUnits is FromDecimal's fast path: without allocating, it converts d
+// when its coefficient has at most 18 digits and its exponent is within
+// -Scale..0 (every amount the product makes); ok is false for anything
+// else, which fromDecimalShifted then decides.
 func exactUnits(d decimal.Decimal) (Units, bool) {
 	exp := d.Exponent()
 	if exp < -Scale || exp > 0 || d.NumDigits() > 18 {
