@@ -213,12 +213,15 @@ func (r *Relay) sweep(ctx context.Context, now time.Time) {
 	r.wakeResumer(stale)
 	inFlight := r.svc.Unfinished((*ledger.Work).InFlight, r.opts.RecoverMax)
 	seen := make(map[attemptKey]time.Time, len(inFlight))
+	r.looseMu.Lock()
+	anyUnsent := len(r.unsent) > 0 // almost always none: skip the lock per message
+	r.looseMu.Unlock()
 	timedOut := 0
 	for i := range inFlight {
 		w := &inFlight[i]
 		m := &w.Message
 		k := attemptKey{m.ID, m.Attempt}
-		if ctx.Err() == nil && r.sendUnsent(ctx, w) {
+		if anyUnsent && ctx.Err() == nil && r.sendUnsent(ctx, w) {
 			continue
 		}
 		first, ok := r.inFlightSeen[k]
