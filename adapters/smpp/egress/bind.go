@@ -1,0 +1,135 @@
+package egress
+
+// One transceiver bind: the reconnect loop with its backoff, and the
+// handler of the PDUs the supplier sends (submit answers, DLRs, enquire_link,
+// unbind).
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/linxGnu/gosmpp"
+	"github.com/linxGnu/gosmpp/data"
+	"github.com/linxGnu/gosmpp/pdu"
+	"github.com/smsledger/smsledger/adapters/smpp/receipt"
+	"github.com/smsledger/smsledger/adapters/smpp/smppconn"
+)
+
+// bindDialTimeout and bindWriteTimeout bound connecting to a supplier and
+// one write to its connection.
+const (
+	bindDialTimeout  = 10 * time.Second
+	bindWriteTimeout = 10 * time.Second
+)
+
+// dlrConcurrencyMax bounds the supplier DLRs being recorded at once.
+const dlrConcurrencyMax = 512
+
+// bind is one gosmpp session and its outstanding submits.
+type bind struct {
+	s       *Supplier
+	mu      sync.Mutex
+	pending map[int32]chan pdu.PDU
+	closed  chan struct{}
+	once    sync.Once
+	// sess is set once the bind is up; DLR answers are written through it
+	// after they are recorded.
+	sess   atomic.Pointer[gosmpp.Session]
+	sessUp chan struct{}
+}
+
+// bindLoop keeps bind i up until ctx ends: it binds, sends until the bind
+// is lost, and rebinds; failed attempts back off from BackoffMin, doubling
+// up to BackoffMax (reset once bound).
+func (s *Supplier) bindLoop(ctx context.Context, i int) {
+	backoff := s.cfg.BackoffMin
+	for ctx.Err() == nil {
+		b := &bind{s: s, pending: map[int32]chan pdu.PDU{}, closed: make(chan struct{}), sessUp: make(chan struct{})}
+		auth := gosmpp.Auth{SMSC: s.cfg.Addr, SystemID: s.cfg.SystemID, Password: s.cfg.Password}
+		sess, err := gosmpp.NewSession(gosmpp.TRXConnector(smppconn.Dialer(bindDialTimeout, bindWriteTimeout), auth), gosmpp.Settings{
+			ReadTimeout: 2 * time.Minute, EnquireLink: time.Minute, WriteTimeout: bindWriteTimeout,
+			OnAllPDU: b.onPDU,
+			OnClosed: func(gosmpp.State) { b.once.Do(func() { close(b.closed) }) },
+		}, 0)
+		if err != nil {
+			s.bindFails.Add(1)
+			s.log.Warn("egress bind failed", "bind", i, "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, s.cfg.BackoffMax)
+			continue
+		}
+		backoff = s.cfg.BackoffMin
+		b.sess.Store(sess)
+		close(b.sessUp)
+		s.up.Add(1)
+		s.everUp.Store(true)
+		s.log.Info("egress bound", "bind", i)
+		s.sendLoop(ctx, b, sess)
+		s.up.Add(-1)
+		_ = sess.Close()
+		b.once.Do(func() { close(b.closed) })
+	}
+}
+
+// onPDU handles every PDU the supplier sends on this bind.
+func (b *bind) onPDU(p pdu.PDU) (pdu.PDU, bool) {
+	switch q := p.(type) {
+	case *pdu.SubmitSMResp, *pdu.GenericNack:
+		b.mu.Lock()
+		ch := b.pending[p.GetSequenceNumber()]
+		delete(b.pending, p.GetSequenceNumber())
+		b.mu.Unlock()
+		if ch != nil {
+			ch <- p
+		}
+		return nil, false
+	case *pdu.DeliverSM:
+		resp := q.GetResponse()
+		if !receipt.IsReceipt(q) {
+			return resp, false // MO: not ours to handle; acknowledged
+		}
+		r, err := receipt.FromDeliverSM(q)
+		if err != nil {
+			b.s.log.Warn("egress unparseable receipt", "err", err)
+			return resp, false
+		}
+		id := r.ID
+		if _, tlv := q.OptionalParameters[pdu.TagReceiptedMessageID]; !tlv {
+			id = receipt.ConvertID(id, b.s.cfg.DLRIDFormat, b.s.cfg.RespIDFormat)
+		}
+		// The receipt is recorded before it is acknowledged (a supplier
+		// redelivers an unacknowledged DLR), but not on gosmpp's read loop:
+		// that would make a bind's DLRs, and the submit_sm_resps behind
+		// them, wait one durable append each. A bounded pool records them
+		// concurrently (their appends share group commits) and writes each
+		// deliver_sm_resp when its DLR is durable.
+		b.s.dlrSlots <- struct{}{} // backpressure: the read loop waits when all are busy
+		go func() {
+			defer func() { <-b.s.dlrSlots }()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := b.s.rep.DeliveryReport(ctx, DLR{SupplierID: b.s.cfg.SupplierID, SupplierMessageID: id, Receipt: r})
+			cancel()
+			if err != nil {
+				resp.(*pdu.DeliverSMResp).CommandStatus = data.ESME_RSYSERR
+			}
+			select {
+			case <-b.sessUp:
+				_ = b.sess.Load().Transceiver().Submit(resp)
+			case <-b.closed:
+				// The bind is gone; the supplier redelivers the DLR.
+			}
+		}()
+		return nil, false
+	case *pdu.EnquireLink:
+		return q.GetResponse(), false
+	case *pdu.Unbind:
+		return q.GetResponse(), true
+	}
+	return nil, false
+}
