@@ -108,7 +108,6 @@ const (
 	StatusBadEsmClass  = data.ESME_RINVESMCLASS
 	StatusBadOptParam  = data.ESME_RINVOPTPARAMVAL
 	StatusQueryFail    = data.ESME_RQUERYFAIL
-	StatusBadMsgID     = data.ESME_RINVMSGID
 )
 
 // StatusOf maps a Submit error to the submit_sm_resp command_status:
