@@ -3,8 +3,6 @@ package relay
 import (
 	"testing"
 
-	"github.com/google/uuid"
-
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
 	"github.com/smsledger/smsledger/domain/message"
 )
@@ -12,19 +10,6 @@ import (
 // The end-to-end behaviour of the relay is tested through serve
 // (cmd/smsledger: TestServeSMPPEndToEnd, TestServeCrashRecovery, the
 // scenarios); these are its small pure parts.
-
-func TestParseID(t *testing.T) {
-	id := uuid.New()
-	got, att, ok := parseID(id.String() + "/3")
-	if !ok || got != id || att != 3 {
-		t.Fatalf("parseID = %v %d %v", got, att, ok)
-	}
-	for _, bad := range []string{"", id.String(), id.String() + "/x", "nope/1", "/1"} {
-		if _, _, ok := parseID(bad); ok {
-			t.Errorf("parseID(%q) accepted", bad)
-		}
-	}
-}
 
 func TestStateOf(t *testing.T) {
 	for s, want := range map[message.State]receipt.MessageState{

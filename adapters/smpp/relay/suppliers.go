@@ -1,0 +1,202 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/smsledger/smsledger/adapters/smpp/egress"
+	"github.com/smsledger/smsledger/adapters/smpp/receipt"
+	"github.com/smsledger/smsledger/domain/lifecycle"
+	"github.com/smsledger/smsledger/domain/routing"
+)
+
+// The suppliers' egress binds: the lifecycle's Suppliers port, and the
+// reports of their answers and DLRs back to it.
+
+// SupplierStats is one running supplier's egress state.
+type SupplierStats struct {
+	ID         string
+	BindsUp    int
+	QueueDepth int
+	TPS        float64 // the adaptive limit in force
+}
+
+type runningSupplier struct {
+	started time.Time
+	cfg     egress.Config
+	eg      *egress.Supplier
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// startupGrace is how long a supplier that has not bound yet counts as up.
+const startupGrace = 10 * time.Second
+
+// syncSuppliers starts egress binds for suppliers the ledger knows and the
+// relay does not run yet (or whose settings changed), and stops removed or
+// disabled ones.
+func (r *Relay) syncSuppliers(ctx context.Context) {
+	want := map[string]egress.Config{}
+	for _, sp := range r.svc.Suppliers() {
+		if !sp.Enabled {
+			continue
+		}
+		pw, err := r.svc.SupplierPassword(sp.ID)
+		if err != nil {
+			r.log.Error("supplier password cannot be opened; check --seal-key-file", "supplier", sp.ID, "err", err)
+			continue
+		}
+		cfg := egress.Config{
+			SupplierID: sp.ID, Addr: net.JoinHostPort(sp.Host, strconv.Itoa(sp.Port)),
+			SystemID: sp.SystemID, Password: pw, Binds: sp.Binds, TPS: float64(sp.TPSLimit), Window: sp.Window,
+			SubmitTimeout: r.opts.SubmitTimeout, Logger: r.opts.Logger,
+		}
+		if r.opts.SupplierConfig != nil {
+			r.opts.SupplierConfig(&cfg)
+		}
+		want[sp.ID] = cfg
+	}
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	for id, rs := range r.suppliers {
+		if cfg, ok := want[id]; !ok || !sameSupplier(cfg, rs.cfg) {
+			rs.cancel()
+			<-rs.done
+			delete(r.suppliers, id)
+		}
+	}
+	for id, cfg := range want {
+		if _, ok := r.suppliers[id]; ok {
+			continue
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		rs := &runningSupplier{started: time.Now(), cfg: cfg, eg: egress.New(cfg, reporter{r}), cancel: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(rs.done)
+			if err := rs.eg.Run(sctx); err != nil && sctx.Err() == nil {
+				r.log.Error("supplier egress stopped", "supplier", id, "err", err)
+			}
+		}()
+		r.suppliers[id] = rs
+		r.log.Info("supplier egress started", "supplier", id, "addr", cfg.Addr, "binds", cfg.Binds, "tps", cfg.TPS)
+	}
+}
+
+func sameSupplier(a, b egress.Config) bool {
+	return a.Addr == b.Addr && a.SystemID == b.SystemID && a.Password == b.Password &&
+		a.Binds == b.Binds && a.TPS == b.TPS && a.Window == b.Window
+}
+
+func (r *Relay) stopSuppliers() {
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	for id, rs := range r.suppliers {
+		rs.cancel()
+		<-rs.done
+		delete(r.suppliers, id)
+	}
+}
+
+func (r *Relay) supplier(id string) *egress.Supplier {
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	if rs, ok := r.suppliers[id]; ok {
+		return rs.eg
+	}
+	return nil
+}
+
+// Stats reports each running supplier's binds, queue and rate.
+func (r *Relay) Stats() []SupplierStats {
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	out := make([]SupplierStats, 0, len(r.suppliers))
+	for id, rs := range r.suppliers {
+		out = append(out, SupplierStats{ID: id, BindsUp: rs.eg.BindsUp(), QueueDepth: rs.eg.QueueDepth(), TPS: rs.eg.EffectiveTPS()})
+	}
+	return out
+}
+
+// Health reports each running supplier as up (at least one bind) or down,
+// for the routing snapshot.
+//
+// A supplier whose first binds are still connecting (just configured, or
+// just after a restart) counts as up for startupGrace: its messages wait in
+// its queue for the bind instead of being refused "no route". A failed bind
+// attempt, or losing every bind after being up, makes it down at once (and
+// the egress fails over what waits in its queue).
+func (r *Relay) Health() map[string]routing.SupplierHealth {
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	out := make(map[string]routing.SupplierHealth, len(r.suppliers))
+	for id, rs := range r.suppliers {
+		up := rs.eg.BindsUp() > 0 || (!rs.eg.Down() && time.Since(rs.started) < startupGrace)
+		out[id] = routing.SupplierHealth{Up: up, Score: routing.ScoreMax}
+	}
+	return out
+}
+
+// supplierPort is the lifecycle's Suppliers port over the egress binds.
+type supplierPort struct{ r *Relay }
+
+// Enqueue hands the attempt to its supplier's egress queue. A supplier
+// configured a moment ago gets its binds started now rather than at the
+// next sync; the message waits in its queue for the first bind.
+func (p supplierPort) Enqueue(ctx context.Context, a lifecycle.Attempt) error {
+	eg := p.r.supplier(a.SupplierID)
+	if eg == nil {
+		p.r.syncSuppliers(ctx)
+		eg = p.r.supplier(a.SupplierID)
+	}
+	if eg == nil {
+		return fmt.Errorf("supplier %s has no running binds", a.SupplierID)
+	}
+	return eg.Enqueue(egress.Message{
+		ID: a.Key.String(), From: a.From, To: a.To, Text: a.Text,
+		DataCoding: dataCoding(a.Encoding), RegisteredDelivery: true,
+	})
+}
+
+func dataCoding(encoding string) byte {
+	switch encoding {
+	case "latin1":
+		return 3
+	case "ucs2":
+		return 8
+	}
+	return 0
+}
+
+// reporter passes the egress's reports to the lifecycle driver.
+type reporter struct{ r *Relay }
+
+func (rp reporter) SupplierAccepted(ctx context.Context, res egress.Result) {
+	if k, ok := lifecycle.ParseAttemptKey(res.MessageID); ok {
+		rp.r.driver.SupplierAccepted(ctx, k, res.SupplierID, res.SupplierMessageID, res.Latency)
+	}
+}
+
+func (rp reporter) SupplierRejected(ctx context.Context, res egress.Result) {
+	if k, ok := lifecycle.ParseAttemptKey(res.MessageID); ok {
+		rp.r.driver.SupplierRejected(ctx, k, res.SupplierID, uint32(res.CommandStatus))
+	}
+}
+
+func (rp reporter) SupplierTimedOut(ctx context.Context, res egress.Result) {
+	if k, ok := lifecycle.ParseAttemptKey(res.MessageID); ok {
+		rp.r.driver.SupplierTimedOut(ctx, k, res.SupplierID)
+	}
+}
+
+// DeliveryReport records a supplier DLR; an error makes the egress answer
+// ESME_RSYSERR, so the supplier redelivers it.
+func (rp reporter) DeliveryReport(ctx context.Context, d egress.DLR) error {
+	rp.r.opts.Observer.DLRReceived(d.SupplierID, receipt.NormalizeStat(d.Receipt.Stat))
+	return rp.r.driver.DeliveryReport(ctx, lifecycle.SupplierDLR{
+		SupplierID: d.SupplierID, SupplierMessageID: d.SupplierMessageID,
+		Stat: d.Receipt.Stat, Err: d.Receipt.Err, DoneAt: d.Receipt.DoneDate,
+	})
+}
