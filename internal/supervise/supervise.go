@@ -29,8 +29,8 @@ type Component struct {
 	// the components already started are stopped. ctx ends when the
 	// process is asked to stop or a vital component fails.
 	Start func(ctx context.Context) error
-	// Run runs the component until ctx ends, then returns nil once it has
-	// stopped its work. It is called, in its own goroutine, once Start has
+	// Run runs the component until ctx ends, then returns nil (or ctx's
+	// error) once it has stopped its work. It is called, in its own goroutine, once Start has
 	// succeeded (even if the process is already stopping, so that it can
 	// release what Start acquired). Nil: wait for ctx.
 	Run func(ctx context.Context) error
@@ -56,11 +56,11 @@ type Error struct {
 func (e *Error) Error() string {
 	switch e.Phase {
 	case "start":
-		return fmt.Sprintf("%s: start: %v", e.Component, e.Err)
+		return fmt.Sprintf("starting %s: %v", e.Component, e.Err)
 	case "stop":
-		return fmt.Sprintf("%s: stop: %v", e.Component, e.Err)
+		return fmt.Sprintf("stopping %s: %v", e.Component, e.Err)
 	}
-	return fmt.Sprintf("%s: %v", e.Component, e.Err)
+	return fmt.Sprintf("%s failed: %v", e.Component, e.Err)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -242,7 +242,7 @@ func (s *supervisor) stopAll() []error {
 		if r.c.Stop != nil {
 			r.c.Stop()
 		}
-		if !exitedBefore && r.err != nil {
+		if !exitedBefore && r.err != nil && !errors.Is(r.err, context.Canceled) {
 			s.log.Warn("component stopped with an error", "component", r.c.Name, "err", r.err)
 			errs = append(errs, &Error{Component: r.c.Name, Phase: "stop", Err: r.err})
 		}

@@ -128,7 +128,7 @@ func TestVitalFailureStopsTheRest(t *testing.T) {
 	if !errors.Is(err, boom) || !errors.As(err, &se) || se.Component != "b" || se.Phase != "run" {
 		t.Fatalf("Run = %v, want b's failure", err)
 	}
-	if err.Error() != "b: boom" {
+	if err.Error() != "b failed: boom" {
 		t.Fatalf("error text %q", err)
 	}
 	// b's Stop still releases what its Start acquired, in its turn.
@@ -145,7 +145,7 @@ func TestVitalComponentReturningNilIsAFailure(t *testing.T) {
 	b.Run = func(context.Context) error { return nil }
 	done, _ := runAsync(context.Background(), []Component{plain(&j, "a", true), b})
 	err := wait(t, done, "Run")
-	if !errors.Is(err, errStoppedOnItsOwn) || err.Error() != "b: stopped unexpectedly" {
+	if !errors.Is(err, errStoppedOnItsOwn) || err.Error() != "b failed: stopped unexpectedly" {
 		t.Fatalf("Run = %v", err)
 	}
 }
@@ -192,7 +192,7 @@ func TestStartFailureStopsWhatStarted(t *testing.T) {
 	default:
 	}
 	var se *Error
-	if !errors.Is(err, broken) || !errors.As(err, &se) || se.Component != "c" || se.Phase != "start" || err.Error() != "c: start: no such file" {
+	if !errors.Is(err, broken) || !errors.As(err, &se) || se.Component != "c" || se.Phase != "start" || err.Error() != "starting c: no such file" {
 		t.Fatalf("Run = %v, want c's start failure", err)
 	}
 	if called {
@@ -244,7 +244,7 @@ func TestRunFailingBeforeReady(t *testing.T) {
 	follower.Ready = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 	done, _ := runAsync(context.Background(), []Component{plain(&j, "db", true), follower, plain(&j, "server", true)})
 	err := wait(t, done, "Run")
-	if !errors.Is(err, gone) || err.Error() != "follower: start: log unreachable" {
+	if !errors.Is(err, gone) || err.Error() != "starting follower: log unreachable" {
 		t.Fatalf("Run = %v", err)
 	}
 	want := []string{"start db", "start follower", "stop follower", "end db", "stop db"}
@@ -276,7 +276,7 @@ func TestVitalFailureDuringAStart(t *testing.T) {
 	}
 	done, _ := runAsync(context.Background(), []Component{db, stuck, plain(&j, "never", true)})
 	err := wait(t, done, "Run")
-	if !errors.Is(err, died) || err.Error() != "db: database died" {
+	if !errors.Is(err, died) || err.Error() != "db failed: database died" {
 		t.Fatalf("Run = %v, want the database's failure", err)
 	}
 	want := []string{"start db", "stop db"}
@@ -311,6 +311,21 @@ func TestCancelledDuringStart(t *testing.T) {
 	}
 }
 
+// A Run that returns its context's error when asked to stop has stopped
+// cleanly.
+func TestRunReturningCtxErrStopsCleanly(t *testing.T) {
+	var j journal
+	b := plain(&j, "b", true)
+	b.Run = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	ctx, cancel := context.WithCancel(context.Background())
+	done, started := runAsync(ctx, []Component{plain(&j, "a", true), b})
+	wait(t, started, "the start")
+	cancel()
+	if err := wait(t, done, "Run"); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+}
+
 // An error stopping a component is returned, and the others still stop.
 func TestStopErrorIsReturned(t *testing.T) {
 	var j journal
@@ -323,7 +338,7 @@ func TestStopErrorIsReturned(t *testing.T) {
 	cancel()
 	err := wait(t, done, "Run")
 	var se *Error
-	if !errors.Is(err, unclean) || !errors.As(err, &se) || se.Phase != "stop" || err.Error() != "b: stop: shutdown timed out" {
+	if !errors.Is(err, unclean) || !errors.As(err, &se) || se.Phase != "stop" || err.Error() != "stopping b: shutdown timed out" {
 		t.Fatalf("Run = %v", err)
 	}
 	want := []string{"start a", "start b", "end b", "stop b", "end a", "stop a"}
