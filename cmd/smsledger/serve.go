@@ -8,12 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -171,11 +168,11 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 
 	// The ledger: the use cases behind SMPP and HTTP, with the hot path's
 	// snapshots rebuilt from the log before any traffic is taken.
-	sealer, err := loadSealer(cfg.sealKeyFile, cfg.common.dataDir, log)
+	sealer, hasher, err := loadSecrets(cfg.sealKeyFile, cfg.common.dataDir, log)
 	if err != nil {
 		return err
 	}
-	svc, err := ledger.New(store, ledger.Options{Logger: log, Sealer: sealer})
+	svc, err := ledger.New(store, ledger.Options{Logger: log, Sealer: sealer, Hasher: hasher})
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
@@ -369,37 +366,6 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
-}
-
-// loadSealer reads the 32-byte key that seals supplier bind passwords in the
-// log, creating it (0600) on first start. The key stays outside the log and
-// the database on purpose: a copy of the log alone does not reveal supplier
-// passwords. Default location: <data-dir>/seal.key.
-func loadSealer(path, dataDir string, log *slog.Logger) (ledger.Sealer, error) {
-	if path == "" {
-		path = filepath.Join(dataDir, "seal.key")
-	}
-	key, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		key = make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("seal key: %w", err)
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("seal key: %w", err)
-		}
-		if err := os.WriteFile(path, key, 0o600); err != nil {
-			return nil, fmt.Errorf("seal key: %w", err)
-		}
-		log.Info("created the key that seals supplier passwords; back it up with the database", "path", path)
-	} else if err != nil {
-		return nil, fmt.Errorf("seal key: %w", err)
-	}
-	sealer, err := ledger.NewAESGCMSealer(key)
-	if err != nil {
-		return nil, fmt.Errorf("seal key %s: %w", path, err)
-	}
-	return sealer, nil
 }
 
 func newToken() (string, error) {

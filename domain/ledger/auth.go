@@ -2,37 +2,49 @@ package ledger
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 
-	"golang.org/x/crypto/bcrypt"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
-const defaultHashCost = bcrypt.DefaultCost
+// Sealer seals secrets that must be recoverable (supplier bind passwords,
+// webhook signing secrets) before they enter the immutable log, under a key
+// kept outside it. Open fails for what it cannot open (another key, a
+// corrupt value). The implementation lives at the edge (adapters/secret).
+type Sealer interface {
+	Seal(plaintext []byte) (string, error)
+	Open(sealed string) ([]byte, error)
+}
+
+// PasswordHasher makes the one-way hashes of credentials that are recorded
+// in the log (SMPP passwords, API keys) and checks a presented secret
+// against one: Compare returns nil on a match, an error otherwise. The
+// implementation lives at the edge (adapters/secret).
+type PasswordHasher interface {
+	Hash(secret string) (string, error)
+	Compare(hash, secret string) error
+}
 
 // API keys look like "sml_<key id: 16 hex>_<secret: 43 base64url>" (64
 // bytes, under bcrypt's 72-byte limit). The key id is public and finds the
-// hash; the whole key is verified against the bcrypt hash.
+// hash; the whole key is verified against the hash.
 const apiKeyPrefix = "sml_"
-
-// dummyHash keeps an unknown system_id as slow as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("smsledger-dummy-password"), bcrypt.MinCost)
 
 // authCache remembers verified secrets by their SHA-256, with the stored
 // hash they were verified against (a changed credential invalidates the
-// entry). It is bounded: when full it is cleared.
+// entry). It is bounded, least recently used first out. It also holds the
+// hasher and the dummy hash that keeps an unknown system_id or key id as
+// slow as a wrong secret.
 type authCache struct {
-	mu  sync.RWMutex
-	max int
-	m   map[[32]byte]authEntry
+	hasher PasswordHasher
+	dummy  func() string
+	lru    *lru.Cache[[32]byte, authEntry]
 }
 
 type authEntry struct {
@@ -40,22 +52,40 @@ type authEntry struct {
 	hash     string
 }
 
-func (c *authCache) init(max int) { c.max, c.m = max, make(map[[32]byte]authEntry) }
-
-func (c *authCache) get(k [32]byte) (authEntry, bool) {
-	c.mu.RLock()
-	e, ok := c.m[k]
-	c.mu.RUnlock()
-	return e, ok
+func (c *authCache) init(max int, hasher PasswordHasher) error {
+	l, err := lru.New[[32]byte, authEntry](max)
+	if err != nil {
+		return fmt.Errorf("auth cache: %w", err)
+	}
+	c.hasher, c.lru = hasher, l
+	c.dummy = sync.OnceValue(func() string {
+		// A failed hash leaves "": Compare then fails fast, which only
+		// costs the timing cover, not correctness.
+		h, _ := hasher.Hash("smsledger-dummy-password")
+		return h
+	})
+	return nil
 }
 
-func (c *authCache) put(k [32]byte, e authEntry) {
-	c.mu.Lock()
-	if len(c.m) >= c.max {
-		clear(c.m)
+// cached reports whether k was verified against hash for tenantID.
+func (c *authCache) cached(k [32]byte, tenantID, hash string) bool {
+	e, ok := c.lru.Get(k)
+	return ok && e.hash == hash && e.tenantID == tenantID
+}
+
+// verify checks secret against hash (tenantID's stored credential) and
+// caches a match under k.
+func (c *authCache) verify(k [32]byte, tenantID, hash, secret string) bool {
+	if c.hasher.Compare(hash, secret) != nil {
+		return false
 	}
-	c.m[k] = e
-	c.mu.Unlock()
+	c.lru.Add(k, authEntry{tenantID: tenantID, hash: hash})
+	return true
+}
+
+// unknown spends a comparison's time on a credential that does not exist.
+func (c *authCache) unknown(secret string) {
+	_ = c.hasher.Compare(c.dummy(), secret)
 }
 
 func smppCacheKey(systemID, password string) [32]byte {
@@ -64,32 +94,26 @@ func smppCacheKey(systemID, password string) [32]byte {
 
 // AuthenticateSMPP checks a bind's system_id and password and returns the
 // tenant. An unknown system_id is ErrUnknownSystemID, a wrong password
-// ErrBadCredentials; both take bcrypt time (the first check of a
-// credential) so timing does not tell which. Verified credentials are
+// ErrBadCredentials; both take a hash comparison's time (the first check
+// of a credential) so timing does not tell which. Verified credentials are
 // cached in memory by their SHA-256.
 func (s *Service) AuthenticateSMPP(ctx context.Context, systemID, password string) (string, error) {
 	st := s.state.Load()
 	cred, ok := st.smpp[systemID]
-	key := smppCacheKey(systemID, password)
-	if ok {
-		if e, hit := s.auth.get(key); hit && e.hash == cred.Hash && e.tenantID == cred.TenantID {
-			return cred.TenantID, nil
-		}
-	}
 	if !ok {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		s.auth.unknown(password)
 		return "", fmt.Errorf("bind %q: %w", systemID, ErrUnknownSystemID)
 	}
-	if err := bcrypt.CompareHashAndPassword([]byte(cred.Hash), []byte(password)); err != nil {
-		return "", fmt.Errorf("bind %q: %w", systemID, ErrBadCredentials)
+	key := smppCacheKey(systemID, password)
+	if s.auth.cached(key, cred.TenantID, cred.Hash) || s.auth.verify(key, cred.TenantID, cred.Hash, password) {
+		return cred.TenantID, nil
 	}
-	s.auth.put(key, authEntry{tenantID: cred.TenantID, hash: cred.Hash})
-	return cred.TenantID, nil
+	return "", fmt.Errorf("bind %q: %w", systemID, ErrBadCredentials)
 }
 
 // AuthenticateAPIKey returns the tenant of an API key, or ErrBadCredentials.
-// The first use of a key costs one bcrypt comparison; later uses are a
-// SHA-256 and a map lookup.
+// The first use of a key costs one hash comparison (PasswordHasher);
+// later uses are a SHA-256 and a cache lookup.
 func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (string, error) {
 	keyID, ok := parseAPIKey(key)
 	if !ok {
@@ -97,21 +121,16 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, key string) (string, e
 	}
 	st := s.state.Load()
 	rec, ok := st.apiKeys[keyID]
-	ck := sha256.Sum256([]byte("apikey\x00" + key))
-	if ok {
-		if e, hit := s.auth.get(ck); hit && e.hash == rec.Hash && e.tenantID == rec.TenantID {
-			return rec.TenantID, nil
-		}
-	}
 	if !ok {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(key))
+		s.auth.unknown(key)
 		return "", fmt.Errorf("api key %s: unknown: %w", keyID, ErrBadCredentials)
 	}
-	if err := bcrypt.CompareHashAndPassword([]byte(rec.Hash), []byte(key)); err != nil {
-		return "", fmt.Errorf("api key %s: %w", keyID, ErrBadCredentials)
+	ck := sha256.Sum256([]byte("apikey\x00" + key))
+	if s.auth.cached(ck, rec.TenantID, rec.Hash) || s.auth.verify(ck, rec.TenantID, rec.Hash, key) {
+		return rec.TenantID, nil
 	}
-	s.auth.put(ck, authEntry{tenantID: rec.TenantID, hash: rec.Hash})
-	return rec.TenantID, nil
+	// A known key id with a wrong secret: the same error as ever.
+	return "", fmt.Errorf("api key %s: %w", keyID, ErrBadCredentials)
 }
 
 func parseAPIKey(key string) (keyID string, ok bool) {
@@ -140,67 +159,4 @@ func newAPIKey() (key, keyID string, err error) {
 	}
 	keyID = hex.EncodeToString(idb[:])
 	return apiKeyPrefix + keyID + "_" + base64.RawURLEncoding.EncodeToString(sec[:]), keyID, nil
-}
-
-// Sealer seals secrets that must be recoverable (supplier bind passwords)
-// before they enter the immutable log, under a key kept outside it.
-type Sealer interface {
-	Seal(plaintext []byte) (string, error)
-	Open(sealed string) ([]byte, error)
-}
-
-type aesSealer struct{ aead cipher.AEAD }
-
-// NewAESGCMSealer seals with AES-256-GCM under a 32-byte key. Output is
-// "v1:" + base64url(nonce || ciphertext).
-func NewAESGCMSealer(key []byte) (Sealer, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("sealer: key of %d bytes, want 32", len(key))
-	}
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("sealer: %w", err)
-	}
-	a, err := cipher.NewGCM(b)
-	if err != nil {
-		return nil, fmt.Errorf("sealer: %w", err)
-	}
-	return aesSealer{a}, nil
-}
-
-// NewRandomSealer is an AES-GCM sealer under a fresh random key: what is
-// sealed can be opened only by this process.
-func NewRandomSealer() (Sealer, error) {
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		return nil, fmt.Errorf("sealer key: %w", err)
-	}
-	return NewAESGCMSealer(k)
-}
-
-func (a aesSealer) Seal(p []byte) (string, error) {
-	nonce := make([]byte, a.aead.NonceSize(), a.aead.NonceSize()+len(p)+a.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", fmt.Errorf("seal: %w", err)
-	}
-	return "v1:" + base64.RawURLEncoding.EncodeToString(a.aead.Seal(nonce, nonce, p, nil)), nil
-}
-
-// ErrUnsealable: a sealed secret cannot be opened (other key, corrupt).
-var ErrUnsealable = errors.New("sealed secret cannot be opened")
-
-func (a aesSealer) Open(s string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(s, "v1:")
-	if !ok {
-		return nil, ErrUnsealable
-	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || len(b) < a.aead.NonceSize() {
-		return nil, ErrUnsealable
-	}
-	p, err := a.aead.Open(nil, b[:a.aead.NonceSize()], b[a.aead.NonceSize():], nil)
-	if err != nil {
-		return nil, ErrUnsealable
-	}
-	return p, nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/smsledger/smsledger/domain/money"
 	"github.com/smsledger/smsledger/domain/routing"
 	"github.com/smsledger/smsledger/eventstore"
-	"golang.org/x/crypto/bcrypt"
 )
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -156,7 +155,7 @@ func (s *Service) CreateTenant(ctx context.Context, spec TenantSpec) error {
 }
 
 // SetSmppCredentials sets (replaces) a tenant's SMPP bind credentials. The
-// password is stored as a bcrypt hash. A system_id of another tenant is
+// password is stored as a hash (Options.Hasher). A system_id of another tenant is
 // ErrConflict.
 func (s *Service) SetSmppCredentials(ctx context.Context, tenantID, systemID, password string) error {
 	if _, err := s.tenant(tenantID); err != nil {
@@ -171,12 +170,12 @@ func (s *Service) SetSmppCredentials(ctx context.Context, tenantID, systemID, pa
 	if c, ok := s.state.Load().smpp[systemID]; ok && c.TenantID != tenantID {
 		return fmt.Errorf("system_id %q belongs to another tenant: %w", systemID, ErrConflict)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.HashCost)
+	h, err := s.auth.hasher.Hash(password)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
 	_, err = s.appendConfig(ctx, events.TenantStream(tenantID), eventstore.StreamExists, nil, events.SmppCredentialsSet{
-		TenantID: tenantID, SystemID: systemID, PasswordHash: string(h), At: s.clock().UTC(),
+		TenantID: tenantID, SystemID: systemID, PasswordHash: h, At: s.clock().UTC(),
 	})
 	if err != nil {
 		return fmt.Errorf("set smpp credentials of %q: %w", tenantID, err)
@@ -185,7 +184,7 @@ func (s *Service) SetSmppCredentials(ctx context.Context, tenantID, systemID, pa
 }
 
 // IssueAPIKey makes a new API key for a tenant and returns it; only its id
-// and a bcrypt hash are recorded, so the key cannot be shown again.
+// and a hash (Options.Hasher) are recorded, so the key cannot be shown again.
 func (s *Service) IssueAPIKey(ctx context.Context, tenantID string) (key, keyID string, err error) {
 	if _, err := s.tenant(tenantID); err != nil {
 		return "", "", err
@@ -194,12 +193,12 @@ func (s *Service) IssueAPIKey(ctx context.Context, tenantID string) (key, keyID 
 	if err != nil {
 		return "", "", fmt.Errorf("issue api key: %w", err)
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(key), s.opts.HashCost)
+	h, err := s.auth.hasher.Hash(key)
 	if err != nil {
 		return "", "", fmt.Errorf("hash api key: %w", err)
 	}
 	_, err = s.appendConfig(ctx, events.TenantStream(tenantID), eventstore.StreamExists, nil, events.ApiKeyIssued{
-		TenantID: tenantID, KeyID: keyID, KeyHash: string(h), At: s.clock().UTC(),
+		TenantID: tenantID, KeyID: keyID, KeyHash: h, At: s.clock().UTC(),
 	})
 	if err != nil {
 		return "", "", fmt.Errorf("issue api key for %q: %w", tenantID, err)

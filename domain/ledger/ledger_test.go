@@ -11,6 +11,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
+	"github.com/smsledger/smsledger/adapters/secret"
 	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ledger"
@@ -270,7 +271,15 @@ func TestSubmitNotDurableReleasesHold(t *testing.T) {
 func startAcmeOn(t *testing.T, store eventstore.Store) *ledger.Service {
 	t.Helper()
 	ctx := context.Background()
-	svc, err := ledger.New(store, ledger.Options{})
+	hasher, err := secret.NewBcryptHasher(secret.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := secret.NewRandomSealer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := ledger.New(store, ledger.Options{Hasher: hasher, Sealer: sealer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,9 @@
 // answer or a delivery report) into events appended to the event store, and
 // answers the hot path from in-memory snapshots.
 //
-// It depends only on ports — an eventstore.Store, a clock and an id source —
-// and on the pure domain packages. The hot path never queries a database:
+// It depends only on ports — an eventstore.Store, a clock, an id source and
+// the secret ports Sealer and PasswordHasher — and on the pure domain
+// packages. The hot path never queries a database:
 // the Service follows the log (eventstore.Store.SubscribeAll from Start) and
 // keeps tenants with their *money.Account, credential and API key hashes,
 // rate cards, suppliers, cost cards, the route table and supplier health in
@@ -51,12 +52,12 @@ type Options struct {
 	// notification (counted by OutboxDropped); the message stays durable
 	// and in state "routed" in the log, from where egress can recover it.
 	OutboxSize int
-	// HashCost is the bcrypt cost for SMPP passwords and API keys (default
-	// bcrypt.DefaultCost; tests may use bcrypt.MinCost).
-	HashCost int
-	// Sealer seals supplier bind passwords before they enter the log.
-	// Default: an AES-GCM sealer under a random per-process key (a warning
-	// is logged: sealed passwords then cannot be opened after a restart).
+	// Hasher hashes and checks SMPP passwords and API keys (required; the
+	// edge passes adapters/secret's bcrypt hasher).
+	Hasher PasswordHasher
+	// Sealer seals supplier bind passwords and webhook secrets before they
+	// enter the log (required; the edge passes adapters/secret's AES-GCM
+	// sealer under a key kept outside the log).
 	Sealer Sealer
 	// HealthMinScore is the routing health threshold (0..routing.ScoreMax)
 	// of the supplier health snapshot (see SetSupplierHealth).
@@ -114,6 +115,9 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 	if store == nil {
 		return nil, errors.New("ledger: nil store")
 	}
+	if opts.Sealer == nil || opts.Hasher == nil {
+		return nil, errors.New("ledger: Options.Sealer and Options.Hasher are required")
+	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
@@ -125,9 +129,6 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 	}
 	if opts.OutboxSize <= 0 {
 		opts.OutboxSize = 1 << 16
-	}
-	if opts.HashCost == 0 {
-		opts.HashCost = defaultHashCost
 	}
 	if opts.AuthCacheSize <= 0 {
 		opts.AuthCacheSize = 1 << 16
@@ -150,14 +151,9 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		work:      newTracker(),
 		throttles: make(map[string]*throttle),
 	}
-	if s.sealer == nil {
-		sl, err := NewRandomSealer()
-		if err != nil {
-			return nil, fmt.Errorf("ledger: %w", err)
-		}
-		s.sealer = sl
+	if err := s.auth.init(opts.AuthCacheSize, opts.Hasher); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	s.auth.init(opts.AuthCacheSize)
 	s.state.Store(emptyState())
 	s.health.Store(routing.NewHealth(nil, opts.HealthMinScore))
 	return s, nil

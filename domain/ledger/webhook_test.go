@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	secretadapter "github.com/smsledger/smsledger/adapters/secret"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
@@ -14,7 +15,7 @@ import (
 func TestWebhookConfiguration(t *testing.T) {
 	ctx := context.Background()
 	store := ledgertest.Store(t)
-	sealer, err := ledger.NewAESGCMSealer([]byte(strings.Repeat("k", 32)))
+	sealer, err := secretadapter.NewAESGCMSealer([]byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestWebhookConfiguration(t *testing.T) {
 		t.Fatalf("after restart: Webhook = %q %q %v", u, s, ok)
 	}
 	// Another seal key cannot open it: not in force (logged).
-	other, _ := ledger.NewAESGCMSealer([]byte(strings.Repeat("x", 32)))
+	other, _ := secretadapter.NewAESGCMSealer([]byte(strings.Repeat("x", 32)))
 	if _, _, ok := ledgertest.Start(t, store, ledger.Options{Sealer: other}).Webhook("acme"); ok {
 		t.Fatal("webhook in force although its secret cannot be opened")
 	}

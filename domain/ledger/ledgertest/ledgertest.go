@@ -12,11 +12,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
+	"github.com/smsledger/smsledger/adapters/secret"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/eventstore/pgstore"
 	"github.com/smsledger/smsledger/migrations"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // Store opens a Postgres event store on a fresh database, closed at cleanup.
@@ -40,12 +40,24 @@ func Store(t testing.TB) *pgstore.Store {
 	return s
 }
 
-// Start makes a Service over store (cheap bcrypt), runs it until cleanup
+// Start makes a Service over store (cheap bcrypt and a per-process sealer
+// unless opts has its own), runs it until cleanup
 // and waits until it has caught up.
 func Start(t testing.TB, store *pgstore.Store, opts ledger.Options) *ledger.Service {
 	t.Helper()
-	if opts.HashCost == 0 {
-		opts.HashCost = bcrypt.MinCost
+	if opts.Hasher == nil {
+		h, err := secret.NewBcryptHasher(secret.MinCost)
+		if err != nil {
+			t.Fatalf("hasher: %v", err)
+		}
+		opts.Hasher = h
+	}
+	if opts.Sealer == nil {
+		sl, err := secret.NewRandomSealer()
+		if err != nil {
+			t.Fatalf("sealer: %v", err)
+		}
+		opts.Sealer = sl
 	}
 	svc, err := ledger.New(store, opts)
 	if err != nil {
