@@ -19,6 +19,7 @@ import (
 	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
+	"github.com/smsledger/smsledger/eventstore/pgstore/pgstoretest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -74,7 +75,7 @@ func errCode(m map[string]any) string {
 
 func start(t *testing.T, opts httpapi.Options) (client, *ledger.Service) {
 	t.Helper()
-	store := ledgertest.Store(t)
+	store := pgstoretest.Store(t)
 	svc := ledgertest.Start(t, store, ledger.Options{})
 	if opts.AdminToken == "" {
 		opts.AdminToken = admin

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
 	"github.com/smsledger/smsledger/adapters/secret"
 	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/events"
@@ -20,13 +19,11 @@ import (
 	"github.com/smsledger/smsledger/eventstore"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
-
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 func TestAdminCommandsValidateAndApply(t *testing.T) {
 	ctx := context.Background()
-	store := ledgertest.Store(t)
+	store := ledgertest.MemStore(t)
 	svc := ledgertest.Start(t, store, ledger.Options{})
 	ledgertest.Setup(t, svc, "acme")
 
@@ -120,7 +117,7 @@ func TestAdminCommandsValidateAndApply(t *testing.T) {
 
 func TestSubmitLifecycleAndAudit(t *testing.T) {
 	ctx := context.Background()
-	store := ledgertest.Store(t)
+	store := ledgertest.MemStore(t)
 	svc := ledgertest.Start(t, store, ledger.Options{})
 	ledgertest.Setup(t, svc, "acme")
 	ledgertest.Setup(t, svc, "other")
@@ -256,7 +253,7 @@ func (f failingStore) Append(ctx context.Context, stream string, exp eventstore.
 
 func TestSubmitNotDurableReleasesHold(t *testing.T) {
 	ctx := context.Background()
-	svc := startAcmeOn(t, failingStore{ledgertest.Store(t)})
+	svc := startAcmeOn(t, failingStore{ledgertest.MemStore(t)})
 	_, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
 	if !errors.Is(err, ledger.ErrNotDurable) || ledger.CodeOf(err) != ledger.CodeSystemError {
 		t.Fatalf("submit on a failing store: %v", err)
@@ -316,7 +313,7 @@ func waitBalance(t *testing.T, svc *ledger.Service, tenant string, want ledger.B
 // Service on the same log rebuilds the same balance with the open holds.
 func TestConcurrentSubmitsNeverOverspendAndRestartRebuilds(t *testing.T) {
 	ctx := context.Background()
-	store := ledgertest.Store(t)
+	store := ledgertest.MemStore(t)
 	svc := ledgertest.Start(t, store, ledger.Options{OutboxSize: 1})
 	ledgertest.Setup(t, svc, "acme")
 	if _, err := svc.TopUp(ctx, "acme", dec("10"), "t1"); err != nil { // 10 / 0.07 = 142 messages
@@ -387,7 +384,7 @@ func TestConcurrentSubmitsNeverOverspendAndRestartRebuilds(t *testing.T) {
 
 func BenchmarkSubmit(b *testing.B) {
 	ctx := context.Background()
-	store := ledgertest.Store(b)
+	store := ledgertest.MemStore(b)
 	svc := ledgertest.Start(b, store, ledger.Options{OutboxSize: 1})
 	ledgertest.Setup(b, svc, "acme")
 	if _, err := svc.TopUp(ctx, "acme", dec("100000000"), "t1"); err != nil {
@@ -444,7 +441,7 @@ func (s heldSub) Next(ctx context.Context) ([]eventstore.RecordedEvent, error) {
 // still removes the message once it is finished.
 func TestTrackerWritesThroughAheadOfTheFollower(t *testing.T) {
 	ctx := context.Background()
-	store := &heldStore{Store: ledgertest.Store(t), release: make(chan struct{})}
+	store := &heldStore{Store: ledgertest.MemStore(t), release: make(chan struct{})}
 	svc := startAcmeOn(t, store)
 	waitBalance(t, svc, "acme", ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "1", CreditLimit: "0", Held: "0", Available: "1"})
 

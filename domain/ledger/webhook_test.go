@@ -14,7 +14,7 @@ import (
 
 func TestWebhookConfiguration(t *testing.T) {
 	ctx := context.Background()
-	store := ledgertest.Store(t)
+	store := ledgertest.MemStore(t)
 	sealer, err := secretadapter.NewAESGCMSealer([]byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)

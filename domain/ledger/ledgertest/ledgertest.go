@@ -1,6 +1,8 @@
-// Package ledgertest starts ledger Services on a real, migrated Postgres
-// event store for tests of the ledger and of its adapters. The test binary
-// must call pgtest.Main from its TestMain.
+// Package ledgertest starts ledger Services for tests of the ledger and of
+// its adapters. Start takes any event store: MemStore gives the in-memory one
+// (no PostgreSQL needed), which the domain's own tests use; adapters that want
+// the production backend pass pgstoretest.Store (eventstore/pgstore/pgstoretest)
+// and call pgtest.Main from their TestMain.
 package ledgertest
 
 import (
@@ -9,41 +11,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
-	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
 	"github.com/smsledger/smsledger/adapters/secret"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ledger"
-	"github.com/smsledger/smsledger/eventstore/pgstore"
-	"github.com/smsledger/smsledger/migrations"
+	"github.com/smsledger/smsledger/eventstore"
+	"github.com/smsledger/smsledger/eventstore/memstore"
 )
 
-// Store opens a Postgres event store on a fresh database, closed at cleanup.
-func Store(t testing.TB) *pgstore.Store {
+// MemStore returns a fresh, empty in-memory event store, closed at cleanup.
+func MemStore(t testing.TB) *memstore.Store {
 	t.Helper()
-	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	if err := migrations.Apply(ctx, url); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatalf("pool: %v", err)
-	}
-	s, err := pgstore.Open(ctx, pool, pgstore.Options{})
-	if err != nil {
-		pool.Close()
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close(); pool.Close() })
+	s := memstore.New(memstore.Options{})
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
 
 // Start makes a Service over store (cheap bcrypt and a per-process sealer
 // unless opts has its own), runs it until cleanup
 // and waits until it has caught up.
-func Start(t testing.TB, store *pgstore.Store, opts ledger.Options) *ledger.Service {
+func Start(t testing.TB, store eventstore.Store, opts ledger.Options) *ledger.Service {
 	t.Helper()
 	if opts.Hasher == nil {
 		h, err := secret.NewBcryptHasher(secret.MinCost)
