@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -33,10 +32,6 @@ func (w *Work) NeedsDispatch() bool { return w.Message.State == message.StateRou
 
 // InFlight: submit_sm went out and its answer is not recorded.
 func (w *Work) InFlight() bool { return w.Message.State == message.StateSubmitted }
-
-// NeedsFailover: the current supplier failed and the next step (failover
-// or final failure) is not recorded yet.
-func (w *Work) NeedsFailover() bool { return w.Message.State == message.StateSubmitFailed }
 
 // NeedsForward: final, the tenant asked for a DLR and has not had it.
 func (w *Work) NeedsForward() bool {
@@ -186,10 +181,3 @@ func (s *Service) Unfinished(keep func(*Work) bool, limit int) []Work {
 // WorkOf returns the unfinished message id, or false once it is finished
 // (or unknown).
 func (s *Service) WorkOf(id uuid.UUID) (Work, bool) { return s.work.get(id) }
-
-// Failover moves a message whose supplier failed (state submit_failed after
-// a crash between the failure and its consequence) to its next candidate,
-// or fails it and releases its hold.
-func (s *Service) Failover(ctx context.Context, msgID uuid.UUID, reason string) (Transition, error) {
-	return s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) { return m.Failover(reason, at) })
-}

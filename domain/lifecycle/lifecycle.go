@@ -62,7 +62,6 @@ type Ledger interface {
 	SupplierAccepted(ctx context.Context, id uuid.UUID, supplierID string, attempt int, supplierMsgID string, latency time.Duration) (ledger.Transition, error)
 	SupplierRejected(ctx context.Context, id uuid.UUID, supplierID string, attempt int, commandStatus uint32) (ledger.Transition, error)
 	SupplierTimedOut(ctx context.Context, id uuid.UUID, supplierID string, attempt int, timeout time.Duration) (ledger.Transition, error)
-	Failover(ctx context.Context, id uuid.UUID, reason string) (ledger.Transition, error)
 	DeliveryReported(ctx context.Context, supplierID, supplierMsgID, stat, errCode string, doneAt time.Time) (ledger.Transition, error)
 	DeliveryForwarded(ctx context.Context, id uuid.UUID) (ledger.Transition, error)
 }

@@ -15,9 +15,8 @@ import (
 // unfinished message. recover resumes them: a submit whose answer was lost
 // with the process is treated as timed out (the domain fails over or fails
 // it and releases the hold, so nothing is charged twice and nothing is
-// silently resent to the same supplier); a failure whose consequence was
-// not recorded is completed; routed messages are dispatched; pending DLRs
-// are forwarded.
+// silently resent to the same supplier); routed messages are dispatched;
+// pending DLRs are forwarded.
 //
 // At runtime a routed message can miss its dispatch: the outbox was full
 // (the ledger drops the id and counts it), a worker gave up on it (the
@@ -78,13 +77,18 @@ func (d *Driver) resumeLoop(ctx context.Context) {
 
 // resumeStuck hands up to limit routed messages accepted before cutoff (or
 // given up by a worker, whatever their age) to the redo workers, oldest
-// first, and completes interrupted failovers itself. It returns how many it
-// took, once they are all handed over (or ctx ends). The redo workers must
-// be running.
+// first. It returns how many it took, once they are all handed over (or ctx
+// ends). The redo workers must be running.
+//
+// A message the tracker shows as submit_failed is not stuck: a supplier's
+// failure and its consequence (failover or failure) are appended together,
+// so that state is only the tracker between applying the two. (The relay
+// used to "complete the failover" of such a message, which, decided again
+// on the stream, skipped the candidate it had just failed over to.)
 func (d *Driver) resumeStuck(ctx context.Context, cutoff time.Time, limit int) int {
 	gaveUp := d.loose.takeGaveUp()
 	stuck := d.ledger.Unfinished(func(w *ledger.Work) bool {
-		if !w.NeedsDispatch() && !w.NeedsFailover() {
+		if !w.NeedsDispatch() {
 			return false
 		}
 		_, given := gaveUp[w.Message.ID]
@@ -92,14 +96,8 @@ func (d *Driver) resumeStuck(ctx context.Context, cutoff time.Time, limit int) i
 	}, limit)
 	slices.SortFunc(stuck, func(a, b ledger.Work) int { return a.AcceptedAt.Compare(b.AcceptedAt) })
 	for i := range stuck {
-		id := stuck[i].Message.ID
-		if stuck[i].NeedsFailover() {
-			tr, err := d.ledger.Failover(ctx, id, "recovered after restart")
-			d.after(ctx, id, tr, err)
-			continue
-		}
 		select {
-		case d.redo <- id:
+		case d.redo <- stuck[i].Message.ID:
 		case <-ctx.Done():
 			return i
 		}
