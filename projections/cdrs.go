@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/message"
 	"github.com/smsledger/smsledger/eventstore"
 )
 
@@ -26,39 +27,9 @@ func newCDRs() *cdrs { return &cdrs{partitions: map[string]bool{}} }
 
 func (*cdrs) name() string { return ProjectorCDRs }
 
-// CDR states beyond the message states are not invented: the state column
-// holds domain/message.State values.
-const (
-	stateAccepted         = "accepted"
-	stateRouted           = "routed"
-	stateSubmitted        = "submitted"
-	stateSubmitFailed     = "submit_failed"
-	stateSupplierAccepted = "supplier_accepted"
-	stateDelivered        = "delivered"
-	stateUndelivered      = "undelivered"
-	stateRejected         = "rejected"
-	stateExpired          = "expired"
-	stateFailed           = "failed"
-)
-
-// terminalStates are the final message states.
-var terminalStates = []string{stateDelivered, stateUndelivered, stateRejected, stateExpired, stateFailed}
-
-// dlrState maps a receipt status to the state it leads to (as
-// domain/message does); ok is false for intermediate statuses.
-func dlrState(status string) (string, bool) {
-	switch status {
-	case "DELIVRD":
-		return stateDelivered, true
-	case "EXPIRED":
-		return stateExpired, true
-	case "REJECTD":
-		return stateRejected, true
-	case "ACCEPTD", "ENROUTE":
-		return "", false
-	}
-	return stateUndelivered, true
-}
+// stateOf is a message state as the CDR's state column holds it: the
+// column holds domain/message.State values, no others.
+func stateOf(st message.State) *string { return sp(string(st)) }
 
 // cdrChange is what one batch changes in one message's CDR. Pointers are
 // nil when unchanged.
@@ -111,46 +82,46 @@ func collectCDRs(evs []Event, get func(uuid.UUID) *cdrChange) error {
 				return fmt.Errorf("message %s accepted twice (position %d)", e.MessageID, evs[i].Position)
 			}
 			ch.acc = &e
-			ch.state = sp(stateAccepted)
+			ch.state = stateOf(message.StateAccepted)
 		case events.RouteSelected:
 			ch = get(e.MessageID)
-			ch.routePrefix, ch.supplierID, ch.routedAt, ch.state = sp(e.RoutePrefix), sp(e.Winner), tp(e.At), sp(stateRouted)
+			ch.routePrefix, ch.supplierID, ch.routedAt, ch.state = sp(e.RoutePrefix), sp(e.Winner), tp(e.At), stateOf(message.StateRouted)
 		case events.SubmittedToSupplier:
 			ch = get(e.MessageID)
-			ch.supplierID, ch.submittedAt, ch.state = sp(e.SupplierID), tp(e.At), sp(stateSubmitted)
+			ch.supplierID, ch.submittedAt, ch.state = sp(e.SupplierID), tp(e.At), stateOf(message.StateSubmitted)
 			ch.attempts = max(ch.attempts, e.Attempt)
 		case events.SupplierAccepted:
 			ch = get(e.MessageID)
-			ch.supplierID, ch.smid, ch.supplierAcceptedAt, ch.state = sp(e.SupplierID), sp(e.SupplierMessageID), tp(e.At), sp(stateSupplierAccepted)
+			ch.supplierID, ch.smid, ch.supplierAcceptedAt, ch.state = sp(e.SupplierID), sp(e.SupplierMessageID), tp(e.At), stateOf(message.StateSupplierAccepted)
 		case events.SupplierRejected:
 			ch = get(e.MessageID)
 			ch.errText = sp(fmt.Sprintf("supplier %s rejected: command_status 0x%08x", e.SupplierID, e.CommandStatus))
-			ch.state = sp(stateSubmitFailed)
+			ch.state = stateOf(message.StateSubmitFailed)
 		case events.SupplierTimedOut:
 			ch = get(e.MessageID)
 			ch.errText = sp(fmt.Sprintf("supplier %s timed out after %d ms", e.SupplierID, e.TimeoutMs))
-			ch.state = sp(stateSubmitFailed)
+			ch.state = stateOf(message.StateSubmitFailed)
 		case events.FailedOver:
 			ch = get(e.MessageID)
-			ch.supplierID, ch.state = sp(e.ToSupplierID), sp(stateRouted)
+			ch.supplierID, ch.state = sp(e.ToSupplierID), stateOf(message.StateRouted)
 		case events.DeliveryReported:
 			ch = get(e.MessageID)
 			ch.dlrStatus, ch.dlrAt = sp(e.Status), tp(e.At)
 			if !e.DoneAt.IsZero() {
 				ch.doneAt = tp(e.DoneAt)
 			}
-			if e.ErrorCode != "" && e.Status != "DELIVRD" {
+			if e.ErrorCode != "" && e.Status != message.DLRDelivered {
 				ch.errText = sp("dlr " + e.Status + " err:" + e.ErrorCode)
 			}
-			if st, final := dlrState(e.Status); final {
-				ch.state, ch.finalAt = sp(st), tp(e.At)
+			if st, final := message.DLROutcome(e.Status); final {
+				ch.state, ch.finalAt = stateOf(st), tp(e.At)
 			}
 		case events.MessageExpired:
 			ch = get(e.MessageID)
-			ch.state, ch.finalAt = sp(stateExpired), tp(e.At)
+			ch.state, ch.finalAt = stateOf(message.StateExpired), tp(e.At)
 		case events.MessageFailed:
 			ch = get(e.MessageID)
-			ch.state, ch.finalAt, ch.errText = sp(stateFailed), tp(e.At), sp(e.Reason)
+			ch.state, ch.finalAt, ch.errText = stateOf(message.StateFailed), tp(e.At), sp(e.Reason)
 		case events.Settled:
 			ch = get(e.MessageID)
 			cost := e.Cost

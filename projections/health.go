@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/message"
 )
 
 // LatencyBoundsMs are the upper bounds (inclusive) of the submit_sm_resp
@@ -83,10 +84,10 @@ func (*routeHealth) apply(ctx context.Context, tx pgx.Tx, schema string, evs []E
 		case events.FailedOver:
 			get(e.FromSupplierID, e.At).failovers++
 		case events.DeliveryReported:
-			if _, final := dlrState(e.Status); final {
+			if message.DLRFinal(e.Status) {
 				c := get(e.SupplierID, e.At)
 				c.dlrFinal++
-				if e.Status == "DELIVRD" {
+				if e.Status == message.DLRDelivered {
 					c.dlrDelivered++
 				}
 			}

@@ -111,7 +111,7 @@ func (m *Message) apply(e events.Event) error {
 			return m.illegal(e.EventType())
 		}
 		m.DLRStatus = e.Status
-		if s, final := dlrOutcome(e.Status); final {
+		if s, final := DLROutcome(e.Status); final {
 			m.State = s
 		}
 

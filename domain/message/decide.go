@@ -124,7 +124,7 @@ func (m *Message) OnDeliveryReport(supplierMessageID, status, errorCode string, 
 		return nil, fmt.Errorf("message %s: DLR for supplier message %q, expected %q: %w",
 			m.ID, supplierMessageID, m.SupplierMessageID, ErrWrongMessage)
 	}
-	outcome, final := dlrOutcome(status)
+	outcome, final := DLROutcome(status)
 	if !final && status == m.DLRStatus {
 		return nil, nil
 	}

@@ -53,35 +53,6 @@ func (s State) Terminal() bool {
 	return false
 }
 
-// DLR receipt statuses (the "stat:" field of SMPP receipts).
-const (
-	DLRDelivered     = "DELIVRD"
-	DLRUndeliverable = "UNDELIV"
-	DLRExpired       = "EXPIRED"
-	DLRRejected      = "REJECTD"
-	DLRDeleted       = "DELETED"
-	DLRUnknown       = "UNKNOWN"
-	DLRAccepted      = "ACCEPTD"
-	DLREnroute       = "ENROUTE"
-)
-
-// dlrOutcome maps a receipt status to the state it leads to; ok is false for
-// intermediate statuses (ACCEPTD, ENROUTE) and unknown strings are treated
-// as undelivered.
-func dlrOutcome(status string) (State, bool) {
-	switch status {
-	case DLRDelivered:
-		return StateDelivered, true
-	case DLRExpired:
-		return StateExpired, true
-	case DLRRejected:
-		return StateRejected, true
-	case DLRAccepted, DLREnroute:
-		return "", false
-	}
-	return StateUndelivered, true
-}
-
 // Errors for errors.Is.
 var (
 	ErrIllegalTransition = errors.New("illegal message transition")

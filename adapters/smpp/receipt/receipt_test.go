@@ -6,6 +6,8 @@ import (
 
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
+
+	"github.com/smsledger/smsledger/domain/message"
 )
 
 func TestParseVariants(t *testing.T) {
@@ -16,17 +18,17 @@ func TestParseVariants(t *testing.T) {
 		done              time.Time
 	}{
 		{"standard", "id:1234567890 sub:001 dlvrd:001 submit date:2401021504 done date:2401021505 stat:DELIVRD err:000 text:Hello world",
-			"1234567890", StatDelivered, "000", "Hello world", 1, 1, time.Date(2024, 1, 2, 15, 5, 0, 0, time.UTC)},
+			"1234567890", message.DLRDelivered, "000", "Hello world", 1, 1, time.Date(2024, 1, 2, 15, 5, 0, 0, time.UTC)},
 		{"lowercase hex seconds", "ID:1a2B3c SUB:1 DLVRD:0 SUBMIT DATE:240102150405 DONE DATE:240102150506 STAT:undeliv ERR:34 TEXT:",
-			"1a2B3c", StatUndeliverable, "34", "", 1, 0, time.Date(2024, 1, 2, 15, 5, 6, 0, time.UTC)},
+			"1a2B3c", message.DLRUndeliverable, "34", "", 1, 0, time.Date(2024, 1, 2, 15, 5, 6, 0, time.UTC)},
 		{"underscores missing fields", "id:77 submit_date:2401021504 done_date:20240102150506 stat:DELIVERED",
-			"77", StatDelivered, "", "", -1, -1, time.Date(2024, 1, 2, 15, 5, 6, 0, time.UTC)},
+			"77", message.DLRDelivered, "", "", -1, -1, time.Date(2024, 1, 2, 15, 5, 6, 0, time.UTC)},
 		{"extra fields", "id:abc sub:001 dlvrd:000 foo:bar submit date:2401021504 done date:2401021505 stat:REJECTD err:0x0B mccmnc:20801 text:id:fake stat:DELIVRD",
-			"abc", StatRejected, "0x0B", "id:fake stat:DELIVRD", 1, 0, time.Date(2024, 1, 2, 15, 5, 0, 0, time.UTC)},
+			"abc", message.DLRRejected, "0x0B", "id:fake stat:DELIVRD", 1, 0, time.Date(2024, 1, 2, 15, 5, 0, 0, time.UTC)},
 		{"status error words", "msgid: 42 status: failed error: 500",
-			"42", StatUndeliverable, "500", "", -1, -1, time.Time{}},
-		{"only stat", "stat:EXPIRED", "", StatExpired, "", "", -1, -1, time.Time{}},
-		{"garbage date", "id:1 done date:99999 stat:weird", "1", StatUnknown, "", "", -1, -1, time.Time{}},
+			"42", message.DLRUndeliverable, "500", "", -1, -1, time.Time{}},
+		{"only stat", "stat:EXPIRED", "", message.DLRExpired, "", "", -1, -1, time.Time{}},
+		{"garbage date", "id:1 done date:99999 stat:weird", "1", message.DLRUnknown, "", "", -1, -1, time.Time{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -53,7 +55,7 @@ func TestFormatRoundTrip(t *testing.T) {
 		t.Fatalf("\n got %q\nwant %q", s, want)
 	}
 	back, err := Parse(s)
-	if err != nil || back.ID != r.ID || back.Stat != StatDelivered || !back.DoneDate.Equal(r.DoneDate) || back.State != StateDelivered {
+	if err != nil || back.ID != r.ID || back.Stat != message.DLRDelivered || !back.DoneDate.Equal(r.DoneDate) || back.State != StateDelivered {
 		t.Fatalf("round trip: %+v %v", back, err)
 	}
 }
@@ -71,7 +73,7 @@ func TestFromDeliverSMTLVWins(t *testing.T) {
 		t.Fatal("not a receipt")
 	}
 	r, err := FromDeliverSM(p)
-	if err != nil || r.ID != "7b" || r.State != StateUndeliverable || r.Stat != StatDelivered || r.NetworkErrorCode != 12 {
+	if err != nil || r.ID != "7b" || r.State != StateUndeliverable || r.Stat != message.DLRDelivered || r.NetworkErrorCode != 12 {
 		t.Fatalf("%+v %v", r, err)
 	}
 	// TLV only.
@@ -79,15 +81,28 @@ func TestFromDeliverSMTLVWins(t *testing.T) {
 	q.RegisterOptionalParam(pdu.Field{Tag: pdu.TagReceiptedMessageID, Data: []byte("99\x00")})
 	q.RegisterOptionalParam(pdu.Field{Tag: pdu.TagMessageStateOption, Data: []byte{byte(StateExpired)}})
 	r, err = FromDeliverSM(q)
-	if err != nil || r.ID != "99" || r.Stat != StatExpired {
+	if err != nil || r.ID != "99" || r.Stat != message.DLRExpired {
 		t.Fatalf("%+v %v", r, err)
 	}
 }
 
-func TestIDs(t *testing.T) {
-	if !SameID("0001A", "1a") || !SameID("0042", "42") || SameID("42", "43") {
-		t.Fatal("SameID")
+func TestStates(t *testing.T) {
+	for s := StateEnroute; s <= StateRejected; s++ {
+		if got := StateOf(s.Stat()); got != s {
+			t.Errorf("StateOf(%d.Stat() = %q) = %d", s, s.Stat(), got)
+		}
 	}
+	for stat, want := range map[string]MessageState{"delivered": StateDelivered, "FAILED": StateUndeliverable, "": StateUnknown, "what": StateUnknown} {
+		if got := StateOf(stat); got != want {
+			t.Errorf("StateOf(%q) = %d, want %d", stat, got, want)
+		}
+	}
+	if StateNone.Stat() != message.DLRUnknown || MessageState(99).Stat() != message.DLRUnknown {
+		t.Error("Stat of an undefined state is not UNKNOWN")
+	}
+}
+
+func TestIDs(t *testing.T) {
 	if ConvertID("255", IDDec, IDHex) != "ff" || ConvertID("FF", IDHex, IDDec) != "255" || ConvertID("zz", IDHex, IDDec) != "zz" {
 		t.Fatal("ConvertID")
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
 	"github.com/smsledger/smsledger/adapters/smpp/server"
 	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/message"
 )
 
 // Config configures the simulator.
@@ -325,11 +326,11 @@ func (s *Sim) outcome() (stat, errc string) {
 	r := rand.Float64() * tot
 	switch {
 	case r < s.cfg.Delivered:
-		return receipt.StatDelivered, "000"
+		return message.DLRDelivered, "000"
 	case r < s.cfg.Delivered+s.cfg.Undelivered:
-		return receipt.StatUndeliverable, "001"
+		return message.DLRUndeliverable, "001"
 	}
-	return receipt.StatRejected, "002"
+	return message.DLRRejected, "002"
 }
 
 func (in *ingress) QueryMessage(context.Context, string, string) (server.MessageStatus, error) {
