@@ -31,7 +31,7 @@ type AuditEvent struct {
 // Audit returns the events of a message's stream in order, with their data
 // (route candidates and why, price and cost, supplier answers, DLRs, money
 // movements). The caller checks which tenant may see it (the first event,
-// MessageAccepted, names the tenant; see AuditTenant).
+// MessageAccepted, names the tenant).
 func Audit(ctx context.Context, store eventstore.Store, messageID uuid.UUID) ([]AuditEvent, error) {
 	stream := events.MessageStream(messageID)
 	var out []AuditEvent
@@ -60,20 +60,4 @@ func Audit(ctx context.Context, store eventstore.Store, messageID uuid.UUID) ([]
 		return nil, fmt.Errorf("audit %s: %w", messageID, ErrMessageNotFound)
 	}
 	return out, nil
-}
-
-// AuditTenant returns the tenant that owns an audit trail (from its
-// MessageAccepted), for the HTTP adapter's "a tenant sees only its own"
-// rule.
-func AuditTenant(trail []AuditEvent) (string, error) {
-	for _, e := range trail {
-		if e.Type == events.TypeMessageAccepted {
-			ev, err := events.Decode(e.Type, e.Data)
-			if err != nil {
-				return "", err
-			}
-			return ev.(events.MessageAccepted).TenantID, nil
-		}
-	}
-	return "", errors.New("audit trail without MessageAccepted")
 }

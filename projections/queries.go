@@ -3,57 +3,15 @@ package projections
 import (
 	"context"
 	"encoding/base64"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/shopspring/decimal"
 )
-
-// ErrNotFound is returned for a tenant (or other key) without a row.
-var ErrNotFound = errors.New("not found")
-
-// Balance is a tenant's balance read model. Money is exact decimal.
-type Balance struct {
-	TenantID    string          `json:"tenant_id"`
-	Currency    string          `json:"currency"`
-	Balance     decimal.Decimal `json:"balance"`
-	CreditLimit decimal.Decimal `json:"credit_limit"`
-	Held        decimal.Decimal `json:"held"`
-	Available   decimal.Decimal `json:"available"`
-	OpenHolds   int64           `json:"open_holds"`
-}
-
-// TenantBalance returns one tenant's balance, held and available funds.
-func TenantBalance(ctx context.Context, pool *pgxpool.Pool, tenantID string) (Balance, error) {
-	var b Balance
-	var bal, lim, held, avail string
-	err := pool.QueryRow(ctx, `SELECT tenant_id, currency, balance::text, credit_limit::text, held::text, available::text, open_holds
-		FROM `+ident(LiveSchema)+`.tenant_balances WHERE tenant_id = $1`, tenantID).
-		Scan(&b.TenantID, &b.Currency, &bal, &lim, &held, &avail, &b.OpenHolds)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return b, fmt.Errorf("tenant %s balance: %w", tenantID, ErrNotFound)
-	}
-	if err != nil {
-		return b, fmt.Errorf("tenant %s balance: %w", tenantID, err)
-	}
-	for _, f := range []struct {
-		s string
-		d *decimal.Decimal
-	}{{bal, &b.Balance}, {lim, &b.CreditLimit}, {held, &b.Held}, {avail, &b.Available}} {
-		if *f.d, err = decimal.NewFromString(f.s); err != nil {
-			return b, fmt.Errorf("tenant %s balance: %w", tenantID, err)
-		}
-	}
-	return b, nil
-}
 
 // CDR is one message's record. Money is a decimal string; optional fields
 // are empty/nil when not reached.
@@ -154,10 +112,7 @@ func QueryCDRs(ctx context.Context, pool *pgxpool.Pool, q CDRQuery) (CDRPage, er
 			return page, err
 		}
 	}
-	rows, err := pool.Query(ctx, `SELECT message_id, tenant_id, channel, source, destination, prefix, parts, encoding,
-			price::text, currency, coalesce(supplier_id, ''), attempts, coalesce(cost::text, ''), coalesce(cost_currency, ''),
-			state, coalesce(error, ''), coalesce(supplier_message_id, ''), coalesce(dlr_status, ''),
-			accepted_at, routed_at, submitted_at, supplier_accepted_at, dlr_at, final_at, settled_at, released_at, forwarded_at
+	rows, err := pool.Query(ctx, `SELECT `+cdrSelect+`
 		FROM `+ident(LiveSchema)+`.cdrs
 		WHERE ($1 = '' OR tenant_id = $1) AND ($2 = '' OR state = $2)
 		  AND accepted_at >= $3 AND accepted_at < $4 AND (accepted_at, message_id) > ($5, $6)
@@ -167,12 +122,13 @@ func QueryCDRs(ctx context.Context, pool *pgxpool.Pool, q CDRQuery) (CDRPage, er
 		return page, fmt.Errorf("query CDRs: %w", err)
 	}
 	defer rows.Close()
+	dest := make([]any, len(cdrFields))
 	for rows.Next() {
 		var c CDR
-		if err := rows.Scan(&c.MessageID, &c.TenantID, &c.Channel, &c.Source, &c.Destination, &c.Prefix, &c.Parts, &c.Encoding,
-			&c.Price, &c.Currency, &c.SupplierID, &c.Attempts, &c.Cost, &c.CostCurrency,
-			&c.State, &c.Error, &c.SupplierMessageID, &c.DLRStatus,
-			&c.AcceptedAt, &c.RoutedAt, &c.SubmittedAt, &c.SupplierAcceptedAt, &c.DLRAt, &c.FinalAt, &c.SettledAt, &c.ReleasedAt, &c.ForwardedAt); err != nil {
+		for i, f := range cdrFields {
+			dest[i] = f.dest(&c)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return page, fmt.Errorf("query CDRs: %w", err)
 		}
 		page.CDRs = append(page.CDRs, c)
@@ -188,50 +144,94 @@ func QueryCDRs(ctx context.Context, pool *pgxpool.Pool, q CDRQuery) (CDRPage, er
 	return page, nil
 }
 
-// CDRCSVHeader is the header line of WriteCDRsCSV.
-var CDRCSVHeader = []string{"message_id", "tenant_id", "channel", "source", "destination", "prefix", "parts", "encoding",
-	"price", "currency", "supplier_id", "attempts", "cost", "cost_currency", "state", "error", "supplier_message_id",
-	"dlr_status", "accepted_at", "submitted_at", "supplier_accepted_at", "dlr_at", "final_at", "settled_at", "released_at"}
+// cdrField is one column of a CDR as QueryCDRs reads it and the API serves
+// it: its name (the JSON key and the CSV header), its SELECT expression,
+// where Scan puts it, and its text.
+type cdrField struct {
+	name, sql string
+	dest      func(*CDR) any
+	text      func(*CDR) string
+}
 
-// CSVRowsMax bounds one CSV export.
-const CSVRowsMax = 10_000_000
+// cdrFields are the columns of a CDR, in the order of the API's pages.
+var cdrFields = []cdrField{
+	{"message_id", "message_id", func(c *CDR) any { return &c.MessageID }, func(c *CDR) string { return c.MessageID.String() }},
+	textField("tenant_id", "tenant_id", func(c *CDR) *string { return &c.TenantID }),
+	textField("channel", "channel", func(c *CDR) *string { return &c.Channel }),
+	textField("source", "source", func(c *CDR) *string { return &c.Source }),
+	textField("destination", "destination", func(c *CDR) *string { return &c.Destination }),
+	textField("prefix", "prefix", func(c *CDR) *string { return &c.Prefix }),
+	intField("parts", func(c *CDR) *int { return &c.Parts }),
+	textField("encoding", "encoding", func(c *CDR) *string { return &c.Encoding }),
+	textField("price", "price::text", func(c *CDR) *string { return &c.Price }),
+	textField("currency", "currency", func(c *CDR) *string { return &c.Currency }),
+	textField("supplier_id", "coalesce(supplier_id, '')", func(c *CDR) *string { return &c.SupplierID }),
+	intField("attempts", func(c *CDR) *int { return &c.Attempts }),
+	textField("cost", "coalesce(cost::text, '')", func(c *CDR) *string { return &c.Cost }),
+	textField("cost_currency", "coalesce(cost_currency, '')", func(c *CDR) *string { return &c.CostCurrency }),
+	textField("state", "state", func(c *CDR) *string { return &c.State }),
+	textField("error", "coalesce(error, '')", func(c *CDR) *string { return &c.Error }),
+	textField("supplier_message_id", "coalesce(supplier_message_id, '')", func(c *CDR) *string { return &c.SupplierMessageID }),
+	textField("dlr_status", "coalesce(dlr_status, '')", func(c *CDR) *string { return &c.DLRStatus }),
+	{"accepted_at", "accepted_at", func(c *CDR) any { return &c.AcceptedAt }, func(c *CDR) string { return stamp(&c.AcceptedAt) }},
+	timeField("routed_at", func(c *CDR) **time.Time { return &c.RoutedAt }),
+	timeField("submitted_at", func(c *CDR) **time.Time { return &c.SubmittedAt }),
+	timeField("supplier_accepted_at", func(c *CDR) **time.Time { return &c.SupplierAcceptedAt }),
+	timeField("dlr_at", func(c *CDR) **time.Time { return &c.DLRAt }),
+	timeField("final_at", func(c *CDR) **time.Time { return &c.FinalAt }),
+	timeField("settled_at", func(c *CDR) **time.Time { return &c.SettledAt }),
+	timeField("released_at", func(c *CDR) **time.Time { return &c.ReleasedAt }),
+	timeField("forwarded_at", func(c *CDR) **time.Time { return &c.ForwardedAt }),
+}
 
-// WriteCDRsCSV streams every CDR matching q (from q.Cursor on) to w as
-// CSV, page by page, so memory stays bounded whatever the period.
-func WriteCDRsCSV(ctx context.Context, pool *pgxpool.Pool, w io.Writer, q CDRQuery) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(CDRCSVHeader); err != nil {
-		return err
+func textField(name, sql string, f func(*CDR) *string) cdrField {
+	return cdrField{name, sql, func(c *CDR) any { return f(c) }, func(c *CDR) string { return *f(c) }}
+}
+
+func intField(name string, f func(*CDR) *int) cdrField {
+	return cdrField{name, name, func(c *CDR) any { return f(c) }, func(c *CDR) string { return strconv.Itoa(*f(c)) }}
+}
+
+func timeField(name string, f func(*CDR) **time.Time) cdrField {
+	return cdrField{name, name, func(c *CDR) any { return f(c) }, func(c *CDR) string { return stamp(*f(c)) }}
+}
+
+// stamp is a time as a CDR's text: RFC 3339 in UTC with nanoseconds, empty
+// when not reached.
+func stamp(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
 	}
-	q.Limit = CDRPageMax
-	ts := func(t *time.Time) string {
-		if t == nil {
-			return ""
-		}
-		return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// cdrSelect is the SELECT list of cdrFields.
+var cdrSelect = func() string {
+	exprs := make([]string, len(cdrFields))
+	for i, f := range cdrFields {
+		exprs[i] = f.sql
 	}
-	for n := 0; n < CSVRowsMax; {
-		page, err := QueryCDRs(ctx, pool, q)
-		if err != nil {
-			return err
-		}
-		for _, c := range page.CDRs {
-			if err := cw.Write([]string{c.MessageID.String(), c.TenantID, c.Channel, c.Source, c.Destination, c.Prefix,
-				strconv.Itoa(c.Parts), c.Encoding, c.Price, c.Currency, c.SupplierID, strconv.Itoa(c.Attempts), c.Cost,
-				c.CostCurrency, c.State, c.Error, c.SupplierMessageID, c.DLRStatus, ts(&c.AcceptedAt), ts(c.SubmittedAt),
-				ts(c.SupplierAcceptedAt), ts(c.DLRAt), ts(c.FinalAt), ts(c.SettledAt), ts(c.ReleasedAt)}); err != nil {
-				return err
-			}
-		}
-		n += len(page.CDRs)
-		cw.Flush()
-		if err := cw.Error(); err != nil {
-			return fmt.Errorf("write CDR CSV: %w", err)
-		}
-		if page.NextCursor == "" {
-			return nil
-		}
-		q.Cursor = page.NextCursor
+	return strings.Join(exprs, ", ")
+}()
+
+// CDRColumns are the names of a CDR's columns as the API serves them (the
+// JSON keys of a page's rows and the CSV header), in the order of
+// CDR.Strings.
+var CDRColumns = func() []string {
+	names := make([]string, len(cdrFields))
+	for i, f := range cdrFields {
+		names[i] = f.name
 	}
-	return fmt.Errorf("write CDR CSV: more than %d rows; narrow the period", CSVRowsMax)
+	return names
+}()
+
+// Strings is the CDR as text, one value per CDRColumns: numbers in
+// decimal, times in RFC 3339 (UTC, nanoseconds), and what was not reached
+// empty.
+func (c *CDR) Strings() []string {
+	out := make([]string, len(cdrFields))
+	for i, f := range cdrFields {
+		out[i] = f.text(c)
+	}
+	return out
 }
