@@ -5,12 +5,12 @@
 // state, audit trail, balance, CDRs), plus /healthz, /readyz, /metrics and
 // the OpenAPI document at /v1/openapi.json.
 //
-// Commands and the hot path go through ledger.Service (the same use cases
-// SMPP uses); the reports that need the projections go through the Reports
-// interface, plugged in by the caller. Input is decoded strictly (unknown
-// fields, wrong types, trailing data and bad decimals are 400), bodies are
-// size-limited, money is a decimal string, and errors are
-// {"error":{"code","message"}}.
+// Commands and the hot path go through the Ledger interface, the methods of
+// ledger.Service it calls (the same use cases SMPP uses); the reports that
+// need the projections go through the Reports interface, plugged in by the
+// caller. Input is decoded strictly (unknown fields, wrong types, trailing
+// data and bad decimals are 400), bodies are size-limited, money is a
+// decimal string, and errors are {"error":{"code","message"}}.
 package httpapi
 
 import (
@@ -96,7 +96,7 @@ type Options struct {
 }
 
 type handler struct {
-	svc        *ledger.Service
+	svc        Ledger
 	opts       Options
 	log        *slog.Logger
 	adminHash  [32]byte
@@ -120,15 +120,16 @@ const (
 	authTenant
 )
 
-// NewHandler returns the HTTP API over svc.
-func NewHandler(svc *ledger.Service, opts Options) http.Handler {
+// NewHandler returns the HTTP API over svc (a *ledger.Service in
+// production).
+func NewHandler(svc Ledger, opts Options) http.Handler {
 	return newHandler(svc, opts)
 }
 
 // Routes lists the method and path pattern of every registered endpoint.
 func Routes() []Route { return newHandler(nil, Options{}).routesList }
 
-func newHandler(svc *ledger.Service, opts Options) *handler {
+func newHandler(svc Ledger, opts Options) *handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}

@@ -15,7 +15,7 @@ type metrics struct {
 	submitD  prometheus.Histogram
 }
 
-func newMetrics(reg *prometheus.Registry, svc *ledger.Service) *metrics {
+func newMetrics(reg *prometheus.Registry, svc Ledger) *metrics {
 	m := &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "smsledger_http_request_duration_seconds",
@@ -68,7 +68,7 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
 }
 
-func (m *metrics) submitted(svc *ledger.Service, tenant string, err error, d time.Duration) {
+func (m *metrics) submitted(svc Ledger, tenant string, err error, d time.Duration) {
 	tier := "unknown"
 	if t, e := svc.Tenant(tenant); e == nil {
 		tier = t.Tier
