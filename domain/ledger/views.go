@@ -214,7 +214,7 @@ func (s *Service) Message(ctx context.Context, tenantID string, id uuid.UUID) (M
 			if !e.DoneAt.IsZero() {
 				v.DoneAt = tp(e.DoneAt)
 			}
-			if _, final := dlrFinal(e.Status); final {
+			if message.DLRFinal(e.Status) {
 				v.FinalAt = tp(e.At)
 			}
 		case events.MessageExpired:

@@ -191,7 +191,7 @@ func (s *Service) FinalReport(ctx context.Context, id uuid.UUID) (FinalReport, e
 	for _, e := range evs {
 		switch e := e.(type) {
 		case events.DeliveryReported:
-			if _, final := dlrFinal(e.Status); final {
+			if message.DLRFinal(e.Status) {
 				r.ErrorCode, r.DoneAt = e.ErrorCode, e.DoneAt
 				if r.DoneAt.IsZero() {
 					r.DoneAt = e.At
