@@ -168,19 +168,39 @@ type world struct {
 	rcpt     *receipts
 	d        *Driver
 	forwards atomic.Int64
+
+	afterSetup []func()
 }
 
-type worldOption func(*ledger.Options)
+// worldOption adjusts a world: the ledger's options before it starts, or
+// the configuration after Setup.
+type worldOption func(*world, *ledger.Options)
+
+// twoSuppliers routes 49 to sup1, then sup2.
+func twoSuppliers(w *world, o *ledger.Options) {
+	w.afterSetup = append(w.afterSetup, func() {
+		w.addSupplier("sup2")
+		w.route("sup1", "sup2")
+	})
+}
+
+// outboxSize sets the ledger's outbox size.
+func outboxSize(n int) worldOption {
+	return func(_ *world, o *ledger.Options) { o.OutboxSize = n }
+}
 
 func newWorld(t *testing.T, opts ...worldOption) *world {
 	t.Helper()
 	w := &world{t: t, store: &faultStore{Store: ledgertest.MemStore(t)}, clock: newClock(), sup: newSuppliers(), rcpt: newReceipts()}
 	lo := ledger.Options{Clock: w.clock.Now, Logger: quiet()}
 	for _, o := range opts {
-		o(&lo)
+		o(w, &lo)
 	}
 	w.svc = ledgertest.Start(t, w.store, lo)
 	ledgertest.Setup(t, w.svc, "acme")
+	for _, f := range w.afterSetup {
+		f()
+	}
 	w.must(w.svc.TopUp(context.Background(), "acme", decimal.RequireFromString("10"), "t1"))
 	w.d = w.driver(w.svc)
 	return w
@@ -242,6 +262,15 @@ func (w *world) submit() uuid.UUID {
 		w.t.Fatal("accepted message not on the outbox")
 	}
 	return acc.MessageID
+}
+
+// sent submits a message and dispatches it; it returns the message and
+// the attempt the supplier side took.
+func (w *world) sent(ctx context.Context) (uuid.UUID, Attempt) {
+	w.t.Helper()
+	id := w.submit()
+	w.d.dispatch(ctx, id)
+	return id, w.sup.next(w.t)
 }
 
 // view is the ledger's view of message id.

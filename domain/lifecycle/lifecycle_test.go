@@ -79,13 +79,9 @@ func (w *world) submitToRunning() uuid.UUID {
 // rejection by the last one fails the message, releases its hold and tells
 // the tenant.
 func TestRejectionFailsOverThenFails(t *testing.T) {
-	w := newWorld(t)
-	w.addSupplier("sup2")
-	w.route("sup1", "sup2")
+	w := newWorld(t, twoSuppliers)
 	ctx := context.Background()
-	id := w.submit()
-	w.d.dispatch(ctx, id)
-	first := w.sup.next(t)
+	id, first := w.sent(ctx)
 	w.d.SupplierRejected(ctx, first.Key, first.SupplierID, 0x58)
 	second := w.sup.next(t)
 	if second.Key != (AttemptKey{id, 2}) || second.SupplierID == first.SupplierID {
@@ -117,9 +113,7 @@ func (w *world) forwardQueued(ctx context.Context) {
 // A supplier side that cannot take the attempt counts as a rejection
 // (ESME_RMSGQFUL): the message fails over without being sent.
 func TestSupplierSideRefusalFailsOver(t *testing.T) {
-	w := newWorld(t)
-	w.addSupplier("sup2")
-	w.route("sup1", "sup2")
+	w := newWorld(t, twoSuppliers)
 	ctx := context.Background()
 	id := w.submit()
 	w.sup.setRefuse(true)
@@ -138,13 +132,9 @@ func TestSupplierSideRefusalFailsOver(t *testing.T) {
 
 // A timed-out submit fails over like a rejection.
 func TestTimeoutFailsOver(t *testing.T) {
-	w := newWorld(t)
-	w.addSupplier("sup2")
-	w.route("sup1", "sup2")
+	w := newWorld(t, twoSuppliers)
 	ctx := context.Background()
-	id := w.submit()
-	w.d.dispatch(ctx, id)
-	first := w.sup.next(t)
+	id, first := w.sent(ctx)
 	w.d.SupplierTimedOut(ctx, first.Key, first.SupplierID)
 	if second := w.sup.next(t); second.Key.Attempt != 2 {
 		t.Fatalf("after a timeout: %+v", second)
@@ -166,9 +156,7 @@ func TestTimeoutFailsOver(t *testing.T) {
 func TestDLRThatOvertakesItsSubmitRespWaits(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	id := w.submit()
-	w.d.dispatch(ctx, id)
-	a := w.sup.next(t)
+	id, a := w.sent(ctx)
 	dlrErr := make(chan error, 1)
 	go func() {
 		dlrErr <- w.d.DeliveryReport(ctx, SupplierDLR{SupplierID: "sup1", SupplierMessageID: "FAST", Stat: "DELIVRD", DoneAt: w.clock.Now()})
@@ -217,9 +205,7 @@ func TestForwardsOnce(t *testing.T) {
 // delivered takes a message to DELIVRD (not forwarded yet) and returns it.
 func (w *world) delivered(ctx context.Context, supMsgID string) uuid.UUID {
 	w.t.Helper()
-	id := w.submit()
-	w.d.dispatch(ctx, id)
-	a := w.sup.next(w.t)
+	id, a := w.sent(ctx)
 	w.d.SupplierAccepted(ctx, a.Key, a.SupplierID, supMsgID, time.Millisecond)
 	if err := w.d.DeliveryReport(ctx, SupplierDLR{SupplierID: a.SupplierID, SupplierMessageID: supMsgID, Stat: "DELIVRD", DoneAt: w.clock.Now()}); err != nil {
 		w.t.Fatal(err)

@@ -18,9 +18,7 @@ import (
 // was never sent is dispatched; a final DLR not yet forwarded goes to the
 // tenant.
 func TestRecoveryAfterRestart(t *testing.T) {
-	w := newWorld(t)
-	w.addSupplier("sup2")
-	w.route("sup1", "sup2")
+	w := newWorld(t, twoSuppliers)
 	ctx := context.Background()
 
 	inFlight := w.submit()
@@ -58,7 +56,7 @@ func TestRecoveryAfterRestart(t *testing.T) {
 // the resumer and dispatched by the redo workers, every one of them,
 // without a second submit of any.
 func TestResumerDispatchesWhatTheFullOutboxDropped(t *testing.T) {
-	w := newWorld(t, func(o *ledger.Options) { o.OutboxSize = 4 })
+	w := newWorld(t, outboxSize(4))
 	ctx := context.Background()
 	const burst = 60
 	for range burst {
@@ -147,9 +145,7 @@ func TestSweepTimesOutWhatNobodyHolds(t *testing.T) {
 func TestKeptAnswerRecordedLater(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	id := w.submit()
-	w.d.dispatch(ctx, id)
-	a := w.sup.next(t)
+	id, a := w.sent(ctx)
 
 	w.store.mode.Store(storeRefuses)
 	w.d.SupplierAccepted(ctx, a.Key, a.SupplierID, "SUP-7", time.Millisecond)
@@ -183,9 +179,7 @@ func TestKeptAnswerRecordedLater(t *testing.T) {
 func TestKeptAnswerDroppedAfterRetryingFor(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	id := w.submit()
-	w.d.dispatch(ctx, id)
-	a := w.sup.next(t)
+	id, a := w.sent(ctx)
 	w.store.mode.Store(storeRefuses)
 	w.d.SupplierAccepted(ctx, a.Key, a.SupplierID, "SUP-8", time.Millisecond)
 	w.clock.Advance(answerRetryFor)
