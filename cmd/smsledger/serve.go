@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -26,6 +27,7 @@ import (
 	"github.com/smsledger/smsledger/eventstore"
 	"github.com/smsledger/smsledger/eventstore/kurrentstore"
 	"github.com/smsledger/smsledger/eventstore/pgstore"
+	"github.com/smsledger/smsledger/internal/supervise"
 	"github.com/smsledger/smsledger/migrations"
 	"github.com/smsledger/smsledger/projections"
 )
@@ -41,8 +43,11 @@ type serveConfig struct {
 	// sealKeyFile holds the key that seals supplier passwords in the log.
 	sealKeyFile string
 
-	// ready, if set, is called once the HTTP listener is up (tests).
+	// ready, if set, is called once every component has started (tests).
 	ready func(readyInfo)
+	// projections tunes the projections runtime (tests: fewer retries
+	// before it gives up); zero values take the defaults.
+	projections projections.Options
 }
 
 // readyInfo describes a running serve (for tests).
@@ -112,8 +117,9 @@ func backendName(spec string) string {
 // poolConnsMax bounds the connections serve opens to PostgreSQL.
 const poolConnsMax = 32
 
-// runServe runs the daemon until ctx is cancelled (SIGINT/SIGTERM), then
-// shuts down in order: HTTP, event store, pool, embedded PostgreSQL.
+// runServe runs the daemon until ctx is cancelled (SIGINT/SIGTERM) or a
+// vital component fails for good (then it returns that failure): its
+// components (see components) start in order and stop in reverse order.
 func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger) error {
 	if cfg.adminToken == "" {
 		tok, err := newToken()
@@ -123,18 +129,111 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 		cfg.adminToken = tok
 		fmt.Fprintf(stdout, "admin token (generated for this run; set --admin-token or SMSLEDGER_ADMIN_TOKEN to keep one): %s\n", tok)
 	}
-
-	// Database: external, or the embedded server (stopped last, by the defer).
-	dbURL, stopDB, dbDied, err := openDatabase(ctx, cfg.common, log)
+	tlsConfig, err := loadTLS(cfg.tlsCertFile, cfg.tlsKeyFile)
 	if err != nil {
 		return err
 	}
-	defer stopDB()
+	d := &daemon{cfg: cfg, log: log, tls: tlsConfig, reg: prometheus.NewRegistry()}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.metrics = newServeMetrics(d.reg)
+	return supervise.Run(ctx, log, d.components(), d.serving)
+}
 
-	if err := migrations.Apply(ctx, dbURL); err != nil {
+// daemon is what serve's components share: each sets its part in its Start
+// for the ones started after it.
+type daemon struct {
+	cfg     serveConfig
+	log     *slog.Logger
+	tls     *tls.Config // nil: plain TCP
+	reg     *prometheus.Registry
+	metrics *serveMetrics
+
+	dbURL      string
+	stopDB     func()
+	dbDied     <-chan struct{} // nil for an external database
+	pool       *pgxpool.Pool
+	store      eventstore.Store
+	closeStore func()
+	svc        *ledger.Service
+	proj       *projections.Runtime
+	hooks      *webhook.Sender
+	rel        *relay.Relay
+	smpp       *server.Server
+	httpLn     net.Listener
+	httpSrv    *http.Server
+}
+
+// components lists serve's components in start order; they stop in reverse
+// order, which gives the shutdown its guarantees: SMPP stops taking traffic
+// first and drains its in-flight submits (each answered only once durable),
+// HTTP finishes its requests; then the relay stops the supplier binds (what
+// was in flight is resolved from the log on the next start); webhooks stop
+// after the relay and before the store, so a delivery that succeeds during
+// the stop is still recorded; the projections and the ledger stop following
+// the log; the event store closes once every append accepted before the
+// shutdown is decided; the database goes last.
+func (d *daemon) components() []supervise.Component {
+	return []supervise.Component{
+		d.database(),
+		d.eventStore(),
+		d.ledger(),
+		d.projections(),
+		d.webhooks(),
+		d.relay(),
+		d.routeHealth(),
+		d.httpServer(),
+		d.smppServer(),
+	}
+}
+
+// serving runs once every component has started.
+func (d *daemon) serving() {
+	httpAddr, smppAddr := d.httpLn.Addr().String(), d.smpp.Addr().String()
+	d.log.Info("serving", "http_addr", httpAddr, "smpp_addr", smppAddr, "eventstore", d.cfg.eventstore)
+	if d.cfg.ready != nil {
+		d.cfg.ready(readyInfo{HTTPAddr: httpAddr, SMPPAddr: smppAddr, DatabaseURL: d.dbURL})
+	}
+}
+
+// database: --database-url or the embedded server, migrated, and the pool
+// every other component uses. Vital: serve cannot outlive its database.
+func (d *daemon) database() supervise.Component {
+	return supervise.Component{
+		Name:  "database",
+		Vital: true,
+		Start: func(ctx context.Context) error {
+			dbURL, stopDB, died, err := openDatabase(ctx, d.cfg.common, d.log)
+			if err != nil {
+				return err
+			}
+			d.dbURL, d.stopDB, d.dbDied = dbURL, stopDB, died
+			if err := d.openPool(ctx); err != nil {
+				stopDB()
+				return err
+			}
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-d.dbDied:
+				return errors.New("embedded PostgreSQL exited unexpectedly; see postgres.log in --data-dir")
+			}
+		},
+		Stop: func() {
+			d.pool.Close()
+			d.stopDB()
+		},
+	}
+}
+
+// openPool migrates the database and opens the pool.
+func (d *daemon) openPool(ctx context.Context) error {
+	if err := migrations.Apply(ctx, d.dbURL); err != nil {
 		return err
 	}
-	poolCfg, err := pgxpool.ParseConfig(dbURL)
+	poolCfg, err := pgxpool.ParseConfig(d.dbURL)
 	if err != nil {
 		return fmt.Errorf("database pool: %w", err)
 	}
@@ -145,157 +244,224 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 	if err != nil {
 		return fmt.Errorf("database pool: %w", err)
 	}
-	defer pool.Close()
 	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
 		return fmt.Errorf("database: %w", err)
 	}
-
-	// The event store; closed after HTTP (and SMPP) have stopped, so every
-	// append accepted before shutdown is decided.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := newServeMetrics(reg)
-	store, closeStore, err := openEventStore(ctx, cfg.eventstore, pool, log, metrics.onBatch)
-	if err != nil {
-		return fmt.Errorf("event store: %w", err)
-	}
-	defer closeStore()
-	head, err := store.Head(ctx)
-	if err != nil {
-		return fmt.Errorf("event store: %w", err)
-	}
-	log.Info("event store open", "backend", backendName(cfg.eventstore), "head", uint64(head))
-
-	// The ledger: the use cases behind SMPP and HTTP, with the hot path's
-	// snapshots rebuilt from the log before any traffic is taken.
-	sealer, hasher, err := loadSecrets(cfg.sealKeyFile, cfg.common.dataDir, log)
-	if err != nil {
-		return err
-	}
-	svc, err := ledger.New(store, ledger.Options{Logger: log, Sealer: sealer, Hasher: hasher})
-	if err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	ledgerCtx, stopLedger := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopLedger()
-	ledgerErr := make(chan error, 1)
-	go func() { ledgerErr <- svc.Run(ledgerCtx) }()
-	if err := waitCaughtUp(ctx, svc, ledgerErr); err != nil {
-		return err
-	}
-	log.Info("ledger caught up with the log", "position", uint64(svc.Position()))
-
-	// Projections: the read models in PostgreSQL (journal, balances, CDRs,
-	// route health), each following the log from its checkpoint.
-	proj, err := projections.Start(ctx, store, pool, log)
-	if err != nil {
-		return fmt.Errorf("projections: %w", err)
-	}
-	defer proj.Close()
-
-	// DLR webhooks: tenants with a webhook get their final DLRs POSTed
-	// (signed, retried with backoff) instead of on an SMPP receiver bind.
-	// Stopped after the relay and before the store, so a delivery that
-	// succeeds during the stop is still recorded.
-	hooks := webhook.New(webhook.Config{Logger: log})
-	hooksCtx, stopHooks := context.WithCancel(context.WithoutCancel(ctx))
-	hooksDone := make(chan struct{})
-	go func() { defer close(hooksDone); hooks.Run(hooksCtx) }()
-	defer func() { stopHooks(); <-hooksDone }()
-
-	// SMPP: the relay between the ledger and the suppliers' binds, and the
-	// ingress server customers bind to.
-	rel := relay.New(svc, relay.Options{Logger: log, Observer: metrics, Webhooks: hooks})
-	tlsConfig, err := loadTLS(cfg.tlsCertFile, cfg.tlsKeyFile)
-	if err != nil {
-		return err
-	}
-	smppSrv, err := server.New(server.Config{Addr: cfg.smppAddr, Ingress: rel.Ingress(), Logger: log, TLS: tlsConfig})
-	if err != nil {
-		return err
-	}
-	rel.Attach(smppSrv)
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRelay()
-	relayDone := make(chan error, 1)
-	go func() { relayDone <- rel.Run(relayCtx) }()
-	go feedHealth(relayCtx, svc, rel, pool, log, metrics)
-	reg.MustRegister(newStateCollector(rel, smppSrv, proj))
-	smppCtx, stopSMPP := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopSMPP()
-	smppDone := make(chan error, 1)
-	go func() { smppDone <- smppSrv.Serve(smppCtx) }()
-	log.Info("smpp listening", "smpp_addr", smppSrv.Addr().String())
-
-	ln, err := net.Listen("tcp", cfg.httpAddr)
-	if err != nil {
-		return fmt.Errorf("http listen: %w", err)
-	}
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
-	}
-	srv := &http.Server{
-		Handler: httpapi.NewHandler(svc, httpapi.Options{
-			AdminToken: cfg.adminToken,
-			Logger:     log,
-			Readiness:  pool.Ping,
-			Reports:    reports{store: store, pool: pool},
-			Registry:   reg,
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("serving", "http_addr", ln.Addr().String(), "eventstore", cfg.eventstore)
-	if cfg.ready != nil {
-		cfg.ready(readyInfo{HTTPAddr: ln.Addr().String(), SMPPAddr: smppSrv.Addr().String(), DatabaseURL: dbURL})
-	}
-
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down", "cause", context.Cause(ctx))
-	case err := <-serveErr:
-		return fmt.Errorf("http: %w", err)
-	case err := <-ledgerErr:
-		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutCtx)
-		return fmt.Errorf("ledger stopped following the log: %w", err)
-	case err := <-smppDone:
-		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutCtx)
-		return fmt.Errorf("smpp server: %w", err)
-	case <-proj.Done():
-		log.Error("projections stopped; read models no longer follow the log", "err", proj.Err())
-	case <-dbDied: // nil (never ready) for an external database
-		err := errors.New("embedded PostgreSQL exited unexpectedly; see postgres.log in --data-dir")
-		log.Error("shutting down", "err", err)
-		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutCtx)
-		return err
-	}
-	// Stop taking traffic: SMPP drains in-flight submits (each answered
-	// only once durable), HTTP finishes its requests; then the relay stops
-	// the supplier binds (what was in flight is resolved from the log on the
-	// next start).
-	stopSMPP()
-	if err := <-smppDone; err != nil {
-		log.Warn("smpp server stopped with an error", "err", err)
-	}
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	stopRelay()
-	<-relayDone
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http: %w", err)
-	}
+	d.pool = pool
 	return nil
+}
+
+// eventStore: the log. Vital; its failures surface in the ledger and the
+// projections that follow it.
+func (d *daemon) eventStore() supervise.Component {
+	return supervise.Component{
+		Name:  "event store",
+		Vital: true,
+		Start: func(ctx context.Context) error {
+			store, closeStore, err := openEventStore(ctx, d.cfg.eventstore, d.pool, d.log, d.metrics.onBatch)
+			if err != nil {
+				return fmt.Errorf("event store: %w", err)
+			}
+			head, err := store.Head(ctx)
+			if err != nil {
+				closeStore()
+				return fmt.Errorf("event store: %w", err)
+			}
+			d.store, d.closeStore = store, closeStore
+			d.log.Info("event store open", "backend", backendName(d.cfg.eventstore), "head", uint64(head))
+			return nil
+		},
+		Stop: func() { d.closeStore() },
+	}
+}
+
+// ledger: the use cases behind SMPP and HTTP, with the hot path's snapshots
+// rebuilt from the log before any traffic is taken (ready once caught up).
+func (d *daemon) ledger() supervise.Component {
+	return supervise.Component{
+		Name:  "ledger",
+		Vital: true,
+		Start: func(context.Context) error {
+			sealer, hasher, err := loadSecrets(d.cfg.sealKeyFile, d.cfg.common.dataDir, d.log)
+			if err != nil {
+				return err
+			}
+			svc, err := ledger.New(d.store, ledger.Options{Logger: d.log, Sealer: sealer, Hasher: hasher})
+			if err != nil {
+				return fmt.Errorf("ledger: %w", err)
+			}
+			d.svc = svc
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			if err := d.svc.Run(ctx); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("stopped following the log: %w", err)
+			}
+			return nil
+		},
+		Ready: func(ctx context.Context) error {
+			if err := d.svc.WaitCaughtUp(ctx); err != nil {
+				return fmt.Errorf("ledger catch-up: %w", err)
+			}
+			d.log.Info("ledger caught up with the log", "position", uint64(d.svc.Position()))
+			return nil
+		},
+	}
+}
+
+// projections: the read models in PostgreSQL (journal, balances, CDRs,
+// route health), each following the log from its checkpoint. Vital: once
+// they give up, reports, balances and routing health go stale.
+func (d *daemon) projections() supervise.Component {
+	return supervise.Component{
+		Name:  "projections",
+		Vital: true,
+		Start: func(ctx context.Context) error {
+			opts := d.cfg.projections
+			opts.Logger = d.log
+			proj, err := projections.StartWithOptions(ctx, d.store, d.pool, opts)
+			if err != nil {
+				return fmt.Errorf("projections: %w", err)
+			}
+			d.proj = proj
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-d.proj.Done():
+				return cmp.Or(d.proj.Err(), errors.New("stopped"))
+			}
+		},
+		Stop: func() { _ = d.proj.Close() },
+	}
+}
+
+// webhooks: tenants with a webhook get their final DLRs POSTed (signed,
+// retried with backoff) instead of on an SMPP receiver bind.
+func (d *daemon) webhooks() supervise.Component {
+	return supervise.Component{
+		Name:  "webhooks",
+		Vital: true,
+		Start: func(context.Context) error {
+			d.hooks = webhook.New(webhook.Config{Logger: d.log})
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			d.hooks.Run(ctx)
+			return nil
+		},
+	}
+}
+
+// relay: between the ledger and the suppliers' binds. It also makes the
+// SMPP ingress server (listening, not yet accepting; see smppServer), which
+// forwards tenants' DLRs through it.
+func (d *daemon) relay() supervise.Component {
+	return supervise.Component{
+		Name:  "relay",
+		Vital: true,
+		Start: func(context.Context) error {
+			rel := relay.New(d.svc, relay.Options{Logger: d.log, Observer: d.metrics, Webhooks: d.hooks})
+			smppSrv, err := server.New(server.Config{Addr: d.cfg.smppAddr, Ingress: rel.Ingress(), Logger: d.log, TLS: d.tls})
+			if err != nil {
+				return err
+			}
+			rel.Attach(smppSrv)
+			d.rel, d.smpp = rel, smppSrv
+			d.reg.MustRegister(newStateCollector(rel, smppSrv, d.proj))
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			if err := d.rel.Run(ctx); err != nil && ctx.Err() == nil {
+				return err
+			}
+			return nil
+		},
+		// The listener, if the start failed before the smpp server ran
+		// (after its graceful stop, a no-op).
+		Stop: func() { d.smpp.Close() },
+	}
+}
+
+// routeHealth feeds routing the suppliers' health. Not vital: without it
+// routing goes on with the last health it was given.
+func (d *daemon) routeHealth() supervise.Component {
+	return supervise.Component{
+		Name: "route health",
+		Run: func(ctx context.Context) error {
+			feedHealth(ctx, d.svc, d.rel, d.pool, d.log, d.metrics)
+			return nil
+		},
+	}
+}
+
+// httpServer: the API, /healthz, /readyz and /metrics. It finishes the
+// requests in progress when stopped.
+func (d *daemon) httpServer() supervise.Component {
+	return supervise.Component{
+		Name:  "http",
+		Vital: true,
+		Start: func(context.Context) error {
+			ln, err := net.Listen("tcp", d.cfg.httpAddr)
+			if err != nil {
+				return fmt.Errorf("http listen: %w", err)
+			}
+			if d.tls != nil {
+				ln = tls.NewListener(ln, d.tls)
+			}
+			d.httpLn = ln
+			d.httpSrv = &http.Server{
+				Handler: httpapi.NewHandler(d.svc, httpapi.Options{
+					AdminToken: d.cfg.adminToken,
+					Logger:     d.log,
+					Readiness:  d.pool.Ping,
+					Reports:    reports{store: d.store, pool: d.pool},
+					Registry:   d.reg,
+				}),
+				ReadHeaderTimeout: 10 * time.Second,
+				ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+			}
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			served := make(chan error, 1)
+			go func() { served <- d.httpSrv.Serve(d.httpLn) }()
+			select {
+			case err := <-served:
+				return err
+			case <-ctx.Done():
+			}
+			shutCtx, cancel := context.WithTimeout(context.Background(), httpShutdownMax)
+			defer cancel()
+			if err := d.httpSrv.Shutdown(shutCtx); err != nil {
+				return fmt.Errorf("http shutdown: %w", err)
+			}
+			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+}
+
+// httpShutdownMax bounds the wait for HTTP requests in progress at a stop.
+const httpShutdownMax = 15 * time.Second
+
+// smppServer: the SMPP ingress customers bind to. Stopped first: it stops
+// accepting and drains its in-flight submits (server.Config.DrainTimeout).
+func (d *daemon) smppServer() supervise.Component {
+	return supervise.Component{
+		Name:  "smpp",
+		Vital: true,
+		Start: func(context.Context) error {
+			d.log.Info("smpp listening", "smpp_addr", d.smpp.Addr().String())
+			return nil
+		},
+		Run: func(ctx context.Context) error { return d.smpp.Serve(ctx) },
+	}
 }
 
 // feedHealth keeps the routing health snapshot fresh: a supplier with no
@@ -334,22 +500,6 @@ func feedHealth(ctx context.Context, svc *ledger.Service, rel *relay.Relay, pool
 			return
 		case <-tick.C:
 		}
-	}
-}
-
-// waitCaughtUp waits until the ledger has applied the log up to its head,
-// or fails if the ledger stops first.
-func waitCaughtUp(ctx context.Context, svc *ledger.Service, ledgerErr <-chan error) error {
-	caught := make(chan error, 1)
-	go func() { caught <- svc.WaitCaughtUp(ctx) }()
-	select {
-	case err := <-caught:
-		if err != nil {
-			return fmt.Errorf("ledger catch-up: %w", err)
-		}
-		return nil
-	case err := <-ledgerErr:
-		return fmt.Errorf("ledger stopped during catch-up: %w", err)
 	}
 }
 
