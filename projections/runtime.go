@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/smsledger/smsledger/eventstore"
+	"github.com/smsledger/smsledger/internal/backoff"
 )
 
 // Options tune the runtime. Zero values take the defaults.
@@ -240,17 +241,17 @@ func (r *Runtime) noteHead(h eventstore.Position) {
 
 func (r *Runtime) run(ctx context.Context) {
 	defer close(r.done)
-	failures := 0
+	b := backoff.Backoff{Min: r.opts.BackoffMin, Max: r.opts.BackoffMax}
 	for ctx.Err() == nil {
 		progressed, err := r.runOnce(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if progressed {
-			failures = 0
+			b.Reset()
 		}
-		failures++
-		if failures > r.opts.RetryMax {
+		wait := b.Next()
+		if failures := b.Failures(); failures > r.opts.RetryMax {
 			r.log.Error("projections stopped: too many consecutive failures", "attempts", failures, "err", err)
 			r.mu.Lock()
 			r.err = fmt.Errorf("projections: gave up after %d attempts: %w", failures, err)
@@ -259,12 +260,9 @@ func (r *Runtime) run(ctx context.Context) {
 			r.mu.Unlock()
 			return
 		}
-		wait := min(r.opts.BackoffMin<<min(failures-1, 20), r.opts.BackoffMax)
-		r.log.Warn("projections failed; retrying from the checkpoints", "err", err, "attempt", failures, "retry_in", wait)
-		select {
-		case <-ctx.Done():
+		r.log.Warn("projections failed; retrying from the checkpoints", "err", err, "attempt", b.Failures(), "retry_in", wait)
+		if backoff.Wait(ctx, wait) != nil {
 			return
-		case <-time.After(wait):
 		}
 	}
 }

@@ -31,12 +31,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/smsledger/smsledger/internal/backoff"
 )
 
 // Header names and the signature scheme version.
@@ -193,8 +196,11 @@ type Sender struct {
 	queue chan *item
 
 	mu      sync.Mutex
-	pending map[string]struct{}  // message ids accepted and not finished
-	recent  map[string]time.Time // message id -> refused until
+	pending map[string]struct{} // message ids accepted and not finished
+	// recent maps the message ids finished lately to the time until which
+	// they are refused; it holds the recentPerQueued×QueueSize ids finished
+	// last.
+	recent  *simplelru.LRU[string, time.Time]
 	stopped bool
 	timers  map[*item]*time.Timer // deliveries waiting for their next attempt
 	timerWG sync.WaitGroup        // timer callbacks not finished
@@ -211,12 +217,16 @@ type item struct {
 // New makes a Sender.
 func New(cfg Config) *Sender {
 	cfg.setDefaults()
+	recent, err := simplelru.NewLRU[string, time.Time](recentPerQueued*cfg.QueueSize, nil)
+	if err != nil {
+		panic(err) // only for a size below 1, which the defaults rule out
+	}
 	return &Sender{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "webhook"),
 		queue:   make(chan *item, cfg.QueueSize),
 		pending: map[string]struct{}{},
-		recent:  map[string]time.Time{},
+		recent:  recent,
 		timers:  map[*item]*time.Timer{},
 	}
 }
@@ -240,12 +250,12 @@ func (s *Sender) Enqueue(d Delivery) error {
 		return ErrClosed
 	case hasKey(s.pending, key):
 		return ErrPending
-	case s.cfg.Now().Before(s.recent[key]):
+	case s.refusedUntil(key).After(s.cfg.Now()):
 		return ErrRecent
 	case len(s.pending) >= s.cfg.QueueSize:
 		return ErrQueueFull
 	}
-	delete(s.recent, key)
+	s.recent.Remove(key)
 	s.pending[key] = struct{}{}
 	// Never blocks: the channel holds QueueSize and at most QueueSize
 	// deliveries are pending.
@@ -255,11 +265,15 @@ func (s *Sender) Enqueue(d Delivery) error {
 
 func hasKey(m map[string]struct{}, k string) bool { _, ok := m[k]; return ok }
 
-// Pending is the number of deliveries accepted and not finished.
-func (s *Sender) Pending() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.pending)
+// recentPerQueued is how many finished message ids the sender remembers
+// per place in its queue.
+const recentPerQueued = 4
+
+// refusedUntil is when a message id finished lately stops being refused
+// (the zero time if it was not). s.mu is held.
+func (s *Sender) refusedUntil(key string) time.Time {
+	until, _ := s.recent.Peek(key)
+	return until
 }
 
 // Run sends until ctx ends, then lets the attempts in flight finish
@@ -356,13 +370,9 @@ func (s *Sender) attempt(ctx context.Context, it *item) {
 
 // backoff is the delay after the n-th failed attempt.
 func (s *Sender) backoff(n int, retryAfter time.Duration) time.Duration {
-	d := s.cfg.InitialBackoff
-	for i := 1; i < n && d < s.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, s.cfg.MaxBackoff)
+	d := backoff.Delay(s.cfg.InitialBackoff, s.cfg.MaxBackoff, n)
 	if !s.cfg.NoJitter {
-		d = d/2 + rand.N(d/2+1)
+		d = backoff.Jittered(d, 0.5)
 	}
 	if retryAfter > d {
 		d = min(retryAfter, s.cfg.MaxBackoff)
@@ -427,17 +437,7 @@ func (s *Sender) finish(it *item, err error) {
 	if errors.Is(err, ErrClosed) {
 		return
 	}
-	now := s.cfg.Now()
-	if len(s.recent) >= 2*s.cfg.QueueSize {
-		for k, until := range s.recent {
-			if !now.Before(until) {
-				delete(s.recent, k)
-			}
-		}
-	}
-	if len(s.recent) < 4*s.cfg.QueueSize {
-		s.recent[key] = now.Add(s.cfg.RecentFor)
-	}
+	s.recent.Add(key, s.cfg.Now().Add(s.cfg.RecentFor))
 }
 
 // Sign returns the X-Smsledger-Signature value for a body sent at

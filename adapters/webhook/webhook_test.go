@@ -317,3 +317,20 @@ func TestStopFinishesPendingWithErrClosed(t *testing.T) {
 		t.Fatalf("enqueue after stop: %v", err)
 	}
 }
+
+// The ids finished lately are bounded: past 4×QueueSize the oldest is
+// forgotten (and accepted again) first.
+func TestRecentBounded(t *testing.T) {
+	s := New(Config{QueueSize: 1, RecentFor: time.Hour})
+	for i := range 5 {
+		s.finish(&item{d: Delivery{DLR: dlr("m" + strconv.Itoa(i))}}, nil)
+	}
+	for i := 1; i < 5; i++ {
+		if err := s.Enqueue(Delivery{URL: "http://127.0.0.1:1", DLR: dlr("m" + strconv.Itoa(i))}); !errors.Is(err, ErrRecent) {
+			t.Fatalf("m%d: %v, want ErrRecent", i, err)
+		}
+	}
+	if err := s.Enqueue(Delivery{URL: "http://127.0.0.1:1", DLR: dlr("m0")}); err != nil {
+		t.Fatalf("the oldest finished id: %v", err)
+	}
+}

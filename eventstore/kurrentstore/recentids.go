@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/smsledger/smsledger/eventstore"
 )
@@ -15,46 +16,45 @@ import (
 // sees this process's appends of the recent past, not other nodes' or older
 // ones.
 type recentIDs struct {
-	mu   sync.Mutex
-	byID map[uuid.UUID]string
-	ring []uuid.UUID // insertion order, for eviction
-	next int
+	mu sync.Mutex // reserve's check and its additions are one step
+	// byID maps an id to its stream. Lookups peek, so the oldest id added
+	// is the one evicted.
+	byID *simplelru.LRU[uuid.UUID, string]
 }
 
-// newRecentIDs returns nil (no check) when max is negative.
+// newRecentIDs returns nil (no check) when max is not positive.
 func newRecentIDs(max int) *recentIDs {
-	if max < 0 {
+	if max <= 0 {
 		return nil
 	}
-	return &recentIDs{byID: make(map[uuid.UUID]string, max), ring: make([]uuid.UUID, max)}
+	byID, err := simplelru.NewLRU[uuid.UUID, string](max, nil)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return &recentIDs{byID: byID}
 }
 
 // reserve records events' ids for stream, or fails with
 // eventstore.ErrDuplicateEventID if one was recently appended to another
 // stream. It returns the ids it added, for release.
 func (r *recentIDs) reserve(stream string, events []eventstore.EventData) ([]uuid.UUID, error) {
-	if r == nil || len(r.ring) == 0 {
+	if r == nil {
 		return nil, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := range events {
-		if other, ok := r.byID[events[i].ID]; ok && other != stream {
+		if other, ok := r.byID.Peek(events[i].ID); ok && other != stream {
 			return nil, fmt.Errorf("%w: event id %s was appended to another stream", eventstore.ErrDuplicateEventID, events[i].ID)
 		}
 	}
 	var added []uuid.UUID
 	for i := range events {
 		id := events[i].ID
-		if _, ok := r.byID[id]; ok {
+		if r.byID.Contains(id) {
 			continue
 		}
-		if old := r.ring[r.next]; old != uuid.Nil {
-			delete(r.byID, old)
-		}
-		r.ring[r.next] = id
-		r.next = (r.next + 1) % len(r.ring)
-		r.byID[id] = stream
+		r.byID.Add(id, stream)
 		added = append(added, id)
 	}
 	return added, nil
@@ -68,6 +68,6 @@ func (r *recentIDs) release(ids []uuid.UUID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, id := range ids {
-		delete(r.byID, id)
+		r.byID.Remove(id)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/smsledger/smsledger/eventstore"
+	"github.com/smsledger/smsledger/internal/backoff"
 )
 
 // nextBatchMax bounds the events one Next returns.
@@ -89,7 +90,11 @@ func (s *Store) subscribe(ctx, runCtx context.Context, after eventstore.Position
 func (sub *subscription) run(ctx context.Context, es *esdb.Subscription, after eventstore.Position) {
 	defer sub.s.subs.Done()
 	last := after
-	backoff := sub.s.opts.ResubscribeMin
+	b := backoff.Backoff{Min: sub.s.opts.ResubscribeMin, Max: sub.s.opts.ResubscribeMax}
+	var wait time.Duration // before the next resubscribe
+	if es == nil {
+		wait = b.Next()
+	}
 	for {
 		if es != nil {
 			delivered, err := sub.pump(ctx, es, &last)
@@ -104,19 +109,15 @@ func (sub *subscription) run(ctx context.Context, es *esdb.Subscription, after e
 				return
 			}
 			if delivered {
-				backoff = sub.s.opts.ResubscribeMin
+				b.Reset()
 			}
-			sub.s.log.Warn("subscription to $all dropped; resubscribing", "after", last, "in", backoff, "err", err)
+			wait = b.Next()
+			sub.s.log.Warn("subscription to $all dropped; resubscribing", "after", last, "in", wait, "err", err)
 		}
-		timer := time.NewTimer(backoff)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
+		if backoff.Wait(ctx, wait) != nil {
 			sub.finish(eventstore.ErrClosed)
 			return
 		}
-		backoff = min(backoff*2, sub.s.opts.ResubscribeMax)
 		var err error
 		es, err = sub.s.subscribe(ctx, ctx, last)
 		if err != nil {
@@ -129,7 +130,8 @@ func (sub *subscription) run(ctx context.Context, es *esdb.Subscription, after e
 				sub.finish(fmt.Errorf("kurrentstore: resubscribe to $all after %d: %w", last, err))
 				return
 			}
-			sub.s.log.Warn("cannot resubscribe to $all yet", "after", last, "retry_in", backoff, "err", err)
+			wait = b.Next()
+			sub.s.log.Warn("cannot resubscribe to $all yet", "after", last, "retry_in", wait, "err", err)
 			es = nil
 			continue
 		}
