@@ -102,9 +102,6 @@ func (i *Instance) URL() string { return i.url }
 // Port returns the loopback TCP port the server listens on.
 func (i *Instance) Port() int { return i.port }
 
-// LogPath returns the path of the server's log file.
-func (i *Instance) LogPath() string { return i.logPath }
-
 // Start initialises (first time) and starts the server, and returns once it
 // accepts connections.
 func Start(ctx context.Context, cfg Config) (inst *Instance, err error) {
@@ -335,20 +332,6 @@ func (i *Instance) waitReady(ctx context.Context, deadline time.Time) error {
 // Done is closed when the server process has exited, whether by Stop or
 // unexpectedly (a crash, or someone else stopping it).
 func (i *Instance) Done() <-chan struct{} { return i.done }
-
-// Err returns why the server exited: nil while it runs, and nil after a clean
-// Stop.
-func (i *Instance) Err() error {
-	select {
-	case <-i.done:
-	default:
-		return nil
-	}
-	if err := i.exitErr(); err != nil {
-		return fmt.Errorf("pgembed: postgres exited: %w", err)
-	}
-	return nil
-}
 
 func (i *Instance) exitErr() error {
 	i.waitMu.Lock()

@@ -65,10 +65,6 @@ func setGCDefaults(getenv func(string) string) {
 // errUsage marks errors that are the caller's (exit code 2).
 var errUsage = errors.New("usage")
 
-// errNotImplemented marks subcommands and options the product does not have
-// yet (exit code 2).
-var errNotImplemented = errors.New("not implemented yet")
-
 const usage = `smsledger — event-sourced billing and routing ledger for wholesale SMS
 
 Usage: smsledger <command> [flags]
@@ -151,9 +147,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitOK
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "smsledger %s: %v\n", cmd, err)
-		return exitUsage
-	case errors.Is(err, errNotImplemented):
-		fmt.Fprintf(stderr, "smsledger: %v\n", err)
 		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "smsledger %s: %v\n", cmd, err)

@@ -11,9 +11,6 @@ import (
 // Scale is the number of decimal places Units can represent exactly.
 const Scale = 8
 
-// unitsPerWhole is 10^Scale.
-const unitsPerWhole = 100_000_000
-
 // Units is an exact amount in 10^-Scale of a currency unit (so 1 EUR is
 // 100_000_000 Units and 0.0125 EUR is 1_250_000 Units). The largest
 // representable amount is about 92 billion currency units, far beyond any

@@ -53,9 +53,6 @@ func NewRateCard(currency money.Currency, rates []Rate) (*RateCard, error) {
 // Currency is the card's (the tenant's) currency.
 func (c *RateCard) Currency() money.Currency { return c.currency }
 
-// Len is the number of prefixes.
-func (c *RateCard) Len() int { return c.table.Len() }
-
 // PricePerPart returns the price per part for an E.164 destination (digits
 // only) and the prefix that matched; ErrNoRate when none does.
 func (c *RateCard) PricePerPart(destination string) (price money.Units, matched string, err error) {

@@ -181,6 +181,3 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 	s.routes = t
 	return s, nil
 }
-
-// RouteCount is the number of route prefixes.
-func (s *Snapshot) RouteCount() int { return s.routes.Len() }

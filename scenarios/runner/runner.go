@@ -585,12 +585,11 @@ type FaultReport struct {
 	// accepting again), the submit_sm_resp statuses while it was down (stop
 	// done to start done) and the message ids acknowledged then (each must
 	// exist afterwards).
-	DownMs              float64          `json:"down_ms,omitempty"`
-	OutageStatuses      map[string]int64 `json:"outage_statuses,omitempty"`
-	AckedInOutage       []string         `json:"acked_in_outage,omitempty"`
-	StoppedAt           time.Time        `json:"-"`
-	StartedAt           time.Time        `json:"-"`
-	ServeExitedInOutage bool             `json:"serve_exited,omitempty"`
+	DownMs         float64          `json:"down_ms,omitempty"`
+	OutageStatuses map[string]int64 `json:"outage_statuses,omitempty"`
+	AckedInOutage  []string         `json:"acked_in_outage,omitempty"`
+	StoppedAt      time.Time        `json:"-"`
+	StartedAt      time.Time        `json:"-"`
 	// cut_supplier: the connections the simulator dropped (serve's binds),
 	// from the cut to every one of them bound again (-1: not within the
 	// wait) and to the first submit accepted there again (-1: none before

@@ -41,12 +41,6 @@ type coalescingConn struct {
 	once    sync.Once
 }
 
-// NewCoalescing wraps c (see coalescingConn); each flush must finish
-// within writeTimeout.
-func NewCoalescing(c net.Conn, writeTimeout time.Duration) net.Conn {
-	return newCoalescingConn(c, writeTimeout)
-}
-
 func newCoalescingConn(c net.Conn, writeTimeout time.Duration) *coalescingConn {
 	cc := &coalescingConn{Conn: c, writeTimeout: writeTimeout, kick: make(chan struct{}, 1), flushed: make(chan struct{})}
 	cc.room = sync.NewCond(&cc.mu)
@@ -55,7 +49,8 @@ func newCoalescingConn(c net.Conn, writeTimeout time.Duration) *coalescingConn {
 }
 
 // Dialer dials TCP (within dialTimeout) for gosmpp and wraps the
-// connection with NewCoalescing.
+// connection in a coalescingConn whose flushes must finish within
+// writeTimeout.
 func Dialer(dialTimeout, writeTimeout time.Duration) gosmpp.Dialer {
 	return func(addr string) (net.Conn, error) {
 		c, err := net.DialTimeout("tcp", addr, dialTimeout)
