@@ -75,15 +75,11 @@ func checksumsEqual(t *testing.T, a, b []projections.Checksum) {
 	}
 }
 
-// startAndCatchUp runs the live runtime until it has applied the head.
-func startAndCatchUp(t *testing.T, e *env, opts projections.Options) {
+// waitForHead waits (60 s at most) until rt has applied the log's head,
+// and returns the head.
+func waitForHead(t *testing.T, e *env, rt *projections.Runtime) eventstore.Position {
 	t.Helper()
 	ctx := context.Background()
-	rt, err := projections.StartWithOptions(ctx, e.store, e.pool, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
 	head, err := e.store.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +89,19 @@ func startAndCatchUp(t *testing.T, e *env, opts projections.Options) {
 	if err := rt.WaitFor(wctx, head); err != nil {
 		t.Fatalf("wait for %d: %v (lag %+v)", head, err, rt.Lag())
 	}
+	return head
+}
+
+// startAndCatchUp runs the live runtime until it has applied the head.
+func startAndCatchUp(t *testing.T, e *env, opts projections.Options) {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := projections.StartWithOptions(ctx, e.store, e.pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	head := waitForHead(t, e, rt)
 	for _, l := range rt.Lag() {
 		if l.Position != head {
 			t.Fatalf("lag after catch-up: %+v", l)
@@ -134,15 +143,7 @@ func TestLiveEqualsReplay(t *testing.T) {
 	if _, err := e.store.Append(ctx, "test-duplicate-entry", eventstore.Any, dup...); err != nil {
 		t.Fatal(err)
 	}
-	head, err := e.store.Head(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := rt.WaitFor(wctx, head); err != nil {
-		t.Fatal(err)
-	}
+	head := waitForHead(t, e, rt)
 	rt.Close()
 	t.Logf("workload: %d messages, %d events, head %d", w.Messages, w.Events, head)
 

@@ -389,9 +389,7 @@ func newReplayer(schema string, upTo map[string]eventstore.Position, horizon int
 func (r *replayer) capped(name string, evs []Event) []Event {
 	hi := len(evs)
 	if limit, ok := r.upTo[name]; ok {
-		hi, _ = slices.BinarySearchFunc(evs, limit+1, func(e Event, pos eventstore.Position) int {
-			return cmpPos(e.Position, pos)
-		})
+		hi = firstAfter(evs, limit)
 	}
 	sub := evs[:hi]
 	if len(sub) > 0 {
@@ -524,27 +522,14 @@ func (r *replayer) finishCDRs(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := r.flushCDRs(ctx, tx, r.last); err != nil {
 		return err
 	}
-	var (
-		names     []string
-		positions []int64
-		counts    []int64
-		lastAt    []time.Time
-	)
+	var adv checkpointAdvance
 	for _, name := range projectorNames() {
 		if p := r.progress[name]; p != nil {
-			names, positions, counts, lastAt = append(names, name), append(positions, int64(p.pos)), append(counts, p.events), append(lastAt, p.at)
+			adv.add(name, p.pos, p.events, p.at)
 		}
 	}
-	if len(names) > 0 {
-		tag, err := tx.Exec(ctx, `UPDATE `+ident(r.schema)+`.checkpoints c SET position = u.position, events = c.events + u.n, last_recorded_at = u.at
-			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS u(projector, position, n, at)
-			WHERE c.projector = u.projector AND c.position < u.position`, names, positions, counts, lastAt)
-		if err != nil {
-			return fmt.Errorf("projections: advance checkpoints: %w", err)
-		}
-		if int(tag.RowsAffected()) != len(names) {
-			return fmt.Errorf("projections: advanced %d checkpoints, want %d", tag.RowsAffected(), len(names))
-		}
+	if err := adv.write(ctx, tx, r.schema); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("projections: commit: %w", err)

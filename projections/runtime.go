@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -482,25 +483,15 @@ func applyBatch(ctx context.Context, pool *pgxpool.Pool, schema string, projs []
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("projections: lock checkpoints: %w", err)
 	}
-	var (
-		names     []string
-		positions []int64
-		counts    []int64
-		lastAt    []time.Time
-	)
+	var adv checkpointAdvance
 	for _, p := range projs {
 		cp, ok := cps[p.name()]
 		if !ok {
 			return fmt.Errorf("projections: no checkpoint for %s", p.name())
 		}
-		lo, _ := slices.BinarySearchFunc(evs, cp+1, func(e Event, pos eventstore.Position) int {
-			return cmpPos(e.Position, pos)
-		})
-		hi := len(evs)
+		lo, hi := firstAfter(evs, cp), len(evs)
 		if limit, ok := upTo[p.name()]; ok {
-			hi, _ = slices.BinarySearchFunc(evs, limit+1, func(e Event, pos eventstore.Position) int {
-				return cmpPos(e.Position, pos)
-			})
+			hi = firstAfter(evs, limit)
 		}
 		if lo >= hi {
 			continue
@@ -510,22 +501,13 @@ func applyBatch(ctx context.Context, pool *pgxpool.Pool, schema string, projs []
 			return fmt.Errorf("projections: %s: apply events %d..%d: %w", p.name(), sub[0].Position, sub[len(sub)-1].Position, err)
 		}
 		last := sub[len(sub)-1]
-		names = append(names, p.name())
-		positions = append(positions, int64(last.Position))
-		counts = append(counts, int64(len(sub)))
-		lastAt = append(lastAt, last.RecordedAt)
+		adv.add(p.name(), last.Position, int64(len(sub)), last.RecordedAt)
 	}
-	if len(names) == 0 {
+	if len(adv.names) == 0 {
 		return nil
 	}
-	tag, err := tx.Exec(ctx, `UPDATE `+s+`.checkpoints c SET position = u.position, events = c.events + u.n, last_recorded_at = u.at
-		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS u(projector, position, n, at)
-		WHERE c.projector = u.projector AND c.position < u.position`, names, positions, counts, lastAt)
-	if err != nil {
-		return fmt.Errorf("projections: advance checkpoints: %w", err)
-	}
-	if int(tag.RowsAffected()) != len(names) {
-		return fmt.Errorf("projections: advanced %d checkpoints, want %d", tag.RowsAffected(), len(names))
+	if err := adv.write(ctx, tx, schema); err != nil {
+		return err
 	}
 	if beforeCommit != nil {
 		if err := beforeCommit(evs); err != nil {
@@ -538,12 +520,45 @@ func applyBatch(ctx context.Context, pool *pgxpool.Pool, schema string, projs []
 	return nil
 }
 
-func cmpPos(a, b eventstore.Position) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// firstAfter is the index in evs (ascending) of the first event after pos,
+// len(evs) when there is none.
+func firstAfter(evs []Event, pos eventstore.Position) int {
+	i, _ := slices.BinarySearchFunc(evs, pos+1, func(e Event, p eventstore.Position) int {
+		return cmp.Compare(e.Position, p)
+	})
+	return i
+}
+
+// checkpointAdvance is how far one transaction moves the checkpoints of
+// the projectors it applied events to.
+type checkpointAdvance struct {
+	names     []string
+	positions []int64
+	counts    []int64
+	lastAt    []time.Time
+}
+
+// add notes that projector name applied events up to pos (recorded at at).
+func (a *checkpointAdvance) add(name string, pos eventstore.Position, events int64, at time.Time) {
+	a.names = append(a.names, name)
+	a.positions = append(a.positions, int64(pos))
+	a.counts = append(a.counts, events)
+	a.lastAt = append(a.lastAt, at)
+}
+
+// write moves the checkpoints in schema forward; each must move.
+func (a *checkpointAdvance) write(ctx context.Context, tx pgx.Tx, schema string) error {
+	if len(a.names) == 0 {
+		return nil
 	}
-	return 0
+	tag, err := tx.Exec(ctx, `UPDATE `+ident(schema)+`.checkpoints c SET position = u.position, events = c.events + u.n, last_recorded_at = u.at
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS u(projector, position, n, at)
+		WHERE c.projector = u.projector AND c.position < u.position`, a.names, a.positions, a.counts, a.lastAt)
+	if err != nil {
+		return fmt.Errorf("projections: advance checkpoints: %w", err)
+	}
+	if int(tag.RowsAffected()) != len(a.names) {
+		return fmt.Errorf("projections: advanced %d checkpoints, want %d", tag.RowsAffected(), len(a.names))
+	}
+	return nil
 }

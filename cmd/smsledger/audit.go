@@ -64,9 +64,7 @@ func runAudit(ctx context.Context, cfg auditConfig, stdout io.Writer, log *slog.
 		return err
 	}
 	if cfg.format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(trail)
+		return writeJSON(stdout, trail)
 	}
 	fmt.Fprintf(stdout, "message %s: %d events\n", cfg.messageID, len(trail))
 	for _, e := range trail {

@@ -286,9 +286,7 @@ func runBench(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) er
 	}
 	rep := newBenchReport(mode, cfg, res)
 	if cfg.jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(stdout, rep); err != nil {
 			return err
 		}
 	} else {

@@ -24,6 +24,10 @@ type serveMetrics struct {
 	supplierScore  *prometheus.GaugeVec
 }
 
+// fastSeconds are the buckets of the latencies that take milliseconds: a
+// submit's decision, a group commit.
+var fastSeconds = []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1}
+
 func newServeMetrics(reg *prometheus.Registry) *serveMetrics {
 	m := &serveMetrics{
 		smppSubmits: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -33,7 +37,7 @@ func newServeMetrics(reg *prometheus.Registry) *serveMetrics {
 		smppSubmitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "smsledger_smpp_submit_duration_seconds",
 			Help:    "Time from a complete submit_sm to its durable decision (the submit_sm_resp latency inside the server).",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1},
+			Buckets: fastSeconds,
 		}),
 		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "smsledger_eventstore_batch_events",
@@ -43,7 +47,7 @@ func newServeMetrics(reg *prometheus.Registry) *serveMetrics {
 		batchTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "smsledger_eventstore_batch_duration_seconds",
 			Help:    "Duration of one group-commit transaction (callers wait this plus queueing).",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1},
+			Buckets: fastSeconds,
 		}),
 		dlrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsledger_dlr_total",

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -93,9 +92,7 @@ func runReconcile(ctx context.Context, cfg reconcileConfig, stdout io.Writer, lo
 		inv = &r
 	}
 	if cfg.format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
+		if err := writeJSON(stdout, struct {
 			projections.Report
 			Invoice *projections.InvoiceReport `json:"invoice,omitempty"`
 		}{rep, inv}); err != nil {

@@ -93,9 +93,7 @@ func runScenario(ctx context.Context, cfg scenarioConfig, stdout, stderr io.Writ
 		return err
 	}
 	if cfg.jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(stdout, rep); err != nil {
 			return err
 		}
 	} else {

@@ -340,8 +340,8 @@ func testReadAllPaging(t *testing.T, s eventstore.Store, caps Capabilities) {
 	}
 }
 
-// collect reads from sub until it has n events or the deadline passes.
-func collect(t testing.TB, sub eventstore.Subscription, n int, timeout time.Duration) []eventstore.RecordedEvent {
+// Collect reads from sub until it has n events or the deadline passes.
+func Collect(t testing.TB, sub eventstore.Subscription, n int, timeout time.Duration) []eventstore.RecordedEvent {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -369,7 +369,7 @@ func testSubscribeCatchUpThenLive(t *testing.T, s eventstore.Store, _ Capabiliti
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	got := collect(t, sub, 5, 10*time.Second)
+	got := Collect(t, sub, 5, 10*time.Second)
 	// Live: appended while the subscriber waits.
 	appended := make(chan struct{})
 	go func() {
@@ -383,7 +383,7 @@ func testSubscribeCatchUpThenLive(t *testing.T, s eventstore.Store, _ Capabiliti
 			}
 		}
 	}()
-	got = append(got, collect(t, sub, 5, 10*time.Second)...)
+	got = append(got, Collect(t, sub, 5, 10*time.Second)...)
 	<-appended
 	if len(got) != 10 {
 		t.Fatalf("got %d events, want 10", len(got))
@@ -416,7 +416,7 @@ func testSubscribeFromMiddle(t *testing.T, s eventstore.Store, _ Capabilities) {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	got := collect(t, sub, 3, 10*time.Second)
+	got := Collect(t, sub, 3, 10*time.Second)
 	if len(got) != 3 {
 		t.Fatalf("got %d events after position %d, want 3", len(got), results[2].Position)
 	}
@@ -561,7 +561,7 @@ func testConcurrentWritersReadersSubscribers(t *testing.T, s eventstore.Store, c
 	wg.Wait()
 	total := len(written)
 
-	subSeen := collect(t, sub, total, 30*time.Second)
+	subSeen := Collect(t, sub, total, 30*time.Second)
 	close(stopReader)
 	readerSeen := <-readerDone
 	// The reader stopped once it saw an empty page after the writers were

@@ -271,19 +271,10 @@ func TestSystemEventsSkipped(t *testing.T) {
 	}
 }
 
+// collect reads n events from sub within 20 s.
 func collect(t testing.TB, sub eventstore.Subscription, n int) []eventstore.RecordedEvent {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out []eventstore.RecordedEvent
-	for len(out) < n {
-		batch, err := sub.Next(ctx)
-		if err != nil {
-			t.Fatalf("subscription after %d of %d events: %v", len(out), n, err)
-		}
-		out = append(out, batch...)
-	}
-	return out
+	return eventstoretest.Collect(t, sub, n, 20*time.Second)
 }
 
 // TestSubscriptionResume drops the server side of the subscription again and
