@@ -42,16 +42,6 @@ func SupplierPayable(supplierID string) AccountName {
 	return AccountName(supplierPayablePrefix + supplierID)
 }
 
-// TenantID returns the tenant id of a tenant account, if it is one.
-func (a AccountName) TenantID() (string, bool) {
-	return strings.CutPrefix(string(a), tenantPrefix)
-}
-
-// SupplierID returns the supplier id of a supplier payable account.
-func (a AccountName) SupplierID() (string, bool) {
-	return strings.CutPrefix(string(a), supplierPayablePrefix)
-}
-
 // EntryKind says which money movement an entry records.
 type EntryKind string
 

@@ -61,7 +61,7 @@ type node[V any] struct {
 // Table is an immutable longest-prefix-match table. The zero Table is empty.
 type Table[V any] struct {
 	nodes []node[V]
-	keys  []string // prefixes in insertion order, for Prefixes
+	n     int // prefixes
 }
 
 // New builds a table from entries. The empty prefix is allowed and matches
@@ -71,15 +71,13 @@ func New[V any](entries []Entry[V]) (*Table[V], error) {
 		return nil, fmt.Errorf("prefix table of %d entries: %w", len(entries), ErrTooManyEntries)
 	}
 	b := make([]buildNode[V], 1, len(entries)+1)
-	keys := make([]string, 0, len(entries))
 	for i := range entries {
 		var err error
 		if b, err = insert(b, entries[i].Prefix, entries[i].Value); err != nil {
 			return nil, err
 		}
-		keys = append(keys, entries[i].Prefix)
 	}
-	return &Table[V]{nodes: compact(b), keys: keys}, nil
+	return &Table[V]{nodes: compact(b), n: len(entries)}, nil
 }
 
 func insert[V any](b []buildNode[V], p string, v V) ([]buildNode[V], error) {
@@ -164,13 +162,5 @@ func (t *Table[V]) Len() int {
 	if t == nil {
 		return 0
 	}
-	return len(t.keys)
-}
-
-// Prefixes returns the prefixes in insertion order (a copy).
-func (t *Table[V]) Prefixes() []string {
-	if t == nil {
-		return nil
-	}
-	return append([]string(nil), t.keys...)
+	return t.n
 }
