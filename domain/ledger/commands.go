@@ -106,6 +106,21 @@ func validName(name string) error {
 	return nil
 }
 
+// validAccountHolder checks what a tenant and a supplier share: an id, a
+// name and an ISO 4217 currency.
+func validAccountHolder(id, name, currency string) error {
+	if err := validID("id", id); err != nil {
+		return err
+	}
+	if err := validName(name); err != nil {
+		return err
+	}
+	if _, err := money.ParseCurrency(currency); err != nil {
+		return invalid("currency", "must be an ISO 4217 code like EUR")
+	}
+	return nil
+}
+
 func nonNegativeExact(field string, d decimal.Decimal) (money.Units, error) {
 	u, err := money.FromDecimal(d)
 	if err != nil {
@@ -120,14 +135,8 @@ func nonNegativeExact(field string, d decimal.Decimal) (money.Units, error) {
 // CreateTenant opens a tenant. A tenant id already in use is
 // ErrAlreadyExists.
 func (s *Service) CreateTenant(ctx context.Context, spec TenantSpec) error {
-	if err := validID("id", spec.ID); err != nil {
+	if err := validAccountHolder(spec.ID, spec.Name, spec.Currency); err != nil {
 		return err
-	}
-	if err := validName(spec.Name); err != nil {
-		return err
-	}
-	if _, err := money.ParseCurrency(spec.Currency); err != nil {
-		return invalid("currency", "must be an ISO 4217 code like EUR")
 	}
 	if _, err := money.ParseBillingMode(spec.Billing); err != nil {
 		return invalid("billing", "must be on_submit or on_delivery")
@@ -287,14 +296,8 @@ func (s *Service) SetRates(ctx context.Context, tenantID string, rates []events.
 
 // CreateSupplier opens a supplier; its bind password is sealed.
 func (s *Service) CreateSupplier(ctx context.Context, spec SupplierSpec) error {
-	if err := validID("id", spec.ID); err != nil {
+	if err := validAccountHolder(spec.ID, spec.Name, spec.Currency); err != nil {
 		return err
-	}
-	if err := validName(spec.Name); err != nil {
-		return err
-	}
-	if _, err := money.ParseCurrency(spec.Currency); err != nil {
-		return invalid("currency", "must be an ISO 4217 code like EUR")
 	}
 	if spec.Host == "" || len(spec.Host) > 255 {
 		return invalid("host", "must be 1-255 characters")

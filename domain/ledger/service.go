@@ -37,6 +37,7 @@ import (
 	"github.com/smsledger/smsledger/domain/money"
 	"github.com/smsledger/smsledger/domain/routing"
 	"github.com/smsledger/smsledger/eventstore"
+	"github.com/smsledger/smsledger/internal/backoff"
 )
 
 // Options configure a Service. Zero values are sensible defaults.
@@ -169,8 +170,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return errors.New("ledger: Run called twice")
 	}
 	f := newFollower(s)
-	const backoffMin = 50 * time.Millisecond
-	backoff := backoffMin
+	b := backoff.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		from := f.pos
 		err := f.follow(ctx)
@@ -180,15 +180,13 @@ func (s *Service) Run(ctx context.Context) error {
 		if f.pos > from {
 			// It made progress since the last failure: a new outage
 			// starts from the shortest wait again.
-			backoff = backoffMin
+			b.Reset()
 		}
-		s.log.Error("ledger: following the log failed; retrying", "err", err, "after", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+		wait := b.Next()
+		s.log.Error("ledger: following the log failed; retrying", "err", err, "after", wait)
+		if err := backoff.Wait(ctx, wait); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 
