@@ -7,7 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/time/rate"
+
+	"github.com/smsledger/smsledger/internal/backoff"
 )
 
 // acquire takes a window slot without blocking.
@@ -52,12 +55,14 @@ func (s *Server) tenantLimiter(p Principal) *rate.Limiter {
 	return l
 }
 
-// failTable remembers authentication failures per IP (bounded).
+// failTable remembers authentication failures per IP. It holds at most max
+// addresses: a new one pushes out the address whose last failure is the
+// oldest (an address whose failures are older than window counts as having
+// none, so those go first).
 type failTable struct {
 	mu                sync.Mutex
-	max               int
 	base, cap, window time.Duration
-	entries           map[string]*failEntry
+	entries           *simplelru.LRU[string, *failEntry] // by last failure
 }
 
 type failEntry struct {
@@ -66,47 +71,32 @@ type failEntry struct {
 }
 
 func newFailTable(max int, base, capd, window time.Duration) *failTable {
-	return &failTable{max: max, base: base, cap: capd, window: window, entries: map[string]*failEntry{}}
+	entries, err := simplelru.NewLRU[string, *failEntry](max, nil)
+	if err != nil {
+		panic(err) // only for a max below 1; NewServer passes a constant
+	}
+	// A cap below base caps every wait: min(base·2^(n−1), cap).
+	return &failTable{base: min(base, capd), cap: capd, window: window, entries: entries}
 }
 
 // delay is how long a bind from ip waits before being checked.
 func (f *failTable) delay(ip string, now time.Time) time.Duration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.entries[ip]
+	e, _ := f.entries.Peek(ip)
 	if e == nil || now.Sub(e.last) > f.window {
 		return 0
 	}
-	d := f.base
-	for i := 1; i < e.n && d < f.cap; i++ {
-		d *= 2
-	}
-	return min(d, f.cap)
+	return backoff.Delay(f.base, f.cap, e.n)
 }
 
 func (f *failTable) fail(ip string, now time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	e := f.entries[ip]
+	e, _ := f.entries.Get(ip) // now its most recent failure
 	if e == nil {
-		if len(f.entries) >= f.max {
-			var oldest string
-			var ot time.Time
-			for k, v := range f.entries {
-				if now.Sub(v.last) > f.window {
-					delete(f.entries, k)
-					continue
-				}
-				if oldest == "" || v.last.Before(ot) {
-					oldest, ot = k, v.last
-				}
-			}
-			if len(f.entries) >= f.max {
-				delete(f.entries, oldest)
-			}
-		}
 		e = &failEntry{}
-		f.entries[ip] = e
+		f.entries.Add(ip, e)
 	} else if now.Sub(e.last) > f.window {
 		e.n = 0
 	}
@@ -117,5 +107,5 @@ func (f *failTable) fail(ip string, now time.Time) {
 func (f *failTable) ok(ip string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.entries, ip)
+	f.entries.Remove(ip)
 }

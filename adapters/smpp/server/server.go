@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/smsledger/smsledger/internal/backoff"
 )
 
 // Config configures a Server. Zero values take the documented defaults.
@@ -166,7 +168,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	defer stop()
 	s.log.Info("smpp server listening", "addr", s.ln.Addr().String())
-	var backoff time.Duration
+	retry := backoff.Backoff{Min: 5 * time.Millisecond, Max: time.Second}
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -182,16 +184,14 @@ func (s *Server) Serve(ctx context.Context) error {
 				continue
 			}
 			// Temporary failures (e.g. EMFILE): back off, bounded.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("smpp accept", "err", err, "retry_in", backoff)
-			select {
-			case <-time.After(backoff):
-				continue
-			case <-s.hardCtx.Done():
+			wait := retry.Next()
+			s.log.Warn("smpp accept", "err", err, "retry_in", wait)
+			if backoff.Wait(s.hardCtx, wait) != nil {
 				return ErrServerClosed
 			}
+			continue
 		}
-		backoff = 0
+		retry.Reset()
 		s.mu.Lock()
 		if len(s.sessions) >= s.cfg.MaxConns || s.closing.Load() {
 			s.mu.Unlock()

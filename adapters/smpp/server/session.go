@@ -23,7 +23,6 @@ import (
 const (
 	stopNone int32 = iota
 	stopShutdown
-	stopUnbind
 )
 
 type bindKind uint8
@@ -50,7 +49,7 @@ type session struct {
 	writerDone chan struct{}
 	done       chan struct{} // closed when the session is over
 
-	stop     atomic.Int32 // stopNone / stopShutdown / stopUnbind
+	stop     atomic.Int32 // stopNone / stopShutdown
 	inflight sync.WaitGroup
 
 	// Set once at bind, read after.
