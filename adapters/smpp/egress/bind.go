@@ -15,6 +15,7 @@ import (
 	"github.com/linxGnu/gosmpp/pdu"
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
 	"github.com/smsledger/smsledger/adapters/smpp/smppconn"
+	"github.com/smsledger/smsledger/internal/backoff"
 )
 
 // bindDialTimeout and bindWriteTimeout bound connecting to a supplier and
@@ -44,7 +45,7 @@ type bind struct {
 // is lost, and rebinds; failed attempts back off from BackoffMin, doubling
 // up to BackoffMax (reset once bound).
 func (s *Supplier) bindLoop(ctx context.Context, i int) {
-	backoff := s.cfg.BackoffMin
+	retry := backoff.Backoff{Min: s.cfg.BackoffMin, Max: s.cfg.BackoffMax}
 	for ctx.Err() == nil {
 		b := &bind{s: s, pending: map[int32]chan pdu.PDU{}, closed: make(chan struct{}), sessUp: make(chan struct{})}
 		auth := gosmpp.Auth{SMSC: s.cfg.Addr, SystemID: s.cfg.SystemID, Password: s.cfg.Password}
@@ -55,16 +56,14 @@ func (s *Supplier) bindLoop(ctx context.Context, i int) {
 		}, 0)
 		if err != nil {
 			s.bindFails.Add(1)
-			s.log.Warn("egress bind failed", "bind", i, "err", err, "retry_in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
+			wait := retry.Next()
+			s.log.Warn("egress bind failed", "bind", i, "err", err, "retry_in", wait)
+			if backoff.Wait(ctx, wait) != nil {
 				return
 			}
-			backoff = min(2*backoff, s.cfg.BackoffMax)
 			continue
 		}
-		backoff = s.cfg.BackoffMin
+		retry.Reset()
 		b.sess.Store(sess)
 		close(b.sessUp)
 		s.up.Add(1)
