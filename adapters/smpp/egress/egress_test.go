@@ -12,6 +12,7 @@ import (
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim/simtest"
+	"github.com/smsledger/smsledger/domain/message"
 )
 
 type rec struct {
@@ -111,7 +112,7 @@ func TestAcceptAndDLR(t *testing.T) {
 		ids[a.SupplierMessageID] = true
 	}
 	for _, d := range r.dlrs {
-		if !ids[d.SupplierMessageID] || d.Receipt.Stat != receipt.StatDelivered || d.SupplierID != "s1" {
+		if !ids[d.SupplierMessageID] || d.Receipt.Stat != message.DLRDelivered || d.SupplierID != "s1" {
 			t.Fatalf("dlr %+v not matching an accepted id", d)
 		}
 	}

@@ -15,18 +15,10 @@ package receipt
 import (
 	"errors"
 	"time"
-
-	"github.com/smsledger/smsledger/domain/message"
 )
 
 // ErrNotReceipt is returned when a text has neither an id nor a stat field.
 var ErrNotReceipt = errors.New("receipt: not a delivery receipt")
-
-// StatDelivered is message.DLRDelivered, the stat words' owner.
-//
-// Deprecated: use message.DLRDelivered; this stays only until the last
-// callers outside this package have switched.
-const StatDelivered = message.DLRDelivered
 
 // Receipt is one delivery receipt.
 type Receipt struct {

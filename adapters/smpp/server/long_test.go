@@ -14,6 +14,7 @@ import (
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
+	"github.com/smsledger/smsledger/domain/message"
 )
 
 // part builds one submit_sm part carrying raw octets.
@@ -189,14 +190,14 @@ func TestDeliverReceiptToGosmppReceiver(t *testing.T) {
 	waitFor(t, func() bool { return srv.ReceiverBinds("t-acme") == 1 })
 	now := time.Date(2024, 1, 2, 3, 4, 0, 0, time.UTC)
 	d := DLR{Source: "4915112345678", Dest: "ACME", Receipt: receipt.Receipt{ID: "0b1e6f0e-5c2a-4c1e-9d7a-123456789abc", Sub: 1, Dlvrd: 1,
-		SubmitDate: now, DoneDate: now.Add(time.Minute), Stat: receipt.StatDelivered, Err: "000", Text: "Hello"}}
+		SubmitDate: now, DoneDate: now.Add(time.Minute), Stat: message.DLRDelivered, Err: "000", Text: "Hello"}}
 	if err := srv.DeliverReceipt(ctx, "t-acme", d); err != nil {
 		t.Fatal(err)
 	}
 	r := <-got
 	mu.Lock()
 	defer mu.Unlock()
-	if r.ID != d.Receipt.ID || r.Stat != receipt.StatDelivered || r.State != receipt.StateDelivered || !r.DoneDate.Equal(d.Receipt.DoneDate) || src != "4915112345678" || dst != "ACME" {
+	if r.ID != d.Receipt.ID || r.Stat != message.DLRDelivered || r.State != receipt.StateDelivered || !r.DoneDate.Equal(d.Receipt.DoneDate) || src != "4915112345678" || dst != "ACME" {
 		t.Fatalf("%+v %s %s", r, src, dst)
 	}
 }
