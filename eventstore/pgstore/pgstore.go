@@ -34,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/smsledger/smsledger/eventstore"
+	"github.com/smsledger/smsledger/internal/backoff"
 	"github.com/smsledger/smsledger/internal/fastjson"
 )
 
@@ -362,24 +363,21 @@ func decodeMetadata(meta string, m *eventstore.Metadata) error {
 // notification, reconnecting with a bounded backoff.
 func (s *Store) listenLoop() {
 	defer s.listener.Done()
-	const backoffMin = 50 * time.Millisecond
-	backoff := backoffMin
+	b := backoff.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for s.ctx.Err() == nil {
 		err := s.listenOnce()
 		if s.ctx.Err() != nil {
 			return
 		}
 		if s.listenedOnce.Swap(false) {
-			backoff = backoffMin // it was up: a new loss starts from the shortest wait
+			b.Reset() // it was up: a new loss starts from the shortest wait
 		}
-		s.opts.Logger.Warn("event store notification listener lost; subscribers fall back to polling until it is back", "err", err, "retry_in", backoff)
+		wait := b.Next()
+		s.opts.Logger.Warn("event store notification listener lost; subscribers fall back to polling until it is back", "err", err, "retry_in", wait)
 		s.wake.broadcast()
-		select {
-		case <-time.After(backoff):
-		case <-s.ctx.Done():
+		if backoff.Wait(s.ctx, wait) != nil {
 			return
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
