@@ -352,7 +352,7 @@ func TestBinarySIGINT(t *testing.T) {
 // serve, serve says so and exits non-zero instead of lingering unready.
 func TestServeExitsWhenEmbeddedDBDies(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	cfg, err := parseServeFlags([]string{"--http-addr", "127.0.0.1:0", "--data-dir", dataDir, "--admin-token", "x"}, io.Discard, env(nil))
+	cfg, err := parseServeFlags([]string{"--http-addr", "127.0.0.1:0", "--smpp-addr", "127.0.0.1:0", "--data-dir", dataDir, "--admin-token", "x"}, io.Discard, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
