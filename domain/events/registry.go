@@ -2,7 +2,6 @@ package events
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -31,50 +30,42 @@ const MaxDataBytes = 64 << 20
 // registration describes one event type.
 type registration struct {
 	version int
-	decode  func(data []byte) (Event, error)
-	plain   func(data []byte) (Event, error) // encoding/json only (tests)
+	// encode appends e's JSON object (json.Marshal's bytes) to dst.
+	encode func(dst []byte, e Event) ([]byte, error)
+	// decode decodes an object of the current schema version.
+	decode func(data []byte) (Event, error)
 	// upcast turns data written with an older schema version into the
 	// current one; nil while every type is at version 1.
 	upcast func(version int, data []byte) ([]byte, error)
-	// encode appends e's JSON object by internal/fastjson's per-type plan;
-	// false when Encode must use encoding/json instead.
-	encode func(dst []byte, e Event) ([]byte, bool)
 }
 
-// reg registers E at version: decoded by internal/fastjson's one pass when
-// the data is of the plain shape Encode writes, by encoding/json otherwise
-// (TestFastDecodeMatchesEncodingJSON holds the two to the same results),
-// and encoded by internal/fastjson's plan for E, which gives way to
-// encoding/json on anything it does not handle
-// (TestFastEncodeMatchesEncodingJSON).
+// reg registers E at version, encoded and decoded by its
+// internal/fastjson codec: the one JSON path of the catalogue, whose bytes
+// and results are encoding/json's (TestFastEncodeMatchesEncodingJSON,
+// TestFastDecodeMatchesEncodingJSON and their fuzz tests).
 func reg[E Event](version int) registration {
-	fast := fastjson.New(reflect.TypeFor[E]())
-	enc := fastjson.NewEncoder(reflect.TypeFor[E]())
-	encode := func(dst []byte, e Event) ([]byte, bool) {
-		switch v := any(e).(type) {
-		case E:
-			return enc.AppendValue(dst, reflect.ValueOf(&v).Elem()) // v stays on the stack
-		case *E:
-			if v != nil {
-				return enc.AppendValue(dst, reflect.ValueOf(v).Elem())
+	c := fastjson.For[E]()
+	return registration{
+		version: version,
+		encode: func(dst []byte, e Event) ([]byte, error) {
+			switch v := any(e).(type) {
+			case E:
+				return c.Append(dst, &v)
+			case *E:
+				if v != nil {
+					return c.Append(dst, v)
+				}
 			}
-		}
-		return dst, false
-	}
-	plain := func(data []byte) (Event, error) {
-		var e E
-		if err := json.Unmarshal(data, &e); err != nil {
-			return nil, err
-		}
-		return e, nil
-	}
-	return registration{version: version, plain: plain, encode: encode, decode: func(data []byte) (Event, error) {
-		var e E
-		if fast.Decode(data, &e) {
+			return dst, fmt.Errorf("%T is not a %s", e, reflect.TypeFor[E]())
+		},
+		decode: func(data []byte) (Event, error) {
+			var e E
+			if err := c.Unmarshal(data, &e); err != nil {
+				return nil, err
+			}
 			return e, nil
-		}
-		return plain(data)
-	}}
+		},
+	}
 }
 
 // registry maps every type name to its current schema version and decoder.
@@ -141,33 +132,32 @@ func Encode(e Event) (eventType string, data []byte, err error) {
 	if !ok {
 		return "", nil, fmt.Errorf("encode %q: %w", eventType, ErrUnknownType)
 	}
-	if data, ok := r.encodeFast(e); ok {
-		return eventType, data, nil
-	}
-	data, err = encodeJSON(eventType, r.version, e)
+	data, err = r.encodeData(e)
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("encode %s: %w", eventType, err)
 	}
 	return eventType, data, nil
 }
 
-// encodeBufs holds scratch buffers for encodeFast; the data it returns is
+// encodeBufs holds scratch buffers for encodeData; the data it returns is
 // an exact-size copy.
 var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// encodeFast writes what encodeJSON writes, in one pass by r.encode's
-// plan; false when that gives way.
-func (r registration) encodeFast(e Event) ([]byte, bool) {
-	if r.encode == nil {
-		return nil, false
-	}
+// encodeData writes {"schema":N, then the members of e's JSON object.
+func (r registration) encodeData(e Event) ([]byte, error) {
 	bp := encodeBufs.Get().(*[]byte)
 	buf := append((*bp)[:0], `{"`+schemaField+`":`...)
 	buf = strconv.AppendInt(buf, int64(r.version), 10)
 	n := len(buf)
-	buf, ok := r.encode(buf, e)
+	buf, err := r.encode(buf, e)
 	var data []byte
-	if ok {
+	switch {
+	case err != nil:
+	case len(buf)-n < len("{}") || buf[n] != '{':
+		// Every catalogue event is a struct; anything else is a
+		// programming error in this package.
+		panic(fmt.Sprintf("events: %s does not encode as a JSON object", e.EventType()))
+	default:
 		// The struct's object {...} follows the schema member: its '{'
 		// becomes the ',' between them, or goes if it is empty.
 		if len(buf)-n == len("{}") {
@@ -181,29 +171,7 @@ func (r registration) encodeFast(e Event) ([]byte, bool) {
 		*bp = buf[:0]
 		encodeBufs.Put(bp)
 	}
-	return data, ok
-}
-
-// encodeJSON is Encode by encoding/json: the fallback of the fast path and
-// the reference it is tested against.
-func encodeJSON(eventType string, version int, e Event) ([]byte, error) {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s: %w", eventType, err)
-	}
-	if len(body) < 2 || body[0] != '{' {
-		// Every catalogue event is a struct; anything else is a programming
-		// error in this package.
-		panic(fmt.Sprintf("events: %s does not encode as a JSON object", eventType))
-	}
-	head := fmt.Sprintf(`{"%s":%d`, schemaField, version)
-	data := make([]byte, 0, len(head)+len(body)+1)
-	data = append(data, head...)
-	if !bytes.Equal(body, []byte("{}")) {
-		data = append(data, ',')
-	}
-	data = append(data, body[1:]...)
-	return data, nil
+	return data, err
 }
 
 // schemaPrefix reads the schema version the way Encode writes it, as the
@@ -226,6 +194,14 @@ func schemaPrefix(data []byte) (int, bool) {
 	return v, true
 }
 
+// schemaHead is the schema member of data not written the way Encode
+// writes it.
+type schemaHead struct {
+	Schema *int `json:"schema"`
+}
+
+var headCodec = fastjson.For[schemaHead]()
+
 // Decode turns a stored (type, data) back into an Event value (not a
 // pointer), upcasting older schema versions. Unknown types, versions newer
 // than this build knows, a missing schema member and malformed JSON are
@@ -241,10 +217,8 @@ func Decode(eventType string, data []byte) (Event, error) {
 	}
 	v, ok := schemaPrefix(data)
 	if !ok {
-		var head struct {
-			Schema *int `json:"schema"`
-		}
-		if err := json.Unmarshal(data, &head); err != nil {
+		var head schemaHead
+		if err := headCodec.Unmarshal(data, &head); err != nil {
 			return nil, fmt.Errorf("decode %s: %w: %v", eventType, ErrMalformed, err)
 		}
 		if head.Schema == nil {

@@ -20,7 +20,6 @@ package pgstore
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -306,7 +305,7 @@ func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 			ev       eventstore.RecordedEvent
 			pos, ver int64
 			data     string
-			meta     string
+			meta     []byte
 		)
 		if err := rows.Scan(&pos, &ev.Stream, &ver, &ev.ID, &ev.Type, &data, &meta, &ev.RecordedAt); err != nil {
 			return nil, err
@@ -323,40 +322,20 @@ func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 	return events, rows.Err()
 }
 
-// encodeMetadata writes m as json.Marshal does, without reflection for the
-// common shape (no Extra) that decodeMetadata reads back without it.
+// metaCodec is the metadata's JSON codec: the event catalogue's
+// (internal/fastjson), whose bytes and results are encoding/json's.
+var metaCodec = fastjson.For[eventstore.Metadata]()
+
+// encodeMetadata writes m as json.Marshal does.
 func encodeMetadata(m *eventstore.Metadata) (string, error) {
-	if len(m.Extra) == 0 {
-		return `{"correlation_id":"` + m.CorrelationID.String() + `","causation_id":"` + m.CausationID.String() + `"}`, nil
-	}
-	b, err := json.Marshal(m)
+	var buf [128]byte // two ids and no extras fit
+	b, err := metaCodec.Append(buf[:0], m)
 	return string(b), err
 }
 
-// decodeMetadata reads what encodeMetadata wrote. The common shape — the
-// two ids and no extras, exactly as encoding/json writes them — is parsed
-// directly: readers (projections, replay, the ledger) decode every event's
-// metadata, and encoding/json cost them more than the rest of the row.
-// Anything else goes through encoding/json.
-func decodeMetadata(meta string, m *eventstore.Metadata) error {
-	const (
-		corrKey = `{"correlation_id":"`
-		causKey = `","causation_id":"`
-		idLen   = 36
-	)
-	if len(meta) == len(corrKey)+idLen+len(causKey)+idLen+2 &&
-		meta[:len(corrKey)] == corrKey &&
-		meta[len(corrKey)+idLen:len(corrKey)+idLen+len(causKey)] == causKey &&
-		meta[len(meta)-2:] == `"}` {
-		corr, err1 := uuid.Parse(meta[len(corrKey) : len(corrKey)+idLen])
-		caus, err2 := uuid.Parse(meta[len(corrKey)+idLen+len(causKey) : len(meta)-2])
-		if err1 == nil && err2 == nil {
-			*m = eventstore.Metadata{CorrelationID: corr, CausationID: caus}
-			return nil
-		}
-	}
-	*m = eventstore.Metadata{}
-	return json.Unmarshal([]byte(meta), m)
+// decodeMetadata reads what encodeMetadata wrote, as json.Unmarshal does.
+func decodeMetadata(meta []byte, m *eventstore.Metadata) error {
+	return metaCodec.Unmarshal(meta, m)
 }
 
 // listenLoop keeps a LISTEN connection open and wakes subscribers on every

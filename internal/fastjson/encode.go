@@ -17,9 +17,9 @@ import (
 // reflection-driven encoder lookup and no intermediate buffers. It handles
 // the shapes of the event catalogue: strings (escaped as encoding/json
 // does), booleans, integers, uuid, decimal and time members, slices of such
-// structs and []string, with encoding/json's rules for member names,
-// embedded structs, omitempty and omitzero. On anything else (maps,
-// pointers, interfaces, floats, nested structs, custom marshalers, name
+// structs and []string, nil or empty maps (the store metadata's extras),
+// with encoding/json's rules for member names, embedded structs, omitempty
+// and omitzero. On anything else (maps with entries, pointers, interfaces, floats, nested structs, custom marshalers, name
 // conflicts, a ",string" option, invalid UTF-8, values json.Marshal would
 // reject) it gives way and the caller uses json.Marshal, so the output is
 // always encoding/json's.
@@ -37,6 +37,7 @@ const (
 	encTime
 	encStructs // a slice of structs
 	encStrings // a slice of strings
+	encMap     // a map: only nil or empty (anything else gives way)
 )
 
 type encField struct {
@@ -192,6 +193,8 @@ func encKindOf(t reflect.Type, opts string, seen map[reflect.Type]*Encoder) (enc
 		case el.Kind() == reflect.String && !customMarshaler(el):
 			return encStrings, nil
 		}
+	case k == reflect.Map && t.Key().Kind() == reflect.String:
+		return encMap, nil // other keys: encoding/json may reject the type
 	}
 	return encUnsupported, nil
 }
@@ -307,7 +310,7 @@ func (e *Encoder) appendStruct(dst []byte, v reflect.Value, depth int) ([]byte, 
 			omit = omitEmpty && fv.Int() == 0
 		case encUint:
 			omit = omitEmpty && fv.Uint() == 0
-		case encStructs, encStrings:
+		case encStructs, encStrings, encMap:
 			// omitempty: empty or nil; omitzero: nil only.
 			omit = f.omitEmpty && fv.Len() == 0 || f.omitZero && fv.IsNil()
 		case encUUID:
@@ -352,6 +355,15 @@ func (e *Encoder) appendStruct(dst []byte, v reflect.Value, depth int) ([]byte, 
 			var ok bool
 			if dst, ok = appendDecimal(dst, (*decimal.Decimal)(fv.Addr().UnsafePointer())); !ok {
 				return dst, false
+			}
+		case encMap:
+			switch {
+			case fv.IsNil():
+				dst = append(dst, "null"...)
+			case fv.Len() == 0:
+				dst = append(dst, "{}"...)
+			default:
+				return dst, false // encoding/json sorts the keys: let it
 			}
 		case encStructs, encStrings:
 			if fv.IsNil() {

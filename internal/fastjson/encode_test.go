@@ -225,7 +225,8 @@ func TestEncoderGivesWay(t *testing.T) {
 	}
 	x := 1
 	for _, v := range []any{
-		struct{ M map[string]int }{},
+		struct{ M map[string]int }{map[string]int{"a": 1}}, // sorted keys: encoding/json's
+		struct{ M map[int]string }{},                       // not string keys
 		struct{ P *int }{&x},
 		struct{ P *int }{},
 		struct{ I any }{1},
@@ -267,6 +268,17 @@ func TestEncoderGivesWay(t *testing.T) {
 	} {
 		mustGiveWay(t, v)
 	}
+	// Nil and empty maps.
+	mustMatch(t, struct{ M map[string]int }{})
+	mustMatch(t, struct{ M map[string]int }{map[string]int{}})
+	mustMatch(t, struct {
+		M map[string]string `json:"m,omitempty"`
+		Z map[string]string `json:"z,omitzero"`
+	}{map[string]string{}, map[string]string{}})
+	mustMatch(t, struct {
+		M map[string]string `json:"m,omitempty"`
+		Z map[string]string `json:"z,omitzero"`
+	}{})
 	// A struct the encoder does not handle is still fine in an empty or nil
 	// slice: [] and null do not depend on it.
 	mustMatch(t, struct{ L []struct{ F float64 } }{})

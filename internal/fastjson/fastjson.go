@@ -1,17 +1,21 @@
-// Package fastjson decodes the flat JSON objects the event catalogue writes
-// into structs in one pass, without encoding/json's reflection-driven state
-// machine and separate validation pass; on anything unusual it gives way
-// and the caller decodes with encoding/json, so results and errors are
-// always encoding/json's.
+// Package fastjson is the JSON codec of the event catalogue and the event
+// store's metadata (Codec): it encodes and decodes the flat structs they
+// are made of in one pass, without encoding/json's reflection-driven state
+// machines and separate validation pass, and hands anything unusual to
+// encoding/json itself, so bytes, results and errors are always
+// encoding/json's. docs/JSON-CODEC.md says why it is kept over
+// encoding/json and the maintained libraries.
 package fastjson
 
 import (
 	"bytes"
+	"encoding/binary"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -31,9 +35,13 @@ import (
 // syntax-checked.
 
 type fastField struct {
-	index []int
-	kind  fastKind
-	elem  *Decoder // fastStructs: the element struct
+	name   string
+	offset uintptr // of the member in the (outermost) struct
+	kind   fastKind
+	bits   int          // fastInt, fastUint: the member's size in bits
+	ptr    bool         // fastInt: an *int
+	typ    reflect.Type // fastStructs: the slice type
+	elem   *Decoder     // fastStructs: the element struct
 }
 
 type fastKind uint8
@@ -52,7 +60,12 @@ const (
 
 // Decoder decodes JSON objects into one struct type.
 type Decoder struct {
-	fields map[string]fastField
+	ptrType reflect.Type // a pointer to the described struct
+	// fields in declaration order, which is the order Encode writes them:
+	// object expects them in that order and looks a name up in byName
+	// only when the next one is not the expected one.
+	fields []fastField
+	byName map[string]int  // index in fields
 	folded map[string]bool // lower-cased names of all fields
 }
 
@@ -60,21 +73,29 @@ var (
 	uuidType    = reflect.TypeFor[uuid.UUID]()
 	decimalType = reflect.TypeFor[decimal.Decimal]()
 	timeType    = reflect.TypeFor[time.Time]()
+	intPtrType  = reflect.TypeFor[*int]()
 )
 
-// New describes struct type t (members named by their json tags,
+// NewDecoder describes struct type t (members named by their json tags,
 // embedded structs flattened as encoding/json does for untagged anonymous
 // struct members).
-func New(t reflect.Type) *Decoder {
-	d := &Decoder{fields: map[string]fastField{}, folded: map[string]bool{}}
-	var walk func(t reflect.Type, index []int)
-	walk = func(t reflect.Type, index []int) {
+func NewDecoder(t reflect.Type) *Decoder {
+	return newDecoder(t, map[reflect.Type]*Decoder{})
+}
+
+func newDecoder(t reflect.Type, seen map[reflect.Type]*Decoder) *Decoder {
+	if d, ok := seen[t]; ok {
+		return d // a recursive type: its plan is being built
+	}
+	d := &Decoder{ptrType: reflect.PointerTo(t), byName: map[string]int{}, folded: map[string]bool{}}
+	seen[t] = d
+	var walk func(t reflect.Type, offset uintptr)
+	walk = func(t reflect.Type, offset uintptr) {
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			idx := append(append([]int(nil), index...), i)
 			tag := f.Tag.Get("json")
 			if f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct {
-				walk(f.Type, idx)
+				walk(f.Type, offset+f.Offset)
 				continue
 			}
 			if !f.IsExported() {
@@ -87,34 +108,38 @@ func New(t reflect.Type) *Decoder {
 			if name == "" {
 				name = f.Name
 			}
-			k := fastUnsupported
-			var elem *Decoder
-			switch {
-			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct &&
+			ff := fastField{name: name, offset: offset + f.Offset, bits: int(f.Type.Size()) * 8}
+			switch k := f.Type.Kind(); {
+			case k == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct &&
 				f.Type.Elem() != timeType && f.Type.Elem() != decimalType:
-				k, elem = fastStructs, New(f.Type.Elem())
+				ff.kind, ff.typ, ff.elem = fastStructs, f.Type, newDecoder(f.Type.Elem(), seen)
 			case f.Type == uuidType:
-				k = fastUUID
+				ff.kind = fastUUID
 			case f.Type == decimalType:
-				k = fastDecimal
+				ff.kind = fastDecimal
 			case f.Type == timeType:
-				k = fastTime
-			case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Int:
-				k = fastInt // *int (the schema member)
-			case f.Type.Kind() == reflect.String:
-				k = fastString
-			case f.Type.Kind() == reflect.Bool:
-				k = fastBool
-			case f.Type.Kind() >= reflect.Int && f.Type.Kind() <= reflect.Int64:
-				k = fastInt
-			case f.Type.Kind() >= reflect.Uint && f.Type.Kind() <= reflect.Uint64:
-				k = fastUint
+				ff.kind = fastTime
+			case f.Type == intPtrType:
+				ff.kind, ff.ptr, ff.bits = fastInt, true, strconv.IntSize // the schema member
+			case k == reflect.String:
+				ff.kind = fastString
+			case k == reflect.Bool:
+				ff.kind = fastBool
+			case k >= reflect.Int && k <= reflect.Int64:
+				ff.kind = fastInt
+			case k >= reflect.Uint && k <= reflect.Uint64:
+				ff.kind = fastUint
 			}
-			d.fields[name] = fastField{index: idx, kind: k, elem: elem}
+			if j, dup := d.byName[name]; dup {
+				d.fields[j] = fastField{name: name, kind: fastUnsupported} // encoding/json's dominance rules: let it decide
+				continue
+			}
+			d.byName[name] = len(d.fields)
+			d.fields = append(d.fields, ff)
 			d.folded[strings.ToLower(name)] = true
 		}
 	}
-	walk(t, nil)
+	walk(t, 0)
 	return d
 }
 
@@ -122,20 +147,27 @@ func New(t reflect.Type) *Decoder {
 // false when the caller must use encoding/json instead (and *p may then be
 // partly written: start over from its zero value).
 func (d *Decoder) Decode(data []byte, p any) (ok bool) {
+	v := reflect.ValueOf(p)
+	if !v.IsValid() || v.Type() != d.ptrType || v.IsNil() {
+		return false
+	}
 	s := fastScanner{b: data}
 	s.ws()
-	return d.object(&s, reflect.ValueOf(p).Elem()) && s.end()
+	return d.object(&s, v.UnsafePointer(), 0) && s.end()
 }
 
-// object reads one object into v.
-func (d *Decoder) object(s *fastScanner, v reflect.Value) bool {
-	if !s.consume('{') {
+// object reads one object into the struct at v, at depth nested arrays of
+// objects. Members are written through their offsets from v, as the
+// types NewDecoder found them to be.
+func (d *Decoder) object(s *fastScanner, v unsafe.Pointer, depth int) bool {
+	if depth > 100 || !s.consume('{') {
 		return false
 	}
 	s.ws()
 	if s.consume('}') {
 		return true
 	}
+	next := 0 // the member expected next
 	for {
 		s.ws()
 		key, esc, ok := s.str()
@@ -147,25 +179,27 @@ func (d *Decoder) object(s *fastScanner, v reflect.Value) bool {
 			return false
 		}
 		s.ws()
-		f, known := d.fields[string(key)]
-		if !known {
-			for _, c := range key {
-				if c >= utf8.RuneSelf {
-					return false // encoding/json's Unicode case folding: let it decide
-				}
-			}
-			if d.folded[strings.ToLower(string(key))] {
-				return false // encoding/json would match it case-insensitively
-			}
-			if !s.skip(0) {
+		var f *fastField
+		if next < len(d.fields) && d.fields[next].name == string(key) {
+			f = &d.fields[next]
+			next++
+		} else if i, known := d.byName[string(key)]; known {
+			f = &d.fields[i]
+			next = i + 1
+		}
+		switch {
+		case f == nil:
+			if !d.unknown(key) || !s.skip(0) {
 				return false
 			}
-		} else if f.kind == fastStructs {
-			if !s.structs(v.FieldByIndex(f.index), f.elem) {
+		case f.kind == fastStructs:
+			if !s.structs(reflect.NewAt(f.typ, unsafe.Add(v, f.offset)).Elem(), f.elem, depth+1) {
 				return false
 			}
-		} else if !s.set(v.FieldByIndex(f.index), f.kind) {
-			return false
+		default:
+			if !s.set(unsafe.Add(v, f.offset), f) {
+				return false
+			}
 		}
 		s.ws()
 		if s.consume(',') {
@@ -175,22 +209,48 @@ func (d *Decoder) object(s *fastScanner, v reflect.Value) bool {
 	}
 }
 
-// structs reads an array of objects into slice f (as encoding/json does:
-// a new slice, empty but not nil for []).
-func (s *fastScanner) structs(f reflect.Value, elem *Decoder) bool {
+// unknown reports whether key can be skipped as encoding/json skips it:
+// it matches no member, even case-insensitively.
+func (d *Decoder) unknown(key []byte) bool {
+	var buf [64]byte
+	if len(key) > len(buf) {
+		return false
+	}
+	for i, c := range key {
+		if c >= utf8.RuneSelf {
+			return false // encoding/json's Unicode case folding: let it decide
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return !d.folded[string(buf[:len(key)])] // else encoding/json would match it case-insensitively
+}
+
+// structs reads an array of objects into slice f as encoding/json does: it
+// decodes into the elements already there (up to the slice's capacity),
+// sets the length to the number of elements read, and makes [] an empty
+// slice, not nil.
+func (s *fastScanner) structs(f reflect.Value, elem *Decoder, depth int) bool {
 	if !s.consume('[') {
 		return false // null: encoding/json
 	}
-	out := reflect.MakeSlice(f.Type(), 0, 4)
 	s.ws()
+	i := 0
 	if !s.consume(']') {
 		for {
 			s.ws()
-			e := reflect.New(f.Type().Elem()).Elem()
-			if !elem.object(s, e) {
+			if i >= f.Cap() {
+				f.Grow(max(4, i)) // append's growth, from 4 elements
+			}
+			if i >= f.Len() {
+				f.SetLen(i + 1)
+			}
+			if !elem.object(s, f.Index(i).Addr().UnsafePointer(), depth) {
 				return false
 			}
-			out = reflect.Append(out, e)
+			i++
 			s.ws()
 			if s.consume(',') {
 				continue
@@ -201,7 +261,22 @@ func (s *fastScanner) structs(f reflect.Value, elem *Decoder) bool {
 			break
 		}
 	}
-	f.Set(out)
+	if i < f.Len() {
+		f.SetLen(i)
+	}
+	if i == 0 {
+		// encoding/json sets a new empty slice. Value.Set would make v
+		// escape to the heap (for every type): the same, without it.
+		if f.Cap() == 0 {
+			f.Grow(1)
+		} else {
+			f.SetLen(f.Cap())
+			for j := range f.Len() {
+				f.Index(j).SetZero()
+			}
+			f.SetLen(0)
+		}
+	}
 	return true
 }
 
@@ -234,6 +309,25 @@ func (s *fastScanner) end() bool {
 	return s.i == len(s.b)
 }
 
+// strSpecial: the bytes str must look at (the end quote, an escape, a
+// control character); it skips the others in a tight loop.
+var strSpecial = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// hasSpecial reports whether one of the 8 bytes in x may be one of
+// strSpecial's (a byte below 0x20, '"' or '\\'), by the classic
+// "has a zero byte" test, which gives no false negatives.
+func hasSpecial(x uint64) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q, e := x^(lo*'"'), x^(lo*'\\')
+	return ((x-lo*0x20)&^x|(q-lo)&^q|(e-lo)&^e)&hi != 0
+}
+
 // str reads a string and returns its raw content (between the quotes);
 // esc reports an escape in it (the content is then not the value).
 func (s *fastScanner) str() (raw []byte, esc, ok bool) {
@@ -241,42 +335,47 @@ func (s *fastScanner) str() (raw []byte, esc, ok bool) {
 		return nil, false, false
 	}
 	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			raw = s.b[start:s.i]
-			s.i++
-			return raw, esc, true
-		case c == '\\':
+	b := s.b
+	for i := s.i; ; {
+		for i+8 <= len(b) && !hasSpecial(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		for i < len(b) && !strSpecial[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return nil, false, false
+		}
+		switch b[i] {
+		case '"':
+			s.i = i + 1
+			return b[start:i], esc, true
+		case '\\':
 			esc = true
-			s.i++
-			if s.i >= len(s.b) {
+			i++
+			if i >= len(b) {
 				return nil, false, false
 			}
-			switch s.b[s.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
+				i++
 			case 'u':
-				if s.i+5 > len(s.b) {
+				if i+5 > len(b) {
 					return nil, false, false
 				}
-				for _, h := range s.b[s.i+1 : s.i+5] {
+				for _, h := range b[i+1 : i+5] {
 					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
 						return nil, false, false
 					}
 				}
-				s.i += 5
+				i += 5
 			default:
 				return nil, false, false
 			}
-		case c < 0x20:
+		default: // a control character
 			return nil, false, false
-		default:
-			s.i++
 		}
 	}
-	return nil, false, false
 }
 
 // number reads a JSON number and returns its text.
@@ -373,12 +472,12 @@ func (s *fastScanner) skip(depth int) bool {
 	}
 }
 
-// set reads the value for a member of kind k into f.
-func (s *fastScanner) set(f reflect.Value, k fastKind) bool {
+// set reads the value of member f into p, its address.
+func (s *fastScanner) set(p unsafe.Pointer, f *fastField) bool {
 	if s.i >= len(s.b) {
 		return false
 	}
-	switch k {
+	switch k := f.kind; k {
 	case fastString, fastUUID, fastDecimal, fastTime:
 		if s.b[s.i] != '"' {
 			return false // null, or a decimal written as a number: encoding/json
@@ -392,25 +491,27 @@ func (s *fastScanner) set(f reflect.Value, k fastKind) bool {
 			if !utf8.Valid(raw) {
 				return false
 			}
-			f.SetString(string(raw))
+			*(*string)(p) = string(raw)
 		case fastUUID:
 			id, err := uuid.ParseBytes(raw)
 			if err != nil {
 				return false
 			}
-			*f.Addr().Interface().(*uuid.UUID) = id
+			*(*uuid.UUID)(p) = id
 		case fastDecimal:
-			d, err := decimal.NewFromString(string(raw))
+			// NewFromString keeps nothing of its argument (an error
+			// message copies it): no copy of raw needed.
+			d, err := decimal.NewFromString(unsafe.String(unsafe.SliceData(raw), len(raw)))
 			if err != nil {
 				return false
 			}
-			*f.Addr().Interface().(*decimal.Decimal) = d
+			*(*decimal.Decimal)(p) = d
 		case fastTime:
 			var t time.Time
 			if err := t.UnmarshalText(raw); err != nil {
 				return false
 			}
-			*f.Addr().Interface().(*time.Time) = t
+			*(*time.Time)(p) = t
 		}
 		return true
 	case fastInt, fastUint:
@@ -419,36 +520,46 @@ func (s *fastScanner) set(f reflect.Value, k fastKind) bool {
 			return false
 		}
 		if k == fastUint {
-			n, err := strconv.ParseUint(string(raw), 10, 64)
-			if err != nil || f.OverflowUint(n) {
+			n, err := strconv.ParseUint(unsafe.String(unsafe.SliceData(raw), len(raw)), 10, f.bits)
+			if err != nil {
 				return false
 			}
-			f.SetUint(n)
+			switch f.bits {
+			case 8:
+				*(*uint8)(p) = uint8(n)
+			case 16:
+				*(*uint16)(p) = uint16(n)
+			case 32:
+				*(*uint32)(p) = uint32(n)
+			default:
+				*(*uint64)(p) = n
+			}
 			return true
 		}
-		n, err := strconv.ParseInt(string(raw), 10, 64)
+		n, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(raw), len(raw)), 10, f.bits)
 		if err != nil {
 			return false
 		}
-		if f.Kind() == reflect.Pointer {
-			if n != int64(int(n)) {
-				return false
-			}
+		switch {
+		case f.ptr:
 			i := int(n)
-			f.Set(reflect.ValueOf(&i))
-			return true
+			*(**int)(p) = &i
+		case f.bits == 8:
+			*(*int8)(p) = int8(n)
+		case f.bits == 16:
+			*(*int16)(p) = int16(n)
+		case f.bits == 32:
+			*(*int32)(p) = int32(n)
+		default:
+			*(*int64)(p) = n
 		}
-		if f.OverflowInt(n) {
-			return false
-		}
-		f.SetInt(n)
 		return true
 	case fastBool:
 		switch {
 		case s.literal("true"):
-			f.SetBool(true)
+			*(*bool)(p) = true
 		case s.literal("false"):
-			f.SetBool(false)
+			*(*bool)(p) = false
 		default:
 			return false
 		}
