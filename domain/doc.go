@@ -26,8 +26,8 @@
 // of the pure core and depends on ports, never on an adapter: an event store
 // (eventstore.Store), a clock and an id source, the secret ports
 // (ledger.Sealer, ledger.PasswordHasher), and for lifecycle, which drives a
-// message after accept (dispatch, supplier answers, delivery reports,
-// expiry, recovery), the ledger's use cases, a supplier sender and a receipt
+// message after accept (dispatch, supplier answers, failover, delivery
+// reports, forwarding, recovery), the ledger's use cases, a supplier sender and a receipt
 // sink, each an interface declared where it is used. The adapters
 // (adapters/..., eventstore/..., cmd/smsledger) implement the ports and
 // wire them in at the edge.

@@ -42,7 +42,8 @@ func (e *InsufficientFundsError) Is(target error) bool { return target == ErrIns
 // uncontended mutex (tens of nanoseconds), so thousands of accepts per second
 // on one tenant never wait on a database: durability comes from the Held
 // event appended to the message stream, and on restart the Account is
-// rebuilt from the log (balance projection + open holds).
+// rebuilt by the ledger from the money events in the log (top-ups,
+// settlements, open holds).
 //
 // Scale-out note: an Account is authoritative only within the one process
 // that owns the tenant; several nodes must not each hold against their own

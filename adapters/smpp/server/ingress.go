@@ -21,8 +21,8 @@ type Ingress interface {
 	AuthenticateSMPP(ctx context.Context, systemID, password string) (Principal, error)
 	// Submit accepts one (reassembled) message for tenantID. It returns
 	// only once the message is durable; an error is a refusal, mapped to a
-	// command_status by StatusOf. req.MessageID is a fresh random UUID
-	// chosen by the server (Submit may keep or replace it: the ESME gets
+	// command_status by StatusOf. req.MessageID is a fresh time-ordered
+	// UUID (v7) chosen by the server (Submit may keep or replace it: the ESME gets
 	// Accepted.MessageID).
 	Submit(ctx context.Context, tenantID string, req accept.Request) (Accepted, error)
 	// QueryMessage answers query_sm for a message of tenantID; unknown
