@@ -21,18 +21,18 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// A fast path for event decoding: one pass over a JSON object that sets
-// the struct members it knows directly, with no reflection-driven decoding
-// state machine and no separate validation pass. It handles exactly the
-// shapes the event catalogue writes (events.Encode): a top-level object
-// whose wanted members are strings without escapes, integers, booleans, and
-// the JSON forms of uuid, decimal and time. It gives up (ok == false) on
-// anything else — an escape in a wanted string, invalid UTF-8 in one, null,
-// a member name that only matches case-insensitively, a number that is not
-// an integer where one is wanted, malformed JSON anywhere — and the caller
-// then decodes with encoding/json, so results and errors are always
-// encoding/json's. Members it does not want are skipped but still fully
-// syntax-checked.
+// The decoding side: one pass over a JSON object that sets the struct
+// members it knows directly, with no reflection-driven decoding state
+// machine and no separate validation pass. It handles exactly the shapes
+// the event catalogue and the store metadata write: an object whose wanted
+// members are strings without escapes, integers, booleans, the JSON forms
+// of uuid, decimal and time, and arrays of such objects. It gives up
+// (ok == false) on anything else — an escape in a wanted string, invalid
+// UTF-8 in one, null, a member name that only matches case-insensitively,
+// a number that is not an integer where one is wanted, malformed JSON
+// anywhere — and Codec then decodes with encoding/json, so results and
+// errors are always encoding/json's. Members it does not want are skipped
+// but still fully syntax-checked.
 
 type fastField struct {
 	name   string
