@@ -12,7 +12,7 @@ import (
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/eventstore"
 	"github.com/smsledger/smsledger/eventstore/pgstore"
-	"github.com/smsledger/smsledger/migrations"
+	"github.com/smsledger/smsledger/eventstore/pgstore/pgstoretest"
 	"github.com/smsledger/smsledger/projections"
 	"github.com/smsledger/smsledger/projections/workload"
 )
@@ -28,21 +28,8 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	if err := migrations.Apply(ctx, url); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 16
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := pgstoretest.Pool(t, 16)
 	store, err := pgstore.Open(ctx, pool, pgstore.Options{PollInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

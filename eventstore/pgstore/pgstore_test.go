@@ -17,31 +17,13 @@ import (
 	"github.com/smsledger/smsledger/eventstore"
 	"github.com/smsledger/smsledger/eventstore/eventstoretest"
 	"github.com/smsledger/smsledger/eventstore/pgstore"
-	"github.com/smsledger/smsledger/migrations"
+	"github.com/smsledger/smsledger/eventstore/pgstore/pgstoretest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // newPool returns a pool on a fresh, migrated database.
-func newPool(t testing.TB, maxConns int32) *pgxpool.Pool {
-	t.Helper()
-	url := pgtest.NewDatabase(t)
-	ctx := context.Background()
-	if err := migrations.Apply(ctx, url); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = maxConns
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
+func newPool(t testing.TB, maxConns int32) *pgxpool.Pool { return pgstoretest.Pool(t, maxConns) }
 
 func openStore(t testing.TB, pool *pgxpool.Pool, opts pgstore.Options) *pgstore.Store {
 	t.Helper()

@@ -18,24 +18,36 @@ import (
 	"github.com/smsledger/smsledger/migrations"
 )
 
-// Store opens a Postgres event store on a fresh, migrated database; the
-// store and its pool are closed at cleanup.
-func Store(t testing.TB) *pgstore.Store {
+// Pool opens a pool of at most maxConns connections on a fresh, migrated
+// database, closed at cleanup.
+func Pool(t testing.TB, maxConns int32) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
 	if err := migrations.Apply(ctx, url); err != nil {
 		t.Fatalf("pgstoretest: migrate: %v", err)
 	}
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatalf("pgstoretest: pool config: %v", err)
+	}
+	cfg.MaxConns = maxConns
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		t.Fatalf("pgstoretest: pool: %v", err)
 	}
-	s, err := pgstore.Open(ctx, pool, pgstore.Options{})
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// Store opens a Postgres event store on a fresh, migrated database; the
+// store and its pool are closed at cleanup.
+func Store(t testing.TB) *pgstore.Store {
+	t.Helper()
+	s, err := pgstore.Open(context.Background(), Pool(t, 16), pgstore.Options{})
 	if err != nil {
-		pool.Close()
 		t.Fatalf("pgstoretest: open store: %v", err)
 	}
-	t.Cleanup(func() { _ = s.Close(); pool.Close() })
+	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
