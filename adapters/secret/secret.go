@@ -3,7 +3,7 @@
 // (supplier bind passwords, webhook signing secrets) and a bcrypt
 // PasswordHasher for credentials that only need checking (SMPP passwords,
 // API keys). The ledger declares the interfaces (ledger.Sealer,
-// ledger.PasswordHasher); the edges (cmd/smsledger, ledgertest) construct
+// ledger.PasswordHasher); the edge (cmd/smsledger) constructs
 // these implementations and pass them in through ledger.Options.
 package secret
 

@@ -7,17 +7,59 @@ package ledgertest
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
-	"github.com/smsledger/smsledger/adapters/secret"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/eventstore"
 	"github.com/smsledger/smsledger/eventstore/memstore"
 )
+
+// Hasher is a ledger.PasswordHasher for tests: fast and deterministic
+// (SHA-256), so that tests of the ledger need no adapter. serve uses bcrypt
+// (adapters/secret).
+type Hasher struct{}
+
+// Hash returns "sha256$<hex>".
+func (Hasher) Hash(secret string) (string, error) {
+	sum := sha256.Sum256([]byte(secret))
+	return "sha256$" + hex.EncodeToString(sum[:]), nil
+}
+
+// Compare reports a mismatch as an error.
+func (h Hasher) Compare(hash, secret string) error {
+	want, _ := h.Hash(secret)
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(want)) != 1 {
+		return errors.New("ledgertest: secret does not match")
+	}
+	return nil
+}
+
+// Sealer is a ledger.Sealer for tests: reversible, not secret ("test:" and
+// base64). serve uses AES-GCM (adapters/secret).
+type Sealer struct{}
+
+// Seal encodes p.
+func (Sealer) Seal(p []byte) (string, error) {
+	return "test:" + base64.StdEncoding.EncodeToString(p), nil
+}
+
+// Open decodes what Seal made.
+func (Sealer) Open(s string) ([]byte, error) {
+	enc, ok := strings.CutPrefix(s, "test:")
+	if !ok {
+		return nil, errors.New("ledgertest: not sealed by ledgertest.Sealer")
+	}
+	return base64.StdEncoding.DecodeString(enc)
+}
 
 // MemStore returns a fresh, empty in-memory event store, closed at cleanup.
 func MemStore(t testing.TB) *memstore.Store {
@@ -33,18 +75,10 @@ func MemStore(t testing.TB) *memstore.Store {
 func Start(t testing.TB, store eventstore.Store, opts ledger.Options) *ledger.Service {
 	t.Helper()
 	if opts.Hasher == nil {
-		h, err := secret.NewBcryptHasher(secret.MinCost)
-		if err != nil {
-			t.Fatalf("hasher: %v", err)
-		}
-		opts.Hasher = h
+		opts.Hasher = Hasher{}
 	}
 	if opts.Sealer == nil {
-		sl, err := secret.NewRandomSealer()
-		if err != nil {
-			t.Fatalf("sealer: %v", err)
-		}
-		opts.Sealer = sl
+		opts.Sealer = Sealer{}
 	}
 	svc, err := ledger.New(store, opts)
 	if err != nil {
