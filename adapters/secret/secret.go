@@ -4,7 +4,7 @@
 // PasswordHasher for credentials that only need checking (SMPP passwords,
 // API keys). The ledger declares the interfaces (ledger.Sealer,
 // ledger.PasswordHasher); the edge (cmd/smsledger) constructs
-// these implementations and pass them in through ledger.Options.
+// these implementations and passes them in through ledger.Options.
 package secret
 
 import (
