@@ -23,8 +23,8 @@
 //  2. answers (answers.go): SupplierAccepted / SupplierRejected /
 //     SupplierTimedOut; a failure fails over (back to 1) or fails the
 //     message and releases its hold. DeliveryReport records the DLR.
-//  3. forward (forward.go): a final message's DLR goes to ReceiptSink, then
-//     DeliveryForwarded.
+//  3. forward (answers.go too): a final message's DLR goes to ReceiptSink,
+//     then DeliveryForwarded.
 //
 // Nothing here is the truth: the log is. recover.go resumes unfinished
 // messages after a restart (a submit in flight when the process died is
