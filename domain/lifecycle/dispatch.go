@@ -98,6 +98,9 @@ func (d *Driver) after(ctx context.Context, id uuid.UUID, tr ledger.Transition, 
 	}
 	switch {
 	case tr.Message.State == message.StateRouted:
+		if d.stopping.Load() {
+			return // routed in the log: the next start dispatches it
+		}
 		d.dispatch(ctx, id)
 	case tr.Message.State.Terminal():
 		d.queueForward(id)

@@ -269,6 +269,12 @@ type Driver struct {
 	// toForward queues final DLRs for the forwarding workers, so that a
 	// supplier's deliver_sm_resp does not wait for the tenant's ack.
 	toForward chan uuid.UUID
+
+	// stopping is set once Run's context has ended: the supplier side
+	// drains, its answers are still recorded, but a failed-over message is
+	// left routed for the next start to dispatch (its suppliers are
+	// stopping too).
+	stopping atomic.Bool
 }
 
 // New makes a Driver over its ports (all required). Run it; the supplier
@@ -311,6 +317,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	for pass := 1; ; pass++ {
 		select {
 		case <-ctx.Done():
+			d.stopping.Store(true)
 			wg.Wait()
 			return nil
 		case <-tick.C:

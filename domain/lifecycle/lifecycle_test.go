@@ -51,7 +51,7 @@ func TestDriverTakesAMessageFromAcceptToForwardedDLR(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no DLR reached the tenant")
 	}
-	if rc.Work.Message.ID != acc || rc.Stat != message.DLRDelivered || rc.Work.From != "" && rc.Work.To != "4915112345678" {
+	if rc.Work.Message.ID != acc || rc.Stat != message.DLRDelivered || rc.Work.To != "4915112345678" {
 		t.Fatalf("receipt: %+v", rc)
 	}
 	w.eventually("forwarded and finished", func() bool { _, open := w.svc.WorkOf(acc); return !open })
@@ -262,5 +262,50 @@ func TestAsyncReceiptOutcomes(t *testing.T) {
 		if want := map[bool]int{true: 1, false: 2}[tc.forwarded]; len(w.rcpt.dones) != want {
 			t.Errorf("outcome %d: %d deliveries after a pass, want %d", tc.outcome, len(w.rcpt.dones), want)
 		}
+	}
+}
+
+// A DLR delivered whose DeliveryForwarded could not be recorded (the store
+// down) is not sent again by the passes of the next forwardedFor; once the
+// memory of it is gone and the store is back, it is sent again (at least
+// once, never dropped) and recorded.
+func TestForwardedButNotRecordedIsNotResentAtOnce(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	id := w.delivered(ctx, "SUP-1")
+	w.d.loose.forgetForwarded(w.clock.Now())
+	w.store.mode.Store(storeRefuses)
+	w.d.forward(ctx, id)
+	w.store.mode.Store(storeOK)
+	if w.rcpt.count() != 1 || w.view(id).Forwarded {
+		t.Fatalf("%d receipts, forwarded %v; want 1, not recorded", w.rcpt.count(), w.view(id).Forwarded)
+	}
+	w.d.forwardPending(ctx)
+	w.clock.Advance(forwardedFor)
+	w.d.forwardPending(ctx)
+	if n := w.rcpt.count(); n != 1 {
+		t.Fatalf("sent again within forwardedFor: %d receipts", n)
+	}
+	w.clock.Advance(forwardedFor)
+	w.d.forwardPending(ctx)
+	if n := w.rcpt.count(); n != 2 || !w.view(id).Forwarded {
+		t.Fatalf("after forgetting: %d receipts, forwarded %v; want 2, recorded", n, w.view(id).Forwarded)
+	}
+}
+
+// Once the driver is stopping (its suppliers are stopping too), an answer
+// that fails a message over is recorded, but the message is left routed for
+// the next start instead of being dispatched.
+func TestStoppingDriverLeavesAFailoverRouted(t *testing.T) {
+	w := newWorld(t, twoSuppliers)
+	ctx := context.Background()
+	id, a := w.sent(ctx)
+	w.d.stopping.Store(true)
+	w.d.SupplierTimedOut(ctx, a.Key, a.SupplierID)
+	if v := w.view(id); v.State != string(message.StateRouted) || v.Attempt != 2 {
+		t.Fatalf("after the timeout: %+v", v)
+	}
+	if n := len(w.sup.sent()); n != 1 {
+		t.Fatalf("%d attempts sent while stopping, want the first only", n)
 	}
 }

@@ -20,7 +20,9 @@ import (
 type loose struct {
 	mu sync.Mutex
 	// handed: attempts the supplier side holds (noted before Enqueue: the
-	// answer can come back before Enqueue returns).
+	// answer can come back before Enqueue returns). Bounded by what the
+	// supplier side holds: its queues and windows, every attempt of which
+	// it reports (or, when it stops one, hands back as refused).
 	handed map[AttemptKey]struct{}
 	// answers: supplier answers the store could not take, by message (at
 	// most answersMax).
@@ -146,7 +148,7 @@ func (l *loose) anyUnsent() bool {
 
 // markedToSend is asked by a dispatcher whose submit mark of k committed:
 // it may send k unless the sweep already did. That happens when an
-// earlier mark of k was reported failed (and had committed): the sweep can
+// earlier mark of k was reported failed (and had not committed): the sweep can
 // see this dispatcher's mark in the log, and the earlier failure's note,
 // before this dispatcher gets here.
 func (l *loose) markedToSend(k AttemptKey) bool {

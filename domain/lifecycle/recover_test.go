@@ -153,13 +153,15 @@ func TestKeptAnswerRecordedLater(t *testing.T) {
 	if wk, _ := w.svc.WorkOf(id); !wk.InFlight() {
 		t.Fatalf("recorded while the store is down: %s", wk.Message.State)
 	}
+	// The store is back, the answer not retried yet: the sweep, which would
+	// time out an attempt nobody holds, leaves this one alone.
+	w.store.mode.Store(storeOK)
 	t0 := w.clock.Now()
 	w.d.sweep(ctx, t0)
 	w.d.sweep(ctx, t0.Add(w.d.staleAfter()))
 	if wk, _ := w.svc.WorkOf(id); !wk.InFlight() {
 		t.Fatalf("swept while its answer is kept: %s", wk.Message.State)
 	}
-	w.store.mode.Store(storeOK)
 	w.d.retryAnswers(ctx)
 	if v := w.view(id); v.State != string(message.StateSupplierAccepted) || v.SupplierMessageID != "SUP-7" {
 		t.Fatalf("after the retry: %+v", v)

@@ -92,6 +92,9 @@ type Config struct {
 // ErrQueueFull is returned by Enqueue when the priority's queue is full.
 var ErrQueueFull = errors.New("egress: queue full")
 
+// ErrStopped is returned by Enqueue once the supplier was drained (Drain).
+var ErrStopped = errors.New("egress: stopped")
+
 // Supplier is a running supplier connection set.
 type Supplier struct {
 	cfg       Config
@@ -107,6 +110,11 @@ type Supplier struct {
 	everUp    atomic.Bool  // a bind has been up
 	bindFails atomic.Int64 // bind attempts that failed
 	inflight  sync.WaitGroup
+
+	// queueMu orders Enqueue (read side) against Drain (write side), so
+	// that nothing is queued after the drain and lost.
+	queueMu sync.RWMutex
+	drained bool
 }
 
 // New makes a supplier; Run connects it.

@@ -10,6 +10,11 @@ import (
 
 // Enqueue queues m (premium or normal queue) without blocking.
 func (s *Supplier) Enqueue(m Message) error {
+	s.queueMu.RLock()
+	defer s.queueMu.RUnlock()
+	if s.drained {
+		return ErrStopped
+	}
 	m.queuedAt = time.Now()
 	q := s.normal
 	if m.Premium {
@@ -21,6 +26,23 @@ func (s *Supplier) Enqueue(m Message) error {
 	default:
 		return ErrQueueFull
 	}
+}
+
+// Drain takes the messages still queued once Run has returned: a stopped
+// supplier never sends them, and nobody has reported them, so the caller
+// hands them on (to a replacement, or fails them over). Every Enqueue
+// after Drain fails with ErrStopped.
+func (s *Supplier) Drain() []Message {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	s.drained = true
+	var out []Message
+	for _, q := range []chan Message{s.premium, s.normal} {
+		for len(q) > 0 {
+			out = append(out, <-q)
+		}
+	}
+	return out
 }
 
 // requeue puts back a message that was never written; if its queue is

@@ -90,6 +90,11 @@ type Relay struct {
 	srvMu sync.RWMutex
 	srv   *server.Server // for DLRs to tenants; set by Attach
 
+	// runCtx is Run's context: egresses run under it.
+	runCtx context.Context
+	// syncMu serialises syncs of the egresses with the ledger's suppliers;
+	// supMu guards the map alone and is never held while waiting.
+	syncMu    sync.Mutex
 	supMu     sync.Mutex
 	suppliers map[string]*runningSupplier
 }
@@ -124,9 +129,11 @@ func (r *Relay) server() *server.Server {
 // Run starts the supplier binds and the lifecycle driver (which resumes
 // unfinished messages, then sends accepted messages and retries pending
 // DLRs) until ctx ends. It returns after the supplier binds have stopped:
-// what they held in flight is answered to the driver as they drain.
+// what they held in flight is answered to the driver as they drain (and
+// recorded; a failover is not dispatched any more, the next start does).
 func (r *Relay) Run(ctx context.Context) error {
-	r.syncSuppliers(ctx)
+	r.runCtx = ctx
+	r.syncSuppliers()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -138,7 +145,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				r.syncSuppliers(ctx)
+				r.syncSuppliers()
 			}
 		}
 	}()

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/linxGnu/gosmpp/data"
+
 	"github.com/smsledger/smsledger/adapters/smpp/egress"
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
 	"github.com/smsledger/smsledger/domain/lifecycle"
@@ -37,8 +39,56 @@ const startupGrace = 10 * time.Second
 
 // syncSuppliers starts egress binds for suppliers the ledger knows and the
 // relay does not run yet (or whose settings changed), and stops removed or
-// disabled ones.
-func (r *Relay) syncSuppliers(ctx context.Context) {
+// disabled ones. One sync runs at a time (syncMu); supMu guards only the
+// map and is never held while waiting, because a stopping egress reports
+// its in-flight attempts, whose failover looks suppliers up.
+//
+// A supplier whose settings changed gets its new egress first, then the
+// old one stops (its binds close, its in-flight submits are reported timed
+// out) and what was still queued there moves to the new one: messages keep
+// flowing, at the price of both egresses' binds for a moment. A removed or
+// disabled supplier's queued messages are reported refused (never sent):
+// they fail over.
+func (r *Relay) syncSuppliers() {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	r.syncLocked()
+}
+
+// trySync syncs unless a sync is running (the caller may be one of the
+// callbacks that sync waits for).
+func (r *Relay) trySync() {
+	if r.syncMu.TryLock() {
+		defer r.syncMu.Unlock()
+		r.syncLocked()
+	}
+}
+
+func (r *Relay) syncLocked() {
+	want := r.wantedSuppliers()
+	var stopping []*runningSupplier
+	r.supMu.Lock()
+	for id, rs := range r.suppliers {
+		if cfg, ok := want[id]; !ok || !sameSupplier(cfg, rs.cfg) {
+			rs.cancel()
+			stopping = append(stopping, rs)
+			delete(r.suppliers, id)
+		}
+	}
+	for id, cfg := range want {
+		if _, ok := r.suppliers[id]; !ok {
+			r.suppliers[id] = r.startSupplier(cfg)
+		}
+	}
+	r.supMu.Unlock()
+	for _, rs := range stopping {
+		<-rs.done
+		r.rehome(rs)
+	}
+}
+
+// wantedSuppliers is the egress configuration of every enabled supplier.
+func (r *Relay) wantedSuppliers() map[string]egress.Config {
 	want := map[string]egress.Config{}
 	for _, sp := range r.svc.Suppliers() {
 		if !sp.Enabled {
@@ -59,30 +109,44 @@ func (r *Relay) syncSuppliers(ctx context.Context) {
 		}
 		want[sp.ID] = cfg
 	}
-	r.supMu.Lock()
-	defer r.supMu.Unlock()
-	for id, rs := range r.suppliers {
-		if cfg, ok := want[id]; !ok || !sameSupplier(cfg, rs.cfg) {
-			rs.cancel()
-			<-rs.done
-			delete(r.suppliers, id)
+	return want
+}
+
+// startSupplier starts an egress under the relay's run context (never a
+// caller's: a supplier started from a callback must outlive it).
+func (r *Relay) startSupplier(cfg egress.Config) *runningSupplier {
+	sctx, cancel := context.WithCancel(r.runCtx)
+	rs := &runningSupplier{started: time.Now(), cfg: cfg, eg: egress.New(cfg, reporter{r}), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(rs.done)
+		if err := rs.eg.Run(sctx); err != nil && sctx.Err() == nil {
+			r.log.Error("supplier egress stopped", "supplier", cfg.SupplierID, "err", err)
 		}
+	}()
+	r.log.Info("supplier egress started", "supplier", cfg.SupplierID, "addr", cfg.Addr, "binds", cfg.Binds, "tps", cfg.TPS)
+	return rs
+}
+
+// rehome hands on what a stopped egress still had queued: to the
+// supplier's new egress when it has one, else back to the lifecycle as
+// refused (never sent), which fails it over.
+func (r *Relay) rehome(rs *runningSupplier) {
+	queued := rs.eg.Drain()
+	if len(queued) == 0 {
+		return
 	}
-	for id, cfg := range want {
-		if _, ok := r.suppliers[id]; ok {
+	next := r.supplier(rs.cfg.SupplierID)
+	moved := 0
+	for _, m := range queued {
+		if next != nil && next.Enqueue(m) == nil {
+			moved++
 			continue
 		}
-		sctx, cancel := context.WithCancel(ctx)
-		rs := &runningSupplier{started: time.Now(), cfg: cfg, eg: egress.New(cfg, reporter{r}), cancel: cancel, done: make(chan struct{})}
-		go func() {
-			defer close(rs.done)
-			if err := rs.eg.Run(sctx); err != nil && sctx.Err() == nil {
-				r.log.Error("supplier egress stopped", "supplier", id, "err", err)
-			}
-		}()
-		r.suppliers[id] = rs
-		r.log.Info("supplier egress started", "supplier", id, "addr", cfg.Addr, "binds", cfg.Binds, "tps", cfg.TPS)
+		if k, ok := lifecycle.ParseAttemptKey(m.ID); ok {
+			r.driver.SupplierRejected(r.runCtx, k, rs.cfg.SupplierID, uint32(data.ESME_RMSGQFUL))
+		}
 	}
+	r.log.Info("queued messages of a stopped supplier egress handed on", "supplier", rs.cfg.SupplierID, "moved", moved, "failed_over", len(queued)-moved)
 }
 
 func sameSupplier(a, b egress.Config) bool {
@@ -90,13 +154,22 @@ func sameSupplier(a, b egress.Config) bool {
 		a.Binds == b.Binds && a.TPS == b.TPS && a.Window == b.Window
 }
 
+// stopSuppliers stops every egress (serve's shutdown). What they held is
+// resolved from the log at the next start; the lifecycle does not fail
+// over once it is stopping.
 func (r *Relay) stopSuppliers() {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
 	r.supMu.Lock()
-	defer r.supMu.Unlock()
+	stopping := make([]*runningSupplier, 0, len(r.suppliers))
 	for id, rs := range r.suppliers {
 		rs.cancel()
-		<-rs.done
+		stopping = append(stopping, rs)
 		delete(r.suppliers, id)
+	}
+	r.supMu.Unlock()
+	for _, rs := range stopping {
+		<-rs.done
 	}
 }
 
@@ -144,11 +217,12 @@ type supplierPort struct{ r *Relay }
 
 // Enqueue hands the attempt to its supplier's egress queue. A supplier
 // configured a moment ago gets its binds started now rather than at the
-// next sync; the message waits in its queue for the first bind.
-func (p supplierPort) Enqueue(ctx context.Context, a lifecycle.Attempt) error {
+// next sync (unless a sync is running); the message waits in its queue for
+// the first bind.
+func (p supplierPort) Enqueue(_ context.Context, a lifecycle.Attempt) error {
 	eg := p.r.supplier(a.SupplierID)
 	if eg == nil {
-		p.r.syncSuppliers(ctx)
+		p.r.trySync()
 		eg = p.r.supplier(a.SupplierID)
 	}
 	if eg == nil {
