@@ -92,7 +92,7 @@ func newRelayWorld(t *testing.T, slowAddr string) *relayWorld {
 	if err := w.svc.SetRoutes(ctx, []events.Route{{Prefix: "49", Suppliers: []string{"slow", "sup1"}}}); err != nil {
 		t.Fatal(err)
 	}
-	w.r = New(w.svc, Options{SubmitTimeout: time.Hour, RetryEvery: 50 * time.Millisecond,
+	w.r = New(w.svc, Options{Logger: slog.New(slog.DiscardHandler), SubmitTimeout: time.Hour, RetryEvery: 50 * time.Millisecond,
 		SupplierConfig: func(c *egress.Config) { c.QueueTimeout = time.Hour }})
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
