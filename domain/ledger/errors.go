@@ -27,7 +27,8 @@ var (
 	ErrUnknownSystemID = errors.New("unknown system_id")
 	// ErrUnknownTenant: the tenant of a submit does not exist.
 	ErrUnknownTenant = errors.New("unknown tenant")
-	// ErrThrottled: the tenant's TPS limit is exhausted.
+	// ErrThrottled: the tenant's TPS limit is exhausted, or the ledger
+	// tracks as many unfinished messages as it may (Options.UnfinishedMax).
 	ErrThrottled = errors.New("throttled")
 	// ErrNotDurable: the store could not make the message durable; the hold
 	// was released and the message does not exist.

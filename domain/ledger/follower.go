@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 
 	"github.com/google/uuid"
 	"github.com/smsledger/smsledger/domain/events"
@@ -174,10 +175,40 @@ func (s *Service) indexDLR(supplierID, supplierMsgID string, id uuid.UUID) {
 	s.dlrMu.Unlock()
 }
 
+// finalDLRsMax bounds the supplier message ids remembered as final once
+// they leave the DLR index: ~260,000 (a 64-bit hash each, ~100 bytes with
+// the LRU's bookkeeping: ~26 MB), half a minute of DLRs at 10,000/s. A
+// supplier's repeated final DLR within that is acknowledged as the
+// duplicate it is; an older one is refused for redelivery like an unknown
+// id (and its redeliveries stop when the supplier gives up).
+const finalDLRsMax = 1 << 18
+
+// unindexDLR drops a supplier message id whose final DLR is recorded, and
+// remembers it as final.
 func (s *Service) unindexDLR(supplierID, supplierMsgID string) {
+	h := s.dlrHash(supplierID, supplierMsgID)
 	s.dlrMu.Lock()
 	delete(s.dlrIndex, dlrKey{supplierID, supplierMsgID})
+	s.dlrFinals.Add(h, struct{}{})
 	s.dlrMu.Unlock()
+}
+
+// wasFinal reports whether a final DLR for the supplier message id was
+// recorded lately (a 64-bit hash: a false match is out of reach).
+func (s *Service) wasFinal(supplierID, supplierMsgID string) bool {
+	h := s.dlrHash(supplierID, supplierMsgID)
+	s.dlrMu.RLock()
+	defer s.dlrMu.RUnlock()
+	return s.dlrFinals.Contains(h)
+}
+
+func (s *Service) dlrHash(supplierID, supplierMsgID string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.dlrSeed)
+	h.WriteString(supplierID)
+	h.WriteByte(0)
+	h.WriteString(supplierMsgID)
+	return h.Sum64()
 }
 
 func (s *Service) lookupDLR(supplierID, supplierMsgID string) (uuid.UUID, bool) {

@@ -123,9 +123,14 @@ func (s *Service) SupplierTimedOut(ctx context.Context, msgID uuid.UUID, supplie
 
 // DeliveryReported records a supplier DLR, found by the supplier's message
 // id; a final status settles (on_delivery, DELIVRD) or releases the hold.
-// An unknown supplier message id is ErrNotFound.
+// A repeat of a final DLR changes nothing (no events, no error), also once
+// its message has finished (for finalDLRsMax ids); an unknown supplier
+// message id is ErrNotFound.
 func (s *Service) DeliveryReported(ctx context.Context, supplierID, supplierMsgID, stat, errCode string, doneAt time.Time) (Transition, error) {
 	id, ok := s.lookupDLR(supplierID, supplierMsgID)
+	if !ok && s.wasFinal(supplierID, supplierMsgID) {
+		return Transition{}, nil
+	}
 	if !ok {
 		return Transition{}, fmt.Errorf("DLR from %s for %q: %w", supplierID, supplierMsgID, ErrNotFound)
 	}

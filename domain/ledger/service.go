@@ -28,12 +28,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/smsledger/smsledger/domain/money"
 	"github.com/smsledger/smsledger/domain/routing"
 	"github.com/smsledger/smsledger/eventstore"
@@ -65,6 +67,10 @@ type Options struct {
 	HealthMinScore uint16
 	// AuthCacheSize bounds the cache of verified credentials (default 65536).
 	AuthCacheSize int
+	// UnfinishedMax bounds the unfinished messages the ledger tracks
+	// (default UnfinishedMaxDefault); near it, Submit refuses with
+	// ErrThrottled.
+	UnfinishedMax int
 }
 
 // Service is the ledger's application service. Create it with New, start
@@ -95,6 +101,10 @@ type Service struct {
 	// dlrIndex maps supplier id + supplier message id to our message.
 	dlrMu    sync.RWMutex
 	dlrIndex map[dlrKey]uuid.UUID
+	// dlrFinals remembers the supplier message ids of final DLRs lately
+	// recorded (hashed with dlrSeed; at most finalDLRsMax), under dlrMu.
+	dlrFinals *simplelru.LRU[uint64, struct{}]
+	dlrSeed   maphash.Seed
 
 	topUpMu sync.Mutex
 	topUps  map[topUpKey]money.Units
@@ -134,6 +144,9 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 	if opts.AuthCacheSize <= 0 {
 		opts.AuthCacheSize = 1 << 16
 	}
+	if opts.UnfinishedMax <= 0 {
+		opts.UnfinishedMax = UnfinishedMaxDefault
+	}
 	if opts.HealthMinScore > routing.ScoreMax {
 		return nil, fmt.Errorf("ledger: health threshold %d above %d", opts.HealthMinScore, routing.ScoreMax)
 	}
@@ -149,9 +162,15 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		dlrIndex:  make(map[dlrKey]uuid.UUID),
 		topUps:    make(map[topUpKey]money.Units),
 		outbox:    make(chan uuid.UUID, opts.OutboxSize),
-		work:      newTracker(),
+		work:      newTracker(opts.UnfinishedMax),
 		throttles: make(map[string]*throttle),
 	}
+	finals, err := simplelru.NewLRU[uint64, struct{}](finalDLRsMax, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	s.dlrFinals = finals
+	s.dlrSeed = maphash.MakeSeed()
 	if err := s.auth.init(opts.AuthCacheSize, opts.Hasher); err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}

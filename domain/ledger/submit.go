@@ -59,6 +59,9 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 	if !s.allow(t) {
 		return Accepted{}, fmt.Errorf("tenant %q over %d msg/s: %w", tenantID, t.TPSLimit, ErrThrottled)
 	}
+	if s.work.refusing() {
+		return Accepted{}, fmt.Errorf("%d unfinished messages, near the bound of %d: %w", s.work.size.Load(), s.work.max, ErrThrottled)
+	}
 	if req.MessageID == uuid.Nil {
 		id, err := s.id()
 		if err != nil {

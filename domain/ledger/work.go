@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,10 +40,17 @@ func (w *Work) NeedsForward() bool {
 	return m.State.Terminal() && m.RegisteredDelivery && !m.Forwarded
 }
 
-// workMax bounds the unfinished messages tracked in memory. Beyond it the
-// ledger still records everything in the log, but recovery after a restart
-// would only see the first workMax; it is logged once.
-const workMax = 5_000_000
+// UnfinishedMaxDefault bounds the unfinished messages tracked in memory
+// (Options.UnfinishedMax). Submit refuses new messages (ErrThrottled) once
+// the tracker holds all but unfinishedHeadroom of them, so that a message
+// is never acknowledged and then left untracked (and unsent). Should the
+// tracker fill all the same, the message stays in the log, and it is
+// logged once.
+const UnfinishedMaxDefault = 5_000_000
+
+// unfinishedHeadroom is the share of the bound (1/100) kept for submits
+// already past the check when it filled.
+func unfinishedHeadroom(max int) int { return max / 100 }
 
 // tracker follows every message from the log until it is finished. It is
 // written by the follower and read by the egress side (recovery, pending
@@ -61,9 +69,17 @@ type tracker struct {
 	open       map[uuid.UUID]*Work
 	appliedPos eventstore.Position // the follower's last applied position
 	overflow   bool
+	max        int          // bound of open
+	size       atomic.Int64 // len(open), for Submit's check without the lock
 }
 
-func newTracker() *tracker { return &tracker{open: make(map[uuid.UUID]*Work)} }
+func newTracker(max int) *tracker { return &tracker{open: make(map[uuid.UUID]*Work), max: max} }
+
+// refusing reports whether new submits must be refused: the tracker holds
+// all but the headroom of its bound.
+func (t *tracker) refusing() bool {
+	return t.size.Load() >= int64(t.max-unfinishedHeadroom(t.max))
+}
 
 // apply feeds one event of a message stream, as the follower read it from
 // the log, to the message's aggregate.
@@ -79,6 +95,7 @@ func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event, rec *eventsto
 	m := &w.Message
 	if int(rec.Version)+1 >= m.Version && m.State.Terminal() && (!m.RegisteredDelivery || m.Forwarded) {
 		delete(t.open, id)
+		t.size.Store(int64(len(t.open)))
 	}
 }
 
@@ -107,15 +124,16 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 		if !isAccept {
 			return nil // a finished message's late event (e.g. a duplicate DLR)
 		}
-		if len(t.open) >= workMax {
+		if len(t.open) >= t.max {
 			if !t.overflow {
-				s.log.Error("ledger: too many unfinished messages to track; recovery after a restart may miss some", "limit", workMax)
+				s.log.Error("ledger: too many unfinished messages to track; recovery after a restart may miss some", "limit", t.max)
 				t.overflow = true
 			}
 			return nil
 		}
 		w = &Work{From: acc.From, To: acc.To, Text: acc.Text, Encoding: acc.Encoding, AcceptedAt: acc.At, ExpiresAt: acc.ExpiresAt}
 		t.open[id] = w
+		t.size.Store(int64(len(t.open)))
 	}
 	switch v := int(version); {
 	case v < w.Message.Version:
