@@ -493,3 +493,101 @@ func TestTrackerWritesThroughAheadOfTheFollower(t *testing.T) {
 		t.Fatalf("audit trail: %d events, %v", len(evs), err)
 	}
 }
+
+// doubtfulStore fails message appends the way a lost connection does:
+// with written set the events are appended and an error returned all the
+// same (the commit landed, the caller was told it failed); with readsFail
+// set reading a message stream fails too (the store is down).
+type doubtfulStore struct {
+	eventstore.Store
+	written, readsFail atomic.Bool
+}
+
+func (d *doubtfulStore) Append(ctx context.Context, stream string, exp eventstore.ExpectedVersion, evs ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if _, ok := events.MessageIDFromStream(stream); !ok {
+		return d.Store.Append(ctx, stream, exp, evs...)
+	}
+	if d.written.Load() {
+		if _, err := d.Store.Append(ctx, stream, exp, evs...); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+	}
+	return eventstore.AppendResult{}, errors.New("connection lost at COMMIT")
+}
+
+func (d *doubtfulStore) ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]eventstore.RecordedEvent, error) {
+	if _, ok := events.MessageIDFromStream(stream); ok && d.readsFail.Load() {
+		return nil, errors.New("store down")
+	}
+	return d.Store.ReadStream(ctx, stream, from, limit)
+}
+
+// The commit landed although the append reported an error, and a read
+// says so: the submit is accepted (its outcome is known), held once.
+func TestSubmitWrittenDespiteAnErrorIsAccepted(t *testing.T) {
+	ctx := context.Background()
+	store := &doubtfulStore{Store: ledgertest.MemStore(t)}
+	svc := startAcmeOn(t, store)
+	store.written.Store(true)
+	acc, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+	if err != nil {
+		t.Fatalf("submit whose events were written: %v", err)
+	}
+	if _, err := svc.Message(ctx, "acme", acc.MessageID); err != nil {
+		t.Fatalf("message: %v", err)
+	}
+	waitBalance(t, svc, "acme", ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "1", CreditLimit: "0", Held: "0.07", Available: "0.93"})
+}
+
+// The outcome cannot be learned (the read fails too): the submit is
+// refused (not durable) but its hold stays while the message may exist; a
+// later read settles it — not written: released; written: kept, the log's.
+// Never an overspend, never a message sent without its hold.
+func TestSubmitInDoubtKeepsItsHoldUntilTheLogSays(t *testing.T) {
+	for _, written := range []bool{false, true} {
+		ctx := context.Background()
+		store := &doubtfulStore{Store: ledgertest.MemStore(t)}
+		svc := startAcmeOn(t, store)
+		store.written.Store(written)
+		store.readsFail.Store(true)
+		_, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+		if !errors.Is(err, ledger.ErrNotDurable) {
+			t.Fatalf("written=%v: submit in doubt: %v, want ErrNotDurable", written, err)
+		}
+		if b, _ := svc.Balance("acme"); b.Held != "0.07" || b.Available != "0.93" {
+			t.Fatalf("written=%v: hold released while in doubt: %+v", written, b)
+		}
+		if svc.InDoubt() != 1 {
+			t.Fatalf("written=%v: %d submits in doubt, want 1", written, svc.InDoubt())
+		}
+		store.readsFail.Store(false) // the store is back; the resolver reads
+		want := ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "1", CreditLimit: "0", Held: "0", Available: "1"}
+		if written {
+			want.Held, want.Available = "0.07", "0.93"
+		}
+		waitBalance(t, svc, "acme", want)
+		deadline := time.Now().Add(10 * time.Second)
+		for svc.InDoubt() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("written=%v: still in doubt", written)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// The caller giving up (an HTTP client that disconnects, a deadline) does
+// not cut the accept append off: the submit ends with the log's outcome,
+// here accepted, and not "refused" with a message that exists.
+func TestSubmitOutlivesItsCallersContext(t *testing.T) {
+	svc := startAcmeOn(t, ledgertest.MemStore(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	acc, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+	if err != nil {
+		t.Fatalf("submit with a cancelled context: %v", err)
+	}
+	if _, err := svc.Message(context.Background(), "acme", acc.MessageID); err != nil {
+		t.Fatalf("message: %v", err)
+	}
+}

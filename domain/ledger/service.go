@@ -67,6 +67,9 @@ type Options struct {
 	HealthMinScore uint16
 	// AuthCacheSize bounds the cache of verified credentials (default 65536).
 	AuthCacheSize int
+	// InDoubtRetry is how often submits whose outcome is unknown are
+	// looked up in the log again (default 1s; indoubt.go).
+	InDoubtRetry time.Duration
 	// UnfinishedMax bounds the unfinished messages the ledger tracks
 	// (default UnfinishedMaxDefault); near it, Submit refuses with
 	// ErrThrottled.
@@ -109,6 +112,9 @@ type Service struct {
 	topUpMu sync.Mutex
 	topUps  map[topUpKey]money.Units
 
+	// doubt holds the submits whose outcome is unknown (indoubt.go).
+	doubt inDoubt
+
 	// work tracks unfinished messages from the log (recovery, pending DLRs).
 	work *tracker
 
@@ -143,6 +149,9 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 	}
 	if opts.AuthCacheSize <= 0 {
 		opts.AuthCacheSize = 1 << 16
+	}
+	if opts.InDoubtRetry <= 0 {
+		opts.InDoubtRetry = time.Second
 	}
 	if opts.UnfinishedMax <= 0 {
 		opts.UnfinishedMax = UnfinishedMaxDefault
@@ -189,6 +198,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return errors.New("ledger: Run called twice")
 	}
 	f := newFollower(s)
+	go s.resolveLoop(ctx)
 	b := backoff.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		from := f.pos

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -59,6 +60,9 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 	if !s.allow(t) {
 		return Accepted{}, fmt.Errorf("tenant %q over %d msg/s: %w", tenantID, t.TPSLimit, ErrThrottled)
 	}
+	if s.doubt.full() {
+		return Accepted{}, fmt.Errorf("%d submits in doubt: %w", inDoubtMax, ErrNotDurable)
+	}
 	if s.work.refusing() {
 		return Accepted{}, fmt.Errorf("%d unfinished messages, near the bound of %d: %w", s.work.size.Load(), s.work.max, ErrThrottled)
 	}
@@ -91,13 +95,25 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		data[i] = eventstore.EventData{ID: ids.TimeOrdered(req.MessageID, uuid.NewSHA1(req.MessageID, []byte{byte(i)})), Type: typ, Data: b, Metadata: meta}
 	}
 	// The customer waits for this append (submit_sm_resp, HTTP 202): it goes
-	// ahead of lifecycle appends in the store's queue.
-	res, err := s.store.Append(eventstore.WithUrgency(ctx), events.MessageStream(req.MessageID), eventstore.NoStream, data...)
+	// ahead of lifecycle appends in the store's queue. The caller's context
+	// does not cancel it: its outcome must be known either way (indoubt.go).
+	actx, cancel := context.WithTimeout(eventstore.WithUrgency(context.WithoutCancel(ctx)), appendTimeout)
+	res, err := s.store.Append(actx, events.MessageStream(req.MessageID), eventstore.NoStream, data...)
+	cancel()
 	if err != nil {
-		if err := s.undo(&tenant, &d, req.MessageID, err); err != nil {
-			return Accepted{}, err
+		written, rerr := s.outcome(ctx, req.MessageID, err)
+		switch {
+		case rerr != nil:
+			// Unknown: refused, but the hold stays until the log says.
+			s.keepInDoubt(req.MessageID, &tenant, &d)
+			return Accepted{}, fmt.Errorf("message %s: %w: outcome unknown, hold kept: %w", req.MessageID, ErrNotDurable, errors.Join(err, rerr))
+		case !written:
+			if err := s.undo(&tenant, &d, req.MessageID, err); err != nil {
+				return Accepted{}, err
+			}
+			// The follower already saw the events: they are durable.
 		}
-		// The follower already saw the events: they are durable.
+		// Written after all: the follower records it in the tracker.
 	} else {
 		// Dispatch finds the message in the tracker at once.
 		s.work.record(s, req.MessageID, res.Position, 0, evs, data)

@@ -1,0 +1,141 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/eventstore"
+)
+
+// Submits whose outcome is in doubt.
+//
+// A failed accept append does not say whether the events were written: a
+// connection lost at COMMIT leaves them durable although the caller got an
+// error. Releasing the hold then would let the tenant spend the same funds
+// again while the message, routed in the log, is sent and charged. So
+// after a failed append Submit reads the message's stream: found, the
+// submit succeeded after all (answered as accepted); not found, it was not
+// written (refused, hold released). When the read fails too, the outcome
+// is unknown: the submit is answered ErrNotDurable, but the hold stays, and
+// the message is kept here until a later read settles it — found, the log
+// and the follower own it; not found, the hold is released.
+
+const (
+	// inDoubtMax bounds the submits kept in doubt; while it is full, new
+	// submits are refused before anything is held (the store is failing).
+	inDoubtMax = 100_000
+	// outcomeReadTimeout bounds one read that learns a submit's outcome.
+	outcomeReadTimeout = 2 * time.Second
+	// appendTimeout bounds an accept append, which the caller's context
+	// does not cancel (its outcome must be learned either way).
+	appendTimeout = 30 * time.Second
+)
+
+// inDoubtSubmit is what releasing a doubtful submit's hold needs.
+type inDoubtSubmit struct {
+	tenant   accept.Tenant
+	decision accept.Decision
+}
+
+type inDoubt struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]inDoubtSubmit
+}
+
+func (d *inDoubt) full() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.m) >= inDoubtMax
+}
+
+// InDoubt is the number of submits whose outcome is not known yet.
+func (s *Service) InDoubt() int {
+	s.doubt.mu.Lock()
+	defer s.doubt.mu.Unlock()
+	return len(s.doubt.m)
+}
+
+// outcome learns whether the accept events of message id were written after
+// their append failed: true (written), false (not written), or an error
+// (unknown).
+func (s *Service) outcome(ctx context.Context, id uuid.UUID, appendErr error) (bool, error) {
+	if errors.Is(appendErr, eventstore.ErrWrongExpectedVersion) {
+		return true, nil // the stream exists: an earlier try of this append
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeReadTimeout)
+	defer cancel()
+	recs, err := s.store.ReadStream(rctx, events.MessageStream(id), 0, 1)
+	switch {
+	case errors.Is(err, eventstore.ErrStreamNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read back message %s: %w", id, err)
+	}
+	return len(recs) > 0, nil
+}
+
+// keepInDoubt keeps a submit whose outcome is unknown, with its hold.
+func (s *Service) keepInDoubt(id uuid.UUID, t *accept.Tenant, d *accept.Decision) {
+	s.doubt.mu.Lock()
+	defer s.doubt.mu.Unlock()
+	if s.doubt.m == nil {
+		s.doubt.m = make(map[uuid.UUID]inDoubtSubmit)
+	}
+	s.doubt.m[id] = inDoubtSubmit{tenant: *t, decision: *d}
+}
+
+// resolveInDoubt reads the stream of every submit in doubt: written, it is
+// the log's (the follower holds it); not written, its hold is released;
+// the read failing, it stays in doubt for the next pass.
+func (s *Service) resolveInDoubt(ctx context.Context) {
+	s.doubt.mu.Lock()
+	ids := make([]uuid.UUID, 0, len(s.doubt.m))
+	for id := range s.doubt.m {
+		ids = append(ids, id)
+	}
+	s.doubt.mu.Unlock()
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		written, err := s.outcome(ctx, id, nil)
+		if err != nil {
+			continue
+		}
+		s.doubt.mu.Lock()
+		sub, ok := s.doubt.m[id]
+		delete(s.doubt.m, id)
+		s.doubt.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if written {
+			s.log.Info("ledger: a submit answered as not durable was written after all; the log keeps it", "message", id)
+			continue
+		}
+		if err := s.undo(&sub.tenant, &sub.decision, id, errors.New("not in the log")); err != nil {
+			s.log.Info("ledger: a submit in doubt was not written; hold released", "message", id)
+		}
+	}
+}
+
+// resolveLoop resolves submits in doubt every InDoubtRetry until ctx ends.
+func (s *Service) resolveLoop(ctx context.Context) {
+	tick := time.NewTicker(s.opts.InDoubtRetry)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.resolveInDoubt(ctx)
+		}
+	}
+}
