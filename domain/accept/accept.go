@@ -56,8 +56,11 @@ type Request struct {
 	DataCoding         uint8
 	HasDataCoding      bool
 	RegisteredDelivery bool
-	TenantReference    string
-	ExpiresAt          time.Time
+	// ReceiptOnFailureOnly: a DLR only for a message that does not end
+	// delivered (SMPP registered_delivery 2).
+	ReceiptOnFailureOnly bool
+	TenantReference      string
+	ExpiresAt            time.Time
 }
 
 // Decision is the outcome of Decide: where the message goes and what it
@@ -134,7 +137,8 @@ func (d *Decision) Events(t *Tenant, req *Request, at time.Time) []events.Event 
 			Parts: d.Segments.Parts, RatePrefix: d.Quote.RatePrefix,
 			PricePerPart: d.Quote.PricePerPart.Decimal(), Price: price, Currency: cur,
 			Billing: string(t.Billing), RegisteredDelivery: req.RegisteredDelivery,
-			TenantReference: req.TenantReference, ExpiresAt: req.ExpiresAt, At: at,
+			ReceiptOnFailureOnly: req.RegisteredDelivery && req.ReceiptOnFailureOnly,
+			TenantReference:      req.TenantReference, ExpiresAt: req.ExpiresAt, At: at,
 		},
 		events.RouteSelected{
 			MessageID: req.MessageID, RoutePrefix: r.RoutePrefix, Tier: r.Tier.String(),

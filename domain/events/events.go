@@ -227,9 +227,12 @@ type MessageAccepted struct {
 	Currency           string          `json:"currency"`
 	Billing            string          `json:"billing"`
 	RegisteredDelivery bool            `json:"registered_delivery"`
-	TenantReference    string          `json:"tenant_reference,omitempty"` // e.g. SMPP sequence or client id
-	ExpiresAt          time.Time       `json:"expires_at,omitzero"`
-	At                 time.Time       `json:"at"`
+	// ReceiptOnFailureOnly: the tenant asked for a DLR only if the message
+	// fails (SMPP registered_delivery 2).
+	ReceiptOnFailureOnly bool      `json:"receipt_on_failure_only,omitzero"`
+	TenantReference      string    `json:"tenant_reference,omitempty"` // e.g. SMPP sequence or client id
+	ExpiresAt            time.Time `json:"expires_at,omitzero"`
+	At                   time.Time `json:"at"`
 }
 
 // RouteCandidate is one supplier as evaluated by the routing decision.

@@ -37,7 +37,7 @@ func (w *Work) InFlight() bool { return w.Message.State == message.StateSubmitte
 // NeedsForward: final, the tenant asked for a DLR and has not had it.
 func (w *Work) NeedsForward() bool {
 	m := &w.Message
-	return m.State.Terminal() && m.RegisteredDelivery && !m.Forwarded
+	return m.ReceiptDue()
 }
 
 // UnfinishedMaxDefault bounds the unfinished messages tracked in memory
@@ -93,7 +93,7 @@ func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event, rec *eventsto
 	}
 	// Finished once the follower has seen every event the copy holds.
 	m := &w.Message
-	if int(rec.Version)+1 >= m.Version && m.State.Terminal() && (!m.RegisteredDelivery || m.Forwarded) {
+	if int(rec.Version)+1 >= m.Version && m.State.Terminal() && !m.ReceiptDue() {
 		delete(t.open, id)
 		t.size.Store(int64(len(t.open)))
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
 )
@@ -60,5 +62,48 @@ func TestSubmitsRefusedAtTheUnfinishedBound(t *testing.T) {
 	w.eventually("the first message finished", func() bool { _, open := w.svc.WorkOf(first); return !open })
 	if _, err := w.svc.Submit(ctx, "acme", acceptRequest()); err != nil {
 		t.Fatalf("submit once a message finished: %v", err)
+	}
+}
+
+// registered_delivery 2 (a receipt on failure only): a message delivered
+// sends no DLR and finishes; one that fails gets its DLR.
+func TestReceiptOnFailureOnly(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	req := acceptRequest()
+	req.ReceiptOnFailureOnly = true
+	submitted := func() uuid.UUID {
+		acc, err := w.svc.Submit(ctx, "acme", req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-w.svc.Outbox()
+		w.d.dispatch(ctx, acc.MessageID)
+		return acc.MessageID
+	}
+	delivered, failed := submitted(), submitted()
+	for range 2 {
+		a := w.sup.next(t)
+		w.d.SupplierAccepted(ctx, a.Key, a.SupplierID, a.Key.MessageID.String(), 0)
+		stat := map[bool]string{true: "DELIVRD", false: "UNDELIV"}[a.Key.MessageID == delivered]
+		if err := w.d.DeliveryReport(ctx, SupplierDLR{SupplierID: a.SupplierID, SupplierMessageID: a.Key.MessageID.String(), Stat: stat, DoneAt: w.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.forwardQueued(ctx)
+	w.d.forwardPending(ctx)
+	w.eventually("both finished", func() bool {
+		_, open1 := w.svc.WorkOf(delivered)
+		_, open2 := w.svc.WorkOf(failed)
+		return !open1 && !open2
+	})
+	if n := w.rcpt.count(); n != 1 {
+		t.Fatalf("%d DLRs sent, want 1 (the failed message's)", n)
+	}
+	if got := w.rcpt.delivered[0].Work.Message.ID; got != failed {
+		t.Fatalf("DLR sent for %s, want the failed message %s", got, failed)
+	}
+	if w.view(delivered).Forwarded || !w.view(failed).Forwarded {
+		t.Fatal("forwarded flags wrong")
 	}
 }

@@ -43,6 +43,7 @@ func (m *Message) apply(e events.Event) error {
 		}
 		m.ID, m.TenantID, m.Currency, m.Billing = e.MessageID, e.TenantID, cur, billing
 		m.Parts, m.Price, m.RegisteredDelivery = e.Parts, price, e.RegisteredDelivery
+		m.ReceiptOnFailureOnly = e.ReceiptOnFailureOnly
 		m.State = StateAccepted
 
 	case events.RouteSelected:

@@ -95,8 +95,9 @@ type Message struct {
 	Currency money.Currency
 	Parts    int
 	Price    money.Units // the tenant price, held at accept
-	// RegisteredDelivery says the tenant asked for a DLR.
-	RegisteredDelivery bool
+	// RegisteredDelivery says the tenant asked for a DLR;
+	// ReceiptOnFailureOnly, only if the message does not end delivered.
+	RegisteredDelivery, ReceiptOnFailureOnly bool
 
 	Candidates []Candidate // eligible candidates in try order
 	Current    int         // index into Candidates of the supplier in use
@@ -136,6 +137,16 @@ func Rebuild(stream []events.Event) (*Message, error) {
 		}
 	}
 	return m, nil
+}
+
+// ReceiptDue reports whether the tenant is owed a DLR it has not had: the
+// message is final, a receipt was asked for, and not only on failure for a
+// message that ended delivered.
+func (m *Message) ReceiptDue() bool {
+	if !m.State.Terminal() || !m.RegisteredDelivery || m.Forwarded {
+		return false
+	}
+	return !m.ReceiptOnFailureOnly || m.State != StateDelivered
 }
 
 // ApplyAll applies events in order, stopping at the first error.

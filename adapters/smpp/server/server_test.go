@@ -96,6 +96,28 @@ func TestSubmitHappyPathOnlyAfterDurable(t *testing.T) {
 	}
 }
 
+// registered_delivery's low bits: 0 none, 1 a final receipt, 2 a receipt
+// on failure only (3 is reserved: a receipt, as 1).
+func TestRegisteredDeliveryBits(t *testing.T) {
+	f := newFake()
+	srv := startServer(t, f, nil)
+	r := bound(t, srv, pdu.Transmitter)
+	for _, tc := range []struct {
+		field             byte
+		receipt, failOnly bool
+	}{{0, false, false}, {1, true, false}, {2, true, true}, {3, true, false}, {0x11, true, false}} {
+		p := submitText(t, "hi", data.GSM7BIT)
+		p.RegisteredDelivery = tc.field
+		r.send(p)
+		if st := submitResp(t, r.recv()).CommandStatus; st != data.ESME_ROK {
+			t.Fatalf("registered_delivery 0x%02x: 0x%x", tc.field, st)
+		}
+		if got := f.last(); got.RegisteredDelivery != tc.receipt || got.ReceiptOnFailureOnly != tc.failOnly {
+			t.Errorf("registered_delivery 0x%02x: receipt %v, failure only %v; want %v, %v", tc.field, got.RegisteredDelivery, got.ReceiptOnFailureOnly, tc.receipt, tc.failOnly)
+		}
+	}
+}
+
 func TestRefusalMapping(t *testing.T) {
 	cases := []struct {
 		err  error

@@ -101,6 +101,8 @@ func (s *session) dispatch(q *pdu.SubmitSM, coding byte, raw []byte, seqs []int3
 		DataCoding:         coding,
 		HasDataCoding:      true,
 		RegisteredDelivery: q.RegisteredDelivery&0x03 != 0,
+		// 2: a receipt on failure only (SMPP v3.4 §5.2.17).
+		ReceiptOnFailureOnly: q.RegisteredDelivery&0x03 == 2,
 	}
 	s.inflight.Add(1)
 	go func() {
