@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -304,9 +305,53 @@ func (h *handler) setRoutes(w http.ResponseWriter, r *http.Request, _ string) er
 
 // SendRequest is the body of POST /v1/messages.
 type SendRequest struct {
-	From string `json:"from"`
-	To   string `json:"to"`
-	Text string `json:"text"`
+	From      string   `json:"from"`
+	To        string   `json:"to"`
+	Text      string   `json:"text"`
+	ValidityS Validity `json:"validity_s"`
+}
+
+// Validity bounds, in seconds, of validity_s on POST /v1/messages.
+const (
+	MinValiditySeconds = 1
+	MaxValiditySeconds = 7 * 24 * 3600 // 604800
+)
+
+// Validity is validity_s of a send request: a JSON integer number of
+// seconds in [MinValiditySeconds, MaxValiditySeconds]. Absent or null
+// leaves it unset (the ledger applies the tenant's default). Anything else
+// (a string, a fraction, an exponent, a value out of range) is a decode
+// error naming validity_s, so a decoded Validity that is set is in range.
+type Validity struct {
+	Seconds int
+	set     bool
+}
+
+// Set reports whether the request gave validity_s.
+func (v Validity) Set() bool { return v.set }
+
+type validityError struct{ raw string }
+
+func (e *validityError) Error() string {
+	return fmt.Sprintf("validity_s must be an integer number of seconds from %d to %d, not %s",
+		MinValiditySeconds, MaxValiditySeconds, e.raw)
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (v *Validity) UnmarshalJSON(b []byte) error {
+	raw := bytes.TrimSpace(b)
+	if string(raw) == "null" {
+		return nil
+	}
+	// JSON has already checked the syntax: a number literal that ParseInt
+	// refuses is a fraction, an exponent or too large; a string, bool,
+	// object or array is refused here too.
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n < MinValiditySeconds || n > MaxValiditySeconds {
+		return &validityError{raw: truncate(string(raw))}
+	}
+	v.Seconds, v.set = int(n), true
+	return nil
 }
 
 func (h *handler) send(w http.ResponseWriter, r *http.Request, tenant string) error {
@@ -324,7 +369,12 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, tenant string) er
 	// over HTTP pushed there.
 	_, _, dlr := h.svc.Webhook(tenant)
 	start := time.Now()
-	acc, err := h.svc.Submit(r.Context(), tenant, accept.Request{Channel: "http", From: req.From, To: req.To, Text: req.Text, RegisteredDelivery: dlr})
+	var expires time.Time // zero: the ledger applies the tenant's default validity
+	if req.ValidityS.set {
+		expires = start.UTC().Add(time.Duration(req.ValidityS.Seconds) * time.Second)
+	}
+	acc, err := h.svc.Submit(r.Context(), tenant, accept.Request{Channel: "http", From: req.From, To: req.To, Text: req.Text,
+		RegisteredDelivery: dlr, ExpiresAt: expires})
 	h.metrics.submitted(h.svc, tenant, err, time.Since(start))
 	if err != nil {
 		return err

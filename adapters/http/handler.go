@@ -355,11 +355,14 @@ func jsonError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	var ae *amountError
+	var ve *validityError
 	switch {
 	case errors.As(err, &mbe):
 		return err
 	case errors.As(err, &ae):
 		return errorf(http.StatusBadRequest, "invalid_request", "%s", ae.Error())
+	case errors.As(err, &ve):
+		return errorf(http.StatusBadRequest, "invalid_request", "%s", ve.Error())
 	case errors.As(err, &se):
 		return errorf(http.StatusBadRequest, "invalid_request", "malformed JSON at byte %d: %v", se.Offset, se)
 	case errors.As(err, &te):

@@ -349,3 +349,62 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		t.Errorf("openapi.json describes %d operations, the server registers %d", n, described)
 	}
 }
+
+// TestSendValidity: validity_s sets the message's expires_at (accepted time
+// + validity_s), shown by MessageAccepted in the audit trail; absent leaves
+// it to the ledger; out of range or not an integer is a 400 naming it.
+func TestSendValidity(t *testing.T) {
+	c, _ := start(t, httpapi.Options{})
+	acme, _ := setup(t, c)
+	if st, m := c.do("POST", "/v1/tenants/acme/topups", admin, `{"amount":"1","reference":"r"}`); st != 201 {
+		t.Fatalf("top-up: %d %v", st, m)
+	}
+	accepted := func(id string) map[string]any {
+		t.Helper()
+		st, m := c.do("GET", "/v1/messages/"+id+"/events", acme, "")
+		evs, _ := m["events"].([]any)
+		if st != 200 || len(evs) == 0 {
+			t.Fatalf("events: %d %v", st, m)
+		}
+		for _, e := range evs {
+			if ev := e.(map[string]any); ev["type"] == "MessageAccepted" {
+				return ev["data"].(map[string]any)
+			}
+		}
+		t.Fatalf("no MessageAccepted in %v", evs)
+		return nil
+	}
+
+	before := time.Now()
+	st, m := c.do("POST", "/v1/messages", acme, `{"to":"+4915112345678","text":"hi","validity_s":3600}`)
+	after := time.Now()
+	if st != 202 {
+		t.Fatalf("send with validity_s: %d %v", st, m)
+	}
+	data := accepted(m["message_id"].(string))
+	raw, _ := data["expires_at"].(string)
+	exp, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		t.Fatalf("MessageAccepted expires_at %q: %v (%v)", raw, err, data)
+	}
+	if exp.Before(before.Add(time.Hour).Add(-time.Second)) || exp.After(after.Add(time.Hour).Add(time.Second)) {
+		t.Fatalf("expires_at %s, want about an hour after %s", exp, before)
+	}
+	if at, err := time.Parse(time.RFC3339Nano, data["at"].(string)); err != nil || exp.Sub(at) < time.Hour-2*time.Second || exp.Sub(at) > time.Hour+2*time.Second {
+		t.Fatalf("expires_at %s is not accepted time %v + 1h (%v)", exp, data["at"], err)
+	}
+
+	for _, v := range []string{`1`, `604800`, `null`} {
+		if st, m := c.do("POST", "/v1/messages", acme, `{"to":"+4915112345678","text":"hi","validity_s":`+v+`}`); st != 202 {
+			t.Errorf("validity_s %s: %d %v", v, st, m)
+		}
+	}
+
+	for _, v := range []string{`0`, `-1`, `604801`, `99999999999999999999`, `"x"`, `"3600"`, `1.5`, `3600.0`, `1e3`, `true`, `[]`, `{}`} {
+		st, m := c.do("POST", "/v1/messages", acme, `{"to":"+4915112345678","text":"hi","validity_s":`+v+`}`)
+		msg, _ := m["error"].(map[string]any)["message"].(string)
+		if st != 400 || errCode(m) != "invalid_request" || !strings.Contains(msg, "validity_s") {
+			t.Errorf("validity_s %s: %d %v, want 400 invalid_request naming validity_s", v, st, m)
+		}
+	}
+}
