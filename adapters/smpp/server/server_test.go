@@ -333,3 +333,96 @@ func TestManyConcurrentBinds(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// validity_period sets the request's ExpiresAt (relative or absolute, SMPP
+// v3.4 §7.1.1); a malformed or past one is ESME_RINVEXPIRY, a malformed
+// schedule_delivery_time ESME_RINVSCHED, both without a Submit.
+func TestSubmitValidityPeriod(t *testing.T) {
+	f := newFake()
+	srv := startServer(t, f, func(c *Config) { c.WindowMax = 2 }) // refusals must release their slot
+	r := bound(t, srv, pdu.Transmitter)
+	count := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.submitted)
+	}
+	send := func(schedule, validity string) data.CommandStatusType {
+		t.Helper()
+		p := submitText(t, "hi", data.GSM7BIT)
+		p.ScheduleDeliveryTime, p.ValidityPeriod = schedule, validity
+		r.send(p)
+		return submitResp(t, r.recv()).CommandStatus
+	}
+	near := func(got, want time.Time) bool {
+		d := got.Sub(want)
+		return d > -5*time.Second && d < 5*time.Second
+	}
+
+	// Relative: hh=01 is an hour, DD=01 a day.
+	before := time.Now()
+	if st := send("", "000000010000000R"); st != data.ESME_ROK {
+		t.Fatalf("relative validity: 0x%x", st)
+	}
+	if got := f.last().ExpiresAt; !near(got, before.Add(time.Hour)) || got.Location() != time.UTC {
+		t.Fatalf("relative hour: ExpiresAt %v, want about %v, UTC", got, before.Add(time.Hour))
+	}
+	before = time.Now()
+	if st := send("", "000001000000000R"); st != data.ESME_ROK {
+		t.Fatalf("relative validity: 0x%x", st)
+	}
+	if got := f.last().ExpiresAt; !near(got, before.AddDate(0, 0, 1)) {
+		t.Fatalf("relative day: ExpiresAt %v, want about %v", got, before.AddDate(0, 0, 1))
+	}
+
+	// Absolute, with its offset: 12:00:00.3 at 3 h behind UTC, 12:00 at 2 h ahead.
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"990615120000312-", time.Date(2099, 6, 15, 15, 0, 0, 300e6, time.UTC)},
+		{"990615120000008+", time.Date(2099, 6, 15, 10, 0, 0, 0, time.UTC)},
+	} {
+		if st := send("", tc.in); st != data.ESME_ROK {
+			t.Fatalf("absolute validity %q: 0x%x", tc.in, st)
+		}
+		if got := f.last().ExpiresAt; !got.Equal(tc.want) {
+			t.Fatalf("absolute validity %q: ExpiresAt %v, want %v", tc.in, got, tc.want)
+		}
+	}
+
+	// None: zero (the ledger applies its default); a well-formed schedule
+	// is accepted and not acted on.
+	if st := send("990615120000000+", ""); st != data.ESME_ROK {
+		t.Fatalf("scheduled: 0x%x", st)
+	}
+	if got := f.last().ExpiresAt; !got.IsZero() {
+		t.Fatalf("no validity: ExpiresAt %v", got)
+	}
+
+	n := count()
+	for _, tc := range []struct {
+		schedule, validity string
+		want               data.CommandStatusType
+	}{
+		{"", "tomorrow", data.ESME_RINVEXPIRY},
+		{"", "251315143000108+", data.ESME_RINVEXPIRY}, // month 13
+		{"", "000001000000100R", data.ESME_RINVEXPIRY}, // relative with tenths
+		{"", "00000100000000R", data.ESME_RINVEXPIRY},  // 15 characters
+		{"", "200101000000000+", data.ESME_RINVEXPIRY}, // past
+		{"", "000000000000000R", data.ESME_RINVEXPIRY}, // now: not after now
+		{"991231246000000+", "", data.ESME_RINVSCHED},  // hour 24
+		{"x", "000000010000000R", data.ESME_RINVSCHED},
+		{"000000010000000Z", "garbage", data.ESME_RINVSCHED}, // the schedule is checked first
+	} {
+		if st := send(tc.schedule, tc.validity); st != tc.want {
+			t.Errorf("schedule %q validity %q: 0x%x, want 0x%x", tc.schedule, tc.validity, st, tc.want)
+		}
+	}
+	if c := count(); c != n {
+		t.Fatalf("%d refused submits reached Ingress.Submit", c-n)
+	}
+	// The window slots (2) were released: the bind still accepts.
+	if st := send("", "000000010000000R"); st != data.ESME_ROK {
+		t.Fatalf("after refusals: 0x%x", st)
+	}
+}

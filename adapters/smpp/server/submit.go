@@ -7,12 +7,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
 	"github.com/smsledger/smsledger/domain/accept"
 )
+
+// Refusals of submit_sm's time fields (SMPP v3.4 §7.1.1).
+const (
+	StatusBadSchedule = data.ESME_RINVSCHED  // 0x61: malformed schedule_delivery_time
+	StatusBadExpiry   = data.ESME_RINVEXPIRY // 0x62: malformed or past validity_period
+)
+
+// submitTimes checks the time fields of a submit_sm at now and gives its
+// expiry (zero: none given, the ledger's default applies). A malformed
+// schedule_delivery_time is StatusBadSchedule (a well-formed one is not
+// acted on: scheduled delivery is not supported); a malformed validity_period,
+// or one not after now, is StatusBadExpiry.
+func submitTimes(q *pdu.SubmitSM, now time.Time) (time.Time, data.CommandStatusType) {
+	if _, err := parseSMPPTime(q.ScheduleDeliveryTime, now); err != nil {
+		return time.Time{}, StatusBadSchedule
+	}
+	exp, err := parseSMPPTime(q.ValidityPeriod, now)
+	if err != nil || (!exp.IsZero() && !exp.After(now)) {
+		return time.Time{}, StatusBadExpiry
+	}
+	if exp.IsZero() {
+		return exp, StatusOK
+	}
+	return exp.UTC(), StatusOK
+}
 
 // respondSubmit queues a submit_sm_resp; id is sent only with StatusOK.
 func (s *session) respondSubmit(seq int32, status data.CommandStatusType, id string) {
@@ -66,6 +92,12 @@ func (s *session) submit(q *pdu.SubmitSM, coding byte) {
 		s.respondSubmit(seq, st, "")
 		return
 	}
+	// Every part is checked, so a bad one is refused before it is held.
+	if _, st := submitTimes(q, time.Now()); st != StatusOK {
+		s.release()
+		s.respondSubmit(seq, st, "")
+		return
+	}
 	if !multi {
 		s.dispatch(q, coding, raw, []int32{seq})
 		return
@@ -92,6 +124,14 @@ func (s *session) dispatch(q *pdu.SubmitSM, coding byte, raw []byte, seqs []int3
 		answer(st, "")
 		return
 	}
+	// Again at dispatch, from the first part's fields: a relative validity
+	// counts from the arrival of the message's last part, and an absolute
+	// one may have passed while the parts were gathered.
+	expires, st := submitTimes(q, time.Now())
+	if st != StatusOK {
+		answer(st, "")
+		return
+	}
 	req := accept.Request{
 		MessageID:          uuid.Must(uuid.NewV7()),
 		Channel:            "smpp",
@@ -103,6 +143,7 @@ func (s *session) dispatch(q *pdu.SubmitSM, coding byte, raw []byte, seqs []int3
 		RegisteredDelivery: q.RegisteredDelivery&0x03 != 0,
 		// 2: a receipt on failure only (SMPP v3.4 §5.2.17).
 		ReceiptOnFailureOnly: q.RegisteredDelivery&0x03 == 2,
+		ExpiresAt:            expires,
 	}
 	s.inflight.Add(1)
 	go func() {
