@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/ids"
 	"github.com/smsledger/smsledger/domain/message"
 	"github.com/smsledger/smsledger/eventstore"
 )
@@ -31,6 +32,14 @@ const lifecycleRetries = 3
 // expected version makes a stale copy harmless: it conflicts, and the retry
 // reads the stream.
 func (s *Service) advance(ctx context.Context, id uuid.UUID, decide func(m *message.Message, at time.Time) ([]events.Event, error)) (Transition, error) {
+	return s.advanceWithIDs(ctx, id, decide, nil)
+}
+
+// advanceWithIDs is advance with the appended events' ids made by eventID
+// (the i-th event of the decision) instead of drawn: a decision two
+// processes may take alike (an expiry) then appends the same events, and
+// a retried append is a no-op.
+func (s *Service) advanceWithIDs(ctx context.Context, id uuid.UUID, decide func(m *message.Message, at time.Time) ([]events.Event, error), eventID func(i int) uuid.UUID) (Transition, error) {
 	for try := 0; ; try++ {
 		var (
 			m          *message.Message
@@ -66,8 +75,10 @@ func (s *Service) advance(ctx context.Context, id uuid.UUID, decide func(m *mess
 			if err != nil {
 				return Transition{}, fmt.Errorf("encode %s: %w", e.EventType(), err)
 			}
-			eid, err := s.id()
-			if err != nil {
+			var eid uuid.UUID
+			if eventID != nil {
+				eid = eventID(i)
+			} else if eid, err = s.id(); err != nil {
 				return Transition{}, err
 			}
 			data[i] = eventstore.EventData{ID: eid, Type: typ, Data: b, Metadata: eventstore.Metadata{CorrelationID: corr, CausationID: last}}
@@ -144,7 +155,11 @@ func (s *Service) DeliveryForwarded(ctx context.Context, msgID uuid.UUID) (Trans
 	return s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) { return m.OnForwarded(at) })
 }
 
-// Expire ends a message whose validity ran out and releases its hold.
+// Expire ends a message whose validity ran out and releases its hold (an
+// on_submit settlement stands). Its events' ids are derived from the
+// message id, so that every process expiring it appends the same events.
+// A final message is left alone.
 func (s *Service) Expire(ctx context.Context, msgID uuid.UUID) (Transition, error) {
-	return s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) { return m.Expire(at) })
+	return s.advanceWithIDs(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) { return m.Expire(at) },
+		func(i int) uuid.UUID { return ids.TimeOrdered(msgID, uuid.NewSHA1(msgID, []byte{'x', byte(i)})) })
 }

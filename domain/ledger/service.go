@@ -70,11 +70,23 @@ type Options struct {
 	// InDoubtRetry is how often submits whose outcome is unknown are
 	// looked up in the log again (default 1s; indoubt.go).
 	InDoubtRetry time.Duration
+	// DefaultValidity is how long a message without a validity of its own
+	// may take to end (default DefaultValidityDefault, 48 h): past it the
+	// lifecycle expires it and releases its hold.
+	DefaultValidity time.Duration
+	// DLRGrace is how long after its expires_at a message a supplier
+	// accepted may still get its final DLR before it expires (default 1 h;
+	// the contract's dlr_grace_s).
+	DLRGrace time.Duration
 	// UnfinishedMax bounds the unfinished messages the ledger tracks
 	// (default UnfinishedMaxDefault); near it, Submit refuses with
 	// ErrThrottled.
 	UnfinishedMax int
 }
+
+// DefaultValidityDefault is the validity of a message that gives none
+// (the contract's default_validity_s, 172,800 s).
+const DefaultValidityDefault = 48 * time.Hour
 
 // Service is the ledger's application service. Create it with New, start
 // Run in a goroutine, then WaitCaughtUp before serving traffic.
@@ -150,6 +162,12 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 	if opts.AuthCacheSize <= 0 {
 		opts.AuthCacheSize = 1 << 16
 	}
+	if opts.DLRGrace <= 0 {
+		opts.DLRGrace = time.Hour
+	}
+	if opts.DefaultValidity <= 0 {
+		opts.DefaultValidity = DefaultValidityDefault
+	}
 	if opts.InDoubtRetry <= 0 {
 		opts.InDoubtRetry = time.Second
 	}
@@ -171,7 +189,7 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		dlrIndex:  make(map[dlrKey]uuid.UUID),
 		topUps:    make(map[topUpKey]money.Units),
 		outbox:    make(chan uuid.UUID, opts.OutboxSize),
-		work:      newTracker(opts.UnfinishedMax),
+		work:      newTracker(opts.UnfinishedMax, opts.DLRGrace),
 		throttles: make(map[string]*throttle),
 	}
 	finals, err := simplelru.NewLRU[uint64, struct{}](finalDLRsMax, nil)

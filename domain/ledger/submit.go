@@ -73,6 +73,9 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		}
 		req.MessageID = id
 	}
+	if req.ExpiresAt.IsZero() {
+		req.ExpiresAt = s.clock().UTC().Add(s.opts.DefaultValidity)
+	}
 	tenant := t.accept // a copy; Account is shared
 	d, err := accept.Decide(&tenant, st.snapshot, s.health.Load(), &req)
 	if err != nil {

@@ -71,9 +71,13 @@ type tracker struct {
 	overflow   bool
 	max        int          // bound of open
 	size       atomic.Int64 // len(open), for Submit's check without the lock
+	due        dueIndex     // open messages by when they expire
+	grace      time.Duration
 }
 
-func newTracker(max int) *tracker { return &tracker{open: make(map[uuid.UUID]*Work), max: max} }
+func newTracker(max int, grace time.Duration) *tracker {
+	return &tracker{open: make(map[uuid.UUID]*Work), max: max, grace: grace, due: dueIndex{pos: make(map[uuid.UUID]int)}}
+}
 
 // refusing reports whether new submits must be refused: the tracker holds
 // all but the headroom of its bound.
@@ -91,10 +95,15 @@ func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event, rec *eventsto
 	if w == nil {
 		return
 	}
+	if _, expired := ev.(events.MessageExpired); expired && w.Message.SupplierMessageID != "" {
+		// No final DLR will unindex it: the expiry does.
+		s.unindexDLR(w.Message.Supplier().SupplierID, w.Message.SupplierMessageID)
+	}
 	// Finished once the follower has seen every event the copy holds.
 	m := &w.Message
 	if int(rec.Version)+1 >= m.Version && m.State.Terminal() && !m.ReceiptDue() {
 		delete(t.open, id)
+		t.due.remove(id)
 		t.size.Store(int64(len(t.open)))
 	}
 }
@@ -156,6 +165,7 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 		w.CorrelationID = correlationID
 	}
 	w.LastEventID = eventID
+	t.due.set(id, dueOf(w, t.grace))
 	return w
 }
 

@@ -39,9 +39,14 @@ func (d *Driver) redispatch(ctx context.Context, id uuid.UUID) {
 	}
 }
 
-// submit records the submit to the message's current supplier and sends it.
+// submit records the submit to the message's current supplier and sends
+// it — unless its validity has run out: then it expires, never sent.
 func (d *Driver) submit(ctx context.Context, id uuid.UUID, w ledger.Work) {
 	if w.Message.State.Terminal() {
+		return
+	}
+	if d.expired(&w) {
+		d.expire(ctx, id)
 		return
 	}
 	tr, err := d.ledger.SubmittedToSupplier(ctx, id)

@@ -25,6 +25,8 @@
 //     message and releases its hold. DeliveryReport records the DLR.
 //  3. forward (answers.go too): a final message's DLR goes to ReceiptSink,
 //     then DeliveryForwarded.
+//  4. expiry (expiry.go): a message not final by its expires_at (plus the
+//     DLR grace once a supplier accepted it) expires, never sent after.
 //
 // Nothing here is the truth: the log is. recover.go resumes unfinished
 // messages after a restart (a submit in flight when the process died is
@@ -64,6 +66,8 @@ type Ledger interface {
 	SupplierTimedOut(ctx context.Context, id uuid.UUID, supplierID string, attempt int, timeout time.Duration) (ledger.Transition, error)
 	DeliveryReported(ctx context.Context, supplierID, supplierMsgID, stat, errCode string, doneAt time.Time) (ledger.Transition, error)
 	DeliveryForwarded(ctx context.Context, id uuid.UUID) (ledger.Transition, error)
+	Expire(ctx context.Context, id uuid.UUID) (ledger.Transition, error)
+	ExpiryDue(now time.Time, max int) []uuid.UUID
 }
 
 // AttemptKey names one attempt of a message at a supplier.
@@ -205,6 +209,7 @@ func (o *Options) setDefaults() {
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
 	}
+
 }
 
 // Bounds and waits.
@@ -332,6 +337,7 @@ func (d *Driver) Run(ctx context.Context) error {
 func (d *Driver) pass(ctx context.Context, pass int, lastDropped uint64) uint64 {
 	d.forwardPending(ctx)
 	d.retryAnswers(ctx)
+	d.expireDue(ctx, d.now())
 	if pass%sweepPasses == 0 {
 		d.sweep(ctx, d.now())
 	}
