@@ -67,7 +67,10 @@ func (s *Service) InDoubt() int {
 // (unknown).
 func (s *Service) outcome(ctx context.Context, id uuid.UUID, appendErr error) (bool, error) {
 	if errors.Is(appendErr, eventstore.ErrWrongExpectedVersion) {
-		return true, nil // the stream exists: an earlier try of this append
+		// The stream exists with other events (a repeat of the same events
+		// is not an error: the store answers it with the original result):
+		// ours were not written.
+		return false, nil
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeReadTimeout)
 	defer cancel()

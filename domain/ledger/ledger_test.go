@@ -591,3 +591,19 @@ func TestSubmitOutlivesItsCallersContext(t *testing.T) {
 		t.Fatalf("message: %v", err)
 	}
 }
+
+// A submit whose message id exists already (its stream holds other
+// events) is not written: refused, its own hold released — the first
+// message's hold stands alone.
+func TestSubmitOfAnExistingMessageIDIsNotWritten(t *testing.T) {
+	ctx := context.Background()
+	svc := startAcmeOn(t, ledgertest.MemStore(t))
+	acc, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Submit(ctx, "acme", accept.Request{MessageID: acc.MessageID, To: "+4915112345678", Text: "y"}); !errors.Is(err, ledger.ErrNotDurable) {
+		t.Fatalf("second submit with the same id: %v", err)
+	}
+	waitBalance(t, svc, "acme", ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "1", CreditLimit: "0", Held: "0.07", Available: "0.93"})
+}
