@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/adapters/secret"
 	"github.com/smsledger/smsledger/domain/accept"
@@ -592,18 +593,21 @@ func TestSubmitOutlivesItsCallersContext(t *testing.T) {
 	}
 }
 
-// A submit whose message id exists already (its stream holds other
-// events) is not written: refused, its own hold released — the first
-// message's hold stands alone.
+// A submit whose message's stream already holds other events (its id
+// taken) is not written: refused, its own hold released.
 func TestSubmitOfAnExistingMessageIDIsNotWritten(t *testing.T) {
 	ctx := context.Background()
-	svc := startAcmeOn(t, ledgertest.MemStore(t))
-	acc, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
-	if err != nil {
+	store := ledgertest.MemStore(t)
+	svc := startAcmeOn(t, store)
+	id := uuid.Must(uuid.NewV7())
+	if _, err := store.Append(ctx, events.MessageStream(id), eventstore.NoStream,
+		eventstore.EventData{ID: uuid.New(), Type: "Other", Data: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Submit(ctx, "acme", accept.Request{MessageID: acc.MessageID, To: "+4915112345678", Text: "y"}); !errors.Is(err, ledger.ErrNotDurable) {
-		t.Fatalf("second submit with the same id: %v", err)
+	if _, err := svc.Submit(ctx, "acme", accept.Request{MessageID: id, To: "+4915112345678", Text: "y"}); !errors.Is(err, ledger.ErrNotDurable) {
+		t.Fatalf("submit onto a taken stream: %v", err)
 	}
-	waitBalance(t, svc, "acme", ledger.BalanceView{TenantID: "acme", Currency: "EUR", Balance: "1", CreditLimit: "0", Held: "0.07", Available: "0.93"})
+	if b, _ := svc.Balance("acme"); b.Held != "0" || b.Available != "1" {
+		t.Fatalf("hold kept: %+v", b)
+	}
 }
