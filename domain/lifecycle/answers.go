@@ -40,6 +40,15 @@ func (d *Driver) SupplierTimedOut(ctx context.Context, k AttemptKey, supplierID 
 	})
 }
 
+// Expired records that attempt k was never sent because its validity ran
+// out while the supplier side held it: the message expires.
+func (d *Driver) Expired(ctx context.Context, k AttemptKey) {
+	d.loose.handedBack(k)
+	ctx, cancel := detach(ctx)
+	defer cancel()
+	d.expire(ctx, k.MessageID)
+}
+
 // answer takes one supplier outcome of an attempt the supplier side held.
 func (d *Driver) answer(ctx context.Context, k AttemptKey, then bool, record func(ctx context.Context) (ledger.Transition, error)) {
 	d.loose.handedBack(k)

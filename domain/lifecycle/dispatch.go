@@ -78,7 +78,7 @@ func (d *Driver) send(ctx context.Context, w ledger.Work, m *message.Message) {
 	sup := m.Supplier()
 	a := Attempt{
 		Key: AttemptKey{m.ID, m.Attempt}, SupplierID: sup.SupplierID,
-		From: w.From, To: w.To, Text: w.Text, Encoding: w.Encoding,
+		From: w.From, To: w.To, Text: w.Text, Encoding: w.Encoding, ExpiresAt: w.ExpiresAt,
 	}
 	d.loose.hand(a.Key)
 	err := d.suppliers.Enqueue(ctx, a)

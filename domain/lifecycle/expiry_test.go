@@ -141,3 +141,29 @@ func TestDefaultValidityAndIdempotentExpiry(t *testing.T) {
 		t.Fatalf("%d MessageExpired events", expired)
 	}
 }
+
+// The supplier side reports an attempt expired in its queue (never
+// written): the attempt is no longer held and the message expires; the
+// attempt carried the message's expires_at for that.
+func TestAttemptExpiredInTheSupplierQueue(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	id := w.submitValid(time.Minute)
+	w.d.dispatch(ctx, id)
+	a := w.sup.next(t)
+	if want := w.clock.Now().Add(time.Minute); !a.ExpiresAt.Equal(want) {
+		t.Fatalf("attempt expires_at %s, want %s", a.ExpiresAt, want)
+	}
+	w.clock.Advance(time.Minute)
+	w.d.Expired(ctx, a.Key)
+	if v := w.view(id); v.State != string(message.StateExpired) || v.Money != "released" {
+		t.Fatalf("view: %+v", v)
+	}
+	if w.d.loose.settled(a.Key) {
+		t.Fatal("the attempt is still noted as held")
+	}
+	w.forwardQueued(ctx)
+	if w.rcpt.count() != 1 || w.rcpt.delivered[0].Stat != message.DLRExpired {
+		t.Fatalf("receipts: %+v", w.rcpt.delivered)
+	}
+}

@@ -102,7 +102,8 @@ type Attempt struct {
 	SupplierID string
 	From, To   string
 	Text       string
-	Encoding   string // "gsm7" | "latin1" | "ucs2"
+	Encoding   string    // "gsm7" | "latin1" | "ucs2"
+	ExpiresAt  time.Time // not to be sent from then on (zero: no limit)
 }
 
 // Suppliers is the supplier side.

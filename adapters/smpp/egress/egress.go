@@ -35,6 +35,9 @@ type Message struct {
 	DataCoding         byte // 0 GSM 03.38, 3 Latin-1, 8 UCS-2
 	RegisteredDelivery bool
 	Premium            bool
+	// ExpiresAt: a message still queued at this time is never written;
+	// it is reported Expired (zero: no limit).
+	ExpiresAt time.Time
 
 	queuedAt time.Time // set by Enqueue
 }
@@ -62,6 +65,8 @@ type Reporter interface {
 	SupplierAccepted(ctx context.Context, r Result)
 	SupplierRejected(ctx context.Context, r Result)
 	SupplierTimedOut(ctx context.Context, r Result) // no answer in time, or the bind was lost
+	// Expired: never written, its ExpiresAt passed while it was queued.
+	Expired(ctx context.Context, r Result)
 	DeliveryReport(ctx context.Context, d DLR) error
 }
 

@@ -18,6 +18,7 @@ import (
 type rec struct {
 	mu                          sync.Mutex
 	accepted, rejected, timeout []Result
+	expired                     []Result
 	dlrs                        []DLR
 }
 
@@ -34,6 +35,11 @@ func (r *rec) SupplierRejected(_ context.Context, x Result) {
 func (r *rec) SupplierTimedOut(_ context.Context, x Result) {
 	r.mu.Lock()
 	r.timeout = append(r.timeout, x)
+	r.mu.Unlock()
+}
+func (r *rec) Expired(_ context.Context, x Result) {
+	r.mu.Lock()
+	r.expired = append(r.expired, x)
 	r.mu.Unlock()
 }
 func (r *rec) DeliveryReport(_ context.Context, d DLR) error {
@@ -183,5 +189,27 @@ func TestQueuedMessagesFailOverWhenDown(t *testing.T) {
 	}
 	if s.QueueDepth() != 0 {
 		t.Fatalf("queue depth %d after the sweep", s.QueueDepth())
+	}
+}
+
+// A message whose validity ran out while it waited in the queue is never
+// written: it is reported expired, and the next one is sent.
+func TestExpiredInTheQueueIsNeverWritten(t *testing.T) {
+	sim := startSim(t, smscsim.Config{})
+	s, r := startSupplier(t, sim, nil)
+	old := msg("old", false)
+	old.ExpiresAt = time.Now().Add(-time.Second)
+	fresh := msg("fresh", false)
+	fresh.ExpiresAt = time.Now().Add(time.Hour)
+	_ = s.Enqueue(old)
+	_ = s.Enqueue(fresh)
+	waitFor(t, func() bool { a, _, _, _ := r.counts(); return a == 1 })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.expired) != 1 || r.expired[0].MessageID != "old" || r.accepted[0].MessageID != "fresh" {
+		t.Fatalf("expired %+v accepted %+v", r.expired, r.accepted)
+	}
+	if n := sim.Submitted.Load(); n != 1 {
+		t.Fatalf("the supplier got %d submits, want 1", n)
 	}
 }

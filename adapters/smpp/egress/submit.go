@@ -43,6 +43,11 @@ func (s *Supplier) sendLoop(ctx context.Context, b *bind, sess *gosmpp.Session) 
 			s.requeue(m)
 			return
 		}
+		if !m.ExpiresAt.IsZero() && !time.Now().Before(m.ExpiresAt) {
+			<-s.window
+			s.rep.Expired(ctx, Result{MessageID: m.ID, SupplierID: s.cfg.SupplierID})
+			continue
+		}
 		p, err := buildSubmit(m)
 		if err != nil {
 			<-s.window

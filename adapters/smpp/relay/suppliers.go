@@ -230,7 +230,7 @@ func (p supplierPort) Enqueue(_ context.Context, a lifecycle.Attempt) error {
 	}
 	return eg.Enqueue(egress.Message{
 		ID: a.Key.String(), From: a.From, To: a.To, Text: a.Text,
-		DataCoding: dataCoding(a.Encoding), RegisteredDelivery: true,
+		DataCoding: dataCoding(a.Encoding), RegisteredDelivery: true, ExpiresAt: a.ExpiresAt,
 	})
 }
 
@@ -262,6 +262,12 @@ func (rp reporter) SupplierRejected(ctx context.Context, res egress.Result) {
 func (rp reporter) SupplierTimedOut(ctx context.Context, res egress.Result) {
 	if k, ok := lifecycle.ParseAttemptKey(res.MessageID); ok {
 		rp.r.driver.SupplierTimedOut(ctx, k, res.SupplierID)
+	}
+}
+
+func (rp reporter) Expired(ctx context.Context, res egress.Result) {
+	if k, ok := lifecycle.ParseAttemptKey(res.MessageID); ok {
+		rp.r.driver.Expired(ctx, k)
 	}
 }
 
