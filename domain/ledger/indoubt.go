@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -47,20 +48,14 @@ type inDoubtSubmit struct {
 type inDoubt struct {
 	mu sync.Mutex
 	m  map[uuid.UUID]inDoubtSubmit
+	n  atomic.Int64 // len(m), for Submit's check without the lock
 }
 
-func (d *inDoubt) full() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.m) >= inDoubtMax
-}
+// full is Submit's check on every call: an atomic load, not the lock.
+func (d *inDoubt) full() bool { return d.n.Load() >= inDoubtMax }
 
 // InDoubt is the number of submits whose outcome is not known yet.
-func (s *Service) InDoubt() int {
-	s.doubt.mu.Lock()
-	defer s.doubt.mu.Unlock()
-	return len(s.doubt.m)
-}
+func (s *Service) InDoubt() int { return int(s.doubt.n.Load()) }
 
 // outcome learns whether the accept events of message id were written after
 // their append failed: true (written), false (not written), or an error
@@ -92,12 +87,16 @@ func (s *Service) keepInDoubt(id uuid.UUID, t *accept.Tenant, d *accept.Decision
 		s.doubt.m = make(map[uuid.UUID]inDoubtSubmit)
 	}
 	s.doubt.m[id] = inDoubtSubmit{tenant: *t, decision: *d}
+	s.doubt.n.Store(int64(len(s.doubt.m)))
 }
 
 // resolveInDoubt reads the stream of every submit in doubt: written, it is
 // the log's (the follower holds it); not written, its hold is released;
 // the read failing, it stays in doubt for the next pass.
 func (s *Service) resolveInDoubt(ctx context.Context) {
+	if s.doubt.n.Load() == 0 {
+		return // the usual case: nothing to read
+	}
 	s.doubt.mu.Lock()
 	ids := make([]uuid.UUID, 0, len(s.doubt.m))
 	for id := range s.doubt.m {
@@ -115,6 +114,7 @@ func (s *Service) resolveInDoubt(ctx context.Context) {
 		s.doubt.mu.Lock()
 		sub, ok := s.doubt.m[id]
 		delete(s.doubt.m, id)
+		s.doubt.n.Store(int64(len(s.doubt.m)))
 		s.doubt.mu.Unlock()
 		if !ok {
 			continue

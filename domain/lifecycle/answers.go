@@ -41,12 +41,12 @@ func (d *Driver) SupplierTimedOut(ctx context.Context, k AttemptKey, supplierID 
 }
 
 // Expired records that attempt k was never sent because its validity ran
-// out while the supplier side held it: the message expires.
+// out while the supplier side held it: the message expires, like any other
+// answer (kept for retry if the store cannot take it; its DLR forwarded).
 func (d *Driver) Expired(ctx context.Context, k AttemptKey) {
-	d.loose.handedBack(k)
-	ctx, cancel := detach(ctx)
-	defer cancel()
-	d.expire(ctx, k.MessageID)
+	d.answer(ctx, k, true, func(ctx context.Context) (ledger.Transition, error) {
+		return d.ledger.Expire(ctx, k.MessageID)
+	})
 }
 
 // answer takes one supplier outcome of an attempt the supplier side held.

@@ -83,8 +83,11 @@ func (s receiptSink) deliverWebhook(ctx context.Context, rc lifecycle.Receipt, d
 		return lifecycle.ErrNoReceiver
 	}
 	rep, err := s.r.svc.FinalReport(ctx, m.ID)
-	if err != nil || rep.Status == "" {
-		return fmt.Errorf("DLR for webhook not readable: %w", errors.Join(err, errors.New("no final status")))
+	if err != nil {
+		return fmt.Errorf("DLR for webhook not readable: %w", err)
+	}
+	if rep.Status == "" {
+		return errors.New("DLR for webhook not readable: no final status yet")
 	}
 	d := webhook.Delivery{
 		URL: url, Secret: secret,
