@@ -71,7 +71,10 @@ type TenantCreated struct {
 	TPSLimit    int             `json:"tps_limit"`
 	CreditLimit decimal.Decimal `json:"credit_limit"`
 	Tier        string          `json:"tier"` // "premium" | "standard" | "economy"
-	At          time.Time       `json:"at"`
+	// DefaultValidityS is the validity in seconds of a message that gives
+	// none (0: the service's default).
+	DefaultValidityS int       `json:"default_validity_s,omitempty"`
+	At               time.Time `json:"at"`
 }
 
 // TenantChanged replaces a tenant's settings (all but id and currency).
@@ -82,7 +85,9 @@ type TenantChanged struct {
 	TPSLimit    int             `json:"tps_limit"`
 	CreditLimit decimal.Decimal `json:"credit_limit"`
 	Tier        string          `json:"tier"`
-	At          time.Time       `json:"at"`
+	// DefaultValidityS as in TenantCreated.
+	DefaultValidityS int       `json:"default_validity_s,omitempty"`
+	At               time.Time `json:"at"`
 }
 
 // SmppCredentialsSet sets a tenant's SMPP bind credentials. Only a password
@@ -152,32 +157,43 @@ type WebhookRemoved struct {
 // bind password sealed by the adapter (e.g. AES-GCM under a key held outside
 // the log); the domain treats it as opaque and it is never plaintext.
 type SupplierCreated struct {
-	SupplierID     string    `json:"supplier_id"`
-	Name           string    `json:"name"`
-	Currency       string    `json:"currency"`
-	Host           string    `json:"host"`
-	Port           int       `json:"port"`
-	SystemID       string    `json:"system_id"`
-	PasswordSealed string    `json:"password_sealed"`
-	Binds          int       `json:"binds"`
-	TPSLimit       int       `json:"tps_limit"`
-	Window         int       `json:"window"`
-	At             time.Time `json:"at"`
+	SupplierID     string `json:"supplier_id"`
+	Name           string `json:"name"`
+	Currency       string `json:"currency"`
+	Host           string `json:"host"`
+	Port           int    `json:"port"`
+	SystemID       string `json:"system_id"`
+	PasswordSealed string `json:"password_sealed"`
+	Binds          int    `json:"binds"`
+	TPSLimit       int    `json:"tps_limit"`
+	Window         int    `json:"window"`
+	// Billing is when we owe the supplier its cost: "on_submit" (its
+	// submit_sm_resp; empty means on_submit) or "on_delivery" (only for
+	// delivered messages), independent of the tenant's billing mode.
+	Billing string `json:"billing,omitempty"`
+	// DLRGraceS is how long in seconds after its expires_at a message this
+	// supplier accepted may still get its final DLR (0: the service's
+	// default).
+	DLRGraceS int       `json:"dlr_grace_s,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // SupplierChanged replaces a supplier's settings (all but id and currency).
 type SupplierChanged struct {
-	SupplierID     string    `json:"supplier_id"`
-	Name           string    `json:"name"`
-	Host           string    `json:"host"`
-	Port           int       `json:"port"`
-	SystemID       string    `json:"system_id"`
-	PasswordSealed string    `json:"password_sealed"`
-	Binds          int       `json:"binds"`
-	TPSLimit       int       `json:"tps_limit"`
-	Window         int       `json:"window"`
-	Enabled        bool      `json:"enabled"`
-	At             time.Time `json:"at"`
+	SupplierID     string `json:"supplier_id"`
+	Name           string `json:"name"`
+	Host           string `json:"host"`
+	Port           int    `json:"port"`
+	SystemID       string `json:"system_id"`
+	PasswordSealed string `json:"password_sealed"`
+	Binds          int    `json:"binds"`
+	TPSLimit       int    `json:"tps_limit"`
+	Window         int    `json:"window"`
+	Enabled        bool   `json:"enabled"`
+	// Billing and DLRGraceS as in SupplierCreated.
+	Billing   string    `json:"billing,omitempty"`
+	DLRGraceS int       `json:"dlr_grace_s,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // Cost is one cost card line: buy price per part.
@@ -232,7 +248,18 @@ type MessageAccepted struct {
 	ReceiptOnFailureOnly bool      `json:"receipt_on_failure_only,omitzero"`
 	TenantReference      string    `json:"tenant_reference,omitempty"` // e.g. SMPP sequence or client id
 	ExpiresAt            time.Time `json:"expires_at,omitzero"`
-	At                   time.Time `json:"at"`
+	// SendAt is a scheduled delivery time: the message is held now and
+	// sent from then on (zero: at once).
+	SendAt time.Time `json:"send_at,omitzero"`
+	// ClientRef is the tenant's own reference, echoed in views, CDRs and
+	// DLR webhooks.
+	ClientRef string `json:"client_ref,omitempty"`
+	// IdempotencyKey and RequestHash are the HTTP Idempotency-Key header
+	// and a hash of the request it came with: a repeat of the key within
+	// its window returns this message, another request with it is refused.
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	RequestHash    string    `json:"request_hash,omitempty"`
+	At             time.Time `json:"at"`
 }
 
 // RouteCandidate is one supplier as evaluated by the routing decision.
@@ -242,10 +269,13 @@ type RouteCandidate struct {
 	CostPerPart decimal.Decimal `json:"cost_per_part"`
 	Currency    string          `json:"currency"`
 	CostPrefix  string          `json:"cost_prefix,omitempty"`
-	Up          bool            `json:"up"`
-	HealthScore int             `json:"health_score"`
-	Eligible    bool            `json:"eligible"`
-	Excluded    string          `json:"excluded,omitempty"` // why not eligible
+	// Billing is the supplier's billing basis when it was chosen
+	// (SupplierCreated.Billing; empty: on_submit).
+	Billing     string `json:"billing,omitempty"`
+	Up          bool   `json:"up"`
+	HealthScore int    `json:"health_score"`
+	Eligible    bool   `json:"eligible"`
+	Excluded    string `json:"excluded,omitempty"` // why not eligible
 }
 
 // RouteSelected records the routing decision: every candidate, the order
