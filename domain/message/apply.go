@@ -44,6 +44,7 @@ func (m *Message) apply(e events.Event) error {
 		m.ID, m.TenantID, m.Currency, m.Billing = e.MessageID, e.TenantID, cur, billing
 		m.Parts, m.Price, m.RegisteredDelivery = e.Parts, price, e.RegisteredDelivery
 		m.ReceiptOnFailureOnly = e.ReceiptOnFailureOnly
+		m.SendAt = e.SendAt
 		m.State = StateAccepted
 
 	case events.RouteSelected:
@@ -66,15 +67,18 @@ func (m *Message) apply(e events.Event) error {
 		}
 		m.Candidates, m.Current, m.Attempt = cands, 0, 1
 		m.State = StateRouted
+		if !m.SendAt.IsZero() {
+			m.State = StateScheduled
+		}
 
 	case events.Held:
-		if (m.State != StateAccepted && m.State != StateRouted) || m.HoldOpen || m.Settled || m.Released {
+		if (m.State != StateAccepted && m.State != StateRouted && m.State != StateScheduled) || m.HoldOpen || m.Settled || m.Released {
 			return m.illegal(e.EventType())
 		}
 		m.HoldOpen = true
 
 	case events.SubmittedToSupplier:
-		if m.State != StateRouted || e.SupplierID != m.Supplier().SupplierID || e.Attempt != m.Attempt {
+		if !m.Sendable() || e.SupplierID != m.Supplier().SupplierID || e.Attempt != m.Attempt {
 			return m.illegal(e.EventType())
 		}
 		m.State = StateSubmitted
@@ -100,12 +104,14 @@ func (m *Message) apply(e events.Event) error {
 
 	case events.FailedOver:
 		next := m.Current + 1
-		if (m.State != StateSubmitFailed && m.State != StateRouted) || next >= len(m.Candidates) ||
+		if (m.State != StateSubmitFailed && !m.Sendable()) || next >= len(m.Candidates) ||
 			m.Candidates[next].SupplierID != e.ToSupplierID || e.Attempt != m.Attempt+1 {
 			return m.illegal(e.EventType())
 		}
 		m.Current, m.Attempt = next, e.Attempt
-		m.State = StateRouted
+		if m.State != StateScheduled { // a failover before the time keeps it scheduled
+			m.State = StateRouted
+		}
 
 	case events.DeliveryReported:
 		if m.State != StateSupplierAccepted {

@@ -13,10 +13,13 @@ import (
 // (a duplicate or a late answer). After appending, Apply the events.
 
 // Submit decides the SubmittedToSupplier event for the current supplier
-// and attempt. Repeating it after the submit is recorded is a no-op.
+// and attempt. Repeating it after the submit is recorded is a no-op. A
+// scheduled message is not submitted before its SendAt (ErrTooEarly).
 func (m *Message) Submit(at time.Time) ([]events.Event, error) {
 	switch {
-	case m.State == StateRouted:
+	case m.State == StateScheduled && at.Before(m.SendAt):
+		return nil, fmt.Errorf("message %s: submit at %s, scheduled for %s: %w", m.ID, at.UTC().Format(time.RFC3339), m.SendAt.UTC().Format(time.RFC3339), ErrTooEarly)
+	case m.Sendable():
 		return []events.Event{events.SubmittedToSupplier{
 			MessageID: m.ID, SupplierID: m.Supplier().SupplierID, Attempt: m.Attempt, At: at,
 		}}, nil
@@ -85,9 +88,9 @@ func (m *Message) OnSupplierTimedOut(supplierID string, attempt int, timeoutMs i
 
 // Failover decides moving to the next candidate without a supplier answer
 // (e.g. the supplier went down before the submit was sent), or failing the
-// message when none is left. Legal only in StateRouted.
+// message when none is left. Legal only in StateRouted or StateScheduled.
 func (m *Message) Failover(reason string, at time.Time) ([]events.Event, error) {
-	if m.State != StateRouted {
+	if !m.Sendable() {
 		return nil, m.illegal("Failover")
 	}
 	return m.failover(reason, at), nil

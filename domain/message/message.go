@@ -20,6 +20,7 @@ package message
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/smsledger/smsledger/domain/events"
@@ -34,6 +35,7 @@ const (
 	StateNew              State = ""
 	StateAccepted         State = "accepted"
 	StateRouted           State = "routed"            // a supplier is chosen, not yet submitted
+	StateScheduled        State = "scheduled"         // routed, to be submitted at SendAt (not before)
 	StateSubmitted        State = "submitted"         // submit_sm sent, awaiting submit_sm_resp
 	StateSubmitFailed     State = "submit_failed"     // rejected or timed out; failover or failure follows
 	StateSupplierAccepted State = "supplier_accepted" // awaiting the DLR
@@ -57,7 +59,13 @@ func (s State) Terminal() bool {
 var (
 	ErrIllegalTransition = errors.New("illegal message transition")
 	ErrWrongMessage      = errors.New("event belongs to another message")
+	// ErrTooEarly: a scheduled message may not be submitted before its time.
+	ErrTooEarly = errors.New("scheduled message submitted before its time")
 )
+
+// Sendable reports whether the message waits for its current supplier's
+// submit: routed, or scheduled (Submit checks the time).
+func (m *Message) Sendable() bool { return m.State == StateRouted || m.State == StateScheduled }
 
 // TransitionError reports an event or command that is not legal in the
 // message's current state.
@@ -98,6 +106,10 @@ type Message struct {
 	// RegisteredDelivery says the tenant asked for a DLR;
 	// ReceiptOnFailureOnly, only if the message does not end delivered.
 	RegisteredDelivery, ReceiptOnFailureOnly bool
+
+	// SendAt is the scheduled delivery time (zero: at once); the message
+	// is not submitted before it.
+	SendAt time.Time
 
 	Candidates []Candidate // eligible candidates in try order
 	Current    int         // index into Candidates of the supplier in use
