@@ -40,6 +40,7 @@ type Ledger interface {
 	Ready() bool
 	Position() eventstore.Position
 	OutboxDropped() uint64
+	UnfinishedCount() int
 }
 
 var _ Ledger = (*ledger.Service)(nil)

@@ -44,6 +44,10 @@ func newMetrics(reg *prometheus.Registry, svc Ledger) *metrics {
 				Help: "Global log position applied by the ledger's in-memory snapshots.",
 			}, func() float64 { return float64(svc.Position()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "smsledger_unfinished_messages",
+				Help: "Messages not yet final, or final with a DLR their tenant is still owed (the ledger's tracker).",
+			}, func() float64 { return float64(svc.UnfinishedCount()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "smsledger_ledger_ready",
 				Help: "1 when the ledger has caught up with the log.",
 			}, func() float64 {

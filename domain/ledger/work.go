@@ -206,6 +206,10 @@ func (s *Service) Unfinished(keep func(*Work) bool, limit int) []Work {
 	return s.work.list(keep, limit)
 }
 
+// UnfinishedCount is how many messages the tracker holds: not final, or
+// final with a DLR the tenant is still owed.
+func (s *Service) UnfinishedCount() int { return int(s.work.size.Load()) }
+
 // WorkOf returns the unfinished message id, or false once it is finished
 // (or unknown).
 func (s *Service) WorkOf(id uuid.UUID) (Work, bool) { return s.work.get(id) }
