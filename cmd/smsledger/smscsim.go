@@ -36,6 +36,7 @@ func parseSmscSimFlags(args []string, stderr io.Writer, getenv func(string) stri
 	fs.Float64Var(&cfg.sim.ErrorRate, "error-rate", 0, "fraction of submit_sm answered with --error-status")
 	fs.UintVar(&cfg.errorStatus, "error-status", 0x45, "command_status of erroneous submit_sm_resp")
 	fs.Float64Var(&cfg.sim.NoResponseRate, "no-response-rate", 0, "fraction of submit_sm never answered")
+	fs.Float64Var(&cfg.sim.DLRDropRate, "dlr-drop-rate", 0, "fraction of DLRs never sent (a supplier that loses them)")
 	fs.IntVar(&cfg.sim.WindowMax, "window", 256, "outstanding requests per bind")
 	fs.DurationVar(&cfg.outageAfter, "outage-after", 0, "go down after this long (0: never; SIGUSR1 toggles down/up)")
 	fs.DurationVar(&cfg.outageFor, "outage-for", 10*time.Second, "how long an --outage-after outage lasts")
@@ -48,8 +49,8 @@ func parseSmscSimFlags(args []string, stderr io.Writer, getenv func(string) stri
 		return cfg, fmt.Errorf("%w: --log-format must be text or json, not %q", errUsage, cfg.logFormat)
 	}
 	for name, v := range map[string]float64{"error-rate": cfg.sim.ErrorRate, "no-response-rate": cfg.sim.NoResponseRate,
-		"delivered": cfg.sim.Delivered, "undelivered": cfg.sim.Undelivered, "rejected": cfg.sim.Rejected} {
-		if v < 0 || (v > 1 && (name == "error-rate" || name == "no-response-rate")) {
+		"dlr-drop-rate": cfg.sim.DLRDropRate, "delivered": cfg.sim.Delivered, "undelivered": cfg.sim.Undelivered, "rejected": cfg.sim.Rejected} {
+		if v < 0 || (v > 1 && (name == "error-rate" || name == "no-response-rate" || name == "dlr-drop-rate")) {
 			return cfg, fmt.Errorf("%w: --%s out of range: %v", errUsage, name, v)
 		}
 	}

@@ -6,7 +6,10 @@
 // receiver-capable binds. SetDown makes it go away (listener and every
 // connection closed) and come back on the same address, for outage tests;
 // DropConnections cuts every connection and takes new binds at once, as a
-// supplier whose network or front end drops its TCP sessions.
+// supplier whose network or front end drops its TCP sessions. A supplier
+// that loses DLRs: Config.DLRDropRate never sends a share of them, and
+// SetDLRMute makes it send none for a while (the DLRs due meanwhile are
+// lost, not delayed). Config.OnSubmit sees every accepted submit.
 package smscsim
 
 import (
@@ -48,6 +51,20 @@ type Config struct {
 	// (default 256). Each waits for its deliver_sm_resp, which serve sends
 	// once the DLR is durable; a real SMSC keeps a window open per bind.
 	DLRWindow int
+	// DLRDropRate is the fraction (0..1) of accepted submits with
+	// registered delivery whose DLR is never sent (counted in DLRsDropped).
+	DLRDropRate float64
+	// OnSubmit, when set, is called with every accepted submit (on the
+	// submit's goroutine: keep it short).
+	OnSubmit func(Submit)
+}
+
+// Submit is one accepted submit_sm, as OnSubmit sees it.
+type Submit struct {
+	ID       string // the simulator's message id
+	From, To string
+	Text     string
+	At       time.Time // when it was accepted
 }
 
 // Sim is a running simulator.
@@ -58,8 +75,13 @@ type Sim struct {
 	seq  atomic.Uint64
 	dlrs chan pendingDLR
 	// Submitted counts accepted submits; DLRsSent counts acknowledged DLRs;
-	// Binds counts successful binds (authentications).
+	// Binds counts successful binds (authentications); DLRsDropped counts
+	// the DLRs never sent by DLRDropRate, DLRsMuted those lost while muted
+	// (SetDLRMute).
 	Submitted, DLRsSent, Errors, Binds atomic.Int64
+	DLRsDropped, DLRsMuted             atomic.Int64
+
+	muted atomic.Bool
 
 	mu   sync.Mutex
 	srv  *server.Server
@@ -188,6 +210,15 @@ func (s *Sim) Sessions() int {
 	return s.srv.Sessions()
 }
 
+// SetDLRMute makes the simulator send no DLR while on: every DLR that
+// comes due (or is retried) meanwhile is lost for good, as a supplier that
+// goes mute and never sends what it owed. Submits are still answered.
+func (s *Sim) SetDLRMute(on bool) {
+	if s.muted.Swap(on) != on {
+		s.log.Warn("smsc-sim DLRs muted", "muted", on)
+	}
+}
+
 // Toggle flips SetDown.
 func (s *Sim) Toggle() error {
 	s.mu.Lock()
@@ -245,6 +276,11 @@ func (s *Sim) Run(ctx context.Context) error {
 
 func (s *Sim) deliver(ctx context.Context, d server.DLR) {
 	for attempt := 0; attempt < 30 && ctx.Err() == nil; attempt++ {
+		if s.muted.Load() {
+			s.DLRsMuted.Add(1)
+			s.log.Debug("smsc-sim dlr lost (muted)", "id", d.Receipt.ID)
+			return
+		}
 		s.mu.Lock()
 		srv := s.srv
 		s.mu.Unlock()
@@ -306,9 +342,14 @@ func (in *ingress) Submit(ctx context.Context, _ string, req accept.Request) (se
 		return server.Accepted{}, &server.StatusError{Status: data.CommandStatusType(s.cfg.ErrorStatus)}
 	}
 	id := strconv.FormatUint(s.seq.Add(1)+0x10000, 16)
+	now := time.Now()
 	s.Submitted.Add(1)
-	if req.RegisteredDelivery {
-		now := time.Now()
+	if s.cfg.OnSubmit != nil {
+		s.cfg.OnSubmit(Submit{ID: id, From: req.From, To: req.To, Text: req.Text, At: now})
+	}
+	if req.RegisteredDelivery && s.cfg.DLRDropRate > 0 && rand.Float64() < s.cfg.DLRDropRate {
+		s.DLRsDropped.Add(1)
+	} else if req.RegisteredDelivery {
 		stat, errc := s.outcome()
 		d := server.DLR{Source: req.To, Dest: req.From, Receipt: receipt.Receipt{ID: id, Sub: 1, Dlvrd: -1,
 			SubmitDate: now, DoneDate: now.Add(s.cfg.DLRDelay), Stat: stat, Err: errc, Text: req.Text}}

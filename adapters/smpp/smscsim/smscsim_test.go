@@ -174,3 +174,47 @@ func TestDropConnectionsWhileDown(t *testing.T) {
 	}
 	bind(t, sim.Addr()).submit(t)
 }
+
+// TestDLRDropRate: with a drop rate of 1 no DLR is ever sent, each one is
+// counted, and OnSubmit sees every accepted submit.
+func TestDLRDropRate(t *testing.T) {
+	var mu sync.Mutex
+	var seen []smscsim.Submit
+	sim := startSim(t, smscsim.Config{DLRDelay: 10 * time.Millisecond, DLRDropRate: 1, OnSubmit: func(s smscsim.Submit) {
+		mu.Lock()
+		seen = append(seen, s)
+		mu.Unlock()
+	}})
+	e := bind(t, sim.Addr())
+	id := e.submit(t)
+	waitFor(t, "the drop counted", func() bool { return sim.DLRsDropped.Load() == 1 })
+	time.Sleep(200 * time.Millisecond) // well past the DLR's time
+	if e.gotDLR(id) || sim.DLRsSent.Load() != 0 {
+		t.Fatalf("a dropped DLR was sent (sent %d)", sim.DLRsSent.Load())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0].ID != id || seen[0].To != "491700000001" || seen[0].Text != "hello" || seen[0].At.IsZero() {
+		t.Fatalf("OnSubmit saw %+v, want one submit %s to 491700000001", seen, id)
+	}
+}
+
+// TestDLRMute: the DLRs that come due while the simulator is muted are
+// lost, not delayed; after it speaks again new DLRs are sent.
+func TestDLRMute(t *testing.T) {
+	sim := startSim(t, smscsim.Config{DLRDelay: 20 * time.Millisecond})
+	e := bind(t, sim.Addr())
+	sim.SetDLRMute(true)
+	lost := e.submit(t)
+	waitFor(t, "the muted DLR counted", func() bool { return sim.DLRsMuted.Load() == 1 })
+	sim.SetDLRMute(false)
+	sent := e.submit(t)
+	waitFor(t, "the DLR after the mute", func() bool { return e.gotDLR(sent) })
+	time.Sleep(100 * time.Millisecond)
+	if e.gotDLR(lost) {
+		t.Fatal("the DLR due while muted was sent afterwards")
+	}
+	if sim.DLRsSent.Load() != 1 || sim.DLRsDropped.Load() != 0 {
+		t.Fatalf("sent %d, dropped %d; want 1 and 0", sim.DLRsSent.Load(), sim.DLRsDropped.Load())
+	}
+}
