@@ -59,6 +59,12 @@ type HTTPConfig struct {
 	DestDigits           int
 	From                 string
 	LongShare, UCS2Share float64
+	// Offset, as in Config: message numbers start after it.
+	Offset int64
+	// Validity, when set, is sent as validity_s (whole seconds, rounded
+	// up); SendAfter, when set, as send_at = the time of the request +
+	// SendAfter (RFC 3339, UTC, milliseconds).
+	Validity, SendAfter time.Duration
 	// RequestTimeout bounds one request (default 10s); a request without an
 	// answer in time is counted "no_response" and stops its sender.
 	RequestTimeout time.Duration
@@ -84,6 +90,9 @@ func (c *HTTPConfig) defaults() error {
 		return fmt.Errorf("load: senders %d out of 1..%d", c.Senders, SendersMax)
 	}
 	if err := trafficDefaults(&c.Messages, &c.Duration, c.Rate, c.LongShare, c.UCS2Share, &c.DestPrefix, &c.DestDigits, &c.From); err != nil {
+		return err
+	}
+	if err := timeDefaults(c.Offset, c.Validity, c.SendAfter); err != nil {
 		return err
 	}
 	if c.RequestTimeout <= 0 {
@@ -223,16 +232,30 @@ func (r *httpRunner) checkKey(ctx context.Context) error {
 }
 
 type sendBody struct {
-	From string `json:"from"`
-	To   string `json:"to"`
-	Text string `json:"text"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Text      string `json:"text"`
+	ValidityS int64  `json:"validity_s,omitempty"`
+	SendAt    string `json:"send_at,omitempty"`
 }
+
+// SendAtFormat is how send_at is written: RFC 3339 in UTC with
+// milliseconds.
+const SendAtFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // post sends message n; false when a transport error should stop the
 // sender.
 func (r *httpRunner) post(ctx context.Context, n int64) bool {
-	body, err := json.Marshal(sendBody{From: r.cfg.From, To: destination(r.cfg.DestPrefix, r.cfg.DestDigits, n),
-		Text: text(mixKind(n, r.cfg.LongShare, r.cfg.UCS2Share), n)})
+	n += r.cfg.Offset
+	b := sendBody{From: r.cfg.From, To: destination(r.cfg.DestPrefix, r.cfg.DestDigits, n),
+		Text: text(mixKind(n, r.cfg.LongShare, r.cfg.UCS2Share), n)}
+	if r.cfg.Validity > 0 {
+		b.ValidityS = int64((r.cfg.Validity + time.Second - 1) / time.Second)
+	}
+	if r.cfg.SendAfter > 0 {
+		b.SendAt = time.Now().Add(r.cfg.SendAfter).UTC().Format(SendAtFormat)
+	}
+	body, err := json.Marshal(b)
 	if err != nil { // a bug in the generator, not the server's fault
 		r.addErr("build_request", 1)
 		r.log.Error("build request", "err", err)

@@ -24,9 +24,11 @@ type messagesAPI struct {
 	seen   atomic.Int64
 	checks atomic.Int64
 
-	mu    sync.Mutex
-	dests map[string]bool
-	long  int
+	mu       sync.Mutex
+	dests    map[string]bool
+	long     int
+	validity map[int64]int   // validity_s → requests
+	sendAt   map[string]bool // send_at values
 }
 
 func (a *messagesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,9 +46,11 @@ func (a *messagesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req struct {
-		From string `json:"from"`
-		To   string `json:"to"`
-		Text string `json:"text"`
+		From      string `json:"from"`
+		To        string `json:"to"`
+		Text      string `json:"text"`
+		ValidityS int64  `json:"validity_s"`
+		SendAt    string `json:"send_at"`
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -58,6 +62,12 @@ func (a *messagesAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.seen.Add(1)
 	a.mu.Lock()
 	a.dests[req.To] = true
+	if req.ValidityS != 0 {
+		a.validity[req.ValidityS]++
+	}
+	if req.SendAt != "" {
+		a.sendAt[req.SendAt] = true
+	}
 	if len(req.Text) > 160 {
 		a.long++
 	}
@@ -78,7 +88,7 @@ func startAPI(t *testing.T) (*messagesAPI, string, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := &messagesAPI{t: t, key: "k3y", dests: map[string]bool{}}
+	api := &messagesAPI{t: t, key: "k3y", dests: map[string]bool{}, validity: map[int64]int{}, sendAt: map[string]bool{}}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {
@@ -186,6 +196,39 @@ func TestRunHTTPRefusedKey(t *testing.T) {
 	}
 }
 
+// Offset shifts the destinations; Validity and SendAfter become
+// validity_s (rounded up to a second) and send_at (the request's time +
+// SendAfter, RFC 3339 UTC).
+func TestRunHTTPOffsetValiditySendAt(t *testing.T) {
+	api, url, _ := startAPI(t)
+	before := time.Now()
+	res, err := RunHTTP(context.Background(), HTTPConfig{BaseURL: url, APIKey: api.key, Senders: 2, Messages: 10,
+		DestPrefix: "4917", Offset: 1000, Validity: 5500 * time.Millisecond, SendAfter: 10 * time.Second})
+	if err != nil || res.Sent != 10 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	after := time.Now()
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	for n := 1001; n <= 1010; n++ {
+		if d := fmt.Sprintf("4917%08d", n); !api.dests[d] {
+			t.Fatalf("no message to %s: %v", d, api.dests)
+		}
+	}
+	if api.validity[6] != 10 || len(api.validity) != 1 {
+		t.Fatalf("validity_s %v, want 6 ten times", api.validity)
+	}
+	if len(api.sendAt) == 0 {
+		t.Fatal("no send_at")
+	}
+	for s := range api.sendAt {
+		at, err := time.Parse(time.RFC3339, s)
+		if err != nil || !strings.HasSuffix(s, "Z") || at.Before(before.Add(10*time.Second).Truncate(time.Millisecond)) || at.After(after.Add(10*time.Second)) {
+			t.Fatalf("send_at %q (%v) not 10 s after the request", s, err)
+		}
+	}
+}
+
 func TestRunHTTPConfig(t *testing.T) {
 	for _, c := range []HTTPConfig{
 		{APIKey: "k"},
@@ -193,6 +236,9 @@ func TestRunHTTPConfig(t *testing.T) {
 		{BaseURL: "http://127.0.0.1:1", APIKey: "k", Senders: SendersMax + 1},
 		{BaseURL: "http://127.0.0.1:1", APIKey: "k", LongShare: 0.8, UCS2Share: 0.5},
 		{BaseURL: "http://127.0.0.1:1", APIKey: "k", DestPrefix: "123456789"},
+		{BaseURL: "http://127.0.0.1:1", APIKey: "k", Offset: -1},
+		{BaseURL: "http://127.0.0.1:1", APIKey: "k", Validity: -time.Second},
+		{BaseURL: "http://127.0.0.1:1", APIKey: "k", SendAfter: TimeMax + time.Second},
 	} {
 		if _, err := RunHTTP(context.Background(), c); err == nil {
 			t.Errorf("%+v accepted", c)

@@ -40,6 +40,8 @@ const (
 	DurationMax = time.Hour
 	BindsMax    = 256
 	WindowMax   = 10_000
+	// TimeMax bounds Validity and SendAfter (the API's 7 days).
+	TimeMax = 7 * 24 * time.Hour
 )
 
 // Credential is one customer's SMPP bind credentials.
@@ -64,6 +66,15 @@ type Config struct {
 	DestPrefix string
 	DestDigits int
 	From       string
+	// Offset shifts the message numbers (destinations and texts) of the
+	// run: they are Offset+1, Offset+2, …, so that runs that go on with
+	// what an earlier one left (a lost bind) send to numbers of their own.
+	Offset int64
+	// Validity, when set, is sent as a relative validity_period (whole
+	// seconds, rounded up); SendAfter, when set, as a relative
+	// schedule_delivery_time (scheduled delivery that long after the
+	// submit). Both are SMPP v3.4 §7.1.1 "YYMMDDhhmmss000R".
+	Validity, SendAfter time.Duration
 	// LongShare and UCS2Share are the fractions (0..1) of messages sent as
 	// long GSM texts (3 parts, in message_payload) and as short UCS-2 texts;
 	// the rest are short GSM texts.
@@ -123,6 +134,19 @@ func trafficDefaults(messages *int, duration *time.Duration, rate, longShare, uc
 	return nil
 }
 
+// timeDefaults checks the offset, validity and schedule of a run.
+func timeDefaults(offset int64, validity, sendAfter time.Duration) error {
+	switch {
+	case offset < 0:
+		return errors.New("load: negative offset")
+	case validity < 0 || validity > TimeMax:
+		return fmt.Errorf("load: validity %v out of 0..%v", validity, TimeMax)
+	case sendAfter < 0 || sendAfter > TimeMax:
+		return fmt.Errorf("load: send after %v out of 0..%v", sendAfter, TimeMax)
+	}
+	return nil
+}
+
 func (c *Config) defaults() error {
 	if c.Addr == "" {
 		return errors.New("load: no SMPP address")
@@ -143,6 +167,9 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("load: window %d out of 1..%d", c.Window, WindowMax)
 	}
 	if err := trafficDefaults(&c.Messages, &c.Duration, c.Rate, c.LongShare, c.UCS2Share, &c.DestPrefix, &c.DestDigits, &c.From); err != nil {
+		return err
+	}
+	if err := timeDefaults(c.Offset, c.Validity, c.SendAfter); err != nil {
 		return err
 	}
 	if c.ResponseTimeout <= 0 {
@@ -357,7 +384,7 @@ func (b *bind) sendLoop(ctx context.Context) {
 				return
 			}
 		}
-		p, err := r.buildSubmit(n)
+		p, err := r.buildSubmit(r.cfg.Offset + n)
 		if err != nil { // a bug in the generator, not the server's fault
 			<-b.slots
 			r.addErr("build_submit", 1)

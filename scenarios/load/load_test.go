@@ -118,3 +118,34 @@ func TestDestinationsAndMix(t *testing.T) {
 		t.Fatalf("mix %v", kinds)
 	}
 }
+
+// Offset shifts the message numbers; Validity and SendAfter are written as
+// SMPP relative times.
+func TestOffsetAndRelativeTimes(t *testing.T) {
+	r := &runner{cfg: Config{Addr: "x", Credentials: []Credential{{}}, DestPrefix: "4917", Offset: 500,
+		Validity: 6500 * time.Millisecond, SendAfter: 90 * time.Minute}}
+	if err := r.cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.buildSubmit(r.cfg.Offset + 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := p.DestAddr.Address(); d != "491700000501" {
+		t.Fatalf("dest %q", d)
+	}
+	if p.ValidityPeriod != "000000000007000R" || p.ScheduleDeliveryTime != "000000013000000R" {
+		t.Fatalf("validity %q, schedule %q", p.ValidityPeriod, p.ScheduleDeliveryTime)
+	}
+	for d, want := range map[time.Duration]string{time.Second: "000000000001000R", 36*time.Hour + 61*time.Second: "000001120101000R",
+		7 * 24 * time.Hour: "000007000000000R"} {
+		if got := RelativeTime(d); got != want {
+			t.Errorf("RelativeTime(%v) = %q, want %q", d, got, want)
+		}
+	}
+	plain := &runner{cfg: Config{Addr: "x", Credentials: []Credential{{}}}}
+	_ = plain.cfg.defaults()
+	if p, _ := plain.buildSubmit(1); p.ValidityPeriod != "" || p.ScheduleDeliveryTime != "" {
+		t.Fatalf("times without asking: %q %q", p.ValidityPeriod, p.ScheduleDeliveryTime)
+	}
+}

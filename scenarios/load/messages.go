@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
@@ -94,5 +95,20 @@ func (r *runner) buildSubmit(n int64) (*pdu.SubmitSM, error) {
 	if r.cfg.RegisteredDelivery {
 		p.RegisteredDelivery = 1
 	}
+	if r.cfg.Validity > 0 {
+		p.ValidityPeriod = RelativeTime(r.cfg.Validity)
+	}
+	if r.cfg.SendAfter > 0 {
+		p.ScheduleDeliveryTime = RelativeTime(r.cfg.SendAfter)
+	}
 	return p, nil
+}
+
+// RelativeTime is d as an SMPP v3.4 relative time (§7.1.1.2),
+// "YYMMDDhhmmss000R" with YY and MM zero: days, hours, minutes and seconds
+// (rounded up to a whole second; at most 99 days).
+func RelativeTime(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	s = min(max(s, 0), 99*86400+86399)
+	return fmt.Sprintf("0000%02d%02d%02d%02d000R", s/86400, s%86400/3600, s%3600/60, s%60)
 }
