@@ -275,6 +275,8 @@ var statusOf = map[ledger.Code]int{
 	ledger.CodeTooLong:             http.StatusBadRequest,
 	ledger.CodeInvalidText:         http.StatusBadRequest,
 	ledger.CodeUnsupportedEncoding: http.StatusBadRequest,
+	ledger.CodeInvalidSchedule:     http.StatusBadRequest,
+	ledger.CodeInvalidExpiry:       http.StatusBadRequest,
 }
 
 func (h *handler) classify(err error) (int, string, string) {

@@ -61,7 +61,18 @@ type Request struct {
 	ReceiptOnFailureOnly bool
 	TenantReference      string
 	ExpiresAt            time.Time
+	// SendAt schedules the message (zero: at once); see Schedule.
+	SendAt time.Time
+	// ClientRef is the tenant's own reference (≤ MaxClientRefLen bytes),
+	// echoed in views, CDRs and webhooks.
+	ClientRef string
+	// IdempotencyKey and RequestHash: an HTTP Idempotency-Key and the hash
+	// of the request that came with it (ledger's idempotency index).
+	IdempotencyKey, RequestHash string
 }
+
+// MaxClientRefLen bounds Request.ClientRef.
+const MaxClientRefLen = 64
 
 // Decision is the outcome of Decide: where the message goes and what it
 // costs the tenant (already held).
@@ -126,7 +137,8 @@ func (d *Decision) Events(t *Tenant, req *Request, at time.Time) []events.Event 
 		cands[i] = events.RouteCandidate{
 			SupplierID: c.SupplierID, Preference: c.Preference,
 			CostPerPart: c.CostPerPart.Decimal(), Currency: string(c.Currency), CostPrefix: c.CostPrefix,
-			Up: c.Health.Up, HealthScore: int(c.Health.Score),
+			Billing: string(c.Billing),
+			Up:      c.Health.Up, HealthScore: int(c.Health.Score),
 			Eligible: c.Excluded == routing.Eligible, Excluded: c.Excluded.String(),
 		}
 	}
@@ -138,7 +150,8 @@ func (d *Decision) Events(t *Tenant, req *Request, at time.Time) []events.Event 
 			PricePerPart: d.Quote.PricePerPart.Decimal(), Price: price, Currency: cur,
 			Billing: string(t.Billing), RegisteredDelivery: req.RegisteredDelivery,
 			ReceiptOnFailureOnly: req.RegisteredDelivery && req.ReceiptOnFailureOnly,
-			TenantReference:      req.TenantReference, ExpiresAt: req.ExpiresAt, At: at,
+			TenantReference:      req.TenantReference, ExpiresAt: req.ExpiresAt, SendAt: req.SendAt,
+			ClientRef: req.ClientRef, IdempotencyKey: req.IdempotencyKey, RequestHash: req.RequestHash, At: at,
 		},
 		events.RouteSelected{
 			MessageID: req.MessageID, RoutePrefix: r.RoutePrefix, Tier: r.Tier.String(),
@@ -161,6 +174,8 @@ const (
 	RefusedTooLong             Refusal = "message_too_long"     // more than pricing.MaxParts
 	RefusedInvalidText         Refusal = "invalid_text"         // not representable / invalid UTF-8
 	RefusedUnsupportedEncoding Refusal = "unsupported_encoding" // data_coding not supported
+	RefusedInvalidSchedule     Refusal = "invalid_schedule"     // SMPP ESME_RINVSCHED: send_at too far ahead
+	RefusedInvalidExpiry       Refusal = "invalid_expiry"       // SMPP ESME_RINVEXPIRY: expires before it may be sent
 	RefusedSystem              Refusal = "system_error"
 )
 
@@ -181,6 +196,10 @@ func RefusalOf(err error) Refusal {
 		return RefusedInvalidText
 	case errors.Is(err, pricing.ErrUnsupportedDataCoding):
 		return RefusedUnsupportedEncoding
+	case errors.Is(err, ErrInvalidSchedule):
+		return RefusedInvalidSchedule
+	case errors.Is(err, ErrInvalidExpiry):
+		return RefusedInvalidExpiry
 	}
 	return RefusedSystem
 }

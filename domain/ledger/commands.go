@@ -36,6 +36,9 @@ type TenantSpec struct {
 	TPSLimit    int    // 0 = unlimited
 	CreditLimit decimal.Decimal
 	Tier        string // "premium" | "standard" | "economy"
+	// DefaultValidityS is the validity in seconds of the tenant's messages
+	// that give none (0: Options.DefaultValidity; at most MaxValidityS).
+	DefaultValidityS int
 }
 
 // SupplierSpec is the configuration of a new supplier. Password is sealed
@@ -51,6 +54,31 @@ type SupplierSpec struct {
 	Binds    int
 	TPSLimit int
 	Window   int
+	// Billing is when the supplier is owed its cost: "on_submit" (default
+	// when empty) or "on_delivery".
+	Billing string
+	// DLRGraceS is how long in seconds after its expires_at a message this
+	// supplier accepted may still get its final DLR (0: Options.DLRGrace;
+	// at most MaxDLRGraceS).
+	DLRGraceS int
+}
+
+// Bounds of the validity settings.
+const (
+	MaxValidityS = 7 * 24 * 3600 // a week, as SMSCs commonly cap it
+	MaxDLRGraceS = 7 * 24 * 3600
+)
+
+// supplierBilling validates a supplier's billing basis: empty is on_submit.
+func supplierBilling(b string) (money.BillingMode, error) {
+	if b == "" {
+		return money.BillOnSubmit, nil
+	}
+	m, err := money.ParseBillingMode(b)
+	if err != nil {
+		return "", invalid("billing", "must be on_submit or on_delivery")
+	}
+	return m, nil
 }
 
 // append encodes evs, appends them to stream and waits until the follower
@@ -150,9 +178,13 @@ func (s *Service) CreateTenant(ctx context.Context, spec TenantSpec) error {
 	if _, err := nonNegativeExact("credit_limit", spec.CreditLimit); err != nil {
 		return err
 	}
+	if spec.DefaultValidityS < 0 || spec.DefaultValidityS > MaxValidityS {
+		return invalid("default_validity_s", "must be 0 (the default) to %d", MaxValidityS)
+	}
 	_, err := s.appendConfig(ctx, events.TenantStream(spec.ID), eventstore.NoStream, nil, events.TenantCreated{
 		TenantID: spec.ID, Name: spec.Name, Currency: spec.Currency, Billing: spec.Billing,
-		TPSLimit: spec.TPSLimit, CreditLimit: spec.CreditLimit, Tier: spec.Tier, At: s.clock().UTC(),
+		TPSLimit: spec.TPSLimit, CreditLimit: spec.CreditLimit, Tier: spec.Tier,
+		DefaultValidityS: spec.DefaultValidityS, At: s.clock().UTC(),
 	})
 	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 		return fmt.Errorf("tenant %q: %w", spec.ID, ErrAlreadyExists)
@@ -320,6 +352,13 @@ func (s *Service) CreateSupplier(ctx context.Context, spec SupplierSpec) error {
 	if spec.Window < 1 || spec.Window > 10_000 {
 		return invalid("window", "must be 1-10000")
 	}
+	billing, err := supplierBilling(spec.Billing)
+	if err != nil {
+		return err
+	}
+	if spec.DLRGraceS < 0 || spec.DLRGraceS > MaxDLRGraceS {
+		return invalid("dlr_grace_s", "must be 0 (the default) to %d", MaxDLRGraceS)
+	}
 	sealed, err := s.sealer.Seal([]byte(spec.Password))
 	if err != nil {
 		return fmt.Errorf("seal supplier password: %w", err)
@@ -327,7 +366,7 @@ func (s *Service) CreateSupplier(ctx context.Context, spec SupplierSpec) error {
 	_, err = s.appendConfig(ctx, events.SupplierStream(spec.ID), eventstore.NoStream, nil, events.SupplierCreated{
 		SupplierID: spec.ID, Name: spec.Name, Currency: spec.Currency, Host: spec.Host, Port: spec.Port,
 		SystemID: spec.SystemID, PasswordSealed: sealed, Binds: spec.Binds, TPSLimit: spec.TPSLimit,
-		Window: spec.Window, At: s.clock().UTC(),
+		Window: spec.Window, Billing: string(billing), DLRGraceS: spec.DLRGraceS, At: s.clock().UTC(),
 	})
 	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 		return fmt.Errorf("supplier %q: %w", spec.ID, ErrAlreadyExists)

@@ -82,18 +82,45 @@ func (x *dueIndex) dueBy(now int64, max int) []uuid.UUID {
 	return out
 }
 
-// dueOf is when w expires: its expires_at, plus the DLR grace once a
-// supplier accepted it (its final DLR may still come); zero when it is
-// final or has no validity limit.
-func dueOf(w *Work, grace time.Duration) time.Time {
+// dueOf is when w expires: its expires_at, plus the DLR grace of the
+// supplier that accepted it (its final DLR may still come); zero when it
+// is final or has no validity limit.
+func dueOf(w *Work, grace func(supplierID string) time.Duration) time.Time {
 	m := &w.Message
 	if w.ExpiresAt.IsZero() || m.State.Terminal() {
 		return time.Time{}
 	}
 	if m.State == message.StateSupplierAccepted {
-		return w.ExpiresAt.Add(grace)
+		return w.ExpiresAt.Add(grace(m.Supplier().SupplierID))
 	}
 	return w.ExpiresAt
+}
+
+// dlrGrace is a supplier's dlr_grace_s, or Options.DLRGrace when it has
+// none.
+func (s *Service) dlrGrace(supplierID string) time.Duration {
+	if sp, ok := s.state.Load().suppliers[supplierID]; ok && sp.info.DLRGraceS > 0 {
+		return time.Duration(sp.info.DLRGraceS) * time.Second
+	}
+	return s.opts.DLRGrace
+}
+
+// sendDueOf is when a scheduled w is to be sent; zero once it is not
+// scheduled any more (submitted, or final).
+func sendDueOf(w *Work) time.Time {
+	if w.Message.State != message.StateScheduled {
+		return time.Time{}
+	}
+	return w.Message.SendAt
+}
+
+// SendDue returns up to max scheduled messages whose send_at is at or
+// before now, for the lifecycle to dispatch. They stay listed until their
+// submit is recorded.
+func (s *Service) SendDue(now time.Time, max int) []uuid.UUID {
+	s.work.mu.Lock()
+	defer s.work.mu.Unlock()
+	return s.work.sched.dueBy(now.UnixNano(), max)
 }
 
 // ExpiryDue returns up to max unfinished messages due to expire at now

@@ -80,6 +80,8 @@ const (
 	CodeTooLong             Code = Code(accept.RefusedTooLong)
 	CodeInvalidText         Code = Code(accept.RefusedInvalidText)
 	CodeUnsupportedEncoding Code = Code(accept.RefusedUnsupportedEncoding)
+	CodeInvalidSchedule     Code = Code(accept.RefusedInvalidSchedule)
+	CodeInvalidExpiry       Code = Code(accept.RefusedInvalidExpiry)
 	// CodeSystemError: the store failed (ErrNotDurable) or another
 	// unexpected error; SMPP answers ESME_RSYSERR.
 	CodeSystemError Code = Code(accept.RefusedSystem)

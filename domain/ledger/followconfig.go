@@ -77,6 +77,8 @@ func (f *follower) newTenant(e events.TenantCreated) (*tenantSnap, error) {
 		Currency: cur,
 		TPSLimit: e.TPSLimit,
 		Credit:   e.CreditLimit,
+		// Out of range in a log written by another build: the default.
+		DefaultValidityS: clampValidity(e.DefaultValidityS, MaxValidityS),
 	}, nil
 }
 
@@ -96,6 +98,7 @@ func (f *follower) tenantChanged(cur, orig *state, e events.TenantChanged) *stat
 	}
 	nt := *old
 	nt.Name, nt.TPSLimit, nt.Credit = e.Name, e.TPSLimit, e.CreditLimit
+	nt.DefaultValidityS = clampValidity(e.DefaultValidityS, MaxValidityS)
 	nt.accept.Billing, nt.accept.Tier = billing, tier
 	cur = withTenant(cur, orig, &nt)
 	f.tallies[e.TenantID].credit = credit
@@ -149,6 +152,24 @@ func (f *follower) rateCardChanged(cur, orig *state, e events.RateCardChanged) *
 	return withTenant(cur, orig, &nt)
 }
 
+// clampValidity keeps a validity setting from the log within 0..max (0:
+// the service's default).
+func clampValidity(s, max int) int {
+	if s < 0 || s > max {
+		return 0
+	}
+	return s
+}
+
+// billingOf is a supplier billing basis from the log; anything but
+// on_delivery is on_submit, the default.
+func billingOf(b string) string {
+	if b == string(money.BillOnDelivery) {
+		return b
+	}
+	return string(money.BillOnSubmit)
+}
+
 func supplierCreated(cur, orig *state, e events.SupplierCreated) *state {
 	if _, ok := cur.suppliers[e.SupplierID]; ok {
 		return cur
@@ -157,10 +178,13 @@ func supplierCreated(cur, orig *state, e events.SupplierCreated) *state {
 		ID: e.SupplierID, Name: e.Name, Currency: e.Currency, Host: e.Host, Port: e.Port,
 		SystemID: e.SystemID, PasswordSealed: e.PasswordSealed, Binds: e.Binds,
 		TPSLimit: e.TPSLimit, Window: e.Window, Enabled: true,
+		Billing: billingOf(e.Billing), DLRGraceS: clampValidity(e.DLRGraceS, MaxDLRGraceS),
 	}})
 }
 
-func supplierChanged(cur, orig *state, e events.SupplierChanged) *state {
+// supplierChanged replaces a supplier's settings; a change of its billing
+// basis rebuilds the routing snapshot, whose candidates carry it.
+func (f *follower) supplierChanged(cur, orig *state, e events.SupplierChanged) *state {
 	old, ok := cur.suppliers[e.SupplierID]
 	if !ok {
 		return cur
@@ -169,7 +193,20 @@ func supplierChanged(cur, orig *state, e events.SupplierChanged) *state {
 	ns.info.Name, ns.info.Host, ns.info.Port, ns.info.SystemID = e.Name, e.Host, e.Port, e.SystemID
 	ns.info.PasswordSealed, ns.info.Binds, ns.info.TPSLimit, ns.info.Window, ns.info.Enabled =
 		e.PasswordSealed, e.Binds, e.TPSLimit, e.Window, e.Enabled
-	return withSupplier(cur, orig, &ns)
+	ns.info.Billing, ns.info.DLRGraceS = billingOf(e.Billing), clampValidity(e.DLRGraceS, MaxDLRGraceS)
+	if ns.info.Billing == old.info.Billing {
+		return withSupplier(cur, orig, &ns)
+	}
+	sups := cloneMap(cur.suppliers)
+	sups[e.SupplierID] = &ns
+	snap, err := rebuildRouting(cur.routes, sups)
+	if err != nil {
+		f.s.log.Error("ledger: SupplierChanged not applied to routing", "supplier", e.SupplierID, "err", err)
+		return withSupplier(cur, orig, &ns)
+	}
+	cur = mutable(cur, orig)
+	cur.suppliers, cur.snapshot = sups, snap
+	return cur
 }
 
 // costCardChanged replaces a supplier's cost card and rebuilds the routing

@@ -135,7 +135,7 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 	case events.SupplierCreated:
 		return supplierCreated(cur, orig, e)
 	case events.SupplierChanged:
-		return supplierChanged(cur, orig, e)
+		return f.supplierChanged(cur, orig, e)
 	case events.CostCardChanged:
 		return f.costCardChanged(cur, orig, e)
 	case events.RouteTableChanged:

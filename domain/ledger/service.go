@@ -189,7 +189,7 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		dlrIndex:  make(map[dlrKey]uuid.UUID),
 		topUps:    make(map[topUpKey]money.Units),
 		outbox:    make(chan uuid.UUID, opts.OutboxSize),
-		work:      newTracker(opts.UnfinishedMax, opts.DLRGrace),
+		work:      newTracker(opts.UnfinishedMax),
 		throttles: make(map[string]*throttle),
 	}
 	finals, err := simplelru.NewLRU[uint64, struct{}](finalDLRsMax, nil)

@@ -49,8 +49,11 @@ type tenantSnap struct {
 	Currency money.Currency
 	TPSLimit int
 	Credit   decimal.Decimal
-	Rates    []events.Rate
-	SystemID string
+	// DefaultValidityS is the validity of a submit that gives none (0:
+	// Options.DefaultValidity).
+	DefaultValidityS int
+	Rates            []events.Rate
+	SystemID         string
 	// Webhook is where the tenant's final DLRs are POSTed (zero: none);
 	// see webhook.go.
 	Webhook webhookConf
@@ -80,7 +83,11 @@ func rebuildRouting(routes []routing.Route, suppliers map[string]*supplierSnap) 
 		if sp.costs == nil {
 			continue
 		}
-		in.CostCards = append(in.CostCards, routing.CostCard{SupplierID: id, Currency: money.Currency(sp.info.Currency), Costs: sp.costs})
+		cc := routing.CostCard{SupplierID: id, Currency: money.Currency(sp.info.Currency), Costs: sp.costs}
+		if sp.info.Billing == string(money.BillOnDelivery) {
+			cc.Billing = money.BillOnDelivery // the zero value is on_submit
+		}
+		in.CostCards = append(in.CostCards, cc)
 	}
 	return routing.NewSnapshot(in)
 }

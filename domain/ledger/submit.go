@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -73,8 +74,15 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		}
 		req.MessageID = id
 	}
-	if req.ExpiresAt.IsZero() {
-		req.ExpiresAt = s.clock().UTC().Add(s.opts.DefaultValidity)
+	validity := s.opts.DefaultValidity
+	if t.DefaultValidityS > 0 {
+		validity = time.Duration(t.DefaultValidityS) * time.Second
+	}
+	if err := accept.Schedule(&req, s.clock(), validity); err != nil {
+		return Accepted{}, fmt.Errorf("message %s: %w", req.MessageID, err)
+	}
+	if len(req.ClientRef) > accept.MaxClientRefLen {
+		return Accepted{}, invalid("client_ref", "must be at most %d bytes", accept.MaxClientRefLen)
 	}
 	tenant := t.accept // a copy; Account is shared
 	d, err := accept.Decide(&tenant, st.snapshot, s.health.Load(), &req)
@@ -122,7 +130,9 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		s.work.record(s, req.MessageID, res.Position, 0, evs, data)
 	}
 	acc := Accepted{MessageID: req.MessageID, Parts: d.Segments.Parts, Price: d.Quote.Price.Decimal(), Currency: string(d.Quote.Currency)}
-	s.dispatch(req.MessageID)
+	if req.SendAt.IsZero() {
+		s.dispatch(req.MessageID) // a scheduled message is dispatched by the lifecycle at its time (SendDue)
+	}
 	return acc, nil
 }
 

@@ -24,6 +24,7 @@ type TenantInfo struct {
 	CreditLimit                       string
 	SystemID                          string
 	Rates                             []events.Rate
+	DefaultValidityS                  int // 0: the service's default
 }
 
 // SupplierInfo is a supplier's configuration. PasswordSealed opens with
@@ -35,6 +36,8 @@ type SupplierInfo struct {
 	PasswordSealed           string
 	Binds, TPSLimit, Window  int
 	Enabled                  bool
+	Billing                  string // "on_submit" | "on_delivery"
+	DLRGraceS                int    // 0: the service's default
 }
 
 // BalanceView is a tenant's money from its in-memory account.
@@ -69,7 +72,10 @@ type MessageView struct {
 	DLRStatus          string     `json:"dlr_status,omitempty"`
 	Forwarded          bool       `json:"forwarded"` // the final DLR reached the tenant (DeliveryForwarded)
 	Money              string     `json:"money"`     // held | settled | released
+	ClientRef          string     `json:"client_ref,omitempty"`
 	AcceptedAt         time.Time  `json:"accepted_at"`
+	SendAt             *time.Time `json:"send_at,omitempty"` // scheduled delivery
+	ExpiresAt          *time.Time `json:"expires_at,omitempty"`
 	SubmittedAt        *time.Time `json:"submitted_at,omitempty"`
 	SupplierAcceptedAt *time.Time `json:"supplier_accepted_at,omitempty"`
 	DoneAt             *time.Time `json:"done_at,omitempty"`
@@ -95,7 +101,7 @@ func (s *Service) Tenant(id string) (TenantInfo, error) {
 	return TenantInfo{
 		ID: id, Name: t.Name, Currency: string(t.Currency), Billing: string(t.accept.Billing),
 		Tier: t.accept.Tier.String(), TPSLimit: t.TPSLimit, CreditLimit: t.Credit.String(),
-		SystemID: t.SystemID, Rates: t.Rates,
+		SystemID: t.SystemID, Rates: t.Rates, DefaultValidityS: t.DefaultValidityS,
 	}, nil
 }
 
@@ -204,6 +210,13 @@ func (s *Service) Message(ctx context.Context, tenantID string, id uuid.UUID) (M
 		switch e := e.(type) {
 		case events.MessageAccepted:
 			v.Channel, v.From, v.To, v.Encoding, v.AcceptedAt = e.Channel, e.From, e.To, e.Encoding, e.At
+			v.ClientRef = e.ClientRef
+			if !e.SendAt.IsZero() {
+				v.SendAt = tp(e.SendAt)
+			}
+			if !e.ExpiresAt.IsZero() {
+				v.ExpiresAt = tp(e.ExpiresAt)
+			}
 		case events.RouteSelected:
 			v.RoutePrefix = e.RoutePrefix
 		case events.SubmittedToSupplier:

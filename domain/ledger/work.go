@@ -22,6 +22,8 @@ type Work struct {
 	Encoding   string // "gsm7" | "latin1" | "ucs2"
 	AcceptedAt time.Time
 	ExpiresAt  time.Time // zero: no validity limit
+	SendAt     time.Time // scheduled delivery (zero: at once); also Message.SendAt
+	ClientRef  string    // the tenant's reference, echoed in its DLR webhook
 
 	// CorrelationID and LastEventID are the metadata a lifecycle command
 	// needs to append after the message's last event without reading it.
@@ -72,11 +74,12 @@ type tracker struct {
 	max        int          // bound of open
 	size       atomic.Int64 // len(open), for Submit's check without the lock
 	due        dueIndex     // open messages by when they expire
-	grace      time.Duration
+	sched      dueIndex     // scheduled messages by when they are to be sent
 }
 
-func newTracker(max int, grace time.Duration) *tracker {
-	return &tracker{open: make(map[uuid.UUID]*Work), max: max, grace: grace, due: dueIndex{pos: make(map[uuid.UUID]int)}}
+func newTracker(max int) *tracker {
+	return &tracker{open: make(map[uuid.UUID]*Work), max: max,
+		due: dueIndex{pos: make(map[uuid.UUID]int)}, sched: dueIndex{pos: make(map[uuid.UUID]int)}}
 }
 
 // refusing reports whether new submits must be refused: the tracker holds
@@ -104,6 +107,7 @@ func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event, rec *eventsto
 	if int(rec.Version)+1 >= m.Version && m.State.Terminal() && !m.ReceiptDue() {
 		delete(t.open, id)
 		t.due.remove(id)
+		t.sched.remove(id)
 		t.size.Store(int64(len(t.open)))
 	}
 }
@@ -140,7 +144,8 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 			}
 			return nil
 		}
-		w = &Work{From: acc.From, To: acc.To, Text: acc.Text, Encoding: acc.Encoding, AcceptedAt: acc.At, ExpiresAt: acc.ExpiresAt}
+		w = &Work{From: acc.From, To: acc.To, Text: acc.Text, Encoding: acc.Encoding, AcceptedAt: acc.At,
+			ExpiresAt: acc.ExpiresAt, SendAt: acc.SendAt, ClientRef: acc.ClientRef}
 		t.open[id] = w
 		t.size.Store(int64(len(t.open)))
 	}
@@ -165,7 +170,8 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 		w.CorrelationID = correlationID
 	}
 	w.LastEventID = eventID
-	t.due.set(id, dueOf(w, t.grace))
+	t.due.set(id, dueOf(w, s.dlrGrace))
+	t.sched.set(id, sendDueOf(w))
 	return w
 }
 

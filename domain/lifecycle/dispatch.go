@@ -49,9 +49,15 @@ func (d *Driver) submit(ctx context.Context, id uuid.UUID, w ledger.Work) {
 		d.expire(ctx, id)
 		return
 	}
+	if w.Message.State == message.StateScheduled && d.now().Before(w.Message.SendAt) {
+		return // the scheduler sends it at its time
+	}
 	tr, err := d.ledger.SubmittedToSupplier(ctx, id)
 	if errors.Is(err, message.ErrIllegalTransition) {
 		return // not routed: already sent (a duplicate dispatch or a recovery pass)
+	}
+	if errors.Is(err, message.ErrTooEarly) {
+		return // the log says scheduled for later than the copy did: the scheduler sends it
 	}
 	if err != nil {
 		// The mark may have committed all the same (the connection was

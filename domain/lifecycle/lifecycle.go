@@ -28,6 +28,10 @@
 //  4. expiry (expiry.go): a message not final by its expires_at (plus the
 //     DLR grace once a supplier accepted it) expires, never sent after.
 //
+// A scheduled message (send_at) is not on the outbox: the scheduler
+// (schedule.go) dispatches it at its time, from the ledger's index of
+// scheduled messages, at step 1.
+//
 // Nothing here is the truth: the log is. recover.go resumes unfinished
 // messages after a restart (a submit in flight when the process died is
 // timed out and failed over, never silently resent) and dispatches those
@@ -68,6 +72,7 @@ type Ledger interface {
 	DeliveryForwarded(ctx context.Context, id uuid.UUID) (ledger.Transition, error)
 	Expire(ctx context.Context, id uuid.UUID) (ledger.Transition, error)
 	ExpiryDue(now time.Time, max int) []uuid.UUID
+	SendDue(now time.Time, max int) []uuid.UUID
 }
 
 // AttemptKey names one attempt of a message at a supplier.
@@ -271,6 +276,9 @@ type Driver struct {
 	redo      chan uuid.UUID
 	resumeNow chan struct{}
 	resumeAge atomic.Int64 // the smallest age asked for since the last pass
+	// scheduleNow wakes the scheduler, which hands scheduled messages
+	// whose time has come to the redo workers (schedule.go).
+	scheduleNow chan struct{}
 
 	// toForward queues final DLRs for the forwarding workers, so that a
 	// supplier's deliver_sm_resp does not wait for the tenant's ack.
@@ -293,10 +301,11 @@ func New(l Ledger, suppliers Suppliers, receipts ReceiptSink, opts Options) *Dri
 	d := &Driver{
 		ledger: l, suppliers: suppliers, receipts: receipts, opts: opts,
 		log: opts.Logger.With("component", "lifecycle"), now: opts.Now,
-		loose:     newLoose(),
-		redo:      make(chan uuid.UUID, redoQueueMax),
-		resumeNow: make(chan struct{}, 1),
-		toForward: make(chan uuid.UUID, forwardQueueMax),
+		loose:       newLoose(),
+		redo:        make(chan uuid.UUID, redoQueueMax),
+		resumeNow:   make(chan struct{}, 1),
+		scheduleNow: make(chan struct{}, 1),
+		toForward:   make(chan uuid.UUID, forwardQueueMax),
 	}
 	d.resumeAge.Store(math.MaxInt64)
 	return d
@@ -312,10 +321,14 @@ func (d *Driver) Run(ctx context.Context) error {
 	startWorkers(ctx, &wg, d.opts.Workers, d.ledger.Outbox(), func(id uuid.UUID) { d.dispatch(ctx, id) })
 	startWorkers(ctx, &wg, redoWorkers, d.redo, func(id uuid.UUID) { d.redispatch(ctx, id) })
 	d.recover(ctx)
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		d.resumeLoop(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		d.scheduleLoop(ctx)
 	}()
 	tick := time.NewTicker(d.opts.RetryEvery)
 	defer tick.Stop()
@@ -339,6 +352,7 @@ func (d *Driver) pass(ctx context.Context, pass int, lastDropped uint64) uint64 
 	d.forwardPending(ctx)
 	d.retryAnswers(ctx)
 	d.expireDue(ctx, d.now())
+	d.wakeScheduler()
 	if pass%sweepPasses == 0 {
 		d.sweep(ctx, d.now())
 	}

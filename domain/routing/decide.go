@@ -108,8 +108,9 @@ type Candidate struct {
 	SupplierID  string
 	Preference  int // 1-based position in the route's supplier list
 	Currency    money.Currency
-	CostPerPart money.Units // in Currency; 0 when Excluded == ExcludedNoCost
-	CostPrefix  string      // the cost card prefix that matched
+	Billing     money.BillingMode // when the supplier is owed its cost (zero: on submit)
+	CostPerPart money.Units       // in Currency; 0 when Excluded == ExcludedNoCost
+	CostPrefix  string            // the cost card prefix that matched
 	Health      SupplierHealth
 	Excluded    Exclusion
 	costBase    money.Units // CostPerPart in the snapshot's base currency
@@ -165,7 +166,7 @@ func (s *Snapshot) Decide(destination string, tier Tier, health *Health) (Decisi
 	front, back := 0, int(route.n)
 	for i := 0; i < int(route.n); i++ {
 		sup := &s.suppliers[route.suppliers[i]]
-		c := Candidate{SupplierID: sup.id, Preference: i + 1, Currency: sup.currency, Health: health.Of(sup.id)}
+		c := Candidate{SupplierID: sup.id, Preference: i + 1, Currency: sup.currency, Billing: sup.billing, Health: health.Of(sup.id)}
 		if cost, cn, found := sup.costs.Lookup(destination); found {
 			c.CostPerPart, c.CostPrefix, c.costBase = cost.native, destination[:cn], cost.base
 		} else {

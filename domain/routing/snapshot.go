@@ -38,7 +38,10 @@ type Cost struct {
 type CostCard struct {
 	SupplierID string
 	Currency   money.Currency
-	Costs      []Cost
+	// Billing is when the supplier is owed its cost (zero: on submit);
+	// carried into each Candidate so the message knows it.
+	Billing money.BillingMode
+	Costs   []Cost
 }
 
 // SnapshotInput is everything a routing Snapshot is built from: the route
@@ -67,6 +70,7 @@ type supplierCost struct {
 type supplier struct {
 	id       string
 	currency money.Currency
+	billing  money.BillingMode
 	costs    *prefix.Table[supplierCost] // nil: no cost card
 }
 
@@ -138,6 +142,7 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 		}
 		i := intern(cc.SupplierID)
 		s.suppliers[i].currency = cc.Currency
+		s.suppliers[i].billing = cc.Billing
 		s.suppliers[i].costs = t
 	}
 	if in.BaseCurrency == "" {

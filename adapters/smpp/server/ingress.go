@@ -145,6 +145,10 @@ func StatusOf(err error) data.CommandStatusType {
 		return StatusInvalidText
 	case accept.RefusedUnsupportedEncoding:
 		return StatusUnsupportedEncoding
+	case accept.RefusedInvalidSchedule:
+		return StatusBadSchedule
+	case accept.RefusedInvalidExpiry:
+		return StatusBadExpiry
 	}
 	return StatusSystemError
 }
