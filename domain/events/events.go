@@ -55,6 +55,7 @@ const (
 	TypeSettled              = "Settled"
 	TypeReleased             = "Released"
 	TypeJournalEntryRecorded = "JournalEntryRecorded"
+	TypeSupplierCostBooked   = "SupplierCostBooked"
 )
 
 // ---------------------------------------------------------------------------
@@ -389,7 +390,10 @@ type Held struct {
 }
 
 // Settled closes the hold and charges the tenant; it names the supplier and
-// cost of the attempt that carried the message, so margin is exact.
+// cost of the attempt that carried the message, so margin is exact. When
+// the supplier's cost is booked at another moment than the tenant's charge
+// (see SupplierCostBooked), Settled carries no cost: Cost is zero and
+// CostCurrency empty.
 type Settled struct {
 	MessageID    uuid.UUID       `json:"message_id"`
 	TenantID     string          `json:"tenant_id"`
@@ -421,13 +425,32 @@ type Posting struct {
 // JournalEntryRecorded is one balanced double-entry journal entry.
 type JournalEntryRecorded struct {
 	EntryID   uuid.UUID `json:"entry_id"`
-	Kind      string    `json:"kind"` // "topup" | "settlement" | "adjustment"
+	Kind      string    `json:"kind"` // "topup" | "settlement" | "supplier_cost" | "adjustment"
 	Currency  string    `json:"currency"`
 	Postings  []Posting `json:"postings"`
 	MessageID uuid.UUID `json:"message_id,omitzero"`
 	TenantID  string    `json:"tenant_id,omitempty"`
 	Reference string    `json:"reference,omitempty"`
 	At        time.Time `json:"at"`
+}
+
+// SupplierCostBooked books what we owe the supplier that carried the
+// message, on its own, when that supplier's billing basis falls at another
+// moment than the tenant's charge: at the supplier's submit_sm_resp for an
+// on_submit supplier of an on_delivery tenant (it stands whatever the
+// message's outcome), at the delivered DLR for an on_delivery supplier of
+// an on_submit tenant. When both fall at the same moment Settled carries
+// the cost and no SupplierCostBooked is recorded: a message's cost is
+// booked once. Its journal entry (kind "supplier_cost": debit cost of
+// sales, credit the supplier payable) follows it, none for a zero cost.
+type SupplierCostBooked struct {
+	MessageID    uuid.UUID       `json:"message_id"`
+	TenantID     string          `json:"tenant_id"`
+	SupplierID   string          `json:"supplier_id"`
+	Attempt      int             `json:"attempt"`
+	Cost         decimal.Decimal `json:"cost"`
+	CostCurrency string          `json:"cost_currency"`
+	At           time.Time       `json:"at"`
 }
 
 // EventType implementations.
@@ -458,3 +481,4 @@ func (Held) EventType() string                 { return TypeHeld }
 func (Settled) EventType() string              { return TypeSettled }
 func (Released) EventType() string             { return TypeReleased }
 func (JournalEntryRecorded) EventType() string { return TypeJournalEntryRecorded }
+func (SupplierCostBooked) EventType() string   { return TypeSupplierCostBooked }

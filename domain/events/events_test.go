@@ -47,6 +47,7 @@ func samples() []Event {
 		Held{MessageID: msgID, TenantID: "acme", Amount: amt, Currency: "EUR", At: at},
 		Settled{MessageID: msgID, TenantID: "acme", SupplierID: "s1", Held: amt, Price: amt, Currency: "EUR", Cost: amt, CostCurrency: "EUR", At: at},
 		Released{MessageID: msgID, TenantID: "acme", Amount: amt, Currency: "EUR", Reason: "failed", At: at},
+		SupplierCostBooked{MessageID: msgID, TenantID: "acme", SupplierID: "s1", Attempt: 1, Cost: amt, CostCurrency: "EUR", At: at},
 		JournalEntryRecorded{EntryID: msgID, Kind: "settlement", Currency: "EUR", Postings: []Posting{{"tenant:acme", amt}, {"revenue", amt.Neg()}}, MessageID: msgID, TenantID: "acme", At: at},
 	}
 }

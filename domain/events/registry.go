@@ -99,6 +99,7 @@ var registry = map[string]registration{
 	TypeSettled:              reg[Settled](1),
 	TypeReleased:             reg[Released](1),
 	TypeJournalEntryRecorded: reg[JournalEntryRecorded](1),
+	TypeSupplierCostBooked:   reg[SupplierCostBooked](1),
 }
 
 // Types returns every registered type name, sorted.

@@ -107,6 +107,8 @@ func StreamOf(e Event) (stream string, ok bool) {
 		return MessageStream(e.MessageID), true
 	case Released:
 		return MessageStream(e.MessageID), true
+	case SupplierCostBooked:
+		return MessageStream(e.MessageID), true
 	case JournalEntryRecorded:
 		if e.MessageID != uuid.Nil {
 			return MessageStream(e.MessageID), true

@@ -2,6 +2,7 @@ package message
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/smsledger/smsledger/domain/events"
@@ -60,7 +61,11 @@ func (m *Message) apply(e events.Event) error {
 			if err != nil {
 				return fmt.Errorf("message %s candidate %s: %w", m.ID, c.SupplierID, err)
 			}
-			cands = append(cands, Candidate{SupplierID: c.SupplierID, Currency: money.Currency(c.Currency), CostPerPart: cost})
+			billing, err := supplierBilling(c.Billing)
+			if err != nil {
+				return fmt.Errorf("message %s candidate %s: %w", m.ID, c.SupplierID, err)
+			}
+			cands = append(cands, Candidate{SupplierID: c.SupplierID, Currency: money.Currency(c.Currency), CostPerPart: cost, Billing: billing})
 		}
 		if len(cands) == 0 || cands[0].SupplierID != e.Winner {
 			return fmt.Errorf("message %s: route selected without its winner first: %w", m.ID, ErrIllegalTransition)
@@ -141,10 +146,20 @@ func (m *Message) apply(e events.Event) error {
 		m.State = StateFailed
 
 	case events.Settled:
-		if !m.HoldOpen {
+		withCost := e.CostCurrency != "" // else the cost is booked apart
+		if !m.HoldOpen || (withCost && m.CostBooked()) {
 			return m.illegal(e.EventType())
 		}
 		m.HoldOpen, m.Settled = false, true
+		if withCost {
+			m.markCostBooked()
+		}
+
+	case events.SupplierCostBooked:
+		if !m.supplierCarried() || m.CostBooked() || e.SupplierID != m.Supplier().SupplierID {
+			return m.illegal(e.EventType())
+		}
+		m.markCostBooked()
 
 	case events.Released:
 		if !m.HoldOpen {
@@ -153,7 +168,7 @@ func (m *Message) apply(e events.Event) error {
 		m.HoldOpen, m.Released = false, true
 
 	case events.JournalEntryRecorded:
-		if !m.Settled {
+		if !m.Settled && !m.CostBooked() {
 			return m.illegal(e.EventType())
 		}
 
@@ -196,6 +211,44 @@ func messageIDOf(e events.Event) (uuid.UUID, bool) {
 		return e.MessageID, true
 	case events.JournalEntryRecorded:
 		return e.MessageID, true
+	case events.SupplierCostBooked:
+		return e.MessageID, true
 	}
 	return uuid.Nil, false
+}
+
+// supplierBilling parses a candidate's billing basis; empty (a supplier
+// without one, or a log from before bases existed) is on_submit.
+func supplierBilling(s string) (money.BillingMode, error) {
+	if s == "" {
+		return money.BillOnSubmit, nil
+	}
+	return money.ParseBillingMode(s)
+}
+
+// CostBooked reports whether the cost of the supplier that carried the
+// message is booked.
+func (m *Message) CostBooked() bool { return m.Supplier().CostBooked }
+
+// markCostBooked records the current supplier's cost as booked, on a copy
+// of Candidates: a Message copied by value (the ledger's tracker hands out
+// copies) keeps its own.
+func (m *Message) markCostBooked() {
+	if m.Current >= len(m.Candidates) {
+		return // a Settled with no route behind it: no supplier to mark
+	}
+	cs := slices.Clone(m.Candidates)
+	cs[m.Current].CostBooked = true
+	m.Candidates = cs
+}
+
+// supplierCarried reports whether the current supplier accepted the
+// message: it is awaiting the DLR or ended by one (states reached only
+// through SupplierAccepted).
+func (m *Message) supplierCarried() bool {
+	switch m.State {
+	case StateSupplierAccepted, StateDelivered, StateUndelivered, StateRejected:
+		return true
+	}
+	return false
 }

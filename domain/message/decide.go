@@ -30,8 +30,9 @@ func (m *Message) Submit(at time.Time) ([]events.Event, error) {
 }
 
 // OnSupplierAccepted decides the events for a successful submit_sm_resp
-// for attempt from supplierID: SupplierAccepted, and with on_submit billing
-// the settlement (Settled and its journal entries). A duplicate response,
+// for attempt from supplierID: SupplierAccepted, then the money of the
+// moment (see chargeAndBook): the tenant's charge when it is billed
+// on_submit, the supplier's cost when it bills on_submit. A duplicate response,
 // or a late one for an earlier attempt (after a timeout and failover), is a
 // no-op: the current attempt owns the message. Note that a late acceptance
 // means the earlier supplier may still deliver (and bill us): the route
@@ -50,14 +51,13 @@ func (m *Message) OnSupplierAccepted(supplierID string, attempt int, supplierMes
 		MessageID: m.ID, SupplierID: supplierID, Attempt: attempt,
 		SupplierMessageID: supplierMessageID, LatencyMs: latencyMs, At: at,
 	}}
-	if m.Billing == money.BillOnSubmit && m.HoldOpen {
-		s, err := m.settle(at)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s...)
+	charge := m.Billing == money.BillOnSubmit && m.HoldOpen
+	book := m.Supplier().Billing == money.BillOnSubmit && !m.CostBooked()
+	mon, err := m.chargeAndBook(charge, book, at)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return append(out, mon...), nil
 }
 
 // OnSupplierRejected decides the events for an error submit_sm_resp:
@@ -111,8 +111,10 @@ func (m *Message) failover(reason string, at time.Time) []events.Event {
 }
 
 // OnDeliveryReport decides the events for a DLR from the supplier:
-// DeliveryReported, and for a final status the money: with on_delivery
-// billing DELIVRD settles and any other final status releases. A DLR for a
+// DeliveryReported, and for a final status the money: DELIVRD settles an
+// open hold (on_delivery billing) and books a cost not booked yet (an
+// on_delivery supplier's); any other final status releases the hold and
+// books no cost but the one owed since the acceptance (costOwedAtEnd). A DLR for a
 // message already final is a duplicate (no-op), as is a repeated
 // intermediate status. A DLR before the submit_sm_resp was recorded is
 // illegal: the adapter should retry it once the response is in.
@@ -135,18 +137,22 @@ func (m *Message) OnDeliveryReport(supplierMessageID, status, errorCode string, 
 		MessageID: m.ID, SupplierID: m.Supplier().SupplierID, SupplierMessageID: supplierMessageID,
 		Status: status, ErrorCode: errorCode, DoneAt: doneAt, At: at,
 	}}
-	if final && m.HoldOpen {
-		if outcome == StateDelivered {
-			s, err := m.settle(at)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, s...)
-		} else {
-			out = append(out, m.release(string(outcome), at)...)
-		}
+	if !final {
+		return out, nil
 	}
-	return out, nil
+	if outcome == StateDelivered {
+		mon, err := m.chargeAndBook(m.HoldOpen, !m.CostBooked(), at)
+		if err != nil {
+			return nil, err
+		}
+		return append(out, mon...), nil
+	}
+	mon, err := m.chargeAndBook(false, m.costOwedAtEnd(), at)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, mon...)
+	return append(out, m.release(string(outcome), at)...), nil
 }
 
 // OnForwarded decides DeliveryForwarded once the final DLR went to the
@@ -176,8 +182,10 @@ func (m *Message) ReceiptStatus() string {
 }
 
 // Expire decides MessageExpired when the validity period ran out before a
-// final outcome, releasing the hold if it was not settled. A final message
-// is left alone (no-op).
+// final outcome, releasing the hold if it was not settled. A cost owed
+// since a supplier's acceptance and not booked yet (costOwedAtEnd) is
+// booked first, while the message is still the supplier's. A final
+// message is left alone (no-op).
 func (m *Message) Expire(at time.Time) ([]events.Event, error) {
 	if m.State == StateNew {
 		return nil, m.illegal(events.TypeMessageExpired)
@@ -185,7 +193,11 @@ func (m *Message) Expire(at time.Time) ([]events.Event, error) {
 	if m.State.Terminal() {
 		return nil, nil
 	}
-	out := []events.Event{events.MessageExpired{MessageID: m.ID, At: at}}
+	out, err := m.chargeAndBook(false, m.costOwedAtEnd(), at)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, events.MessageExpired{MessageID: m.ID, At: at})
 	return append(out, m.release("expired", at)...), nil
 }
 
@@ -198,32 +210,112 @@ func (m *Message) release(reason string, at time.Time) []events.Event {
 	}}
 }
 
-// settle decides Settled and the settlement journal entries for the
-// current supplier: the price held, and the supplier's cost per part times
-// the parts.
-func (m *Message) settle(at time.Time) ([]events.Event, error) {
+// Money: when the tenant is charged and when the supplier is owed.
+//
+// Two clocks run independently. The tenant's billing mode decides when its
+// hold is settled: on_submit at the supplier's acceptance, on_delivery at a
+// delivered DLR; a message that ends otherwise releases it. The billing
+// basis of the supplier that carried the message (Candidate.Billing)
+// decides when we owe that supplier its cost: on_submit at its
+// submit_sm_resp, and that stands whatever the message's outcome;
+// on_delivery only at a delivered DLR. Each moment's money is decided by
+// chargeAndBook, and every message's cost is booked at most once:
+//
+//   - tenant and supplier at the same moment: one Settled carrying price
+//     and cost, with the settlement entries, exactly as before suppliers
+//     had a basis (older logs replay to the same read models);
+//   - the tenant alone: Settled without a cost (zero, no cost currency)
+//     and the sell side's entry;
+//   - the supplier alone: SupplierCostBooked and its supplier_cost entry,
+//     leaving the tenant's hold as it is (ApplyToAccount ignores it).
+//
+// A message accepted by a supplier before its basis was known to this
+// package (an on_delivery tenant's, its cost not booked at the acceptance)
+// has it booked when it ends: delivered, like any; otherwise, when the
+// supplier bills on submit (costOwedAtEnd).
+
+// chargeAndBook decides the money of one moment: charge settles the
+// tenant's hold, book books the current supplier's cost.
+func (m *Message) chargeAndBook(charge, book bool, at time.Time) ([]events.Event, error) {
+	switch {
+	case charge:
+		return m.settle(book, at)
+	case book:
+		return m.bookCost(at)
+	}
+	return nil, nil
+}
+
+// costOwedAtEnd reports whether a message ending without delivery owes its
+// supplier a cost not booked yet: one its on_submit supplier accepted.
+// Only a message accepted before candidates carried a basis gets here
+// with its cost unbooked (otherwise it was booked at the acceptance).
+func (m *Message) costOwedAtEnd() bool {
+	return m.State == StateSupplierAccepted && m.Supplier().Billing == money.BillOnSubmit && !m.CostBooked()
+}
+
+// cost is the current supplier's cost: its cost per part times the parts.
+func (m *Message) cost() (money.Money, error) {
 	sup := m.Supplier()
 	cost, err := sup.CostPerPart.MulInt(m.Parts)
 	if err != nil {
-		return nil, fmt.Errorf("message %s: cost: %w", m.ID, err)
+		return money.Money{}, fmt.Errorf("message %s: cost: %w", m.ID, err)
 	}
+	return money.Money{Amount: cost.Decimal(), Currency: sup.Currency}, nil
+}
+
+// settle decides Settled and the settlement journal entries for the
+// current supplier: the price held, and with withCost the supplier's cost
+// (else the cost is booked apart and Settled carries none).
+func (m *Message) settle(withCost bool, at time.Time) ([]events.Event, error) {
+	sup := m.Supplier()
 	price := money.Money{Amount: m.Price.Decimal(), Currency: m.Currency}
-	costM := money.Money{Amount: cost.Decimal(), Currency: sup.Currency}
+	costM := money.Money{Currency: m.Currency} // zero: the sell side alone
+	s := events.Settled{
+		MessageID: m.ID, TenantID: m.TenantID, SupplierID: sup.SupplierID,
+		Held: price.Amount, Price: price.Amount, Currency: string(m.Currency), At: at,
+	}
+	if withCost {
+		var err error
+		if costM, err = m.cost(); err != nil {
+			return nil, err
+		}
+		s.Cost, s.CostCurrency = costM.Amount, string(costM.Currency)
+	}
 	entries, err := money.SettlementEntries(m.ID, m.TenantID, sup.SupplierID, price, costM)
 	if err != nil {
 		// Inputs come from validated events; an unbalanced or mixed entry
 		// here is a bug in this package, not bad input.
 		panic(fmt.Sprintf("message %s: settlement entries: %v", m.ID, err))
 	}
-	out := []events.Event{events.Settled{
-		MessageID: m.ID, TenantID: m.TenantID, SupplierID: sup.SupplierID,
-		Held: price.Amount, Price: price.Amount, Currency: string(m.Currency),
-		Cost: costM.Amount, CostCurrency: string(sup.Currency), At: at,
-	}}
+	return m.withEntries([]events.Event{s}, entries, at), nil
+}
+
+// bookCost decides SupplierCostBooked and its journal entry for the
+// current supplier, apart from the tenant's charge.
+func (m *Message) bookCost(at time.Time) ([]events.Event, error) {
+	sup := m.Supplier()
+	cost, err := m.cost()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := money.SupplierCostEntries(m.ID, sup.SupplierID, cost)
+	if err != nil {
+		panic(fmt.Sprintf("message %s: supplier cost entries: %v", m.ID, err)) // as in settle
+	}
+	b := events.SupplierCostBooked{
+		MessageID: m.ID, TenantID: m.TenantID, SupplierID: sup.SupplierID, Attempt: m.Attempt,
+		Cost: cost.Amount, CostCurrency: string(cost.Currency), At: at,
+	}
+	return m.withEntries([]events.Event{b}, entries, at), nil
+}
+
+// withEntries appends the journal entries' events to out.
+func (m *Message) withEntries(out []events.Event, entries []money.Entry, at time.Time) []events.Event {
 	for _, e := range entries {
 		out = append(out, JournalEvent(e, m.TenantID, at))
 	}
-	return out, nil
+	return out
 }
 
 // JournalEvent converts a journal entry into its event.

@@ -91,6 +91,16 @@ type Candidate struct {
 	SupplierID  string
 	Currency    money.Currency
 	CostPerPart money.Units
+	// Billing is when we owe this supplier its cost (its basis when it
+	// was chosen): on_submit, at its submit_sm_resp; on_delivery, only for
+	// a delivered message. Independent of the tenant's billing mode.
+	Billing money.BillingMode
+	// CostBooked: this supplier's cost for the message is booked (by a
+	// Settled with a cost or by SupplierCostBooked). Only the supplier that
+	// accepted the message is ever booked, once. It lives here, with the
+	// attempt that carried the message, and Apply sets it on a copy of
+	// Candidates, so that copies of a Message never share it.
+	CostBooked bool
 }
 
 // Message is the aggregate: the state of one message rebuilt from its

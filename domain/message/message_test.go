@@ -19,16 +19,25 @@ var (
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
 // accepted returns a message after the accept batch with candidates s1, s2
-// (s3 excluded), price 0.10 for 2 parts.
+// (s3 excluded), price 0.10 for 2 parts; the suppliers bill on the
+// tenant's basis (see acceptedWith for others).
 func accepted(t *testing.T, billing money.BillingMode) *Message {
 	t.Helper()
+	return acceptedWith(t, billing, billing)
+}
+
+// acceptedWith is accepted with the tenant billed on tenant and the
+// suppliers on supplier ("" for a candidate without a basis).
+func acceptedWith(t *testing.T, tenant, supplier money.BillingMode) *Message {
+	t.Helper()
+	billing, sb := tenant, string(supplier)
 	m, err := Rebuild([]events.Event{
 		events.MessageAccepted{MessageID: id, TenantID: "acme", To: "447700900123", Parts: 2,
 			PricePerPart: dec("0.05"), Price: dec("0.10"), Currency: "EUR", Billing: string(billing), At: t0},
 		events.RouteSelected{MessageID: id, RoutePrefix: "44", Winner: "s1", Candidates: []events.RouteCandidate{
-			{SupplierID: "s1", CostPerPart: dec("0.02"), Currency: "EUR", Eligible: true},
-			{SupplierID: "s2", CostPerPart: dec("0.03"), Currency: "USD", Eligible: true},
-			{SupplierID: "s3", CostPerPart: dec("0.01"), Currency: "EUR", Excluded: "supplier_down"},
+			{SupplierID: "s1", CostPerPart: dec("0.02"), Currency: "EUR", Billing: sb, Eligible: true},
+			{SupplierID: "s2", CostPerPart: dec("0.03"), Currency: "USD", Billing: sb, Eligible: true},
+			{SupplierID: "s3", CostPerPart: dec("0.01"), Currency: "EUR", Billing: sb, Excluded: "supplier_down"},
 		}, At: t0},
 		events.Held{MessageID: id, TenantID: "acme", Amount: dec("0.10"), Currency: "EUR", At: t0},
 	})

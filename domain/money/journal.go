@@ -48,8 +48,13 @@ type EntryKind string
 // Entry kinds.
 const (
 	KindTopUp EntryKind = "topup"
-	// KindSettlement is one message's settlement (sell and buy side).
+	// KindSettlement is one message's settlement (sell and buy side, or
+	// the sell side alone when the supplier's cost is booked apart).
 	KindSettlement EntryKind = "settlement"
+	// KindSupplierCost is a message's supplier cost booked apart from the
+	// tenant's charge, when the supplier's billing basis falls at another
+	// moment than the tenant's (SupplierCostEntries).
+	KindSupplierCost EntryKind = "supplier_cost"
 	// KindAdjustment is a manual correction.
 	KindAdjustment EntryKind = "adjustment"
 )
@@ -229,6 +234,13 @@ func SettlementEntryID(messageID uuid.UUID, side string) uuid.UUID {
 	return ids.TimeOrdered(messageID, uuid.NewSHA1(entryNamespace, []byte("settlement\x00"+messageID.String()+"\x00"+side)))
 }
 
+// SupplierCostEntryID is the deterministic id of a message's supplier cost
+// entry booked apart from its settlement: one per message, so booking it
+// again (a replayed decision, a second process) names the same entry.
+func SupplierCostEntryID(messageID uuid.UUID) uuid.UUID {
+	return SettlementEntryID(messageID, "cost")
+}
+
 // TopUpEntry records a tenant's top-up: debit cash, credit the tenant.
 func TopUpEntry(tenantID string, amount Money, reference string) (Entry, error) {
 	if !amount.Amount.IsPositive() {
@@ -291,4 +303,25 @@ func SettlementEntries(messageID uuid.UUID, tenantID, supplierID string, price, 
 		return nil, fmt.Errorf("settle message %s (buy side): %w", messageID, err)
 	}
 	return []Entry{s, c}, nil
+}
+
+// SupplierCostEntries records a message's supplier cost on its own (debit
+// cost of sales, credit the supplier payable), for a cost booked at another
+// moment than the tenant's charge; SettlementEntries then carries the sell
+// side alone (a zero cost). A zero cost books nothing: no entries.
+func SupplierCostEntries(messageID uuid.UUID, supplierID string, cost Money) ([]Entry, error) {
+	if cost.Amount.IsNegative() {
+		return nil, fmt.Errorf("supplier cost of message %s: %s: %w", messageID, cost.Amount, ErrNegative)
+	}
+	if cost.Amount.IsZero() {
+		return nil, nil
+	}
+	e, err := NewEntryBuilder(SupplierCostEntryID(messageID), KindSupplierCost, cost.Currency).ForMessage(messageID).
+		Debit(CostOfSales, cost).
+		Credit(SupplierPayable(supplierID), cost).
+		Build()
+	if err != nil {
+		return nil, fmt.Errorf("supplier cost of message %s: %w", messageID, err)
+	}
+	return []Entry{e}, nil
 }
