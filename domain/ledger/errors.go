@@ -63,25 +63,29 @@ type Code string
 // no_route, no_rate, insufficient_funds, message_too_long, invalid_text,
 // unsupported_encoding, system_error).
 const (
-	CodeOK                  Code = "ok"
-	CodeInvalid             Code = "invalid_request"
-	CodeNotFound            Code = "not_found"
-	CodeAlreadyExists       Code = "already_exists"
-	CodeConflict            Code = "conflict"
-	CodeBadCredentials      Code = "bad_credentials"
-	CodeUnknownSystemID     Code = "unknown_system_id"
-	CodeUnknownTenant       Code = "unknown_tenant"
-	CodeThrottled           Code = "throttled"
-	CodeNotReady            Code = "not_ready"
-	CodeInvalidDestination  Code = Code(accept.RefusedInvalidDestination)
-	CodeNoRoute             Code = Code(accept.RefusedNoRoute)
-	CodeNoRate              Code = Code(accept.RefusedNoRate)
-	CodeInsufficientFunds   Code = Code(accept.RefusedInsufficientFunds)
-	CodeTooLong             Code = Code(accept.RefusedTooLong)
-	CodeInvalidText         Code = Code(accept.RefusedInvalidText)
-	CodeUnsupportedEncoding Code = Code(accept.RefusedUnsupportedEncoding)
-	CodeInvalidSchedule     Code = Code(accept.RefusedInvalidSchedule)
-	CodeInvalidExpiry       Code = Code(accept.RefusedInvalidExpiry)
+	CodeOK              Code = "ok"
+	CodeInvalid         Code = "invalid_request"
+	CodeNotFound        Code = "not_found"
+	CodeAlreadyExists   Code = "already_exists"
+	CodeConflict        Code = "conflict"
+	CodeBadCredentials  Code = "bad_credentials"
+	CodeUnknownSystemID Code = "unknown_system_id"
+	CodeUnknownTenant   Code = "unknown_tenant"
+	CodeThrottled       Code = "throttled"
+	CodeNotReady        Code = "not_ready"
+	// CodeIdempotencyConflict: an idempotency key reused with another
+	// request; CodeIdempotencyInProgress: its first request is undecided.
+	CodeIdempotencyConflict   Code = "idempotency_conflict"
+	CodeIdempotencyInProgress Code = "idempotency_in_progress"
+	CodeInvalidDestination    Code = Code(accept.RefusedInvalidDestination)
+	CodeNoRoute               Code = Code(accept.RefusedNoRoute)
+	CodeNoRate                Code = Code(accept.RefusedNoRate)
+	CodeInsufficientFunds     Code = Code(accept.RefusedInsufficientFunds)
+	CodeTooLong               Code = Code(accept.RefusedTooLong)
+	CodeInvalidText           Code = Code(accept.RefusedInvalidText)
+	CodeUnsupportedEncoding   Code = Code(accept.RefusedUnsupportedEncoding)
+	CodeInvalidSchedule       Code = Code(accept.RefusedInvalidSchedule)
+	CodeInvalidExpiry         Code = Code(accept.RefusedInvalidExpiry)
 	// CodeSystemError: the store failed (ErrNotDurable) or another
 	// unexpected error; SMPP answers ESME_RSYSERR.
 	CodeSystemError Code = Code(accept.RefusedSystem)
@@ -111,6 +115,10 @@ func CodeOf(err error) Code {
 		return CodeThrottled
 	case errors.Is(err, ErrNotReady):
 		return CodeNotReady
+	case errors.Is(err, ErrIdempotencyConflict):
+		return CodeIdempotencyConflict
+	case errors.Is(err, ErrIdempotencyInProgress):
+		return CodeIdempotencyInProgress
 	case errors.Is(err, ErrNotDurable):
 		return CodeSystemError
 	}

@@ -151,6 +151,12 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 	case events.Released:
 		f.released(cur, e)
 
+	// The idempotency index (idempotency.go).
+	case events.MessageAccepted:
+		if e.IdempotencyKey != "" {
+			f.s.idem.indexAccept(e, f.s.clock())
+		}
+
 	// The DLR index.
 	case events.SupplierAccepted:
 		f.s.indexDLR(e.SupplierID, e.SupplierMessageID, e.MessageID)

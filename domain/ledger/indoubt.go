@@ -43,6 +43,7 @@ const (
 type inDoubtSubmit struct {
 	tenant   accept.Tenant
 	decision accept.Decision
+	idem     *idemKey // the submit's idempotency key, reserved until the outcome is known
 }
 
 type inDoubt struct {
@@ -80,13 +81,13 @@ func (s *Service) outcome(ctx context.Context, id uuid.UUID, appendErr error) (b
 }
 
 // keepInDoubt keeps a submit whose outcome is unknown, with its hold.
-func (s *Service) keepInDoubt(id uuid.UUID, t *accept.Tenant, d *accept.Decision) {
+func (s *Service) keepInDoubt(id uuid.UUID, t *accept.Tenant, d *accept.Decision, idem *idemKey) {
 	s.doubt.mu.Lock()
 	defer s.doubt.mu.Unlock()
 	if s.doubt.m == nil {
 		s.doubt.m = make(map[uuid.UUID]inDoubtSubmit)
 	}
-	s.doubt.m[id] = inDoubtSubmit{tenant: *t, decision: *d}
+	s.doubt.m[id] = inDoubtSubmit{tenant: *t, decision: *d, idem: idem}
 	s.doubt.n.Store(int64(len(s.doubt.m)))
 }
 
@@ -121,7 +122,10 @@ func (s *Service) resolveInDoubt(ctx context.Context) {
 		}
 		if written {
 			s.log.Info("ledger: a submit answered as not durable was written after all; the log keeps it", "message", id)
-			continue
+			continue // the follower indexes its idempotency key
+		}
+		if sub.idem != nil {
+			s.idem.forget(*sub.idem)
 		}
 		if err := s.undo(&sub.tenant, &sub.decision, id, errors.New("not in the log")); err != nil {
 			s.log.Info("ledger: a submit in doubt was not written; hold released", "message", id)

@@ -82,6 +82,9 @@ type Options struct {
 	// (default UnfinishedMaxDefault); near it, Submit refuses with
 	// ErrThrottled.
 	UnfinishedMax int
+	// IdempotencyMax bounds the idempotency keys kept (default
+	// IdempotencyMaxDefault; idempotency.go).
+	IdempotencyMax int
 }
 
 // DefaultValidityDefault is the validity of a message that gives none
@@ -104,6 +107,8 @@ type Service struct {
 	// pending holds the ids of messages whose Held was applied to the
 	// Account by Submit but not yet seen by the follower.
 	pending sync.Map // uuid.UUID -> struct{}
+
+	idem *idempotency // idempotency keys of recent submits
 
 	// follower progress
 	applied    atomic.Uint64 // position of the last event applied
@@ -174,6 +179,9 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 	if opts.UnfinishedMax <= 0 {
 		opts.UnfinishedMax = UnfinishedMaxDefault
 	}
+	if opts.IdempotencyMax <= 0 {
+		opts.IdempotencyMax = IdempotencyMaxDefault
+	}
 	if opts.HealthMinScore > routing.ScoreMax {
 		return nil, fmt.Errorf("ledger: health threshold %d above %d", opts.HealthMinScore, routing.ScoreMax)
 	}
@@ -190,6 +198,7 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		topUps:    make(map[topUpKey]money.Units),
 		outbox:    make(chan uuid.UUID, opts.OutboxSize),
 		work:      newTracker(opts.UnfinishedMax),
+		idem:      newIdempotency(opts.IdempotencyMax),
 		throttles: make(map[string]*throttle),
 	}
 	finals, err := simplelru.NewLRU[uint64, struct{}](finalDLRsMax, nil)

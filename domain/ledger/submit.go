@@ -48,7 +48,9 @@ func (s *Service) allow(t *tenantSnap) bool {
 // RouteSelected and Held to message-<id> with expected version "no stream",
 // and returns only when they are durable. If the append fails the hold is
 // released and the error wraps ErrNotDurable. req.MessageID is set to a new
-// UUIDv7 when zero. Refusals wrap domain errors; CodeOf maps them.
+// UUIDv7 when zero. Refusals wrap domain errors; CodeOf maps them. A
+// submit with req.IdempotencyKey repeats the answer of the first submit
+// with that key and request (idempotency.go).
 func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Request) (Accepted, error) {
 	if !s.Ready() {
 		return Accepted{}, ErrNotReady
@@ -58,19 +60,50 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 	if !ok {
 		return Accepted{}, fmt.Errorf("submit for %q: %w", tenantID, ErrUnknownTenant)
 	}
+	var idem *idemKey // set: the key is reserved, and released unless the submit is accepted or in doubt
+	if req.IdempotencyKey != "" {
+		if len(req.IdempotencyKey) > MaxIdempotencyKeyLen {
+			return Accepted{}, invalid("idempotency_key", "must be at most %d bytes", MaxIdempotencyKeyLen)
+		}
+		k := keyOf(tenantID, req.IdempotencyKey)
+		acc, found, err := s.idem.begin(k, hashOf(req.RequestHash), s.clock())
+		switch {
+		case err != nil:
+			return Accepted{}, fmt.Errorf("tenant %q: %w", tenantID, err)
+		case found:
+			return acc, nil // a repeat: the first submit's answer, nothing held again
+		}
+		idem = &k
+	}
+	acc, inDoubt, err := s.submit(ctx, t, st, req, idem)
+	if idem != nil {
+		switch {
+		case err == nil:
+			s.idem.done(*idem, acc)
+		case !inDoubt: // in doubt: the resolver or the follower settles the key
+			s.idem.forget(*idem)
+		}
+	}
+	return acc, err
+}
+
+// submit is Submit after the idempotency key is reserved; inDoubt reports
+// a refusal whose accept may yet be in the log (indoubt.go).
+func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req accept.Request, idem *idemKey) (acc Accepted, inDoubt bool, err error) {
+	tenantID := t.accept.ID
 	if !s.allow(t) {
-		return Accepted{}, fmt.Errorf("tenant %q over %d msg/s: %w", tenantID, t.TPSLimit, ErrThrottled)
+		return Accepted{}, false, fmt.Errorf("tenant %q over %d msg/s: %w", tenantID, t.TPSLimit, ErrThrottled)
 	}
 	if s.doubt.full() {
-		return Accepted{}, fmt.Errorf("%d submits in doubt: %w", inDoubtMax, ErrNotDurable)
+		return Accepted{}, false, fmt.Errorf("%d submits in doubt: %w", inDoubtMax, ErrNotDurable)
 	}
 	if s.work.refusing() {
-		return Accepted{}, fmt.Errorf("%d unfinished messages, near the bound of %d: %w", s.work.size.Load(), s.work.max, ErrThrottled)
+		return Accepted{}, false, fmt.Errorf("%d unfinished messages, near the bound of %d: %w", s.work.size.Load(), s.work.max, ErrThrottled)
 	}
 	if req.MessageID == uuid.Nil {
 		id, err := s.id()
 		if err != nil {
-			return Accepted{}, err
+			return Accepted{}, false, err
 		}
 		req.MessageID = id
 	}
@@ -79,15 +112,15 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		validity = time.Duration(t.DefaultValidityS) * time.Second
 	}
 	if err := accept.Schedule(&req, s.clock(), validity); err != nil {
-		return Accepted{}, fmt.Errorf("message %s: %w", req.MessageID, err)
+		return Accepted{}, false, fmt.Errorf("message %s: %w", req.MessageID, err)
 	}
 	if len(req.ClientRef) > accept.MaxClientRefLen {
-		return Accepted{}, invalid("client_ref", "must be at most %d bytes", accept.MaxClientRefLen)
+		return Accepted{}, false, invalid("client_ref", "must be at most %d bytes", accept.MaxClientRefLen)
 	}
 	tenant := t.accept // a copy; Account is shared
 	d, err := accept.Decide(&tenant, st.snapshot, s.health.Load(), &req)
 	if err != nil {
-		return Accepted{}, err
+		return Accepted{}, false, err
 	}
 	// From here the price is held: every path must end durable or undone.
 	s.pending.Store(req.MessageID, struct{}{})
@@ -98,7 +131,7 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 	for i, e := range evs {
 		typ, b, err := events.Encode(e)
 		if err != nil {
-			return Accepted{}, s.undo(&tenant, &d, req.MessageID, fmt.Errorf("encode %s: %w", e.EventType(), err))
+			return Accepted{}, false, s.undo(&tenant, &d, req.MessageID, fmt.Errorf("encode %s: %w", e.EventType(), err))
 		}
 		// Deterministic ids: a retried append of the same message is a no-op;
 		// time-ordered like the message id, so the log's event_id index
@@ -116,11 +149,11 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		switch {
 		case rerr != nil:
 			// Unknown: refused, but the hold stays until the log says.
-			s.keepInDoubt(req.MessageID, &tenant, &d)
-			return Accepted{}, fmt.Errorf("message %s: %w: outcome unknown, hold kept: %w", req.MessageID, ErrNotDurable, errors.Join(err, rerr))
+			s.keepInDoubt(req.MessageID, &tenant, &d, idem)
+			return Accepted{}, true, fmt.Errorf("message %s: %w: outcome unknown, hold kept: %w", req.MessageID, ErrNotDurable, errors.Join(err, rerr))
 		case !written:
 			if err := s.undo(&tenant, &d, req.MessageID, err); err != nil {
-				return Accepted{}, err
+				return Accepted{}, false, err
 			}
 			// The follower already saw the events: they are durable.
 		}
@@ -129,11 +162,11 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		// Dispatch finds the message in the tracker at once.
 		s.work.record(s, req.MessageID, res.Position, 0, evs, data)
 	}
-	acc := Accepted{MessageID: req.MessageID, Parts: d.Segments.Parts, Price: d.Quote.Price.Decimal(), Currency: string(d.Quote.Currency)}
+	acc = Accepted{MessageID: req.MessageID, Parts: d.Segments.Parts, Price: d.Quote.Price.Decimal(), Currency: string(d.Quote.Currency)}
 	if req.SendAt.IsZero() {
 		s.dispatch(req.MessageID) // a scheduled message is dispatched by the lifecycle at its time (SendDue)
 	}
-	return acc, nil
+	return acc, false, nil
 }
 
 // undo releases the hold of a message whose append failed, unless the
