@@ -2,10 +2,14 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -70,16 +74,19 @@ type tenantReq struct {
 	TPSLimit    int    `json:"tps_limit"`
 	CreditLimit Amount `json:"credit_limit"`
 	Tier        string `json:"tier"`
+	// DefaultValidityS: 0 or absent is the service's default (172800).
+	DefaultValidityS int `json:"default_validity_s"`
 }
 
 type tenantResp struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Currency    string `json:"currency"`
-	Billing     string `json:"billing"`
-	TPSLimit    int    `json:"tps_limit"`
-	CreditLimit string `json:"credit_limit"`
-	Tier        string `json:"tier"`
+	ID               string `json:"id"`
+	Name             string `json:"name"`
+	Currency         string `json:"currency"`
+	Billing          string `json:"billing"`
+	TPSLimit         int    `json:"tps_limit"`
+	CreditLimit      string `json:"credit_limit"`
+	Tier             string `json:"tier"`
+	DefaultValidityS int    `json:"default_validity_s"`
 }
 
 func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -91,7 +98,8 @@ func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string)
 		req.Tier = "standard"
 	}
 	err := h.svc.CreateTenant(r.Context(), ledger.TenantSpec{ID: req.ID, Name: req.Name, Currency: req.Currency,
-		Billing: req.Billing, TPSLimit: req.TPSLimit, CreditLimit: req.CreditLimit.Decimal, Tier: req.Tier})
+		Billing: req.Billing, TPSLimit: req.TPSLimit, CreditLimit: req.CreditLimit.Decimal, Tier: req.Tier,
+		DefaultValidityS: req.DefaultValidityS})
 	if err != nil {
 		return err
 	}
@@ -100,7 +108,7 @@ func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string)
 		return err
 	}
 	writeJSON(w, http.StatusCreated, tenantResp{ID: t.ID, Name: t.Name, Currency: t.Currency, Billing: t.Billing,
-		TPSLimit: t.TPSLimit, CreditLimit: t.CreditLimit, Tier: t.Tier})
+		TPSLimit: t.TPSLimit, CreditLimit: t.CreditLimit, Tier: t.Tier, DefaultValidityS: t.DefaultValidityS})
 	return nil
 }
 
@@ -232,6 +240,8 @@ type supplierReq struct {
 	Binds    int    `json:"binds"`
 	TPSLimit int    `json:"tps_limit"`
 	Window   int    `json:"window"`
+	Billing  string `json:"billing"`     // on_submit (default) | on_delivery: when we owe the supplier its cost
+	DLRGrace int    `json:"dlr_grace_s"` // 0 or absent: the default (3600)
 }
 
 func (h *handler) createSupplier(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -247,14 +257,17 @@ func (h *handler) createSupplier(w http.ResponseWriter, r *http.Request, _ strin
 	}
 	err := h.svc.CreateSupplier(r.Context(), ledger.SupplierSpec{ID: req.ID, Name: req.Name, Currency: req.Currency,
 		Host: req.Host, Port: req.Port, SystemID: req.SystemID, Password: req.Password, Binds: req.Binds,
-		TPSLimit: req.TPSLimit, Window: req.Window})
+		TPSLimit: req.TPSLimit, Window: req.Window, Billing: req.Billing, DLRGraceS: req.DLRGrace})
 	if err != nil {
 		return err
 	}
-	req.Password = ""
-	writeJSON(w, http.StatusCreated, map[string]any{"id": req.ID, "name": req.Name, "currency": req.Currency,
-		"host": req.Host, "port": req.Port, "system_id": req.SystemID, "binds": req.Binds,
-		"tps_limit": req.TPSLimit, "window": req.Window})
+	sp, err := h.svc.Supplier(req.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": sp.ID, "name": sp.Name, "currency": sp.Currency,
+		"host": sp.Host, "port": sp.Port, "system_id": sp.SystemID, "binds": sp.Binds,
+		"tps_limit": sp.TPSLimit, "window": sp.Window, "billing": sp.Billing, "dlr_grace_s": sp.DLRGraceS})
 	return nil
 }
 
@@ -309,7 +322,16 @@ type SendRequest struct {
 	To        string   `json:"to"`
 	Text      string   `json:"text"`
 	ValidityS Validity `json:"validity_s"`
+	// SendAt schedules the message (RFC 3339, at most a week ahead); its
+	// validity then counts from it.
+	SendAt    string `json:"send_at"`
+	ClientRef string `json:"client_ref"`
 }
+
+// IdempotencyKeyHeader names the header that makes POST /v1/messages
+// idempotent: a repeat within 24 h with the same key and body gets the
+// same 202 body and holds nothing more.
+const IdempotencyKeyHeader = "Idempotency-Key"
 
 // Validity bounds, in seconds, of validity_s on POST /v1/messages.
 const (
@@ -355,8 +377,21 @@ func (v *Validity) UnmarshalJSON(b []byte) error {
 }
 
 func (h *handler) send(w http.ResponseWriter, r *http.Request, tenant string) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+	}
+	key := r.Header.Get(IdempotencyKeyHeader)
+	if len(key) > ledger.MaxIdempotencyKeyLen {
+		return errorf(http.StatusBadRequest, "invalid_request", "%s is longer than %d bytes", IdempotencyKeyHeader, ledger.MaxIdempotencyKeyLen)
+	}
+	// The body is read whole (it is small and bounded) so that an
+	// idempotent repeat is recognised by its bytes.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return jsonError(err)
+	}
 	var req SendRequest
-	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+	if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
 		return err
 	}
 	if req.To == "" {
@@ -365,22 +400,44 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, tenant string) er
 	if len(req.From) > 64 {
 		return errorf(http.StatusBadRequest, "invalid_request", "from is longer than 64 bytes")
 	}
+	if len(req.ClientRef) > accept.MaxClientRefLen {
+		return errorf(http.StatusBadRequest, "invalid_request", "client_ref is longer than %d bytes", accept.MaxClientRefLen)
+	}
+	var sendAt time.Time // zero: at once
+	if req.SendAt != "" {
+		if sendAt, err = time.Parse(time.RFC3339, req.SendAt); err != nil {
+			return errorf(http.StatusBadRequest, "invalid_request", "send_at must be an RFC 3339 time like 2026-12-24T18:00:00Z, not %q", truncate(req.SendAt))
+		}
+	}
 	// A tenant with a DLR webhook gets the final status of what it sends
 	// over HTTP pushed there.
 	_, _, dlr := h.svc.Webhook(tenant)
 	start := time.Now()
 	var expires time.Time // zero: the ledger applies the tenant's default validity
 	if req.ValidityS.set {
-		expires = start.UTC().Add(time.Duration(req.ValidityS.Seconds) * time.Second)
+		from := start
+		if sendAt.After(start) {
+			from = sendAt
+		}
+		expires = from.UTC().Add(time.Duration(req.ValidityS.Seconds) * time.Second)
 	}
-	acc, err := h.svc.Submit(r.Context(), tenant, accept.Request{Channel: "http", From: req.From, To: req.To, Text: req.Text,
-		RegisteredDelivery: dlr, ExpiresAt: expires})
+	sub := accept.Request{Channel: "http", From: req.From, To: req.To, Text: req.Text,
+		RegisteredDelivery: dlr, ExpiresAt: expires, SendAt: sendAt, ClientRef: req.ClientRef}
+	if key != "" {
+		sum := sha256.Sum256(body)
+		sub.IdempotencyKey, sub.RequestHash = key, hex.EncodeToString(sum[:16])
+	}
+	acc, err := h.svc.Submit(r.Context(), tenant, sub)
 	h.metrics.submitted(h.svc, tenant, err, time.Since(start))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"message_id": acc.MessageID, "parts": acc.Parts,
-		"price": acc.Price.String(), "currency": acc.Currency})
+	resp := map[string]any{"message_id": acc.MessageID, "parts": acc.Parts,
+		"price": acc.Price.String(), "currency": acc.Currency}
+	if req.ClientRef != "" {
+		resp["client_ref"] = req.ClientRef
+	}
+	writeJSON(w, http.StatusAccepted, resp)
 	return nil
 }
 

@@ -81,7 +81,9 @@ var (
 type DLR struct {
 	MessageID string    `json:"message_id"`
 	Status    string    `json:"status"` // DELIVRD, UNDELIV, EXPIRED, REJECTD, DELETED, UNKNOWN
-	Error     string    `json:"error"`  // the supplier's error code, "" if none
+	State     string    `json:"state"`  // the message's final state: delivered, undelivered, rejected, expired, failed
+	ClientRef string    `json:"client_ref,omitempty"`
+	Error     string    `json:"error"` // the supplier's error code, "" if none
 	Parts     int       `json:"parts"`
 	Price     string    `json:"price"` // decimal string
 	Currency  string    `json:"currency"`

@@ -107,11 +107,7 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 		}
 		req.MessageID = id
 	}
-	validity := s.opts.DefaultValidity
-	if t.DefaultValidityS > 0 {
-		validity = time.Duration(t.DefaultValidityS) * time.Second
-	}
-	if err := accept.Schedule(&req, s.clock(), validity); err != nil {
+	if err := accept.Schedule(&req, s.clock(), time.Duration(s.validityOf(t))*time.Second); err != nil {
 		return Accepted{}, false, fmt.Errorf("message %s: %w", req.MessageID, err)
 	}
 	if len(req.ClientRef) > accept.MaxClientRefLen {
@@ -167,6 +163,14 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 		s.dispatch(req.MessageID) // a scheduled message is dispatched by the lifecycle at its time (SendDue)
 	}
 	return acc, false, nil
+}
+
+// validityOf is the validity in seconds of t's submits that give none.
+func (s *Service) validityOf(t *tenantSnap) int {
+	if t.DefaultValidityS > 0 {
+		return t.DefaultValidityS
+	}
+	return int(s.opts.DefaultValidity / time.Second)
 }
 
 // undo releases the hold of a message whose append failed, unless the

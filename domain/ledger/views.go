@@ -24,7 +24,7 @@ type TenantInfo struct {
 	CreditLimit                       string
 	SystemID                          string
 	Rates                             []events.Rate
-	DefaultValidityS                  int // 0: the service's default
+	DefaultValidityS                  int // in force: the tenant's own, or the service's default
 }
 
 // SupplierInfo is a supplier's configuration. PasswordSealed opens with
@@ -37,7 +37,7 @@ type SupplierInfo struct {
 	Binds, TPSLimit, Window  int
 	Enabled                  bool
 	Billing                  string // "on_submit" | "on_delivery"
-	DLRGraceS                int    // 0: the service's default
+	DLRGraceS                int    // in force: the supplier's own, or the service's default
 }
 
 // BalanceView is a tenant's money from its in-memory account.
@@ -101,7 +101,7 @@ func (s *Service) Tenant(id string) (TenantInfo, error) {
 	return TenantInfo{
 		ID: id, Name: t.Name, Currency: string(t.Currency), Billing: string(t.accept.Billing),
 		Tier: t.accept.Tier.String(), TPSLimit: t.TPSLimit, CreditLimit: t.Credit.String(),
-		SystemID: t.SystemID, Rates: t.Rates, DefaultValidityS: t.DefaultValidityS,
+		SystemID: t.SystemID, Rates: t.Rates, DefaultValidityS: s.validityOf(t),
 	}, nil
 }
 
@@ -111,7 +111,9 @@ func (s *Service) Supplier(id string) (SupplierInfo, error) {
 	if !ok {
 		return SupplierInfo{}, fmt.Errorf("supplier %q: %w", id, ErrNotFound)
 	}
-	return sp.info, nil
+	info := sp.info
+	info.DLRGraceS = int(s.dlrGrace(id) / time.Second)
+	return info, nil
 }
 
 // Suppliers lists every supplier, by id.

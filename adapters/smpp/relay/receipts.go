@@ -91,7 +91,8 @@ func (s receiptSink) deliverWebhook(ctx context.Context, rc lifecycle.Receipt, d
 	}
 	d := webhook.Delivery{
 		URL: url, Secret: secret,
-		DLR: webhook.DLR{MessageID: m.ID.String(), Status: rep.Status, Error: rep.ErrorCode, Parts: rep.Parts,
+		DLR: webhook.DLR{MessageID: m.ID.String(), Status: rep.Status, State: string(m.State), ClientRef: rc.Work.ClientRef,
+			Error: rep.ErrorCode, Parts: rep.Parts,
 			Price: rep.Price, Currency: rep.Currency, DoneAt: rep.DoneAt.UTC()},
 		Done: func(res webhook.Result) { done(s.webhookOutcome(rc, res)) },
 	}
