@@ -390,13 +390,23 @@ func TestSubmitValidityPeriod(t *testing.T) {
 		}
 	}
 
-	// None: zero (the ledger applies its default); a well-formed schedule
-	// is accepted and not acted on.
+	// None: zero (the ledger applies its default); a schedule sets
+	// SendAt, absolute or relative.
 	if st := send("990615120000000+", ""); st != data.ESME_ROK {
 		t.Fatalf("scheduled: 0x%x", st)
 	}
-	if got := f.last().ExpiresAt; !got.IsZero() {
-		t.Fatalf("no validity: ExpiresAt %v", got)
+	if got := f.last(); !got.ExpiresAt.IsZero() || !got.SendAt.Equal(time.Date(2099, 6, 15, 12, 0, 0, 0, time.UTC)) {
+		t.Fatalf("absolute schedule, no validity: SendAt %v ExpiresAt %v", got.SendAt, got.ExpiresAt)
+	}
+	before = time.Now()
+	if st := send("000000000500000R", "000000010000000R"); st != data.ESME_ROK {
+		t.Fatalf("relative schedule: 0x%x", st)
+	}
+	if got := f.last(); !near(got.SendAt, before.Add(5*time.Minute)) || got.SendAt.Location() != time.UTC || !near(got.ExpiresAt, before.Add(time.Hour)) {
+		t.Fatalf("relative schedule in 5 min, validity an hour: SendAt %v ExpiresAt %v", got.SendAt, got.ExpiresAt)
+	}
+	if st := send("", ""); st != data.ESME_ROK || !f.last().SendAt.IsZero() {
+		t.Fatalf("no schedule: 0x%x SendAt %v", st, f.last().SendAt)
 	}
 
 	n := count()

@@ -22,22 +22,29 @@ const (
 )
 
 // submitTimes checks the time fields of a submit_sm at now and gives its
-// expiry (zero: none given, the ledger's default applies). A malformed
-// schedule_delivery_time is StatusBadSchedule (a well-formed one is not
-// acted on: scheduled delivery is not supported); a malformed validity_period,
-// or one not after now, is StatusBadExpiry.
-func submitTimes(q *pdu.SubmitSM, now time.Time) (time.Time, data.CommandStatusType) {
-	if _, err := parseSMPPTime(q.ScheduleDeliveryTime, now); err != nil {
-		return time.Time{}, StatusBadSchedule
+// scheduled delivery time and its expiry (zero: none given; the ledger
+// sends at once, and applies the tenant's default validity from the
+// scheduled time). Relative forms count from now (SMPP v3.4 §7.1.1.2). A
+// malformed schedule_delivery_time is StatusBadSchedule; a malformed
+// validity_period, or one not after now, is StatusBadExpiry. The ledger
+// refuses the rest (a schedule over a week ahead: StatusBadSchedule; an
+// expiry not after the schedule: StatusBadExpiry).
+func submitTimes(q *pdu.SubmitSM, now time.Time) (sendAt, expires time.Time, st data.CommandStatusType) {
+	sendAt, err := parseSMPPTime(q.ScheduleDeliveryTime, now)
+	if err != nil {
+		return time.Time{}, time.Time{}, StatusBadSchedule
 	}
-	exp, err := parseSMPPTime(q.ValidityPeriod, now)
-	if err != nil || (!exp.IsZero() && !exp.After(now)) {
-		return time.Time{}, StatusBadExpiry
+	expires, err = parseSMPPTime(q.ValidityPeriod, now)
+	if err != nil || (!expires.IsZero() && !expires.After(now)) {
+		return time.Time{}, time.Time{}, StatusBadExpiry
 	}
-	if exp.IsZero() {
-		return exp, StatusOK
+	if !sendAt.IsZero() {
+		sendAt = sendAt.UTC()
 	}
-	return exp.UTC(), StatusOK
+	if !expires.IsZero() {
+		expires = expires.UTC()
+	}
+	return sendAt, expires, StatusOK
 }
 
 // respondSubmit queues a submit_sm_resp; id is sent only with StatusOK.
@@ -93,7 +100,7 @@ func (s *session) submit(q *pdu.SubmitSM, coding byte) {
 		return
 	}
 	// Every part is checked, so a bad one is refused before it is held.
-	if _, st := submitTimes(q, time.Now()); st != StatusOK {
+	if _, _, st := submitTimes(q, time.Now()); st != StatusOK {
 		s.release()
 		s.respondSubmit(seq, st, "")
 		return
@@ -127,7 +134,7 @@ func (s *session) dispatch(q *pdu.SubmitSM, coding byte, raw []byte, seqs []int3
 	// Again at dispatch, from the first part's fields: a relative validity
 	// counts from the arrival of the message's last part, and an absolute
 	// one may have passed while the parts were gathered.
-	expires, st := submitTimes(q, time.Now())
+	sendAt, expires, st := submitTimes(q, time.Now())
 	if st != StatusOK {
 		answer(st, "")
 		return
@@ -144,6 +151,7 @@ func (s *session) dispatch(q *pdu.SubmitSM, coding byte, raw []byte, seqs []int3
 		// 2: a receipt on failure only (SMPP v3.4 §5.2.17).
 		ReceiptOnFailureOnly: q.RegisteredDelivery&0x03 == 2,
 		ExpiresAt:            expires,
+		SendAt:               sendAt,
 	}
 	s.inflight.Add(1)
 	go func() {
