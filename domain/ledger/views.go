@@ -237,6 +237,10 @@ func (s *Service) Message(ctx context.Context, tenantID string, id uuid.UUID) (M
 		case events.MessageFailed:
 			v.FinalAt = tp(e.At)
 		case events.Settled:
+			if !e.Cost.IsZero() || e.CostCurrency != "" {
+				v.Cost, v.CostCurrency = e.Cost.String(), e.CostCurrency
+			}
+		case events.SupplierCostBooked: // booked apart from the tenant's settlement
 			v.Cost, v.CostCurrency = e.Cost.String(), e.CostCurrency
 		}
 	}
