@@ -30,6 +30,33 @@ type statusError struct {
 
 func (e *statusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Code, e.Msg) }
 
+// get GETs path and returns the body of a 2xx answer as it is (e.g.
+// /metrics, which needs the admin token on the API's address).
+func (a api) get(ctx context.Context, path string) ([]byte, error) {
+	s := a.r.current()
+	if s == nil {
+		return nil, errors.New("serve is restarting")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.HTTPAddr()+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("GET %s: %w", path, &statusError{Code: resp.StatusCode, Msg: string(bytes.TrimSpace(raw[:min(len(raw), 512)]))})
+	}
+	return raw, nil
+}
+
 // do sends body as JSON (none when nil) and decodes a 2xx answer into out
 // (when not nil).
 func (a api) do(ctx context.Context, method, path string, body, out any) error {

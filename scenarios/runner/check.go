@@ -2,10 +2,12 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -39,8 +41,59 @@ type replayReport struct {
 	Differences []string         `json:"differences"`
 }
 
+// event is one event of a message's audit trail (GET /v1/messages/{id}/events).
 type event struct {
-	Type string `json:"type"`
+	Type       string          `json:"type"`
+	RecordedAt time.Time       `json:"recorded_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// trailsMax bounds the audit trails fetched (one GET each).
+const trailsMax = 20_000
+
+// trail is a message's audit trail, or why it could not be read.
+type trail struct {
+	events []event
+	err    error
+}
+
+// trails fetches the audit trails of the first trailsMax ids (sorted), 8
+// at a time.
+func (r *run) trails(ctx context.Context, acked map[string]ackInfo) map[string]*trail {
+	ids := make([]string, 0, len(acked))
+	for id := range acked {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	ids = ids[:min(len(ids), trailsMax)]
+	out := make(map[string]*trail, len(ids))
+	var mu sync.Mutex
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				var evs struct {
+					Events []event `json:"events"`
+				}
+				err := r.tenantAPI(acked[id].tenant).do(ctx, "GET", "/v1/messages/"+id+"/events", nil, &evs)
+				mu.Lock()
+				out[id] = &trail{events: evs.Events, err: err}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	return out
 }
 
 const evidenceMax = 5 // listed ids per finding
@@ -200,6 +253,9 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 		add(InvAckedExistOnce, ok, ev...)
 	}
 
+	// The audit trails (≤ trailsMax), read once for the invariants below.
+	trails := r.trails(ctx, acked)
+
 	// Every message reaches exactly one terminal state, or is pending.
 	trail := map[string]int{}
 	{
@@ -226,23 +282,17 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 		}
 		sort.Strings(ids)
 		for _, id := range ids {
-			if checked >= 20_000 || ctx.Err() != nil {
-				break
-			}
-			m := st.msgs[id]
-			if m == nil || !terminalStates[m.State] {
+			m, tr := st.msgs[id], trails[id]
+			if m == nil || !terminalStates[m.State] || tr == nil {
 				continue
 			}
-			var evs struct {
-				Events []event `json:"events"`
-			}
-			if err := r.tenantAPI(acked[id].tenant).do(ctx, "GET", "/v1/messages/"+id+"/events", nil, &evs); err != nil {
-				multi = append(multi, id+" ("+err.Error()+")")
+			if tr.err != nil {
+				multi = append(multi, id+" ("+tr.err.Error()+")")
 				continue
 			}
 			checked++
 			n := map[string]int{}
-			for _, e := range evs.Events {
+			for _, e := range tr.events {
 				n[e.Type]++
 			}
 			for _, t := range trailOutcomes {
@@ -555,6 +605,8 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 		}
 		add(InvSupplierCut, ok, ev...)
 	}
+
+	r.checkLifecycle(ctx, rep, st, acked, cdrByID, trails, add)
 
 	rep.Passed = true
 	for _, inv := range rep.Invariants {

@@ -46,11 +46,14 @@ type Report struct {
 	DLRsReceived       int            `json:"dlrs_received"`
 	DLRDuplicates      int            `json:"dlr_duplicates"`
 	States             map[string]int `json:"states"`
-	Streams            []StreamReport `json:"streams"`
-	Faults             []FaultReport  `json:"faults"`
-	Invariants         []Invariant    `json:"invariants"`
-	DurationS          float64        `json:"duration_s"`
-	Machine            map[string]any `json:"machine"`
+	// AllFinalS: from the end of the traffic until every acknowledged
+	// message was final (-1: not within settle).
+	AllFinalS  float64        `json:"all_final_s"`
+	Streams    []StreamReport `json:"streams"`
+	Faults     []FaultReport  `json:"faults"`
+	Invariants []Invariant    `json:"invariants"`
+	DurationS  float64        `json:"duration_s"`
+	Machine    map[string]any `json:"machine"`
 }
 
 func latency(h interface {
@@ -95,6 +98,7 @@ func (rep *Report) PrintText(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "DLR round trip\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms (%d measured by the load binds)\n", rep.DLR.P50, rep.DLR.P90, rep.DLR.P99, rep.DLR.Max, rep.DLR.Count)
 	fmt.Fprintf(tw, "load errors\t%s\n", load.FormatCounts(rep.LoadErrors))
+	fmt.Fprintf(tw, "final\tstates %s; every message final %.1fs after the traffic (-1: not within settle)\n", formatCounts(rep.States), rep.AllFinalS)
 	for _, s := range rep.Streams {
 		fmt.Fprintf(tw, "  stream %s (%s, %s)\t%d runs, %d sent, %d accepted, %d refused, %.0f msg/s, p50 %.2f ms, p99 %.2f ms\n",
 			s.Name, s.Kind, s.Tenant, s.Runs, s.Sent, s.Accepted, s.Refused, s.MsgPerS, s.P50ms, s.P99ms)
@@ -105,6 +109,8 @@ func (rep *Report) PrintText(w io.Writer) {
 			fmt.Fprintf(tw, "  fault %s %s\tat %.1fs for %.1fs: failover %.0f ms%s\n", f.Kind, f.Supplier, f.AtS, f.ForS, f.FailoverMs, errText(f.Error))
 		case FaultCutSupplier:
 			fmt.Fprintf(tw, "  fault %s %s\tat %.1fs: %d connection(s) dropped, all bound again after %.0f ms, first submit there again after %.0f ms%s\n", f.Kind, f.Supplier, f.AtS, f.Dropped, f.RebindMs, f.ResubmitMs, errText(f.Error))
+		case FaultMuteDLRs:
+			fmt.Fprintf(tw, "  fault %s %s\tat %.1fs for %.1fs: %d DLR(s) lost%s\n", f.Kind, f.Supplier, f.AtS, f.ForS, f.MutedDLRs, errText(f.Error))
 		case FaultRestartPostgres:
 			fmt.Fprintf(tw, "  fault %s\tat %.1fs: down %.0f ms, answers meanwhile: %s; first acknowledgement %.0f ms after it was back%s\n", f.Kind, f.AtS, f.DownMs, load.FormatCounts(f.OutageStatuses), f.RecoveryMs, errText(f.Error))
 		case FaultKillServe:

@@ -66,6 +66,14 @@ type ackInfo struct {
 	dlr     bool      // a DLR was asked for
 	count   int       // acknowledgements with this id
 	at      time.Time // first acknowledgement
+	// sendAfter: the stream's send_after (0: not scheduled).
+	sendAfter time.Duration
+}
+
+// simSubmit is one submit a simulator accepted (scheduled scenarios).
+type simSubmit struct {
+	supplier string
+	at       time.Time
 }
 
 type run struct {
@@ -103,6 +111,11 @@ type run struct {
 	lastOK   time.Time
 	// trafficDone is closed when every stream is over.
 	trafficDone chan struct{}
+	// submitsTo: every submit the simulators accepted, by destination
+	// (kept only when a stream schedules: scheduled_on_time counts them).
+	submitsTo map[string][]simSubmit
+	// kills: when serve was SIGKILLed and when it listened again.
+	kills [][2]time.Time
 }
 
 // Run runs the scenario and returns its report. An error means the
@@ -124,7 +137,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	sc = sc.Scaled(opts.Scale)
 	r := &run{sc: sc, opts: opts, log: opts.Logger.With("component", "scenario", "scenario", sc.Name), token: randomHex(16),
 		sims: map[string]*smscsim.Sim{}, proxies: map[string]*dlrProxy{}, statuses: map[string]int64{}, simPw: map[string]string{}, creds: map[string]load.Credential{}, keys: map[string]string{},
-		acked: map[string]*ackInfo{}, dlrs: map[string]int{}, dlrStats: map[string]map[string]bool{}, minAvl: map[string]decimal.Decimal{}, trafficDone: make(chan struct{}),
+		acked: map[string]*ackInfo{}, dlrs: map[string]int{}, submitsTo: map[string][]simSubmit{}, dlrStats: map[string]map[string]bool{}, minAvl: map[string]decimal.Decimal{}, trafficDone: make(chan struct{}),
 		totals: load.Result{Statuses: map[string]int64{}, Errors: map[string]int64{}, DLRByStat: map[string]int64{}}}
 	began := time.Now()
 	var err error
@@ -143,10 +156,18 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	for _, p := range sc.Suppliers {
 		pw := "pw" + randomHex(2)
 		r.simPw[p.ID] = pw
+		var onSubmit func(smscsim.Submit)
+		if sc.Schedules() {
+			onSubmit = func(s smscsim.Submit) {
+				r.mu.Lock()
+				r.submitsTo[s.To] = append(r.submitsTo[s.To], simSubmit{supplier: p.ID, at: s.At})
+				r.mu.Unlock()
+			}
+		}
 		sim, err := smscsim.New(smscsim.Config{Addr: "127.0.0.1:0", SystemID: p.ID, Password: pw,
 			Logger: opts.SimLogger.With("supplier", p.ID), Latency: p.Latency.D(), DLRDelay: p.DLRDelay.D(),
 			Delivered: p.Mix.Delivered, Undelivered: p.Mix.Undelivered, Rejected: p.Mix.Rejected,
-			ErrorRate: p.ErrorRate, NoResponseRate: p.NoResponseRate})
+			ErrorRate: p.ErrorRate, NoResponseRate: p.NoResponseRate, DLRDropRate: p.DLRDropRate, OnSubmit: onSubmit})
 		if err != nil {
 			return nil, fmt.Errorf("runner: supplier %s: %w", p.ID, err)
 		}
@@ -308,9 +329,16 @@ func (r *run) configure(ctx context.Context) error {
 	for _, p := range r.sc.Suppliers {
 		host, portS, _ := net.SplitHostPort(r.supplierAddr(p.ID))
 		port, _ := strconv.Atoi(portS)
-		if err := a.do(ctx, "POST", "/v1/suppliers", map[string]any{"id": p.ID, "name": "simulated " + p.ID, "currency": "EUR",
+		sup := map[string]any{"id": p.ID, "name": "simulated " + p.ID, "currency": "EUR",
 			"host": host, "port": port, "system_id": p.ID, "password": r.simPw[p.ID],
-			"binds": p.Binds, "tps_limit": p.TPS, "window": p.Window}, nil); err != nil {
+			"binds": p.Binds, "tps_limit": p.TPS, "window": p.Window}
+		if p.DLRGrace > 0 {
+			sup["dlr_grace_s"] = seconds(p.DLRGrace)
+		}
+		if p.Billing != "" {
+			sup["billing"] = p.Billing
+		}
+		if err := a.do(ctx, "POST", "/v1/suppliers", sup, nil); err != nil {
 			return err
 		}
 		costs := make([]map[string]string, 0, len(p.Costs))
@@ -338,12 +366,16 @@ func (r *run) configure(ctx context.Context) error {
 		var key struct {
 			Key string `json:"key"`
 		}
+		tenant := map[string]any{"id": t.ID, "name": "tenant " + t.ID, "currency": "EUR", "billing": t.Billing,
+			"tps_limit": t.TPS, "credit_limit": t.Credit, "tier": t.Tier}
+		if t.DefaultValidity > 0 {
+			tenant["default_validity_s"] = seconds(t.DefaultValidity)
+		}
 		steps := []struct {
 			method, path string
 			body, out    any
 		}{
-			{"POST", "/v1/tenants", map[string]any{"id": t.ID, "name": "tenant " + t.ID, "currency": "EUR", "billing": t.Billing,
-				"tps_limit": t.TPS, "credit_limit": t.Credit, "tier": t.Tier}, nil},
+			{"POST", "/v1/tenants", tenant, nil},
 			{"PUT", "/v1/tenants/" + t.ID + "/rates", rates, nil},
 			{"POST", "/v1/tenants/" + t.ID + "/smpp-credentials", map[string]string{"system_id": c.SystemID, "password": c.Password}, nil},
 			{"POST", "/v1/tenants/" + t.ID + "/api-keys", nil, &key},
@@ -379,10 +411,16 @@ func (r *run) warmUp(ctx context.Context) error {
 		}
 		seen[st.Tenant] = true
 		deadline := time.Now().Add(30 * time.Second)
+		// Warm-up numbers count down from the top of the stream's range
+		// (…9999, …9998): the streams count up from 1.
+		top := int64(1)
+		for range 12 - len(st.Prefix) {
+			top *= 10
+		}
 		for attempt := 1; ; attempt++ {
 			before := r.simSubmitted()
 			res, err := load.Run(ctx, load.Config{Addr: r.current().SMPPAddr(), Credentials: []load.Credential{r.creds[st.Tenant]},
-				Binds: 1, Window: 1, Messages: 1, DestPrefix: st.Prefix, DestDigits: 12, RegisteredDelivery: true,
+				Binds: 1, Window: 1, Messages: 1, DestPrefix: st.Prefix, DestDigits: 12, RegisteredDelivery: true, Offset: max(top-1-int64(attempt), 0),
 				ResponseTimeout: 10 * time.Second, DLRWait: 5 * time.Second, OnAccepted: r.onAccepted(st.Tenant, StreamSMPP, true), OnReceipt: r.onReceipt})
 			if err == nil && res.Accepted == 1 {
 				wait := time.Now().Add(3 * time.Second)
@@ -412,12 +450,18 @@ func (r *run) simSubmitted() int64 {
 }
 
 func (r *run) onAccepted(tenant, channel string, dlr bool) func(string) {
+	return r.onAcceptedAfter(tenant, channel, dlr, 0)
+}
+
+// onAcceptedAfter records acknowledgements of messages scheduled
+// sendAfter after their submit (0: not scheduled).
+func (r *run) onAcceptedAfter(tenant, channel string, dlr bool, sendAfter time.Duration) func(string) {
 	return func(id string) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		a := r.acked[id]
 		if a == nil {
-			a = &ackInfo{tenant: tenant, channel: channel, dlr: dlr, at: time.Now()}
+			a = &ackInfo{tenant: tenant, channel: channel, dlr: dlr, at: time.Now(), sendAfter: sendAfter}
 			r.acked[id] = a
 		}
 		a.count++
@@ -483,6 +527,7 @@ func (r *run) stream(ctx context.Context, st Stream) StreamReport {
 	begin := time.Now()
 	end := begin.Add(st.Duration.D())
 	remaining := int64(st.Messages)
+	var offset int64 // message numbers handed to earlier runs: each run has its own destinations
 	var hist load.Histogram
 	var phase time.Duration
 	for attempt := 0; remaining > 0 && time.Now().Before(end) && attempt < 200 && ctx.Err() == nil; attempt++ {
@@ -490,7 +535,8 @@ func (r *run) stream(ctx context.Context, st Stream) StreamReport {
 		if s == nil {
 			break
 		}
-		res, err := r.loadRun(ctx, s, st, int(remaining), time.Until(end))
+		res, err := r.loadRun(ctx, s, st, offset, int(remaining), time.Until(end))
+		offset += remaining
 		if err != nil {
 			r.log.Info("stream: bind failed; again", "stream", st.Name, "err", err)
 			sleep(ctx, 250*time.Millisecond)
@@ -541,22 +587,25 @@ func (r *run) stream(ctx context.Context, st Stream) StreamReport {
 
 // loadRun is one run of the stream's load generator against s: SMPP binds
 // or HTTP senders.
-func (r *run) loadRun(ctx context.Context, s Serve, st Stream, messages int, d time.Duration) (*load.Result, error) {
+func (r *run) loadRun(ctx context.Context, s Serve, st Stream, offset int64, messages int, d time.Duration) (*load.Result, error) {
 	log := r.log.With("stream", st.Name)
 	if st.Kind == StreamHTTP {
 		// POST /v1/messages asks for a DLR only for a tenant with a DLR
 		// webhook; the runner sets none, so these messages ask for none.
 		return load.RunHTTP(ctx, load.HTTPConfig{BaseURL: "http://" + s.HTTPAddr(), APIKey: r.keys[st.Tenant],
-			Senders: st.Senders, Messages: messages, Duration: d, Rate: st.Rate,
+			Senders: st.Senders, Messages: messages, Duration: d, Rate: st.Rate, Offset: offset,
 			DestPrefix: st.Prefix, DestDigits: 12, LongShare: st.LongShare, UCS2Share: st.UCS2Share,
-			RequestTimeout: 10 * time.Second, Logger: log,
-			OnAccepted: r.onAccepted(st.Tenant, StreamHTTP, false), OnStatus: r.onStatus})
+			Validity: st.Validity.D(), SendAfter: st.SendAfter.D(), RequestTimeout: 10 * time.Second, Logger: log,
+			OnAccepted: r.onAcceptedAfter(st.Tenant, StreamHTTP, false, st.SendAfter.D()), OnStatus: r.onStatus})
 	}
+	// A scheduled message's DLR comes after its time: the load binds wait
+	// for it that much longer (the settle's receivers take what they miss).
 	return load.Run(ctx, load.Config{Addr: s.SMPPAddr(), Credentials: []load.Credential{r.creds[st.Tenant]},
-		Binds: st.Binds, Window: st.Window, Messages: messages, Duration: d, Rate: st.Rate,
+		Binds: st.Binds, Window: st.Window, Messages: messages, Duration: d, Rate: st.Rate, Offset: offset,
 		DestPrefix: st.Prefix, DestDigits: 12, LongShare: st.LongShare, UCS2Share: st.UCS2Share,
-		RegisteredDelivery: !st.NoDLR, DLRWait: min(r.sc.Settle.D(), 30*time.Second), ResponseTimeout: 10 * time.Second,
-		Logger: log, OnAccepted: r.onAccepted(st.Tenant, StreamSMPP, !st.NoDLR), OnReceipt: r.onReceipt, OnStatus: r.onSMPPStatus})
+		Validity: st.Validity.D(), SendAfter: st.SendAfter.D(),
+		RegisteredDelivery: !st.NoDLR, DLRWait: min(r.sc.Settle.D(), 30*time.Second) + st.SendAfter.D(), ResponseTimeout: 10 * time.Second,
+		Logger: log, OnAccepted: r.onAcceptedAfter(st.Tenant, StreamSMPP, !st.NoDLR, st.SendAfter.D()), OnReceipt: r.onReceipt, OnStatus: r.onSMPPStatus})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -597,7 +646,9 @@ type FaultReport struct {
 	Dropped    int     `json:"dropped,omitempty"`
 	RebindMs   float64 `json:"rebind_ms,omitempty"`
 	ResubmitMs float64 `json:"resubmit_ms,omitempty"`
-	Error      string  `json:"error,omitempty"`
+	// mute_dlrs: the DLRs the simulator lost while mute.
+	MutedDLRs int64  `json:"muted_dlrs,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 func (r *run) fault(ctx context.Context, f Fault) {
@@ -645,6 +696,15 @@ func (r *run) fault(ctx context.Context, f Fault) {
 		r.restartPostgres(ctx, f, &fr)
 	case FaultCutSupplier:
 		r.cutSupplier(ctx, f, &fr)
+	case FaultMuteDLRs:
+		sim := r.sims[f.Supplier]
+		before := sim.DLRsMuted.Load()
+		sim.SetDLRMute(true)
+		r.log.Info("fault: supplier DLRs muted", "supplier", f.Supplier, "for", f.For.D())
+		sleep(ctx, f.For.D())
+		sim.SetDLRMute(false)
+		fr.MutedDLRs = sim.DLRsMuted.Load() - before
+		r.log.Info("fault: supplier DLRs back", "supplier", f.Supplier, "lost", fr.MutedDLRs)
 	}
 }
 
@@ -693,6 +753,7 @@ func (r *run) killServe(ctx context.Context, f Fault, fr *FaultReport) {
 	fr.RecoveryMs = ms(time.Since(killed))
 	r.mu.Lock()
 	r.serve, r.serveSince = ns, time.Now()
+	r.kills = append(r.kills, [2]time.Time{killed, r.serveSince})
 	r.mu.Unlock()
 	r.log.Info("fault: serve restarted", "recovery_ms", fr.RecoveryMs)
 	fr.FirstAckMs = -1

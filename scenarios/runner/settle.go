@@ -25,6 +25,8 @@ type message struct {
 	Supplier  string `json:"supplier"`
 	Forwarded bool   `json:"forwarded"`
 	Price     string `json:"price"`
+	To        string `json:"to"`
+	Money     string `json:"money"` // held | settled | released
 }
 
 // settled is what the settle phase saw of each acknowledged message.
@@ -32,6 +34,9 @@ type settled struct {
 	msgs    map[string]*message // last GET of each acknowledged message (absent: 404 or error)
 	missing map[string]string   // id → last error
 	waited  time.Duration
+	// allFinal: from the start of the settle (the end of the traffic) to
+	// the first poll that found every acknowledged message final (-1: never).
+	allFinal time.Duration
 }
 
 // settle binds a receiver per tenant to collect the DLRs still to come and
@@ -49,18 +54,21 @@ func (r *run) settle(ctx context.Context) *settled {
 	}
 	r.mu.Unlock()
 	sort.Strings(ids)
-	st := &settled{msgs: map[string]*message{}, missing: map[string]string{}}
+	st := &settled{msgs: map[string]*message{}, missing: map[string]string{}, allFinal: -1}
 	pending := ids
 	deadline := start.Add(r.sc.Settle.D())
 	for round := 0; len(pending) > 0 && round < 10_000; round++ {
 		got := r.fetchMessages(ctx, pending)
 		var next []string
+		final := true
 		for _, id := range pending {
 			m, ok := got[id]
 			if !ok {
 				next = append(next, id)
+				final = false
 				continue
 			}
+			final = final && terminalStates[m.State]
 			st.msgs[id] = m
 			delete(st.missing, id)
 			r.mu.Lock()
@@ -76,6 +84,9 @@ func (r *run) settle(ctx context.Context) *settled {
 			}
 		}
 		pending = next
+		if final && st.allFinal < 0 {
+			st.allFinal = time.Since(start)
+		}
 		if len(pending) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}

@@ -97,6 +97,13 @@ type Limits struct {
 	// MaxRebind: per cut_supplier, from the cut to every dropped bind of
 	// serve bound again (default 5s).
 	MaxRebind Duration `yaml:"max_rebind"`
+	// MaxExpiryLag: invariant all_final — every message is final by its
+	// expires_at + the DLR grace + this (the lifecycle's pass runs every
+	// second; default 3s).
+	MaxExpiryLag Duration `yaml:"max_expiry_lag"`
+	// MaxScheduleLag: invariant scheduled_on_time — a scheduled message
+	// reaches its supplier at most this long after its send_at (default 3s).
+	MaxScheduleLag Duration `yaml:"max_schedule_lag"`
 }
 
 // StreamLimits are per-stream bars (invariant stream_limits); zero values
@@ -141,6 +148,9 @@ type Tenant struct {
 	Topup   string `yaml:"topup"`   // prepaid amount, scaled by --scale (default "1000")
 	TPS     int    `yaml:"tps"`     // 0: unlimited
 	Rates   []Rate `yaml:"rates"`   // sell price per part by prefix
+	// DefaultValidity is the tenant's default_validity_s (whole seconds;
+	// 0: not sent, the ledger's default).
+	DefaultValidity Duration `yaml:"default_validity"`
 }
 
 // Rate is one rate card entry.
@@ -162,6 +172,14 @@ type Supplier struct {
 	TPS            int      `yaml:"tps"`              // default 1000000
 	Costs          []Rate   `yaml:"costs"`            // buy price per part by prefix (the price field)
 	DLRStorm       DLRStorm `yaml:"dlr_storm"`        // duplicate and late DLRs (none by default)
+	// DLRDropRate: the share of DLRs the simulator never sends (lost).
+	DLRDropRate float64 `yaml:"dlr_drop_rate"`
+	// DLRGrace is the supplier's dlr_grace_s (whole seconds; 0: not sent,
+	// the ledger's default of an hour).
+	DLRGrace Duration `yaml:"dlr_grace"`
+	// Billing is the supplier's billing basis (on_submit | on_delivery;
+	// empty: not sent, the ledger's default on_submit).
+	Billing string `yaml:"billing"`
 }
 
 // Mix weighs the DLR outcomes (all zero: all delivered).
@@ -208,8 +226,15 @@ type Stream struct {
 	UCS2Share float64 `yaml:"ucs2_share"`
 	// NoDLR sends without registered delivery (smpp only: an HTTP submit
 	// asks for a DLR only when the tenant has a webhook, never here).
-	NoDLR  bool         `yaml:"no_dlr"`
-	Limits StreamLimits `yaml:"limits"`
+	NoDLR bool `yaml:"no_dlr"`
+	// Validity of each message (whole seconds): smpp a relative
+	// validity_period, http validity_s (0: none, the tenant's default).
+	Validity Duration `yaml:"validity"`
+	// SendAfter schedules each message this long after its submit: smpp a
+	// relative schedule_delivery_time (whole seconds, rounded up), http
+	// send_at (0: sent at once). Invariant scheduled_on_time checks them.
+	SendAfter Duration     `yaml:"send_after"`
+	Limits    StreamLimits `yaml:"limits"`
 }
 
 // Fault kinds.
@@ -223,17 +248,20 @@ const (
 	// (serve's binds) from the simulator's side; it listens again at once
 	// and takes serve's re-binds.
 	FaultCutSupplier = "cut_supplier"
+	// FaultMuteDLRs makes the supplier's simulator send no DLR for For:
+	// the DLRs due meanwhile are lost, not delayed.
+	FaultMuteDLRs = "mute_dlrs"
 )
 
 // faultKinds lists the kinds for error messages.
-var faultKinds = []string{FaultSupplierDown, FaultKillServe, FaultRestartPostgres, FaultCutSupplier}
+var faultKinds = []string{FaultSupplierDown, FaultKillServe, FaultRestartPostgres, FaultCutSupplier, FaultMuteDLRs}
 
 // Fault is injected At (offset from the start of the traffic).
 type Fault struct {
 	At       Duration `yaml:"at"`
 	Kind     string   `yaml:"kind"`
-	Supplier string   `yaml:"supplier"` // supplier_down, cut_supplier
-	For      Duration `yaml:"for"`      // supplier_down: outage length; kill_serve: pause before the restart; restart_postgres: downtime; cut_supplier: not used
+	Supplier string   `yaml:"supplier"` // supplier_down, cut_supplier, mute_dlrs
+	For      Duration `yaml:"for"`      // supplier_down: outage length; kill_serve: pause before the restart; restart_postgres: downtime; cut_supplier: not used; mute_dlrs: how long
 }
 
 // Invariant names.
@@ -249,11 +277,20 @@ const (
 	InvStreamLimits     = "stream_limits"
 	InvStoreOutage      = "store_outage"
 	InvSupplierCut      = "supplier_cut"
+	InvAllFinal         = "all_final"
+	InvHoldsClosed      = "holds_closed"
+	InvTrackerEmpty     = "tracker_empty"
+	InvBooksAvailable   = "books_available"
+	InvScheduledOnTime  = "scheduled_on_time"
 )
 
-// AllInvariants are checked when a scenario names none.
+// AllInvariants are checked when a scenario names none. The lifecycle
+// ones (all_final … scheduled_on_time) hold for every scenario: each
+// message must be final after settle anyway, and scheduled_on_time passes
+// with nothing to check when no stream schedules.
 var AllInvariants = []string{InvAckedExistOnce, InvOneTerminalState, InvBalances, InvCDRsEqualJournal,
-	InvReplayVerify, InvDLRAtMostOnce, InvFailover, InvRefusals, InvStreamLimits, InvStoreOutage, InvSupplierCut}
+	InvReplayVerify, InvDLRAtMostOnce, InvFailover, InvRefusals, InvStreamLimits, InvStoreOutage, InvSupplierCut,
+	InvAllFinal, InvHoldsClosed, InvTrackerEmpty, InvBooksAvailable, InvScheduledOnTime}
 
 // Load reads and validates a scenario file.
 func Load(path string) (*Scenario, error) {
@@ -381,6 +418,9 @@ func (s *Scenario) validate() error {
 		if !positiveDecimal(t.Credit, true) || !positiveDecimal(t.Topup, true) || t.TPS < 0 {
 			return fmt.Errorf("tenant %s: credit, topup and tps must be ≥ 0", t.ID)
 		}
+		if !wholeSeconds(t.DefaultValidity) {
+			return fmt.Errorf("tenant %s: default_validity: whole seconds, 0..%v", t.ID, load.TimeMax)
+		}
 		if len(t.Rates) == 0 {
 			return fmt.Errorf("tenant %s: no rates", t.ID)
 		}
@@ -429,6 +469,12 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("supplier %s: dlr_storm: shares 0..1, copies 0..10, delays 0..1m", p.ID)
 		case len(p.Costs) == 0:
 			return fmt.Errorf("supplier %s: no costs", p.ID)
+		case !share(p.DLRDropRate):
+			return fmt.Errorf("supplier %s: dlr_drop_rate 0..1", p.ID)
+		case !wholeSeconds(p.DLRGrace):
+			return fmt.Errorf("supplier %s: dlr_grace: whole seconds, 0..%v", p.ID, load.TimeMax)
+		case p.Billing != "" && p.Billing != "on_submit" && p.Billing != "on_delivery":
+			return fmt.Errorf("supplier %s: billing must be on_submit or on_delivery", p.ID)
 		}
 		for _, c := range p.Costs {
 			if !digits(c.Prefix) || !positiveDecimal(c.Price, false) {
@@ -500,6 +546,10 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("stream %s: prefix 1..8 digits", st.Name)
 		case st.LongShare < 0 || st.UCS2Share < 0 || st.LongShare+st.UCS2Share > 1:
 			return fmt.Errorf("stream %s: long_share + ucs2_share within 0..1", st.Name)
+		case !wholeSeconds(st.Validity):
+			return fmt.Errorf("stream %s: validity: whole seconds, 0..%v", st.Name, load.TimeMax)
+		case st.SendAfter < 0 || st.SendAfter.D() > load.TimeMax:
+			return fmt.Errorf("stream %s: send_after 0..%v", st.Name, load.TimeMax)
 		case !share(st.Limits.MinAcceptedRatio) || st.Limits.MinRateShare < 0 || st.Limits.MinRateShare > 0 && st.Rate == 0 || st.Limits.MaxP99 < 0:
 			return fmt.Errorf("stream %s: limits: min_accepted_ratio 0..1, min_rate_share ≥ 0 (rate-limited streams), max_p99 ≥ 0", st.Name)
 		}
@@ -523,11 +573,13 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("fault %d: cut_supplier needs a known supplier (got %q)", i, f.Supplier)
 		case f.Kind == FaultCutSupplier && f.For != 0:
 			return fmt.Errorf("fault %d: cut_supplier: for is not used (the cut is instantaneous)", i)
-		case f.Kind != FaultSupplierDown && f.Kind != FaultKillServe && f.Kind != FaultRestartPostgres && f.Kind != FaultCutSupplier:
+		case f.Kind == FaultMuteDLRs && (!suppliers[f.Supplier] || f.For <= 0 || f.For.D() > 10*time.Minute):
+			return fmt.Errorf("fault %d: mute_dlrs needs a known supplier (got %q) and for 0..10m", i, f.Supplier)
+		case f.Kind != FaultSupplierDown && f.Kind != FaultKillServe && f.Kind != FaultRestartPostgres && f.Kind != FaultCutSupplier && f.Kind != FaultMuteDLRs:
 			return fmt.Errorf("fault %d: kind %q: must be one of %s", i, f.Kind, strings.Join(faultKinds, ", "))
 		}
-		if f.Kind != FaultSupplierDown && f.Kind != FaultCutSupplier && f.Supplier != "" {
-			return fmt.Errorf("fault %d: supplier is for %s and %s only", i, FaultSupplierDown, FaultCutSupplier)
+		if f.Kind != FaultSupplierDown && f.Kind != FaultCutSupplier && f.Kind != FaultMuteDLRs && f.Supplier != "" {
+			return fmt.Errorf("fault %d: supplier is for %s, %s and %s only", i, FaultSupplierDown, FaultCutSupplier, FaultMuteDLRs)
 		}
 	}
 	if s.Settle == 0 {
@@ -545,11 +597,17 @@ func (s *Scenario) validate() error {
 	if s.Limits.MaxRebind == 0 {
 		s.Limits.MaxRebind = Duration(5 * time.Second)
 	}
+	if s.Limits.MaxExpiryLag == 0 {
+		s.Limits.MaxExpiryLag = Duration(3 * time.Second)
+	}
+	if s.Limits.MaxScheduleLag == 0 {
+		s.Limits.MaxScheduleLag = Duration(3 * time.Second)
+	}
 	switch {
 	case s.Limits.MaxPending < 0 || s.Limits.MaxDLRDuplicates < 0 || s.Limits.MinRefused < 0:
 		return errors.New("limits: max_pending, max_dlr_duplicates and min_refused ≥ 0")
-	case s.Limits.MaxFailover < 0 || s.Limits.MaxStoreRecovery < 0 || s.Limits.MaxRebind < 0:
-		return errors.New("limits: max_failover, max_store_recovery and max_rebind ≥ 0")
+	case s.Limits.MaxFailover < 0 || s.Limits.MaxStoreRecovery < 0 || s.Limits.MaxRebind < 0 || s.Limits.MaxExpiryLag < 0 || s.Limits.MaxScheduleLag < 0:
+		return errors.New("limits: max_failover, max_store_recovery, max_rebind, max_expiry_lag and max_schedule_lag ≥ 0")
 	}
 	if len(s.Invariants) == 0 {
 		s.Invariants = AllInvariants
@@ -567,6 +625,24 @@ func (s *Scenario) validate() error {
 }
 
 func share(v float64) bool { return v >= 0 && v <= 1 }
+
+// wholeSeconds: 0, or a whole number of seconds up to load.TimeMax.
+func wholeSeconds(d Duration) bool {
+	return d >= 0 && d.D() <= load.TimeMax && d.D()%time.Second == 0
+}
+
+// seconds is d in whole seconds.
+func seconds(d Duration) int64 { return int64(d.D() / time.Second) }
+
+// Schedules reports whether a stream sends scheduled messages.
+func (s *Scenario) Schedules() bool {
+	for _, st := range s.Traffic {
+		if st.SendAfter > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // Kills reports whether the scenario kills serve (it must then run as a
 // separate process).

@@ -28,6 +28,23 @@ faults: []
 settle: 5s
 `
 
+// lifecycleYAML uses the fields of the lifecycle scenarios.
+const lifecycleYAML = `name: l
+tenants:
+  - id: acme
+    default_validity: 6s
+    rates: [{prefix: "49", price: "0.01"}]
+suppliers:
+  - {id: sup, dlr_drop_rate: 0.2, dlr_grace: 3s, billing: on_delivery, costs: [{prefix: "49", price: "0.005"}]}
+  - {id: backup, costs: [{prefix: "49", price: "0.006"}]}
+routes:
+  - {prefix: "49", suppliers: [sup, backup]}
+traffic:
+  - {name: s, tenant: acme, prefix: "4915", messages: 10, validity: 5s, send_after: 1500ms}
+faults: [{at: 1s, kind: mute_dlrs, supplier: sup, for: 2s}]
+limits: {max_schedule_lag: 2s}
+`
+
 // with returns scenarioYAML with the line starting with old (after its
 // indentation) replaced by repl (indented alike; "" drops the line).
 func with(t *testing.T, old, repl string) string {
@@ -101,6 +118,29 @@ func TestParseValid(t *testing.T) {
 					t.Error("a cut_supplier scenario wants serve as a process")
 				}
 			}},
+		{"lifecycle fields", lifecycleYAML, func(t *testing.T, s *Scenario) {
+			tn, p, st, f := s.Tenants[0], s.Suppliers[0], s.Traffic[0], s.Faults[0]
+			if tn.DefaultValidity.D() != 6*time.Second || seconds(tn.DefaultValidity) != 6 {
+				t.Errorf("tenant: %+v", tn)
+			}
+			if p.DLRDropRate != 0.2 || p.DLRGrace.D() != 3*time.Second || p.Billing != "on_delivery" || s.Suppliers[1].Billing != "" {
+				t.Errorf("supplier: %+v", p)
+			}
+			if st.Validity.D() != 5*time.Second || st.SendAfter.D() != 1500*time.Millisecond || !s.Schedules() {
+				t.Errorf("stream: %+v", st)
+			}
+			if f.Kind != FaultMuteDLRs || f.Supplier != "sup" || f.For.D() != 2*time.Second || s.Process() {
+				t.Errorf("fault: %+v", f)
+			}
+			if s.Limits.MaxScheduleLag.D() != 2*time.Second || s.Limits.MaxExpiryLag.D() != 3*time.Second {
+				t.Errorf("limits: %+v", s.Limits)
+			}
+		}},
+		{"no schedule", scenarioYAML, func(t *testing.T, s *Scenario) {
+			if s.Schedules() || s.Limits.MaxScheduleLag.D() != 3*time.Second {
+				t.Errorf("schedules %v, limits %+v", s.Schedules(), s.Limits)
+			}
+		}},
 		{"named invariants and limits", with(t, "settle: 5s", `settle: 1m
 invariants: [balances, supplier_cut]
 limits: {max_rebind: 1s, max_dlr_duplicates: 3}
@@ -186,6 +226,15 @@ func TestParseErrors(t *testing.T) {
 		{"negative topup", with(t, "- id: acme", "- id: acme\n  topup: \"-1\""), []string{"tenant acme", "topup"}},
 		{"tenant id too long", with(t, "- id: acme", "- id: acme-corporation-ltd"), []string{"tenant 0", "id"}},
 		{"dlr_storm share above one", with(t, "- id: sup", "- id: sup\n  dlr_storm: {duplicate_share: 1.5}"), []string{"supplier sup", "dlr_storm"}},
+		{"default_validity not whole seconds", with(t, "- id: acme", "- id: acme\n  default_validity: 1500ms"), []string{"tenant acme", "default_validity"}},
+		{"dlr_grace too long", with(t, "- id: sup", "- id: sup\n  dlr_grace: 200h"), []string{"supplier sup", "dlr_grace"}},
+		{"dlr_drop_rate above one", with(t, "- id: sup", "- id: sup\n  dlr_drop_rate: 1.2"), []string{"supplier sup", "dlr_drop_rate"}},
+		{"bad supplier billing", with(t, "- id: sup", "- id: sup\n  billing: monthly"), []string{"supplier sup", "billing"}},
+		{"negative validity", with(t, "- {name: s", `- {name: s, tenant: acme, prefix: "4915", messages: 10, validity: -1s}`), []string{"stream s", "validity"}},
+		{"send_after too far", with(t, "- {name: s", `- {name: s, tenant: acme, prefix: "4915", messages: 10, send_after: 169h}`), []string{"stream s", "send_after"}},
+		{"mute_dlrs without for", with(t, "faults: []", "faults: [{at: 1s, kind: mute_dlrs, supplier: sup}]"), []string{"fault 0", "mute_dlrs", "for"}},
+		{"mute_dlrs of an unknown supplier", with(t, "faults: []", "faults: [{at: 1s, kind: mute_dlrs, supplier: spare, for: 1s}]"), []string{"fault 0", "mute_dlrs", "spare"}},
+		{"negative max_schedule_lag", with(t, "settle: 5s", "settle: 5s\nlimits: {max_schedule_lag: -1s}"), []string{"max_schedule_lag"}},
 		{"error rates above one", with(t, "- id: sup", "- id: sup\n  error_rate: 0.6\n  no_response_rate: 0.6"), []string{"supplier sup", "error_rate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
