@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/smsledger/smsledger/scenarios/load"
 )
 
 // defaultDLRGrace is the ledger's dlr_grace_s when a supplier gives none.
@@ -89,10 +91,20 @@ func (r *run) checkLifecycle(ctx context.Context, rep *Report, st *settled, acke
 		}
 	}
 	ids := make([]string, 0, len(acked))
-	for id := range acked {
+	var lastAck, lastFinal time.Time
+	for id, a := range acked {
 		ids = append(ids, id)
+		if a.at.After(lastAck) {
+			lastAck = a.at
+		}
+		if f := facts[id]; f.final.After(lastFinal) {
+			lastFinal = f.final
+		}
 	}
 	sort.Strings(ids)
+	if !lastFinal.IsZero() && !lastAck.IsZero() {
+		rep.FinalAfterLastAckS = lastFinal.Sub(lastAck).Seconds()
+	}
 
 	// all_final: after validity + grace every acknowledged message is
 	// final, none before its time, none sent after it.
@@ -150,7 +162,7 @@ func (r *run) checkLifecycle(ctx context.Context, rep *Report, st *settled, acke
 		}
 		ev := []string{
 			fmt.Sprintf("%d acknowledged: %d not final after %.1fs of settling%s", len(ids), len(notFinal), st.waited.Seconds(), failText(len(notFinal) == 0)),
-			"every acknowledged message final " + finalIn,
+			"every acknowledged message final " + finalIn + fmt.Sprintf("; the last final event %.1fs after the last acknowledgement", rep.FinalAfterLastAckS),
 			fmt.Sprintf("audit trails of %d (%d not read): %d without expires_at%s; %d final later than expires_at + DLR grace (%s) + %s%s; latest final %s after its expires_at",
 				len(ids)-unchecked, unchecked, len(noExpiry), failText(len(noExpiry) == 0), len(late), secs(graceHi), secs(lag), failText(len(late) == 0), secs(latest)),
 			fmt.Sprintf("expired: %d (%d after a supplier accepted them: DLR lost; %d never accepted); %d expired before expires_at (+ the grace once accepted)%s",
@@ -260,7 +272,7 @@ func (r *run) checkLifecycle(ctx context.Context, rep *Report, st *settled, acke
 		add(InvBooksAvailable, ok, ev...)
 	}
 
-	r.checkScheduled(st, acked, facts, add)
+	r.checkScheduled(rep, st, acked, facts, add)
 }
 
 // books compares one tenant's balance with its CDRs.
@@ -317,7 +329,7 @@ func gauge(raw []byte, name string) (float64, error) {
 // checkScheduled: each scheduled message reached a supplier exactly once,
 // not before its send_at and at most max_schedule_lag after it (the
 // simulators' own clock of the submit), across the SIGKILLs of serve.
-func (r *run) checkScheduled(st *settled, acked map[string]ackInfo, facts map[string]trailFacts, add func(string, bool, ...string)) {
+func (r *run) checkScheduled(rep *Report, st *settled, acked map[string]ackInfo, facts map[string]trailFacts, add func(string, bool, ...string)) {
 	lagMax := r.sc.Limits.MaxScheduleLag.D()
 	r.mu.Lock()
 	subs := make(map[string][]simSubmit, len(r.submitsTo))
@@ -401,6 +413,14 @@ func (r *run) checkScheduled(st *settled, acked map[string]ackInfo, facts map[st
 		}
 	}
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+	var h load.Histogram
+	for _, d := range lags {
+		h.Record(max(d, 0))
+	}
+	if len(lags) > 0 {
+		l := latency(&h)
+		rep.ScheduleLag = &l
+	}
 	q := func(p float64) float64 {
 		if len(lags) == 0 {
 			return -1

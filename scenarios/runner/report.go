@@ -48,12 +48,18 @@ type Report struct {
 	States             map[string]int `json:"states"`
 	// AllFinalS: from the end of the traffic until every acknowledged
 	// message was final (-1: not within settle).
-	AllFinalS  float64        `json:"all_final_s"`
-	Streams    []StreamReport `json:"streams"`
-	Faults     []FaultReport  `json:"faults"`
-	Invariants []Invariant    `json:"invariants"`
-	DurationS  float64        `json:"duration_s"`
-	Machine    map[string]any `json:"machine"`
+	AllFinalS float64 `json:"all_final_s"`
+	// FinalAfterLastAckS: from the last acknowledgement to the last final
+	// event of an acknowledged message (audit trails, serve's clock).
+	FinalAfterLastAckS float64 `json:"final_after_last_ack_s"`
+	// ScheduleLag: scheduled messages, from send_at to the simulator's
+	// receipt of the submit (scheduled_on_time).
+	ScheduleLag *Latency       `json:"schedule_lag,omitempty"`
+	Streams     []StreamReport `json:"streams"`
+	Faults      []FaultReport  `json:"faults"`
+	Invariants  []Invariant    `json:"invariants"`
+	DurationS   float64        `json:"duration_s"`
+	Machine     map[string]any `json:"machine"`
 }
 
 func latency(h interface {
@@ -98,7 +104,11 @@ func (rep *Report) PrintText(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "DLR round trip\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms (%d measured by the load binds)\n", rep.DLR.P50, rep.DLR.P90, rep.DLR.P99, rep.DLR.Max, rep.DLR.Count)
 	fmt.Fprintf(tw, "load errors\t%s\n", load.FormatCounts(rep.LoadErrors))
-	fmt.Fprintf(tw, "final\tstates %s; every message final %.1fs after the traffic (-1: not within settle)\n", formatCounts(rep.States), rep.AllFinalS)
+	fmt.Fprintf(tw, "final\tstates %s; the last final %.1fs after the last acknowledgement; every message final %.1fs after the traffic (-1: not within settle)\n",
+		formatCounts(rep.States), rep.FinalAfterLastAckS, rep.AllFinalS)
+	if l := rep.ScheduleLag; l != nil {
+		fmt.Fprintf(tw, "schedule lag\tp50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms (send_at → the supplier, %d scheduled)\n", l.P50, l.P90, l.P99, l.Max, l.Count)
+	}
 	for _, s := range rep.Streams {
 		fmt.Fprintf(tw, "  stream %s (%s, %s)\t%d runs, %d sent, %d accepted, %d refused, %.0f msg/s, p50 %.2f ms, p99 %.2f ms\n",
 			s.Name, s.Kind, s.Tenant, s.Runs, s.Sent, s.Accepted, s.Refused, s.MsgPerS, s.P50ms, s.P99ms)
