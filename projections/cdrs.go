@@ -31,6 +31,42 @@ func (*cdrs) name() string { return ProjectorCDRs }
 // column holds domain/message.State values, no others.
 func stateOf(st message.State) *string { return sp(string(st)) }
 
+// Two states of a change that only the row can settle, for a change that
+// does not hold its message's MessageAccepted (an earlier batch did): the
+// UPDATE turns them into message.State values (see cdrs.update), as
+// domain/message's Apply does.
+const (
+	// stateRouteSelected: routed, or scheduled when the row has a send_at.
+	stateRouteSelected = "+route_selected"
+	// stateFailedOver: routed, unless the row is scheduled (a failover
+	// before the send time keeps the message scheduled).
+	stateFailedOver = "+failed_over"
+)
+
+// routeSelected is the state a RouteSelected leaves: scheduled for a
+// message accepted with a send_at, else routed.
+func routeSelected(ch *cdrChange) *string {
+	switch {
+	case ch.acc == nil:
+		return sp(stateRouteSelected)
+	case !ch.acc.SendAt.IsZero():
+		return stateOf(message.StateScheduled)
+	}
+	return stateOf(message.StateRouted)
+}
+
+// failedOver is the state a FailedOver leaves: the next candidate is
+// routed, but a message still waiting for its send time stays scheduled.
+func failedOver(ch *cdrChange) *string {
+	switch {
+	case ch.state == nil:
+		return sp(stateFailedOver)
+	case *ch.state == string(message.StateScheduled) || *ch.state == stateRouteSelected || *ch.state == stateFailedOver:
+		return ch.state
+	}
+	return stateOf(message.StateRouted)
+}
+
 // cdrChange is what one batch changes in one message's CDR. Pointers are
 // nil when unchanged.
 type cdrChange struct {
@@ -42,7 +78,13 @@ type cdrChange struct {
 	attempts                                                               int
 	cost                                                                   *decimal.Decimal
 	routedAt, submittedAt, supplierAcceptedAt, dlrAt, doneAt, finalAt      *time.Time
-	settledAt, releasedAt, forwardedAt                                     *time.Time
+	settledAt, releasedAt, forwardedAt, costBookedAt                       *time.Time
+}
+
+// bookCost notes the supplier's cost booked for the message: the CDR's
+// cost is what was booked, and when (none until it is).
+func (ch *cdrChange) bookCost(supplierID string, cost decimal.Decimal, currency string, at time.Time) {
+	ch.supplierID, ch.cost, ch.costCurrency, ch.costBookedAt = sp(supplierID), &cost, sp(currency), tp(at)
 }
 
 func sp(s string) *string { return &s }
@@ -85,7 +127,7 @@ func collectCDRs(evs []Event, get func(uuid.UUID) *cdrChange) error {
 			ch.state = stateOf(message.StateAccepted)
 		case events.RouteSelected:
 			ch = get(e.MessageID)
-			ch.routePrefix, ch.supplierID, ch.routedAt, ch.state = sp(e.RoutePrefix), sp(e.Winner), tp(e.At), stateOf(message.StateRouted)
+			ch.routePrefix, ch.supplierID, ch.routedAt, ch.state = sp(e.RoutePrefix), sp(e.Winner), tp(e.At), routeSelected(ch)
 		case events.SubmittedToSupplier:
 			ch = get(e.MessageID)
 			ch.supplierID, ch.submittedAt, ch.state = sp(e.SupplierID), tp(e.At), stateOf(message.StateSubmitted)
@@ -103,7 +145,7 @@ func collectCDRs(evs []Event, get func(uuid.UUID) *cdrChange) error {
 			ch.state = stateOf(message.StateSubmitFailed)
 		case events.FailedOver:
 			ch = get(e.MessageID)
-			ch.supplierID, ch.state = sp(e.ToSupplierID), stateOf(message.StateRouted)
+			ch.supplierID, ch.state = sp(e.ToSupplierID), failedOver(ch)
 		case events.DeliveryReported:
 			ch = get(e.MessageID)
 			ch.dlrStatus, ch.dlrAt = sp(e.Status), tp(e.At)
@@ -124,8 +166,13 @@ func collectCDRs(evs []Event, get func(uuid.UUID) *cdrChange) error {
 			ch.state, ch.finalAt, ch.errText = stateOf(message.StateFailed), tp(e.At), sp(e.Reason)
 		case events.Settled:
 			ch = get(e.MessageID)
-			cost := e.Cost
-			ch.cost, ch.costCurrency, ch.settledAt, ch.supplierID = &cost, sp(e.CostCurrency), tp(e.At), sp(e.SupplierID)
+			ch.settledAt, ch.supplierID = tp(e.At), sp(e.SupplierID)
+			if e.CostCurrency != "" { // else the cost is booked apart (SupplierCostBooked)
+				ch.bookCost(e.SupplierID, e.Cost, e.CostCurrency, e.At)
+			}
+		case events.SupplierCostBooked:
+			ch = get(e.MessageID)
+			ch.bookCost(e.SupplierID, e.Cost, e.CostCurrency, e.At)
 		case events.Released:
 			ch = get(e.MessageID)
 			ch.releasedAt = tp(e.At)
@@ -202,7 +249,7 @@ var cdrColumns = []string{
 	"parts", "encoding", "price_per_part", "price", "currency", "billing", "supplier_id", "attempts",
 	"cost", "cost_currency", "state", "error", "supplier_message_id", "dlr_status", "expires_at",
 	"routed_at", "submitted_at", "supplier_accepted_at", "dlr_at", "done_at", "final_at",
-	"settled_at", "released_at", "forwarded_at",
+	"settled_at", "released_at", "forwarded_at", "client_ref", "send_at", "cost_booked_at",
 }
 
 func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrChange) error {
@@ -216,9 +263,16 @@ func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		a := ch.acc
 		at := a.At.UTC()
 		months[monthOf(at)] = true
-		var expires *time.Time
+		var expires, sendAt *time.Time
 		if !a.ExpiresAt.IsZero() {
 			expires = tp(a.ExpiresAt)
+		}
+		if !a.SendAt.IsZero() {
+			sendAt = tp(a.SendAt)
+		}
+		var clientRef *string
+		if a.ClientRef != "" {
+			clientRef = sp(a.ClientRef)
 		}
 		var cost any
 		if ch.cost != nil {
@@ -229,7 +283,7 @@ func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 			int32(a.Parts), a.Encoding, numeric(a.PricePerPart), numeric(a.Price), a.Currency, a.Billing, ch.supplierID, int32(ch.attempts),
 			cost, ch.costCurrency, *ch.state, ch.errText, ch.smid, ch.dlrStatus, expires,
 			ch.routedAt, ch.submittedAt, ch.supplierAcceptedAt, ch.dlrAt, ch.doneAt, ch.finalAt,
-			ch.settledAt, ch.releasedAt, ch.forwardedAt,
+			ch.settledAt, ch.releasedAt, ch.forwardedAt, clientRef, sendAt, ch.costBookedAt,
 		}
 		keys[i] = []any{pgUUID(a.MessageID), at}
 	}
@@ -280,7 +334,7 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		dlrStatus, cost                                             []*string
 		attempts                                                    []int32
 		routedAt, submittedAt, supplierAcceptedAt, dlrAt, doneAt    []*time.Time
-		finalAt, settledAt, releasedAt, forwardedAt                 []*time.Time
+		finalAt, settledAt, releasedAt, forwardedAt, costBookedAt   []*time.Time
 	}
 	byMonth := map[time.Time]*cols{}
 	for _, ch := range chs {
@@ -305,12 +359,16 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		cl.routedAt, cl.submittedAt, cl.supplierAcceptedAt = append(cl.routedAt, ch.routedAt), append(cl.submittedAt, ch.submittedAt), append(cl.supplierAcceptedAt, ch.supplierAcceptedAt)
 		cl.dlrAt, cl.doneAt, cl.finalAt = append(cl.dlrAt, ch.dlrAt), append(cl.doneAt, ch.doneAt), append(cl.finalAt, ch.finalAt)
 		cl.settledAt, cl.releasedAt, cl.forwardedAt = append(cl.settledAt, ch.settledAt), append(cl.releasedAt, ch.releasedAt), append(cl.forwardedAt, ch.forwardedAt)
+		cl.costBookedAt = append(cl.costBookedAt, ch.costBookedAt)
 	}
 	q := `UPDATE ` + s + `.cdrs c SET
 		route_prefix = coalesce(u.route_prefix, c.route_prefix),
 		supplier_id = coalesce(u.supplier_id, c.supplier_id),
 		cost_currency = coalesce(u.cost_currency, c.cost_currency),
-		state = coalesce(u.state, c.state),
+		state = CASE u.state
+			WHEN '` + stateRouteSelected + `' THEN CASE WHEN c.send_at IS NULL THEN 'routed' ELSE 'scheduled' END
+			WHEN '` + stateFailedOver + `' THEN CASE WHEN c.state = 'scheduled' THEN 'scheduled' ELSE 'routed' END
+			ELSE coalesce(u.state, c.state) END,
 		error = coalesce(u.error, c.error),
 		supplier_message_id = coalesce(u.smid, c.supplier_message_id),
 		dlr_status = coalesce(u.dlr_status, c.dlr_status),
@@ -324,14 +382,15 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		final_at = coalesce(u.final_at, c.final_at),
 		settled_at = coalesce(u.settled_at, c.settled_at),
 		released_at = coalesce(u.released_at, c.released_at),
-		forwarded_at = coalesce(u.forwarded_at, c.forwarded_at)
+		forwarded_at = coalesce(u.forwarded_at, c.forwarded_at),
+		cost_booked_at = coalesce(u.cost_booked_at, c.cost_booked_at)
 	FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::text[], $10::text[], $11::int[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::timestamptz[],
-		$16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[])
+		$16::timestamptz[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::timestamptz[], $21::timestamptz[])
 		AS u(id, accepted_at, route_prefix, supplier_id, cost_currency, state, error, smid,
 			dlr_status, cost, attempts, routed_at, submitted_at, supplier_accepted_at, dlr_at,
-			done_at, final_at, settled_at, released_at, forwarded_at)
-	WHERE c.accepted_at = u.accepted_at AND c.message_id = u.id AND c.accepted_at >= $21 AND c.accepted_at < $22`
+			done_at, final_at, settled_at, released_at, forwarded_at, cost_booked_at)
+	WHERE c.accepted_at = u.accepted_at AND c.message_id = u.id AND c.accepted_at >= $22 AND c.accepted_at < $23`
 	b := &pgx.Batch{}
 	want := map[int]int{}
 	i := 0
@@ -340,7 +399,7 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		i++
 		b.Queue(q, cl.ids, cl.ats, cl.routePrefix, cl.supplierID, cl.costCurrency, cl.state, cl.errText, cl.smid,
 			cl.dlrStatus, cl.cost, cl.attempts, cl.routedAt, cl.submittedAt, cl.supplierAcceptedAt, cl.dlrAt,
-			cl.doneAt, cl.finalAt, cl.settledAt, cl.releasedAt, cl.forwardedAt, m, m.AddDate(0, 1, 0))
+			cl.doneAt, cl.finalAt, cl.settledAt, cl.releasedAt, cl.forwardedAt, cl.costBookedAt, m, m.AddDate(0, 1, 0))
 	}
 	br := tx.SendBatch(ctx, b)
 	for j := 0; j < i; j++ {

@@ -116,9 +116,10 @@ func isHeader(rec []string) bool {
 }
 
 // InvoiceDiff is one difference between an invoice and our CDRs. Kind is
-// missing_in_ours, missing_in_invoice, duplicate_in_invoice, parts, cost,
-// destination or no_cost_recorded (we have the message but recorded no
-// cost: it was not settled, e.g. undelivered on on_delivery billing).
+// missing_in_ours, missing_in_invoice (a message whose cost we booked),
+// duplicate_in_invoice, parts, cost, destination or no_cost_recorded (the
+// invoice bills a message we booked no cost for: its supplier bills on
+// delivery and it was not delivered, or not yet).
 type InvoiceDiff struct {
 	Kind              string `json:"kind"`
 	SupplierMessageID string `json:"supplier_message_id"`
@@ -142,7 +143,12 @@ type InvoiceReport struct {
 const InvoiceDifferencesMax = 10_000
 
 // CompareInvoice reports the differences between a supplier's invoice and
-// our CDRs for the messages that supplier accepted in [from, to).
+// our CDRs for the messages that supplier accepted in [from, to). The
+// invoice is expected to bill the messages whose cost we booked, which the
+// supplier's billing basis decides: every message an on_submit supplier
+// accepted, only the delivered ones of an on_delivery supplier. A message
+// it accepted without a cost booked is not expected on the invoice, and is
+// a difference (no_cost_recorded) only when the invoice bills it.
 func CompareInvoice(ctx context.Context, pool *pgxpool.Pool, supplierID string, from, to time.Time, lines []InvoiceLine) (InvoiceReport, error) {
 	rep := InvoiceReport{SupplierID: supplierID, Lines: len(lines)}
 	type ours struct {
@@ -218,12 +224,8 @@ func CompareInvoice(ctx context.Context, pool *pgxpool.Pool, supplierID string, 
 				ourTotal = ourTotal.Add(c)
 			}
 		}
-		if !o.seen {
-			cost := ""
-			if o.cost != nil {
-				cost = *o.cost
-			}
-			diff(InvoiceDiff{Kind: "missing_in_invoice", SupplierMessageID: id, Ours: cost})
+		if !o.seen && o.cost != nil {
+			diff(InvoiceDiff{Kind: "missing_in_invoice", SupplierMessageID: id, Ours: *o.cost})
 		}
 	}
 	rep.InvoiceTotal, rep.OurTotal = invTotal.String(), ourTotal.String()

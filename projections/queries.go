@@ -43,6 +43,10 @@ type CDR struct {
 	SettledAt          *time.Time `json:"settled_at,omitempty"`
 	ReleasedAt         *time.Time `json:"released_at,omitempty"`
 	ForwardedAt        *time.Time `json:"forwarded_at,omitempty"`
+	// ClientRef is the tenant's own reference of the message; SendAt its
+	// scheduled delivery time (nil: at once).
+	ClientRef string     `json:"client_ref,omitempty"`
+	SendAt    *time.Time `json:"send_at,omitempty"`
 }
 
 // CDRQuery selects CDRs. TenantID empty means every tenant (admin); From
@@ -182,6 +186,8 @@ var cdrFields = []cdrField{
 	timeField("settled_at", func(c *CDR) **time.Time { return &c.SettledAt }),
 	timeField("released_at", func(c *CDR) **time.Time { return &c.ReleasedAt }),
 	timeField("forwarded_at", func(c *CDR) **time.Time { return &c.ForwardedAt }),
+	textField("client_ref", "coalesce(client_ref, '')", func(c *CDR) *string { return &c.ClientRef }),
+	timeField("send_at", func(c *CDR) **time.Time { return &c.SendAt }),
 }
 
 func textField(name, sql string, f func(*CDR) *string) cdrField {

@@ -26,7 +26,10 @@ type TenantFigures struct {
 	Revenue  string `json:"revenue"`
 }
 
-// SupplierFigures are one supplier's settled messages and cost.
+// SupplierFigures are one supplier's messages whose cost was booked in the
+// period, and that cost: the supplier's billing basis decides when (at its
+// acceptance for on_submit, at delivery for on_delivery), whatever the
+// tenant's.
 type SupplierFigures struct {
 	SupplierID string `json:"supplier_id"`
 	Currency   string `json:"currency"`
@@ -35,9 +38,13 @@ type SupplierFigures struct {
 	Cost       string `json:"cost"`
 }
 
-// Margin is revenue minus cost of the messages settled in the period for
-// one key (tenant, supplier or destination prefix) and currency pair;
-// Margin is empty when revenue and cost are in different currencies.
+// Margin is revenue minus cost in the period for one key (tenant, supplier
+// or destination prefix) and currency pair: the revenue of the messages
+// settled in it and the cost of those whose supplier cost was booked in it
+// (the two fall apart when tenant and supplier bill on different bases);
+// Messages counts either. A message without a cost (its on_delivery
+// supplier did not deliver it) counts in the tenant's currency. Margin is
+// empty when revenue and cost are in different currencies.
 type Margin struct {
 	Key          string `json:"key"`
 	Currency     string `json:"currency"`
@@ -105,7 +112,7 @@ func ReconcileAt(ctx context.Context, pool *pgxpool.Pool, from, to, now time.Tim
 		var f SupplierFigures
 		return f, r.Scan(&f.SupplierID, &f.Currency, &f.Messages, &f.Parts, &f.Cost)
 	}, `SELECT supplier_id, cost_currency, count(*), sum(parts), sum(cost)::text
-		FROM `+s+`.cdrs WHERE settled_at >= $1 AND settled_at < $2 AND supplier_id IS NOT NULL
+		FROM `+s+`.cdrs WHERE cost_booked_at >= $1 AND cost_booked_at < $2 AND supplier_id IS NOT NULL
 		GROUP BY supplier_id, cost_currency ORDER BY supplier_id, cost_currency`, from, to); err != nil {
 		return rep, fmt.Errorf("reconcile: suppliers: %w", err)
 	}
@@ -116,10 +123,14 @@ func ReconcileAt(ctx context.Context, pool *pgxpool.Pool, from, to, now time.Tim
 		if err := collect(ctx, tx, m.out, func(r pgx.Rows) (Margin, error) {
 			var g Margin
 			return g, r.Scan(&g.Key, &g.Currency, &g.CostCurrency, &g.Messages, &g.Revenue, &g.Cost, &g.Margin)
-		}, `SELECT `+m.col+`, currency, coalesce(cost_currency, ''), count(*), sum(price)::text, coalesce(sum(cost), 0)::text,
-				CASE WHEN cost_currency IS NULL OR cost_currency = currency THEN (sum(price) - coalesce(sum(cost), 0))::text ELSE '' END
-			FROM `+s+`.cdrs WHERE settled_at >= $1 AND settled_at < $2
-			GROUP BY 1, currency, cost_currency ORDER BY 1, currency, cost_currency`, from, to); err != nil {
+		}, `WITH p AS (
+				SELECT `+m.col+` AS key, currency, coalesce(cost_currency, currency) AS cost_currency,
+					CASE WHEN settled_at >= $1 AND settled_at < $2 THEN price ELSE 0 END AS revenue,
+					CASE WHEN cost_booked_at >= $1 AND cost_booked_at < $2 THEN cost ELSE 0 END AS cost
+				FROM `+s+`.cdrs WHERE (settled_at >= $1 AND settled_at < $2) OR (cost_booked_at >= $1 AND cost_booked_at < $2))
+			SELECT key, currency, cost_currency, count(*), sum(revenue)::text, sum(cost)::text,
+				CASE WHEN cost_currency = currency THEN (sum(revenue) - sum(cost))::text ELSE '' END
+			FROM p GROUP BY 1, currency, cost_currency ORDER BY 1, currency, cost_currency`, from, to); err != nil {
 			return rep, fmt.Errorf("reconcile: margin by %s: %w", m.col, err)
 		}
 	}
@@ -144,12 +155,12 @@ func ReconcileAt(ctx context.Context, pool *pgxpool.Pool, from, to, now time.Tim
 		{"cdr_totals_equal_journal", `WITH cdr AS (
 				SELECT 'revenue' AS side, currency, sum(price) AS total FROM ` + s + `.cdrs WHERE settled_at >= $1 AND settled_at < $2 GROUP BY currency
 				UNION ALL
-				SELECT 'cost', cost_currency, sum(cost) FROM ` + s + `.cdrs WHERE settled_at >= $1 AND settled_at < $2 AND cost_currency IS NOT NULL GROUP BY cost_currency),
+				SELECT 'cost', cost_currency, sum(cost) FROM ` + s + `.cdrs WHERE cost_booked_at >= $1 AND cost_booked_at < $2 GROUP BY cost_currency),
 			jnl AS (
 				SELECT CASE WHEN p.account = 'revenue' THEN 'revenue' ELSE 'cost' END AS side, p.currency,
 					sum(CASE WHEN p.account = 'revenue' THEN -p.amount ELSE p.amount END) AS total
 				FROM ` + s + `.postings p JOIN ` + s + `.journal_entries e ON e.entry_id = p.entry_id
-				WHERE e.kind = 'settlement' AND e.at >= $1 AND e.at < $2 AND p.account IN ('revenue', 'cost_of_sales')
+				WHERE e.kind IN ('settlement', 'supplier_cost') AND e.at >= $1 AND e.at < $2 AND p.account IN ('revenue', 'cost_of_sales')
 				GROUP BY 1, 2)
 			SELECT format('%s in %s: CDRs %s, journal %s', coalesce(c.side, j.side), coalesce(c.currency, j.currency), coalesce(c.total, 0), coalesce(j.total, 0))
 			FROM cdr c FULL JOIN jnl j ON j.side = c.side AND j.currency = c.currency

@@ -4,6 +4,9 @@
 // route table, and messages taken through the domain (accept.Decide, the
 // message state machine): supplier acceptances, rejections and timeouts
 // with failover, DLRs of every kind, expiries, settlements and releases.
+// Suppliers bill on either basis (supplierBilling), so supplier costs are
+// booked with the tenant's charge and apart from it; some messages carry a
+// client_ref, some a send_at (scheduled, due at once).
 //
 // Every decision is made by the domain packages, so the events are exactly
 // what the product would append. The appends are arranged in rounds: a
@@ -63,6 +66,12 @@ type Workload struct {
 
 var sellRates = []string{"0.0125", "0.02", "0.035", "0.008", "0.05"}
 
+// supplierBilling is the billing basis of the i-th supplier (0-based):
+// on_submit, on_delivery, none (on_submit), on_delivery, and so on.
+func supplierBilling(i int) string {
+	return [...]string{string(money.BillOnSubmit), string(money.BillOnDelivery), "", string(money.BillOnDelivery)}[i%4]
+}
+
 // Generate builds a workload.
 func Generate(cfg Config) (*Workload, error) {
 	if cfg.Tenants <= 0 {
@@ -104,11 +113,13 @@ func Generate(cfg Config) (*Workload, error) {
 
 	// Suppliers, cost cards, routes.
 	supIDs := make([]string, cfg.Suppliers)
+	bases := map[string]string{} // supplier id → billing basis
 	in := routing.SnapshotInput{BaseCurrency: "EUR", FXToBase: map[money.Currency]decimal.Decimal{"USD": d("0.9")}}
 	var setup []Append
 	for i := range supIDs {
 		id := "sup-" + strconv.Itoa(i+1)
 		supIDs[i] = id
+		bases[id] = supplierBilling(i)
 		cur := "EUR"
 		if i == cfg.Suppliers-1 && cfg.Suppliers > 1 {
 			cur = "USD"
@@ -120,7 +131,7 @@ func Generate(cfg Config) (*Workload, error) {
 		}
 		in.CostCards = append(in.CostCards, cc)
 		setup = append(setup, Append{Stream: events.SupplierStream(id), Expected: eventstore.NoStream, Events: []events.Event{
-			events.SupplierCreated{SupplierID: id, Name: "Supplier " + id, Currency: cur, Host: "smsc" + strconv.Itoa(i+1) + ".example", Port: 2775, SystemID: id, PasswordSealed: "sealed", Binds: 2, TPSLimit: 500, Window: 10, At: at},
+			events.SupplierCreated{SupplierID: id, Name: "Supplier " + id, Currency: cur, Host: "smsc" + strconv.Itoa(i+1) + ".example", Port: 2775, SystemID: id, PasswordSealed: "sealed", Binds: 2, TPSLimit: 500, Window: 10, Billing: supplierBilling(i), At: at},
 			events.CostCardChanged{SupplierID: id, Currency: cur, Costs: costs, At: at},
 		}})
 	}
@@ -253,7 +264,7 @@ func Generate(cfg Config) (*Workload, error) {
 			return nil
 		}
 		when := func() time.Time { return base.Add(time.Duration(step) * 300 * time.Millisecond) }
-		if err := emit(dec.Events(t, req, base)); err != nil {
+		if err := emit(dress(dec.Events(t, req, base), bases, m, base)); err != nil {
 			return nil, err
 		}
 		if err := simulate(r, msg, emit, when); err != nil {
@@ -261,6 +272,33 @@ func Generate(cfg Config) (*Workload, error) {
 		}
 	}
 	return w, nil
+}
+
+// dress gives the accept events what the routing snapshot here does not:
+// each candidate's billing basis, and for some messages (by their index m)
+// a client_ref and a send_at of the accept time (scheduled, due at once).
+func dress(evs []events.Event, bases map[string]string, m int, at time.Time) []events.Event {
+	for i, e := range evs {
+		switch e := e.(type) {
+		case events.MessageAccepted:
+			if m%3 == 0 {
+				e.ClientRef = "ref-" + strconv.Itoa(m)
+			}
+			if m%7 == 0 {
+				e.SendAt = at
+			}
+			evs[i] = e
+		case events.RouteSelected:
+			cands := make([]events.RouteCandidate, len(e.Candidates))
+			for j, c := range e.Candidates {
+				c.Billing = bases[c.SupplierID]
+				cands[j] = c
+			}
+			e.Candidates = cands
+			evs[i] = e
+		}
+	}
+	return evs
 }
 
 func topUp(tenantID string, amount decimal.Decimal, ref string, at time.Time) ([]events.Event, error) {
@@ -277,7 +315,7 @@ func topUp(tenantID string, amount decimal.Decimal, ref string, at time.Time) ([
 // simulate takes an accepted message through supplier answers and DLRs.
 func simulate(r *rand.Rand, m *message.Message, emit func([]events.Event) error, when func() time.Time) error {
 	for attempt := 0; attempt < 8 && !m.State.Terminal(); attempt++ {
-		if m.State == message.StateRouted {
+		if m.Sendable() {
 			if r.IntN(40) == 0 { // supplier went down before the submit
 				evs, err := m.Failover("bind lost", when())
 				if err != nil {
