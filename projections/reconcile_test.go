@@ -25,6 +25,16 @@ func TestReconcileWorkloadWithRefundsAndFailovers(t *testing.T) {
 	if failovers == 0 || released == 0 || settled == 0 {
 		t.Fatalf("workload lacks variety: %d failovers, %d released, %d settled", failovers, released, settled)
 	}
+	// Supplier costs booked apart from the tenant's charge: before it, or
+	// after it, or for a message never charged.
+	var before, after, uncharged int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE cost_booked_at < settled_at), count(*) FILTER (WHERE cost_booked_at > settled_at),
+		count(*) FILTER (WHERE cost_booked_at IS NOT NULL AND settled_at IS NULL) FROM readmodel.cdrs`).Scan(&before, &after, &uncharged); err != nil {
+		t.Fatal(err)
+	}
+	if before == 0 || after == 0 || uncharged == 0 {
+		t.Fatalf("workload lacks costs booked apart: %d before the charge, %d after, %d uncharged", before, after, uncharged)
+	}
 	from, to := start.Add(-time.Hour), start.Add(24*time.Hour)
 	now := start.Add(2 * time.Hour)
 	rep, err := projections.ReconcileAt(ctx, e.pool, from, to, now)

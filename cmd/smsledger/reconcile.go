@@ -35,7 +35,7 @@ func parseReconcileFlags(args []string, stderr io.Writer, getenv func(string) st
 	fs.StringVar(&from, "from", "", "start of the period, inclusive (RFC 3339 or YYYY-MM-DD, UTC)")
 	fs.StringVar(&to, "to", "", "end of the period, exclusive (RFC 3339 or YYYY-MM-DD, UTC)")
 	fs.StringVar(&cfg.format, "format", "text", "output: text or json")
-	fs.StringVar(&cfg.invoice, "invoice", "", "a supplier's invoice CSV (supplier_message_id,destination,parts,cost,date) to compare with our CDRs; needs --supplier")
+	fs.StringVar(&cfg.invoice, "invoice", "", "a supplier's invoice CSV (supplier_message_id,destination,parts,cost,date) to compare with our CDRs of the messages it accepted in the period (it should bill those whose cost we booked: all of an on_submit supplier's, the delivered ones of an on_delivery supplier's); needs --supplier")
 	fs.StringVar(&cfg.supplier, "supplier", "", "the supplier id of --invoice")
 	if err := parseFlags(fs, args, getenv, commonFallbacks); err != nil {
 		return cfg, err
@@ -115,7 +115,7 @@ func printReport(w io.Writer, rep projections.Report, inv *projections.InvoiceRe
 	for _, t := range rep.Tenants {
 		fmt.Fprintf(w, "  %-20s %-4s messages %-8d parts %-8d revenue %s\n", t.TenantID, t.Currency, t.Messages, t.Parts, t.Revenue)
 	}
-	fmt.Fprintln(w, "\nsuppliers (settled):")
+	fmt.Fprintln(w, "\nsuppliers (cost booked, when each supplier's billing basis says):")
 	for _, s := range rep.Suppliers {
 		fmt.Fprintf(w, "  %-20s %-4s messages %-8d parts %-8d cost %s\n", s.SupplierID, s.Currency, s.Messages, s.Parts, s.Cost)
 	}
