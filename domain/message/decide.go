@@ -32,9 +32,9 @@ func (m *Message) Submit(at time.Time) ([]events.Event, error) {
 // OnSupplierAccepted decides the events for a successful submit_sm_resp
 // for attempt from supplierID: SupplierAccepted, then the money of the
 // moment (see chargeAndBook): the tenant's charge when it is billed
-// on_submit, the supplier's cost when it bills on_submit. A duplicate response,
-// or a late one for an earlier attempt (after a timeout and failover), is a
-// no-op: the current attempt owns the message. Note that a late acceptance
+// on_submit, the supplier's cost when it bills on_submit. A duplicate
+// response, or a late one for an earlier attempt (after a timeout and
+// failover), is a no-op: the current attempt owns the message. Note that a late acceptance
 // means the earlier supplier may still deliver (and bill us): the route
 // health projection sees it through the SupplierTimedOut already recorded.
 func (m *Message) OnSupplierAccepted(supplierID string, attempt int, supplierMessageID string, latencyMs int64, at time.Time) ([]events.Event, error) {
@@ -114,8 +114,8 @@ func (m *Message) failover(reason string, at time.Time) []events.Event {
 // DeliveryReported, and for a final status the money: DELIVRD settles an
 // open hold (on_delivery billing) and books a cost not booked yet (an
 // on_delivery supplier's); any other final status releases the hold and
-// books no cost but the one owed since the acceptance (costOwedAtEnd). A DLR for a
-// message already final is a duplicate (no-op), as is a repeated
+// books no cost but one owed since the acceptance (costOwedAtEnd). A DLR
+// for a message already final is a duplicate (no-op), as is a repeated
 // intermediate status. A DLR before the submit_sm_resp was recorded is
 // illegal: the adapter should retry it once the response is in.
 func (m *Message) OnDeliveryReport(supplierMessageID, status, errorCode string, doneAt, at time.Time) ([]events.Event, error) {
