@@ -14,7 +14,13 @@
 //   - money follows the tenant's billing mode: on_submit settles when a
 //     supplier accepts, on_delivery settles on a delivered DLR; a message that
 //     ends without being settled releases its hold. Exactly one of Settled or
-//     Released closes every hold.
+//     Released closes every hold;
+//   - the supplier's cost follows the supplier's billing basis, independently:
+//     on_submit books it at the supplier's acceptance (it stands whatever
+//     follows), on_delivery only on a delivered DLR; booked once, with the
+//     tenant's Settled when both fall on the same event, else apart
+//     (SupplierCostBooked);
+//   - a scheduled message (SendAt) is not submitted before its time.
 package message
 
 import (
