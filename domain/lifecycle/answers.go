@@ -138,6 +138,10 @@ func (d *Driver) retryAnswers(ctx context.Context) {
 			continue
 		}
 		d.loose.dropAnswer(id)
+		if retryable(err) && a.forward {
+			d.log.Error("DLR forward not recorded after retrying; a pass will send the DLR again", "message", id, "retried_for", answerRetryFor, "err", err)
+			continue
+		}
 		if retryable(err) {
 			d.log.Error("supplier answer dropped after retrying; the sweep will treat the message as timed out", "message", id, "retried_for", answerRetryFor, "err", err)
 			continue
@@ -209,9 +213,13 @@ func (d *Driver) forwarded(ctx context.Context, w ledger.Work, o Outcome) {
 	rctx, cancel := detach(ctx)
 	defer cancel()
 	if _, err := d.ledger.DeliveryForwarded(rctx, id); err != nil {
-		// The tenant has it; if this is lost, a restart sends it again
-		// (at least once, never silently dropped).
-		d.log.Warn("DLR forwarded but not recorded", "message", id, "err", err)
+		// The tenant has it: record it on the next passes (retryAnswers),
+		// without sending it again. If that is lost too (a restart, the
+		// retries run out), a later pass sends it again: at least once,
+		// never silently dropped, and the message always ends.
+		kept := d.loose.keep(id, keptAnswer{forward: true, since: d.now(),
+			record: func(ctx context.Context) (ledger.Transition, error) { return d.ledger.DeliveryForwarded(ctx, id) }})
+		d.log.Warn("DLR forwarded but not recorded; recording it again on the next pass", "message", id, "kept", kept, "err", err)
 	}
 }
 

@@ -266,9 +266,9 @@ func TestAsyncReceiptOutcomes(t *testing.T) {
 }
 
 // A DLR delivered whose DeliveryForwarded could not be recorded (the store
-// down) is not sent again by the passes of the next forwardedFor; once the
-// memory of it is gone and the store is back, it is sent again (at least
-// once, never dropped) and recorded.
+// down) is not sent again while its record is retried; once the retries
+// ran out and the memory of it is gone, and the store is back, it is sent
+// again (at least once, never dropped) and recorded.
 func TestForwardedButNotRecordedIsNotResentAtOnce(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
@@ -276,20 +276,25 @@ func TestForwardedButNotRecordedIsNotResentAtOnce(t *testing.T) {
 	w.d.loose.forgetForwarded(w.clock.Now())
 	w.store.mode.Store(storeRefuses)
 	w.d.forward(ctx, id)
-	w.store.mode.Store(storeOK)
 	if w.rcpt.count() != 1 || w.view(id).Forwarded {
 		t.Fatalf("%d receipts, forwarded %v; want 1, not recorded", w.rcpt.count(), w.view(id).Forwarded)
 	}
 	w.d.forwardPending(ctx)
 	w.clock.Advance(forwardedFor)
+	w.d.retryAnswers(ctx)
 	w.d.forwardPending(ctx)
 	if n := w.rcpt.count(); n != 1 {
-		t.Fatalf("sent again within forwardedFor: %d receipts", n)
+		t.Fatalf("sent again while its record was retried: %d receipts", n)
 	}
+	w.clock.Advance(answerRetryFor)
+	w.d.retryAnswers(ctx) // still refused: the retries run out
+	w.store.mode.Store(storeOK)
+	w.clock.Advance(forwardedFor)
+	w.d.forwardPending(ctx)
 	w.clock.Advance(forwardedFor)
 	w.d.forwardPending(ctx)
 	if n := w.rcpt.count(); n != 2 || !w.view(id).Forwarded {
-		t.Fatalf("after forgetting: %d receipts, forwarded %v; want 2, recorded", n, w.view(id).Forwarded)
+		t.Fatalf("after the retries ran out and forgetting: %d receipts, forwarded %v; want 2, recorded", n, w.view(id).Forwarded)
 	}
 }
 

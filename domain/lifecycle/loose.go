@@ -56,6 +56,9 @@ type keptAnswer struct {
 	record func(ctx context.Context) (ledger.Transition, error)
 	then   bool // continue the message afterwards (failover, tell the tenant)
 	since  time.Time
+	// forward: the answer is a DeliveryForwarded (the tenant has its DLR);
+	// otherwise a supplier's answer.
+	forward bool
 }
 
 // unsentAttempt is an attempt whose submit mark its dispatcher saw fail.
@@ -222,6 +225,9 @@ func (l *loose) startForward(id uuid.UUID) bool {
 	defer l.mu.Unlock()
 	if _, busy := l.forwarding[id]; busy {
 		return false
+	}
+	if a, kept := l.answers[id]; kept && a.forward {
+		return false // delivered; only its record is retried
 	}
 	if _, done := l.forwarded[id]; done {
 		return false
