@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,7 +133,23 @@ func (w *relayWorld) disableSlowAndCheck() {
 
 func (w *relayWorld) waitFor(what string, cond func() bool) {
 	w.t.Helper()
-	waitFor(w.t, what, cond)
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("timed out waiting: %s; messages: %s; queued at slow: %d", what, w.describe(), queued(w.r, "slow"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// describe lists the messages' states, for a failure's message.
+func (w *relayWorld) describe() string {
+	var b strings.Builder
+	for _, id := range w.ids {
+		v, err := w.svc.Message(context.Background(), "acme", id)
+		fmt.Fprintf(&b, "[%s %s@%s attempt %d err %v] ", id, v.State, v.Supplier, v.Attempt, err)
+	}
+	return b.String()
 }
 
 func addSimSupplier(t *testing.T, svc *ledger.Service, id, addr, cost string) {
