@@ -3,25 +3,13 @@ package ledger_test
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
 )
-
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func keyed(key, hash string) accept.Request {
 	return accept.Request{Channel: "http", To: "+4915112345678", Text: "hi", IdempotencyKey: key, RequestHash: hash}
@@ -32,7 +20,7 @@ func keyed(key, hash string) accept.Request {
 // keeps the keys (they are in the log); after 24 h the key is new again.
 func TestIdempotentSubmit(t *testing.T) {
 	ctx := context.Background()
-	clk := newFakeClock()
+	clk := ledgertest.NewClock()
 	store := ledgertest.MemStore(t)
 	svc := ledgertest.Start(t, store, ledger.Options{Clock: clk.Now})
 	ledgertest.Setup(t, svc, "acme")

@@ -23,18 +23,6 @@ import (
 // The lifecycle's tests run the real ledger on the in-memory event store,
 // with a fake clock and fake ports: no PostgreSQL, no sockets.
 
-// clock is a settable time source shared by the ledger and the driver.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // faultStore is an event store whose appends can be made to fail: refused
 // (nothing appended, an error returned) or ambiguous (appended, an error
 // returned, as when the connection is lost at COMMIT).
@@ -162,7 +150,7 @@ func (r *receipts) count() int {
 type world struct {
 	t        *testing.T
 	store    *faultStore
-	clock    *clock
+	clock    *ledgertest.Clock
 	svc      *ledger.Service
 	sup      *suppliers
 	rcpt     *receipts
@@ -191,7 +179,7 @@ func outboxSize(n int) worldOption {
 
 func newWorld(t *testing.T, opts ...worldOption) *world {
 	t.Helper()
-	w := &world{t: t, store: &faultStore{Store: ledgertest.MemStore(t)}, clock: newClock(), sup: newSuppliers(), rcpt: newReceipts()}
+	w := &world{t: t, store: &faultStore{Store: ledgertest.MemStore(t)}, clock: ledgertest.NewClock(), sup: newSuppliers(), rcpt: newReceipts()}
 	lo := ledger.Options{Clock: w.clock.Now, Logger: quiet()}
 	for _, o := range opts {
 		o(w, &lo)

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,3 +127,20 @@ func Setup(t testing.TB, svc *ledger.Service, tenantID string) {
 		must(svc.SetRoutes(ctx, []events.Route{{Prefix: "49", Suppliers: []string{"sup1"}}}))
 	}
 }
+
+// Clock is a settable time source for a ledger and whatever runs beside it
+// (Options.Clock: Clock.Now), starting at 2026-12-06 12:00 UTC.
+type Clock struct{ ns atomic.Int64 }
+
+// NewClock returns a Clock at 2026-12-06 12:00 UTC.
+func NewClock() *Clock {
+	c := &Clock{}
+	c.ns.Store(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
