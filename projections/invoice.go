@@ -89,7 +89,12 @@ func ParseInvoiceCSV(r io.Reader) ([]InvoiceLine, error) {
 		if l.Parts, err = strconv.Atoi(f[2]); err != nil || l.Parts < 1 || l.Parts > 255 {
 			return nil, fmt.Errorf("%w: line %d: parts %q", ErrInvoice, lineNo, f[2])
 		}
-		if l.Cost, err = decimal.NewFromString(f[3]); err != nil || l.Cost.IsNegative() || l.Cost.Exponent() < -18 || len(f[3]) > 40 {
+		// No exponent form: "1e2000000000" parses, and every later
+		// comparison of it rescales to two billion digits (reconcile hung).
+		if strings.ContainsAny(f[3], "eE") || len(f[3]) > 40 {
+			return nil, fmt.Errorf("%w: line %d: cost %q (a plain decimal like 0.0125)", ErrInvoice, lineNo, truncateField(f[3]))
+		}
+		if l.Cost, err = decimal.NewFromString(f[3]); err != nil || l.Cost.IsNegative() || l.Cost.Exponent() < -18 {
 			return nil, fmt.Errorf("%w: line %d: cost %q", ErrInvoice, lineNo, f[3])
 		}
 		ok := false
@@ -230,4 +235,12 @@ func CompareInvoice(ctx context.Context, pool *pgxpool.Pool, supplierID string, 
 	}
 	rep.InvoiceTotal, rep.OurTotal = invTotal.String(), ourTotal.String()
 	return rep, nil
+}
+
+// truncateField shortens a field quoted in an error.
+func truncateField(s string) string {
+	if len(s) > 48 {
+		return s[:48] + "…"
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smsledger/smsledger/projections"
 )
@@ -23,6 +24,7 @@ func TestParseInvoiceCSV(t *testing.T) {
 
 func FuzzParseInvoiceCSV(f *testing.F) {
 	f.Add("supplier_message_id,destination,parts,cost,date\nabc,447700900123,1,0.004,2025-02-01T10:00:00Z\n")
+	f.Add("abc,4477,1,1e2000000000,2025-02-01\n")
 	f.Add("x,1,255,0,2025-02-01 10:00:00\n")
 	f.Add("\ufeffsupplier_message_id,destination\n")
 	f.Fuzz(func(t *testing.T, in string) {
@@ -39,4 +41,24 @@ func FuzzParseInvoiceCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A cost in exponent form is refused at once: "1e2000000000" used to pass
+// and hang the reconciliation that compared it.
+func TestParseInvoiceCSVRefusesExponents(t *testing.T) {
+	for _, cost := range []string{"1e2000000000", "1E3", "0.5e-2", "-1e9"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := projections.ParseInvoiceCSV(strings.NewReader("supplier_message_id,destination,parts,cost,date\nabc,4477,1," + cost + ",2025-02-01\n"))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, projections.ErrInvoice) {
+				t.Errorf("cost %s: %v, want ErrInvoice", cost, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("cost %s: still parsing after 5 s", cost)
+		}
+	}
 }
