@@ -221,6 +221,12 @@ func (s *Service) SetSmppCredentials(ctx context.Context, tenantID, systemID, pa
 	if err != nil {
 		return fmt.Errorf("set smpp credentials of %q: %w", tenantID, err)
 	}
+	// The check above can race another tenant's claim; the log decides
+	// (the first claim wins, smppCredentialsSet), and the follower has
+	// applied ours by now.
+	if c := s.state.Load().smpp[systemID]; c.TenantID != tenantID {
+		return fmt.Errorf("system_id %q was claimed by another tenant first: %w", systemID, ErrConflict)
+	}
 	return nil
 }
 

@@ -110,10 +110,18 @@ func (f *follower) tenantChanged(cur, orig *state, e events.TenantChanged) *stat
 	return cur
 }
 
-// smppCredentialsSet replaces the tenant's system_id and its credential.
-func smppCredentialsSet(cur, orig *state, e events.SmppCredentialsSet) *state {
+// smppCredentialsSet replaces the tenant's system_id and its credential. A
+// system_id another tenant holds stays that tenant's: the first claim in
+// the log wins, so two commands racing for one system_id (on one node or
+// several) end the same way on every replay, and the loser's command sees
+// it (SetSmppCredentials).
+func (f *follower) smppCredentialsSet(cur, orig *state, e events.SmppCredentialsSet) *state {
 	old, ok := cur.tenants[e.TenantID]
 	if !ok {
+		return cur
+	}
+	if c, taken := cur.smpp[e.SystemID]; taken && c.TenantID != e.TenantID {
+		f.s.log.Error("ledger: SmppCredentialsSet for a system_id another tenant holds skipped", "tenant", e.TenantID, "holder", c.TenantID)
 		return cur
 	}
 	nt := *old

@@ -125,7 +125,7 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 	case events.TenantChanged:
 		return f.tenantChanged(cur, orig, e)
 	case events.SmppCredentialsSet:
-		return smppCredentialsSet(cur, orig, e)
+		return f.smppCredentialsSet(cur, orig, e)
 	case events.ApiKeyIssued:
 		return apiKeyIssued(cur, orig, e)
 	case events.RateCardChanged:
