@@ -194,6 +194,11 @@ var (
 	ErrInvalidAppend = errors.New("eventstore: invalid append")
 	// ErrClosed is returned by a store that has been closed.
 	ErrClosed = errors.New("eventstore: store closed")
+	// ErrRewound is returned for good once the log was found behind
+	// positions the store already saw committed (e.g. a database failover
+	// to a replica that lagged): events would be lost or reused silently,
+	// so the process must stop and an operator decide.
+	ErrRewound = errors.New("eventstore: the log went back behind positions already seen")
 )
 
 // WrongExpectedVersionError says that a stream's version did not match the

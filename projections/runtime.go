@@ -252,7 +252,7 @@ func (r *Runtime) run(ctx context.Context) {
 			b.Reset()
 		}
 		wait := b.Next()
-		if failures := b.Failures(); failures > r.opts.RetryMax {
+		if failures := b.Failures(); failures > r.opts.RetryMax || errors.Is(err, eventstore.ErrRewound) {
 			r.log.Error("projections stopped: too many consecutive failures", "attempts", failures, "err", err)
 			r.mu.Lock()
 			r.err = fmt.Errorf("projections: gave up after %d attempts: %w", failures, err)

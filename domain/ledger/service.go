@@ -233,6 +233,9 @@ func (s *Service) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, eventstore.ErrRewound) {
+			return fmt.Errorf("ledger: %w", err) // nothing to retry: an operator must look
+		}
 		if f.pos > from {
 			// It made progress since the last failure: a new outage
 			// starts from the shortest wait again.

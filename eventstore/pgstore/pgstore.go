@@ -116,6 +116,9 @@ type Store struct {
 	// all the same (the answer was lost), and then only its notification
 	// tells the readers; the next committed batch clears it.
 	unsure atomic.Bool
+	// rewound is set for good once the log was found behind knownHead
+	// (checkRewind): every append and subscription then fails.
+	rewound atomic.Bool
 
 	failMu       sync.Mutex // guards the failed-batch warning's spacing
 	failLogged   time.Time
@@ -185,6 +188,9 @@ func (s *Store) Close() error {
 
 // Append implements eventstore.Store with group commit.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if s.rewound.Load() {
+		return eventstore.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", stream, eventstore.ErrRewound)
+	}
 	if err := eventstore.ValidateAppend(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -278,11 +284,31 @@ func (s *Store) readTable(ctx context.Context, after eventstore.Position, limit 
 
 // Head implements eventstore.Store.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	floor := s.knownHead.Load() // committed before the query: the head cannot be lower
 	var head int64
 	if err := s.pool.QueryRow(ctx, `SELECT position FROM es_head WHERE id = 1`).Scan(&head); err != nil {
 		return 0, fmt.Errorf("pgstore: read head: %w", err)
 	}
+	if err := s.checkRewind(head, floor); err != nil {
+		return 0, err
+	}
 	return eventstore.Position(head), nil
+}
+
+// checkRewind reports ErrRewound, and remembers it for good, when the log's
+// head is below floor, a position known committed before the head was read.
+// The head only rises while the database keeps what it committed; lower, a
+// failover (or a restore) lost events, and positions after the head would
+// be given again to new events that readers past them never see.
+func (s *Store) checkRewind(head, floor int64) error {
+	if head >= floor && !s.rewound.Load() {
+		return nil
+	}
+	if s.rewound.CompareAndSwap(false, true) {
+		s.opts.Logger.Error("pgstore: the event log went back behind positions already committed (database failover to a lagging replica, or a restore?); refusing every append and read until restarted",
+			"head", head, "seen", floor)
+	}
+	return fmt.Errorf("pgstore: log head %d behind position %d already seen: %w", head, floor, eventstore.ErrRewound)
 }
 
 // readMode plans each read with its actual arguments and the table as it is
@@ -474,6 +500,9 @@ func (s *Store) SubscribeAll(ctx context.Context, after eventstore.Position) (ev
 func (sub *subscription) Next(ctx context.Context) ([]eventstore.RecordedEvent, error) {
 	polled := false
 	for {
+		if sub.s.rewound.Load() {
+			return nil, fmt.Errorf("pgstore: subscription after %d: %w", sub.after, eventstore.ErrRewound)
+		}
 		woken := sub.s.wake.wait()
 		events, err := sub.s.readLive(ctx, sub.after, sub.batch, polled)
 		if err != nil {
@@ -482,6 +511,14 @@ func (sub *subscription) Next(ctx context.Context) ([]eventstore.RecordedEvent, 
 		if len(events) > 0 {
 			sub.after = events[len(events)-1].Position
 			return events, nil
+		}
+		if polled {
+			// Nothing after what this reader has seen: the head must be at
+			// least there, or the log went back.
+			sub.s.raiseKnownHead(int64(sub.after))
+			if _, err := sub.s.Head(ctx); err != nil {
+				return nil, err
+			}
 		}
 		select {
 		case <-sub.s.closing:

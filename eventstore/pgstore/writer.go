@@ -152,6 +152,7 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 	defer cancel()
 	started := time.Now()
 	recordedAt := s.opts.Clock().UTC().Truncate(time.Microsecond)
+	floor := s.knownHead.Load() // committed before this batch: its positions must come after
 	outcomes, err := s.writeBatch(ctx, batch, events, recordedAt)
 	if err != nil {
 		s.logFailedBatch(len(batch), events, err)
@@ -162,6 +163,14 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 		return
 	}
 	committed := committedEvents(batch, outcomes, recordedAt)
+	if len(committed) > 0 {
+		if err := s.checkRewind(int64(committed[0].Position)-1, floor); err != nil {
+			for _, r := range batch {
+				r.finish(eventstore.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", r.stream, err))
+			}
+			return
+		}
+	}
 	s.tail.add(committed)
 	if n := len(committed); n > 0 {
 		s.raiseKnownHead(int64(committed[n-1].Position))
