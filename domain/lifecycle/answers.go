@@ -159,13 +159,23 @@ func (d *Driver) retryAnswers(ctx context.Context) {
 // Final DLRs to tenants. A message that reached a final state and whose
 // tenant asked for a DLR is forwarded once through the ReceiptSink; its
 // DeliveryForwarded event ends it. A tenant without a channel keeps it
-// pending in the log, and every pass retries the pending ones whose tenant
-// has a channel now. Delivery is at least once: a DLR forwarded whose
-// DeliveryForwarded is lost (a crash in between) is sent again after the
-// restart.
+// pending in the log, and every pass hands the pending ones whose tenant
+// has a channel now to the forwarding lanes. Delivery is at least once: a
+// DLR forwarded whose DeliveryForwarded is lost (a crash in between) is
+// sent again after the restart.
+//
+// One slow tenant must not stall the others. A receiver bind that never
+// answers holds each deliver_sm for the whole deliver timeout (10 s), so
+// DLRs wait in a lane per tenant (forwardLanes, loose.go) and a fair
+// scheduler starts them, the tenants in turn, each tenant with at most
+// forwardPerTenant deliveries running (forwardPerSlowTenant while its last
+// one failed or one has been running for forwardSlowAfter), all tenants
+// together with at most forwardWorkers. Nothing is delivered one by one
+// inside a pass: the pass only hands the DLRs over. Failures are counted
+// per tenant and logged once per forwardFailLogEvery with their number.
 
-// queueForward asks a forwarding worker to send id's final DLR; if the
-// queue is full a pass finds it in the log.
+// queueForward asks for id's final DLR to be sent; if the queue is full a
+// pass finds it in the log.
 func (d *Driver) queueForward(id uuid.UUID) {
 	select {
 	case d.toForward <- id:
@@ -173,28 +183,68 @@ func (d *Driver) queueForward(id uuid.UUID) {
 	}
 }
 
+// routeForwards moves the queued DLRs into their tenants' lanes until ctx
+// ends. It only looks the tenant up in the tracker: it never waits for a
+// tenant.
+func (d *Driver) routeForwards(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-d.toForward:
+			if w, ok := d.ledger.WorkOf(id); ok {
+				d.lanes.push(ctx, w.Message.TenantID, id, nil)
+			}
+		}
+	}
+}
+
+// forwardResult is how one forward ended, for its lane.
+type forwardResult int
+
+const (
+	// forwardSkipped: nothing sent (another worker has it, it was sent a
+	// moment ago, it is finished, or the tracker has not applied it yet).
+	forwardSkipped forwardResult = iota
+	// forwardSent: delivered, or taken by a channel that reports later.
+	forwardSent
+	// forwardNoReceiver: the tenant has no channel up; pending in the log.
+	forwardNoReceiver
+	// forwardFailed: the channel failed; pending, a pass hands it over again.
+	forwardFailed
+)
+
+// errNotDelivered is counted when a channel that reports later (a
+// webhook) gave the DLR up for now.
+var errNotDelivered = errors.New("the tenant's channel gave up on the DLR for now")
+
 // forward sends the final DLR of a message to its tenant, once.
-func (d *Driver) forward(ctx context.Context, id uuid.UUID) {
+func (d *Driver) forward(ctx context.Context, id uuid.UUID) forwardResult {
 	if !d.loose.startForward(id) {
-		return // another worker has it, or it was sent a moment ago
+		return forwardSkipped // another worker has it, or it was sent a moment ago
 	}
 	defer d.loose.endForward(id)
 	// The DLR's events were just appended; give the follower a moment to
 	// apply them (bounded) rather than leave it to the retry pass.
 	w, ok, _ := d.awaitWork(ctx, id, 40, func(w ledger.Work, ok bool) bool { return !ok || w.Message.State.Terminal() })
 	if !ok || !w.NeedsForward() {
-		return // finished, or still not applied (a pass picks it up)
+		return forwardSkipped // finished, or still not applied (a pass picks it up)
 	}
 	r := Receipt{Work: w, Stat: w.Message.ReceiptStatus(), DoneAt: d.now().UTC()}
 	err := d.receipts.Deliver(ctx, r, func(o Outcome) { d.forwarded(ctx, w, o) })
 	switch {
 	case err == nil:
 		d.forwarded(ctx, w, Delivered)
-	case errors.Is(err, ErrDeliveryPending), errors.Is(err, ErrNoReceiver):
-		// The sink reports later, or the DLR waits for a receiver.
+	case errors.Is(err, ErrDeliveryPending):
+		// The sink reports later.
+	case errors.Is(err, ErrNoReceiver):
+		return forwardNoReceiver // waits for a receiver
 	default:
-		d.log.Warn("DLR to tenant not delivered; will retry", "message", id, "tenant", w.Message.TenantID, "err", err)
+		// Counted, and logged once per tenant per forwardFailLogEvery.
+		d.lanes.failed(w.Message.TenantID, err)
+		return forwardFailed
 	}
+	return forwardSent
 }
 
 // forwarded records the end of a receipt delivery: a delivered (or for good
@@ -207,6 +257,7 @@ func (d *Driver) forwarded(ctx context.Context, w ledger.Work, o Outcome) {
 		d.opts.Observer.DLRForwarded(d.now().Sub(w.AcceptedAt))
 	case Refused:
 	default:
+		d.lanes.failed(w.Message.TenantID, errNotDelivered)
 		return // pending: a pass tries again
 	}
 	d.loose.markForwarded(id)
@@ -223,16 +274,39 @@ func (d *Driver) forwarded(ctx context.Context, w ledger.Work, o Outcome) {
 	}
 }
 
-// forwardPending retries the DLRs whose tenant has a channel now.
+// forwardPending logs the tenants' delivery failures counted since the last
+// report (at most once per forwardFailLogEvery each), then hands the DLRs
+// still pending whose tenant has a channel now to their lanes. It waits for
+// what it handed over at most forwardPassWait, so that a pass normally ends
+// with the responsive tenants' DLRs forwarded, while a tenant that does not
+// answer holds the pass back by no more than that: its DLRs go on in their
+// lane (or stay pending in the log when the lane is full).
 func (d *Driver) forwardPending(ctx context.Context) {
-	d.loose.forgetForwarded(d.now())
+	now := d.now()
+	d.loose.forgetForwarded(now)
+	d.lanes.report(now, d.log)
+	ready := map[string]bool{}
+	b := newForwardBatch()
 	for _, w := range d.ledger.Unfinished((*ledger.Work).NeedsForward, d.opts.RecoverMax) {
 		if ctx.Err() != nil {
-			return
+			break
 		}
-		if !d.receipts.Ready(w.Message.TenantID) {
-			continue
+		tenant := w.Message.TenantID
+		up, seen := ready[tenant]
+		if !seen {
+			up = d.receipts.Ready(tenant)
+			ready[tenant] = up
 		}
-		d.forward(ctx, w.Message.ID)
+		if up {
+			d.lanes.push(ctx, tenant, w.Message.ID, b)
+		}
+	}
+	b.finish() // the hander's own count
+	t := time.NewTimer(forwardPassWait)
+	defer t.Stop()
+	select {
+	case <-b.done:
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }

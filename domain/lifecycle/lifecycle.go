@@ -220,10 +220,33 @@ func (o *Options) setDefaults() {
 
 // Bounds and waits.
 const (
-	// forwardQueueMax bounds the final DLRs queued for forwardWorkers; when
-	// it is full the DLR stays pending in the log and a pass sends it.
+	// forwardQueueMax bounds the final DLRs queued for their tenants' lanes,
+	// and again all the lanes together; when full, the DLR stays pending in
+	// the log and a pass hands it over.
 	forwardQueueMax = 65536
-	forwardWorkers  = 32
+	// forwardLaneMax bounds one tenant's lane, so that a tenant that does not
+	// answer cannot fill forwardQueueMax: its other DLRs wait in the log.
+	forwardLaneMax = 4096
+	// forwardWorkers bounds the DLR deliveries running at once, all tenants
+	// together. forwardPerTenant bounds one tenant's (as many as the whole
+	// pool used to have: one busy tenant forwards as fast as before), so a
+	// receiver that never answers holds at most a quarter of them, and only
+	// until its first deliveries end; from then on, while its last delivery
+	// failed or one has been running for forwardSlowAfter, it gets
+	// forwardPerSlowTenant.
+	forwardWorkers       = 128
+	forwardPerTenant     = 32
+	forwardPerSlowTenant = 2
+	forwardSlowAfter     = 2 * time.Second
+	// forwardPassWait bounds how long a pass waits for the DLRs it handed
+	// to the lanes: a tenant that does not answer delays the pass's other
+	// work by at most that.
+	forwardPassWait = 500 * time.Millisecond
+	// forwardFailLogEvery: a tenant's failed DLR deliveries are logged as
+	// one line with their number at most this often, not one per DLR per
+	// pass; forwardFailTenantsMax bounds the tenants counted apart.
+	forwardFailLogEvery   = 10 * time.Second
+	forwardFailTenantsMax = 10_000
 	// redoQueueMax bounds the stuck messages queued for redoWorkers; the
 	// resumer waits while it is full.
 	redoQueueMax = 4096
@@ -280,9 +303,11 @@ type Driver struct {
 	// whose time has come to the redo workers (schedule.go).
 	scheduleNow chan struct{}
 
-	// toForward queues final DLRs for the forwarding workers, so that a
-	// supplier's deliver_sm_resp does not wait for the tenant's ack.
+	// toForward queues final DLRs for their tenants' lanes, so that a
+	// supplier's deliver_sm_resp does not wait for the tenant's ack; lanes
+	// runs their deliveries, fairly across tenants (answers.go, loose.go).
 	toForward chan uuid.UUID
+	lanes     *forwardLanes
 
 	// stopping is set once Run's context has ended: the supplier side
 	// drains, its answers are still recorded, but a failed-over message is
@@ -307,6 +332,7 @@ func New(l Ledger, suppliers Suppliers, receipts ReceiptSink, opts Options) *Dri
 		scheduleNow: make(chan struct{}, 1),
 		toForward:   make(chan uuid.UUID, forwardQueueMax),
 	}
+	d.lanes = newForwardLanes(d.forward, d.now)
 	d.resumeAge.Store(math.MaxInt64)
 	return d
 }
@@ -317,7 +343,11 @@ func New(l Ledger, suppliers Suppliers, receipts ReceiptSink, opts Options) *Dri
 // (the supplier side drains); they are recorded with contexts of their own.
 func (d *Driver) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	startWorkers(ctx, &wg, forwardWorkers, d.toForward, func(id uuid.UUID) { d.forward(ctx, id) })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.routeForwards(ctx)
+	}()
 	startWorkers(ctx, &wg, d.opts.Workers, d.ledger.Outbox(), func(id uuid.UUID) { d.dispatch(ctx, id) })
 	startWorkers(ctx, &wg, redoWorkers, d.redo, func(id uuid.UUID) { d.redispatch(ctx, id) })
 	d.recover(ctx)
@@ -338,6 +368,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			d.stopping.Store(true)
 			wg.Wait()
+			d.lanes.wait() // deliveries end with ctx; their outcomes are recorded
 			return nil
 		case <-tick.C:
 			lastDropped = d.pass(ctx, pass, lastDropped)

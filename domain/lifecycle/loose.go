@@ -2,7 +2,9 @@ package lifecycle
 
 import (
 	"context"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -284,4 +286,243 @@ func (l *loose) putInFlightSeen(s map[AttemptKey]time.Time) {
 	l.mu.Lock()
 	l.inFlightSeen = s
 	l.mu.Unlock()
+}
+
+// forwardLanes holds the final DLRs waiting to go to their tenants, a lane
+// (FIFO) per tenant, and starts their deliveries fairly: tenants take turns
+// (a ring of the tenants with a DLR waiting and room to send it), each with
+// at most forwardPerTenant deliveries running (forwardPerSlowTenant while
+// it is slow), all together at most forwardWorkers. A tenant whose receiver
+// never answers thus holds at most forwardPerTenant of forwardWorkers, and
+// only until its first deliveries time out; the others' DLRs keep flowing.
+// Every delivery runs on a goroutine of its own, started here and counted
+// in running. The log stays the truth: a DLR not taken (a full lane) stays
+// pending and a pass hands it over again.
+type forwardLanes struct {
+	forward func(ctx context.Context, id uuid.UUID) forwardResult
+	now     func() time.Time
+
+	mu      sync.Mutex
+	lanes   map[string]*forwardLane
+	ring    []string // tenants in turn; a tenant is in it at most once
+	queued  int      // DLRs waiting in all lanes (at most forwardQueueMax)
+	running int      // deliveries running (at most forwardWorkers)
+	wg      sync.WaitGroup
+	// failures counts the failed deliveries per tenant since its last
+	// report (at most forwardFailTenantsMax tenants; others are counted in
+	// failuresElsewhere).
+	failures          map[string]*forwardFailures
+	failuresElsewhere int
+}
+
+// forwardLane is one tenant's DLRs.
+type forwardLane struct {
+	queue   []forwardItem          // waiting, oldest first (at most forwardLaneMax)
+	has     map[uuid.UUID]struct{} // waiting or running: not taken twice
+	started map[uuid.UUID]time.Time
+	inRing  bool
+	slow    bool // the last delivery failed or took forwardSlowAfter or more
+}
+
+// forwardItem is one DLR in a lane, with the context it runs under and the
+// batch (a pass) waiting for it, if any.
+type forwardItem struct {
+	ctx   context.Context
+	id    uuid.UUID
+	batch *forwardBatch
+}
+
+// forwardFailures is one tenant's failed deliveries since its last report.
+type forwardFailures struct {
+	n          int
+	last       error
+	reportedAt time.Time
+}
+
+func newForwardLanes(forward func(context.Context, uuid.UUID) forwardResult, now func() time.Time) *forwardLanes {
+	return &forwardLanes{forward: forward, now: now, lanes: map[string]*forwardLane{}, failures: map[string]*forwardFailures{}}
+}
+
+// push puts id in tenant's lane; false when it is there already, or the
+// lane or all lanes together are full (it stays pending in the log).
+func (f *forwardLanes) push(ctx context.Context, tenant string, id uuid.UUID, b *forwardBatch) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.lanes[tenant]
+	if l == nil {
+		l = &forwardLane{has: map[uuid.UUID]struct{}{}, started: map[uuid.UUID]time.Time{}}
+		f.lanes[tenant] = l
+	}
+	if _, there := l.has[id]; there || len(l.queue) >= forwardLaneMax || f.queued >= forwardQueueMax {
+		f.dropIdle(tenant, l)
+		return false
+	}
+	if b != nil {
+		b.add()
+	}
+	l.has[id] = struct{}{}
+	l.queue = append(l.queue, forwardItem{ctx: ctx, id: id, batch: b})
+	f.queued++
+	f.turn(tenant, l)
+	f.start()
+	return true
+}
+
+// limit is how many deliveries tenant's lane may run now. f.mu is held.
+func (l *forwardLane) limit(now time.Time) int {
+	if l.slow {
+		return forwardPerSlowTenant
+	}
+	for _, since := range l.started {
+		if now.Sub(since) >= forwardSlowAfter {
+			return forwardPerSlowTenant
+		}
+	}
+	return forwardPerTenant
+}
+
+// turn puts the tenant in the ring if it has a DLR waiting and is not in
+// it. (Whether it has room is decided when its turn comes.) f.mu is held.
+func (f *forwardLanes) turn(tenant string, l *forwardLane) {
+	if !l.inRing && len(l.queue) > 0 {
+		l.inRing = true
+		f.ring = append(f.ring, tenant)
+	}
+}
+
+// start starts deliveries while there is room, one per tenant per turn.
+// A tenant at its own limit leaves the ring until one of its deliveries
+// ends. f.mu is held.
+func (f *forwardLanes) start() {
+	now := f.now()
+	for f.running < forwardWorkers && len(f.ring) > 0 {
+		tenant := f.ring[0]
+		f.ring[0] = ""
+		f.ring = f.ring[1:]
+		l := f.lanes[tenant]
+		l.inRing = false
+		if len(l.queue) == 0 || len(l.started) >= l.limit(now) {
+			continue
+		}
+		it := l.queue[0]
+		l.queue[0] = forwardItem{}
+		l.queue = l.queue[1:]
+		f.queued--
+		l.started[it.id] = now
+		f.running++
+		f.turn(tenant, l)
+		f.wg.Add(1)
+		go f.run(tenant, it)
+	}
+}
+
+// run delivers one DLR and hands its lane's turn on.
+func (f *forwardLanes) run(tenant string, it forwardItem) {
+	defer f.wg.Done()
+	res := forwardSkipped
+	if it.ctx.Err() == nil {
+		res = f.forward(it.ctx, it.id)
+	}
+	f.mu.Lock()
+	l := f.lanes[tenant]
+	took := f.now().Sub(l.started[it.id])
+	delete(l.started, it.id)
+	delete(l.has, it.id)
+	f.running--
+	switch res {
+	case forwardFailed:
+		l.slow = true
+	case forwardSent:
+		l.slow = took >= forwardSlowAfter
+	}
+	f.turn(tenant, l)
+	f.dropIdle(tenant, l)
+	f.start()
+	f.mu.Unlock()
+	if it.batch != nil {
+		it.batch.finish()
+	}
+}
+
+// dropIdle forgets a lane with nothing waiting or running that is not
+// slow (a slow one is remembered, so that its next DLRs start at the slow
+// tenant's limit). f.mu is held.
+func (f *forwardLanes) dropIdle(tenant string, l *forwardLane) {
+	if len(l.queue) == 0 && len(l.started) == 0 && !l.slow {
+		delete(f.lanes, tenant)
+	}
+}
+
+// wait waits for the deliveries running to end.
+func (f *forwardLanes) wait() { f.wg.Wait() }
+
+// failed counts a failed delivery of tenant's.
+func (f *forwardLanes) failed(tenant string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.failures[tenant]
+	if c == nil {
+		if len(f.failures) >= forwardFailTenantsMax {
+			f.failuresElsewhere++
+			return
+		}
+		c = &forwardFailures{}
+		f.failures[tenant] = c
+	}
+	c.n++
+	c.last = err
+}
+
+// report logs, for each tenant whose deliveries failed and not reported
+// in the last forwardFailLogEvery, one line with their number and the last
+// error, and forgets the tenants with nothing to report.
+func (f *forwardLanes) report(now time.Time, log *slog.Logger) {
+	type line struct {
+		tenant string
+		n      int
+		last   error
+	}
+	var lines []line
+	f.mu.Lock()
+	for tenant, c := range f.failures {
+		if now.Sub(c.reportedAt) < forwardFailLogEvery {
+			continue
+		}
+		if c.n == 0 {
+			delete(f.failures, tenant)
+			continue
+		}
+		lines = append(lines, line{tenant, c.n, c.last})
+		c.n, c.last, c.reportedAt = 0, nil, now
+	}
+	elsewhere := f.failuresElsewhere
+	f.failuresElsewhere = 0
+	f.mu.Unlock()
+	for _, l := range lines {
+		log.Warn("DLRs to tenant not delivered; will retry", "tenant", l.tenant, "failures", l.n, "within", forwardFailLogEvery, "last_err", l.last)
+	}
+	if elsewhere > 0 {
+		log.Warn("DLRs to more tenants not delivered; will retry", "failures", elsewhere, "tenants_over", forwardFailTenantsMax)
+	}
+}
+
+// forwardBatch lets a pass wait for the DLRs it handed over. It starts
+// with one count, the hander's own, released once all are handed over.
+type forwardBatch struct {
+	left atomic.Int64
+	done chan struct{}
+}
+
+func newForwardBatch() *forwardBatch {
+	b := &forwardBatch{done: make(chan struct{})}
+	b.left.Store(1)
+	return b
+}
+
+func (b *forwardBatch) add() { b.left.Add(1) }
+
+func (b *forwardBatch) finish() {
+	if b.left.Add(-1) == 0 {
+		close(b.done)
+	}
 }
