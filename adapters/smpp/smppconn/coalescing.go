@@ -1,13 +1,12 @@
 // Package smppconn holds what SMPP clients built on gosmpp put under their
-// sessions: a connection that batches PDU writes into fewer system calls.
+// sessions: a connection (plain TCP or TLS) that batches PDU writes into
+// fewer system calls and hands gosmpp only PDUs it can decode safely.
 package smppconn
 
 import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/linxGnu/gosmpp"
 )
 
 // coalesceBytesMax bounds the bytes a bind's connection holds for writing:
@@ -46,19 +45,6 @@ func newCoalescingConn(c net.Conn, writeTimeout time.Duration) *coalescingConn {
 	cc.room = sync.NewCond(&cc.mu)
 	go cc.flushLoop()
 	return cc
-}
-
-// Dialer dials TCP (within dialTimeout) for gosmpp and wraps the
-// connection in a coalescingConn whose flushes must finish within
-// writeTimeout.
-func Dialer(dialTimeout, writeTimeout time.Duration) gosmpp.Dialer {
-	return func(addr string) (net.Conn, error) {
-		c, err := net.DialTimeout("tcp", addr, dialTimeout)
-		if err != nil {
-			return nil, err
-		}
-		return newCoalescingConn(c, writeTimeout), nil
-	}
 }
 
 func (c *coalescingConn) Write(p []byte) (int, error) {
