@@ -441,27 +441,47 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request, tenant string) er
 	return nil
 }
 
+// message: with a tenant's key, its own message in the tenant's view (no
+// supplier, no cost); with the admin token (tenant ""), any tenant's
+// message, whole, with the margin. See views.go.
 func (h *handler) message(w http.ResponseWriter, r *http.Request, tenant string) error {
 	id, err := parseMessageID(r)
 	if err != nil {
 		return err
 	}
+	if err := h.reads.enter(r.Context()); err != nil {
+		return err
+	}
 	v, err := h.svc.Message(r.Context(), tenant, id)
+	h.reads.leave()
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, v)
+	if tenant == "" {
+		writeJSON(w, http.StatusOK, adminView(v))
+		return nil
+	}
+	writeJSON(w, http.StatusOK, tenantMessage(v))
 	return nil
 }
 
+// messageEvents: the audit trail; a tenant's key gets each event's data
+// filtered to what the tenant may see, the admin token all of it.
 func (h *handler) messageEvents(w http.ResponseWriter, r *http.Request, tenant string) error {
 	id, err := parseMessageID(r)
 	if err != nil {
 		return err
 	}
+	if err := h.reads.enter(r.Context()); err != nil {
+		return err
+	}
 	evs, err := h.svc.MessageEvents(r.Context(), tenant, id)
+	h.reads.leave()
 	if err != nil {
 		return err
+	}
+	if tenant != "" {
+		evs = tenantEvents(evs)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"message_id": id, "events": evs})
 	return nil

@@ -11,6 +11,12 @@
 // caller. Input is decoded strictly (unknown fields, wrong types, trailing
 // data and bad decimals are 400), bodies are size-limited, money is a
 // decimal string, and errors are {"error":{"code","message"}}.
+//
+// A tenant's key sees its messages without supplier identity or cost; the
+// admin token sees any tenant's message whole (views.go). /metrics needs
+// the admin token (MetricsHandler serves a listener of its own). Failed
+// authentications are limited per client address and per API key id, and
+// tenant reads go through a bounded pool of their own (limits.go).
 package httpapi
 
 import (
@@ -93,6 +99,16 @@ type Options struct {
 	Readiness func(ctx context.Context) error
 	// Reports serves CDRs, reconciliation and replay. Optional.
 	Reports Reports
+	// AuthLimits bound failed authentications per API key id and per
+	// client address (429 too_many_failures). Zero values: the defaults.
+	AuthLimits AuthLimits
+	// TenantReads bounds the tenant reads (message views, audit trails,
+	// CDR pages) in progress at once, so that heavy reads cannot take the
+	// database connections the event store's writers need; 0:
+	// DefaultTenantReads.
+	TenantReads int
+	// Now is the clock of the failure limits (tests); nil: time.Now.
+	Now func() time.Time
 }
 
 type handler struct {
@@ -103,6 +119,9 @@ type handler struct {
 	metrics    *metrics
 	mux        *http.ServeMux
 	routesList []Route
+	keyFails   *failureLimiter // per presented API key id
+	addrFails  *failureLimiter // per client address
+	reads      readGate
 }
 
 // Route is one registered endpoint.
@@ -118,6 +137,9 @@ const (
 	authNone authKind = iota
 	authAdmin
 	authTenant
+	// authTenantOrAdmin: a tenant's API key (its own data, the tenant's
+	// view) or the admin token (any tenant's, the whole view; tenant "").
+	authTenantOrAdmin
 )
 
 // NewHandler returns the HTTP API over svc (a *ledger.Service in
@@ -137,13 +159,24 @@ func newHandler(svc Ledger, opts Options) *handler {
 		opts.Registry = prometheus.NewRegistry()
 		opts.Registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	opts.AuthLimits.setDefaults()
+	if opts.TenantReads <= 0 {
+		opts.TenantReads = DefaultTenantReads
+	}
 	h := &handler{svc: svc, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	al := opts.AuthLimits
+	h.keyFails = newFailureLimiter(al.PerKey, al.Window, al.MaxEntries, opts.Now)
+	h.addrFails = newFailureLimiter(al.PerAddr, al.Window, al.MaxEntries, opts.Now)
+	h.reads = make(readGate, opts.TenantReads)
 	h.adminHash = sha256.Sum256([]byte(opts.AdminToken))
 	h.metrics = newMetrics(opts.Registry, svc)
 	h.routesList = []Route{
 		{"GET", "/healthz", authNone, h.healthz},
 		{"GET", "/readyz", authNone, h.readyz},
-		{"GET", "/metrics", authNone, h.metricsHandler()},
+		{"GET", "/metrics", authAdmin, h.metricsHandler()},
 		{"GET", "/v1/openapi.json", authNone, h.openapi},
 		{"POST", "/v1/tenants", authAdmin, h.createTenant},
 		{"POST", "/v1/tenants/{id}/smpp-credentials", authAdmin, h.setSmpp},
@@ -158,8 +191,8 @@ func newHandler(svc Ledger, opts Options) *handler {
 		{"GET", "/v1/reconciliation", authAdmin, h.reconcile},
 		{"POST", "/v1/replay", authAdmin, h.replay},
 		{"POST", "/v1/messages", authTenant, h.send},
-		{"GET", "/v1/messages/{id}", authTenant, h.message},
-		{"GET", "/v1/messages/{id}/events", authTenant, h.messageEvents},
+		{"GET", "/v1/messages/{id}", authTenantOrAdmin, h.message},
+		{"GET", "/v1/messages/{id}/events", authTenantOrAdmin, h.messageEvents},
 		{"GET", "/v1/balance", authTenant, h.balance},
 		{"GET", "/v1/cdrs", authTenant, h.cdrs},
 	}
@@ -226,26 +259,62 @@ func (h *handler) wrap(rt Route) http.Handler {
 }
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, rt Route) error {
-	var tenant string
-	switch rt.auth {
-	case authAdmin:
-		tok, ok := bearer(r)
-		got := sha256.Sum256([]byte(tok))
-		if !ok || h.opts.AdminToken == "" || subtle.ConstantTimeCompare(got[:], h.adminHash[:]) != 1 {
-			return errorf(http.StatusUnauthorized, "unauthorized", "admin endpoint: missing or wrong Bearer admin token")
-		}
-	case authTenant:
-		tok, ok := bearer(r)
-		if !ok {
-			return errorf(http.StatusUnauthorized, "unauthorized", "missing Bearer API key")
-		}
-		id, err := h.svc.AuthenticateAPIKey(r.Context(), tok)
-		if err != nil {
-			return errorf(http.StatusUnauthorized, "unauthorized", "invalid API key")
-		}
-		tenant = id
+	if rt.auth == authNone {
+		return rt.h(w, r, "")
+	}
+	tenant, err := h.authenticate(w, r, rt.auth)
+	if err != nil {
+		return err
 	}
 	return rt.h(w, r, tenant)
+}
+
+// authenticate checks a request's Bearer credentials for an endpoint of
+// kind auth and returns its tenant ("" for the admin token). Failures are
+// counted per client address and per presented API key id; one over its
+// limit is refused (429) before its credentials are looked at, so that
+// guessing costs time.
+func (h *handler) authenticate(w http.ResponseWriter, r *http.Request, auth authKind) (string, error) {
+	tok, ok := bearer(r)
+	addr := clientAddr(r)
+	keyID := apiKeyID(tok)
+	if left, blocked := h.addrFails.blocked(addr); blocked {
+		return "", tooManyFailures(w, left)
+	}
+	if keyID != "" {
+		if left, blocked := h.keyFails.blocked(keyID); blocked {
+			return "", tooManyFailures(w, left)
+		}
+	}
+	fail := func(msg string) (string, error) {
+		h.addrFails.fail(addr)
+		if keyID != "" {
+			h.keyFails.fail(keyID)
+		}
+		h.metrics.authFailed()
+		return "", errorf(http.StatusUnauthorized, "unauthorized", "%s", msg)
+	}
+	if auth == authAdmin || (auth == authTenantOrAdmin && keyID == "") {
+		got := sha256.Sum256([]byte(tok))
+		if !ok || h.opts.AdminToken == "" || subtle.ConstantTimeCompare(got[:], h.adminHash[:]) != 1 {
+			if auth == authTenantOrAdmin {
+				return fail("missing or wrong Bearer API key or admin token")
+			}
+			return fail("admin endpoint: missing or wrong Bearer admin token")
+		}
+		return "", nil
+	}
+	if !ok {
+		return fail("missing Bearer API key")
+	}
+	id, err := h.svc.AuthenticateAPIKey(r.Context(), tok)
+	if err != nil {
+		if ledger.CodeOf(err) != ledger.CodeBadCredentials {
+			return "", err // e.g. not ready: not the caller's failure
+		}
+		return fail("invalid API key")
+	}
+	return id, nil
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -404,8 +473,15 @@ func (h *handler) readyz(w http.ResponseWriter, r *http.Request, _ string) error
 	return nil
 }
 
+// MetricsHandler serves reg's metrics without authentication: for a
+// listener of its own (serve's --metrics-addr); on the API's address
+// /metrics needs the admin token.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
 func (h *handler) metricsHandler() func(http.ResponseWriter, *http.Request, string) error {
-	ph := promhttp.HandlerFor(h.opts.Registry, promhttp.HandlerOpts{})
+	ph := MetricsHandler(h.opts.Registry)
 	return func(w http.ResponseWriter, r *http.Request, _ string) error {
 		ph.ServeHTTP(w, r)
 		return nil
@@ -452,6 +528,10 @@ func (h *handler) cdrs(w http.ResponseWriter, r *http.Request, tenant string) er
 	if err != nil {
 		return err
 	}
+	if err := h.reads.enter(r.Context()); err != nil {
+		return err
+	}
+	defer h.reads.leave()
 	q := r.URL.Query()
 	from, err := parseTime(q.Get("from"), "from")
 	if err != nil {

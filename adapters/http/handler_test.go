@@ -136,10 +136,19 @@ func TestAuth(t *testing.T) {
 	if st, _ := c.do("GET", "/v1/balance", acme, ""); st != 200 {
 		t.Errorf("balance with key: %d", st)
 	}
-	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/v1/openapi.json"} {
+	for _, p := range []string{"/healthz", "/readyz", "/v1/openapi.json"} {
 		if st, _ := c.raw("GET", p, "", ""); st != 200 {
 			t.Errorf("GET %s: %d", p, st)
 		}
+	}
+	// /metrics on the API's address needs the admin token.
+	for _, tok := range []string{"", acme, "wrong"} {
+		if st, m := c.do("GET", "/metrics", tok, ""); st != 401 || errCode(m) != "unauthorized" {
+			t.Errorf("GET /metrics with %q: %d %v", tok, st, m)
+		}
+	}
+	if st, _ := c.raw("GET", "/metrics", admin, ""); st != 200 {
+		t.Errorf("GET /metrics with the admin token: %d", st)
 	}
 }
 
@@ -210,9 +219,13 @@ func TestSendMessageEventsBalanceAndIsolation(t *testing.T) {
 		t.Fatalf("send: %d %v", st, m)
 	}
 	id := m["message_id"].(string)
+	st, m = c.do("GET", "/v1/messages/"+id, admin, "")
+	if st != 200 || m["state"] != "routed" || m["supplier"] != "sup1" || m["price"] != "0.07" || m["cost"] != "0.02" || m["margin"] != "0.05" {
+		t.Fatalf("message (admin): %d %v", st, m)
+	}
 	st, m = c.do("GET", "/v1/messages/"+id, acme, "")
-	if st != 200 || m["state"] != "routed" || m["supplier"] != "sup1" || m["price"] != "0.07" || m["cost"] != "0.02" {
-		t.Fatalf("message: %d %v", st, m)
+	if st != 200 || m["state"] != "routed" || m["supplier"] != nil || m["price"] != "0.07" || m["cost"] != nil {
+		t.Fatalf("message (tenant): %d %v", st, m)
 	}
 	st, m = c.do("GET", "/v1/messages/"+id+"/events", acme, "")
 	if evs, _ := m["events"].([]any); st != 200 || len(evs) != 3 {
@@ -232,7 +245,7 @@ func TestSendMessageEventsBalanceAndIsolation(t *testing.T) {
 		t.Errorf("beta balance: %d %v", st, m)
 	}
 	// Metrics count the submit.
-	_, raw := c.raw("GET", "/metrics", "", "")
+	_, raw := c.raw("GET", "/metrics", admin, "")
 	if !bytes.Contains(raw, []byte(`smsledger_submits_total{channel="http",result="accepted",tier="premium"} 1`)) {
 		t.Errorf("metrics lack the accepted submit:\n%s", raw)
 	}

@@ -13,6 +13,7 @@ type metrics struct {
 	requests *prometheus.HistogramVec // route, method-path, status
 	submits  *prometheus.CounterVec   // channel, result, tier
 	submitD  prometheus.Histogram
+	authFail prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, svc Ledger) *metrics {
@@ -31,8 +32,12 @@ func newMetrics(reg *prometheus.Registry, svc Ledger) *metrics {
 			Help:    "Time from submit to durable acceptance or refusal (HTTP channel).",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, 1},
 		}),
+		authFail: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smsledger_http_auth_failures_total",
+			Help: "Failed authentications on the HTTP API (wrong admin token, unknown or wrong API key).",
+		}),
 	}
-	cs := []prometheus.Collector{m.requests, m.submits, m.submitD}
+	cs := []prometheus.Collector{m.requests, m.submits, m.submitD, m.authFail}
 	if svc != nil {
 		cs = append(cs,
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -67,6 +72,8 @@ func newMetrics(reg *prometheus.Registry, svc Ledger) *metrics {
 	}
 	return m
 }
+
+func (m *metrics) authFailed() { m.authFail.Inc() }
 
 func (m *metrics) observe(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())

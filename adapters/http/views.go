@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"encoding/json"
+
+	"github.com/shopspring/decimal"
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/ledger"
+)
+
+// A message as its tenant sees it (API key) and as an operator sees it
+// (admin token). The tenant's view has no supplier identity and no supplier
+// cost: the supplier, its message id, the route prefix and the cost are
+// left out of GET /v1/messages/{id}, and each event of GET …/events keeps
+// only the members of its type's allow-list below (a type not listed keeps
+// none): every event stays in the list, with its type, version, position
+// and recorded_at, so that the trail's shape (attempts, failovers, the
+// final outcome) is the tenant's to read, never whom it went through or
+// what it cost us. The admin view is the whole message with the margin.
+
+// tenantMessage is the tenant's view of a message.
+func tenantMessage(v ledger.MessageView) ledger.MessageView {
+	v.Supplier, v.SupplierMessageID, v.RoutePrefix = "", "", ""
+	v.Cost, v.CostCurrency = "", ""
+	return v
+}
+
+// adminMessage is an operator's view: the whole message and the margin
+// (price − cost, when both are in one currency).
+type adminMessage struct {
+	ledger.MessageView
+	Margin string `json:"margin,omitempty"`
+}
+
+func adminView(v ledger.MessageView) adminMessage {
+	out := adminMessage{MessageView: v}
+	if v.Cost != "" && v.CostCurrency == v.Currency {
+		price, err1 := decimal.NewFromString(v.Price)
+		cost, err2 := decimal.NewFromString(v.Cost)
+		if err1 == nil && err2 == nil {
+			out.Margin = price.Sub(cost).String()
+		}
+	}
+	return out
+}
+
+// tenantEventFields lists, per event type, the data members a tenant sees.
+var tenantEventFields = func() map[string]map[string]bool {
+	common := []string{"schema", "message_id", "at"}
+	lists := map[string][]string{
+		events.TypeMessageAccepted: {"tenant_id", "channel", "from", "to", "text", "encoding", "parts", "rate_prefix",
+			"price_per_part", "price", "currency", "billing", "registered_delivery", "receipt_on_failure_only",
+			"tenant_reference", "expires_at", "send_at", "client_ref", "idempotency_key"},
+		events.TypeRouteSelected:        {"tier"},
+		events.TypeSubmittedToSupplier:  {"attempt"},
+		events.TypeSupplierAccepted:     {"attempt", "latency_ms"},
+		events.TypeSupplierRejected:     {"attempt", "command_status"},
+		events.TypeSupplierTimedOut:     {"attempt", "timeout_ms"},
+		events.TypeFailedOver:           {"attempt", "reason"},
+		events.TypeDeliveryReported:     {"status", "error_code", "done_at"},
+		events.TypeDeliveryForwarded:    {"tenant_id", "status"},
+		events.TypeMessageExpired:       {},
+		events.TypeMessageFailed:        {"reason"},
+		events.TypeHeld:                 {"tenant_id", "amount", "currency"},
+		events.TypeSettled:              {"tenant_id", "held", "price", "currency"},
+		events.TypeReleased:             {"tenant_id", "amount", "currency", "reason"},
+		events.TypeSupplierCostBooked:   {},
+		events.TypeJournalEntryRecorded: {"entry_id", "kind", "tenant_id", "reference"},
+	}
+	out := make(map[string]map[string]bool, len(lists))
+	for typ, fields := range lists {
+		m := make(map[string]bool, len(fields)+len(common))
+		for _, f := range append(fields, common...) {
+			m[f] = true
+		}
+		out[typ] = m
+	}
+	return out
+}()
+
+// tenantEvents filters each event's data to its type's allow-list.
+func tenantEvents(evs []ledger.EventView) []ledger.EventView {
+	out := make([]ledger.EventView, len(evs))
+	for i, e := range evs {
+		out[i] = e
+		out[i].Data = filterData(e.Data, tenantEventFields[e.Type])
+	}
+	return out
+}
+
+func filterData(data json.RawMessage, allowed map[string]bool) json.RawMessage {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return json.RawMessage(`{}`)
+	}
+	for k := range m {
+		if !allowed[k] {
+			delete(m, k)
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	return b
+}
