@@ -1,20 +1,29 @@
 package server
 
-// bind_transmitter/receiver/transceiver: authentication (delayed after
-// failures) and the bind_resp.
+// bind_transmitter/receiver/transceiver: failure budgets, authentication,
+// the tenant's say (BindAuthorizer) and the bind_resp.
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
+	"net/netip"
 
+	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
 )
 
 // bind answers a bind request; true closes the session (bind refused, or
-// Close during the auth-failure delay).
+// Close while it waited).
+//
+// A bind is first admitted by the failure budgets (authGuard: it may wait
+// for its address's spacing, never past the bind deadline), then its
+// credentials are checked (Ingress.AuthenticateSMPP, within the bind
+// deadline), then the tenant may refuse it (BindAuthorizer). A wrong
+// password, an unknown system_id and a spent budget are all answered
+// ESME_RINVPASWD, so the answer does not tell whether a system_id exists
+// (the ledger makes both cost one hash comparison).
 func (s *session) bind(q *pdu.BindRequest) bool {
 	resp := pdu.NewBindResp(*q)
 	resp.SystemID = s.srv.cfg.SystemID
@@ -23,29 +32,46 @@ func (s *session) bind(q *pdu.BindRequest) bool {
 		s.send(bindError(resp, q))
 		return false
 	}
-	if d := s.srv.fails.delay(s.ip, time.Now()); d > 0 {
-		select {
-		case <-time.After(d):
-		case <-s.srv.hardCtx.Done():
-			return true
-		}
-	}
-	ctx, cancel := context.WithTimeout(s.srv.hardCtx, s.srv.cfg.SubmitTimeout)
-	pr, err := s.srv.cfg.Ingress.AuthenticateSMPP(ctx, q.SystemID, q.Password)
-	cancel()
-	if err != nil {
-		switch {
-		case errors.Is(err, ErrInvalidPassword):
-			resp.CommandStatus = StatusBadPassword
-		default:
-			resp.CommandStatus = StatusBindFail
-		}
-		s.srv.fails.fail(s.ip, time.Now())
-		s.log.Warn("smpp bind refused", "system_id", q.SystemID, "status", fmt.Sprintf("0x%08X", uint32(resp.CommandStatus)), "err", err)
+	refuse := func(st data.CommandStatusType, err error) bool {
+		resp.CommandStatus = st
+		s.log.Warn("smpp bind refused", "system_id", q.SystemID, "status", fmt.Sprintf("0x%08X", uint32(st)), "err", err)
 		s.send(bindError(resp, q))
 		return true
 	}
-	s.srv.fails.ok(s.ip)
+	ctx, cancel := context.WithDeadline(s.srv.hardCtx, s.bindDeadline)
+	defer cancel()
+	t, ok := s.srv.guard.admit(ctx, s.ip, q.SystemID, q.Password)
+	if !ok {
+		if s.srv.hardCtx.Err() != nil {
+			return true
+		}
+		return refuse(StatusBadPassword, errBindNotAdmitted)
+	}
+	actx, acancel := context.WithTimeout(ctx, s.srv.cfg.SubmitTimeout)
+	pr, err := s.srv.cfg.Ingress.AuthenticateSMPP(actx, q.SystemID, q.Password)
+	acancel()
+	if err != nil {
+		bad := errors.Is(err, ErrInvalidPassword) || errors.Is(err, ErrUnknownSystemID)
+		s.srv.guard.done(t, bad, false)
+		if bad {
+			return refuse(StatusBadPassword, err)
+		}
+		return refuse(StatusBindFail, err)
+	}
+	s.srv.guard.done(t, false, true)
+	binds := s.srv.reserveBind(pr.TenantID)
+	if az, ok := s.srv.cfg.Ingress.(BindAuthorizer); ok {
+		remote, _ := netip.ParseAddr(s.ip)
+		if err := az.AuthorizeBind(ctx, pr, remote.WithZone(""), binds); err != nil {
+			s.srv.unreserveBind(pr.TenantID)
+			st := StatusBindFail
+			var se *StatusError
+			if errors.As(err, &se) {
+				st = se.Status
+			}
+			return refuse(st, err)
+		}
+	}
 	switch q.BindingType {
 	case pdu.Transmitter:
 		s.kind = boundTX
@@ -58,12 +84,14 @@ func (s *session) bind(q *pdu.BindRequest) bool {
 	s.limiter = s.srv.tenantLimiter(pr)
 	s.log = s.log.With("system_id", q.SystemID, "tenant", pr.TenantID)
 	s.send(resp)
-	if s.kind.canReceive() {
-		s.srv.addReceiver(pr.TenantID, s)
-	}
+	s.srv.bound(s)
 	s.log.Info("smpp bound", "bind", map[bindKind]string{boundTX: "transmitter", boundRX: "receiver", boundTRX: "transceiver"}[s.kind])
 	return false
 }
+
+// errBindNotAdmitted: a failure budget is spent, or the bind deadline
+// passed while the bind waited.
+var errBindNotAdmitted = errors.New("bind not admitted: failure budget spent or bind deadline passed")
 
 // bindError drops the body of a refused bind_transmitter/receiver_resp
 // (v3.4 sends no body with an error; gosmpp's client cannot parse one) but

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/linxGnu/gosmpp/data"
@@ -17,7 +18,9 @@ import (
 type Ingress interface {
 	// AuthenticateSMPP checks an ESME's bind credentials. It returns
 	// ErrUnknownSystemID or ErrInvalidPassword (wrapped or not) for the two
-	// refusals; any other error is answered ESME_RBINDFAIL too.
+	// refusals, both answered ESME_RINVPASWD (the ESME cannot tell whether
+	// a system_id exists) and counted against the failure budgets; any
+	// other error is answered ESME_RBINDFAIL and counts nothing.
 	AuthenticateSMPP(ctx context.Context, systemID, password string) (Principal, error)
 	// Submit accepts one (reassembled) message for tenantID. It returns
 	// only once the message is durable; an error is a refusal, mapped to a
@@ -28,6 +31,17 @@ type Ingress interface {
 	// QueryMessage answers query_sm for a message of tenantID; unknown
 	// messages (or another tenant's) are ErrMessageNotFound.
 	QueryMessage(ctx context.Context, tenantID, messageID string) (MessageStatus, error)
+}
+
+// BindAuthorizer may also be implemented by an Ingress: the server then
+// asks it, after the credentials are verified, whether this bind of the
+// tenant may stand (e.g. its status, its max_binds, its allowed_ips). binds
+// counts the tenant's binds on this server, this one included; remote is
+// the peer's address. A nil error admits the bind; a *StatusError refuses
+// it with its status, any other error with ESME_RBINDFAIL. It must honour
+// ctx (the connection's bind deadline).
+type BindAuthorizer interface {
+	AuthorizeBind(ctx context.Context, p Principal, remote netip.Addr, binds int) error
 }
 
 // Principal is an authenticated ESME.
@@ -100,7 +114,7 @@ const (
 	StatusTooLong      = data.ESME_RINVMSGLEN  // 0x01
 	StatusSystemError  = data.ESME_RSYSERR     // 0x08
 	StatusBindFail     = data.ESME_RBINDFAIL   // 0x0D
-	StatusBadPassword  = data.ESME_RINVPASWD   // 0x0E
+	StatusBadPassword  = data.ESME_RINVPASWD   // 0x0E: wrong password, unknown system_id, or a spent failure budget
 	StatusBadBindState = data.ESME_RINVBNDSTS  // 0x04
 	StatusAlreadyBound = data.ESME_RALYBND     // 0x05
 	StatusQueueFull    = data.ESME_RMSGQFUL    // 0x14

@@ -1,59 +1,127 @@
 package server
 
 import (
-	"strconv"
+	"context"
+	"sync"
 	"testing"
 	"time"
 )
 
-// The failed-bind slowdown per address: doubling from base to the cap,
-// forgotten after window without failures or after a successful bind, and
-// bounded — the address whose last failure is oldest goes first.
-func TestFailTable(t *testing.T) {
-	const (
-		base   = 100 * time.Millisecond
-		capd   = time.Second
-		window = time.Minute
-	)
-	f := newFailTable(3, base, capd, window)
-	t0 := time.Unix(1_700_000_000, 0)
-	if d := f.delay("a", t0); d != 0 {
-		t.Fatalf("delay before any failure: %s", d)
+// The failure budgets: per address and per system_id, forgotten a window
+// after the last failure, reset by no success (another identity's or the
+// same one's), waived for a credential that bound before.
+func TestAuthGuardBudgets(t *testing.T) {
+	ctx := context.Background()
+	g := newAuthGuard(time.Millisecond, time.Millisecond, 300*time.Millisecond, 4, 2)
+	try := func(ip, sid, pw string, result int) bool { // result: 0 fail, 1 ok
+		t.Helper()
+		tk, ok := g.admit(ctx, ip, sid, pw)
+		if ok {
+			g.done(tk, result == 0, result == 1)
+		}
+		return ok
 	}
-	want := []time.Duration{base, 2 * base, 4 * base, 8 * base, capd, capd}
-	for i, w := range want {
-		f.fail("a", t0.Add(time.Duration(i)*time.Second))
-		if d := f.delay("a", t0.Add(time.Duration(i)*time.Second)); d != w {
-			t.Errorf("after %d failures: delay %s, want %s", i+1, d, w)
+	// A tenant binds (its credential is now known good).
+	if !try("10.0.0.1", "acme", "secret", 1) {
+		t.Fatal("first bind refused")
+	}
+	// Two guesses at acme spend its budget; a third is refused unchecked,
+	// from any address, even with the right password of a new credential.
+	try("10.0.0.2", "acme", "g1", 0)
+	try("10.0.0.3", "acme", "g2", 0)
+	if try("10.0.0.4", "acme", "g3", 0) {
+		t.Fatal("system_id budget not enforced")
+	}
+	// Another identity's success does not reset it, nor does acme's own.
+	try("10.0.0.2", "beta", "pw2", 1)
+	if !try("10.0.0.9", "acme", "secret", 1) {
+		t.Fatal("known-good credential locked out by others' guesses")
+	}
+	if try("10.0.0.2", "acme", "g4", 0) {
+		t.Fatal("a success reset the system_id budget")
+	}
+	// Address budget: 4 failures from one address over many system_ids.
+	for i, sid := range []string{"x1", "x2", "x3"} {
+		if !try("10.0.0.5", sid, "p", 0) {
+			t.Fatalf("guess %d refused early", i)
 		}
 	}
-	last := t0.Add(time.Duration(len(want)-1) * time.Second)
-	if d := f.delay("a", last.Add(window+time.Second)); d != 0 {
-		t.Errorf("delay after a quiet window: %s", d)
+	try("10.0.0.5", "beta", "pw2", 1) // a success from the address
+	try("10.0.0.5", "x4", "p", 0)
+	if try("10.0.0.5", "x5", "p", 0) {
+		t.Fatal("address budget not enforced (or reset by a success)")
 	}
-	f.fail("a", last.Add(window+2*time.Second))
-	if d := f.delay("a", last.Add(window+2*time.Second)); d != base {
-		t.Errorf("first failure after a quiet window: delay %s, want %s", d, base)
+	if !try("10.0.0.5", "beta", "pw2", 1) {
+		t.Fatal("known-good credential refused from a spent address")
 	}
-	f.ok("a")
-	if d := f.delay("a", last.Add(window+2*time.Second)); d != 0 {
-		t.Errorf("delay after a successful bind: %s", d)
+	// Forgotten a window after the last failure.
+	time.Sleep(350 * time.Millisecond)
+	if !try("10.0.0.5", "x6", "p", 0) || !try("10.0.0.7", "acme", "g5", 0) {
+		t.Fatal("budgets not forgotten after the window")
+	}
+}
+
+// Parallel guesses cannot overshoot a budget (attempts in flight count,
+// the rest wait bounded by their context), and an address's attempts are
+// spaced whatever connection they come on.
+func TestAuthGuardParallel(t *testing.T) {
+	g := newAuthGuard(50*time.Millisecond, time.Second, time.Minute, 100, 3)
+	var mu sync.Mutex
+	admitted := 0
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			tk, ok := g.admit(ctx, "10.0.0."+string(rune('a'+i)), "acme", "guess")
+			if !ok {
+				return
+			}
+			mu.Lock()
+			admitted++
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond) // the check
+			g.done(tk, true, false)
+		}()
+	}
+	wg.Wait()
+	if admitted != 3 {
+		t.Fatalf("%d parallel guesses checked, budget 3", admitted)
 	}
 
-	// Bounded: a fourth address evicts the one whose last failure is oldest.
-	g := newFailTable(3, base, capd, window)
-	for i := range 3 {
-		g.fail(strconv.Itoa(i), t0.Add(time.Duration(i)*time.Second))
+	// Spacing: after 2 failures from an address (delay 100ms), three
+	// parallel attempts start ~100ms apart.
+	h := newAuthGuard(50*time.Millisecond, time.Second, time.Minute, 100, 100)
+	for _, s := range []string{"a", "b"} {
+		tk, _ := h.admit(context.Background(), "ip", s, "p")
+		h.done(tk, true, false)
 	}
-	g.fail("0", t0.Add(5*time.Second)) // "1" is now the oldest
-	g.fail("3", t0.Add(6*time.Second))
-	now := t0.Add(7 * time.Second)
-	if d := g.delay("1", now); d != 0 {
-		t.Errorf("oldest address kept: delay %s", d)
+	start := time.Now()
+	var last time.Duration
+	var lmu sync.Mutex
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tk, ok := h.admit(context.Background(), "ip", "s"+string(rune('0'+i)), "p")
+			if ok {
+				lmu.Lock()
+				last = max(last, time.Since(start))
+				lmu.Unlock()
+				h.done(tk, false, false)
+			}
+		}()
 	}
-	for _, ip := range []string{"0", "2", "3"} {
-		if d := g.delay(ip, now); d == 0 {
-			t.Errorf("address %s evicted", ip)
-		}
+	wg.Wait()
+	if last < 250*time.Millisecond {
+		t.Fatalf("parallel attempts not spaced: the last started after %v", last)
+	}
+	// A wait is bounded by the caller's context.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, ok := h.admit(ctx, "ip", "s9", "p"); ok {
+		t.Fatal("admitted past the context's deadline")
 	}
 }

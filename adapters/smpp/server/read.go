@@ -18,6 +18,11 @@ const maxPDULen = data.MAX_PDU_LEN
 
 // readLoop reads and dispatches PDUs until EOF, an error, an unbind (its
 // sequence number is returned), a malformed command_length or a stop.
+//
+// Before the bind the read deadline is the session's bind deadline
+// (connected + Config.BindTimeout), fixed: no PDU extends it. Every request
+// but a bind is then answered generic_nack ESME_RINVBNDSTS without being
+// decoded. command_length is checked as soon as its 4 octets are read.
 func (s *session) readLoop() (unbindSeq int32, err error) {
 	r := bufio.NewReaderSize(s.conn, 32<<10)
 	var hdr [16]byte
@@ -25,24 +30,37 @@ func (s *session) readLoop() (unbindSeq int32, err error) {
 		if s.stop.Load() != stopNone {
 			return 0, nil
 		}
-		timeout := s.srv.cfg.IdleTimeout
-		if s.kind == unbound {
-			timeout = s.srv.cfg.BindTimeout
+		deadline := s.bindDeadline
+		if s.kind != unbound {
+			deadline = time.Now().Add(s.srv.cfg.IdleTimeout)
 		}
-		_ = s.conn.SetReadDeadline(time.Now().Add(timeout))
+		_ = s.conn.SetReadDeadline(deadline)
 		if s.stop.Load() != stopNone { // raced with stopReading
 			return 0, nil
 		}
-		if _, err = io.ReadFull(r, hdr[:]); err != nil {
+		if _, err = io.ReadFull(r, hdr[:4]); err != nil {
 			return 0, err
 		}
 		length := binary.BigEndian.Uint32(hdr[0:4])
+		if !validLength(length) {
+			s.log.Warn("smpp malformed command_length; closing", "length", length)
+			s.nack(0, data.ESME_RINVCMDLEN)
+			return 0, fmt.Errorf("command_length %d", length)
+		}
+		if _, err = io.ReadFull(r, hdr[4:]); err != nil {
+			return 0, err
+		}
 		id := data.CommandIDType(binary.BigEndian.Uint32(hdr[4:8]))
 		seq := int32(binary.BigEndian.Uint32(hdr[12:16]))
-		if length < 16 || length > maxPDULen {
-			s.log.Warn("smpp malformed command_length; closing", "length", length)
-			s.nack(seq, data.ESME_RINVCMDLEN)
-			return 0, fmt.Errorf("command_length %d", length)
+		if s.kind == unbound && !isBind(id) {
+			// Not decoded: only a bind is of use before the bind.
+			if _, err = io.CopyN(io.Discard, r, int64(length)-16); err != nil {
+				return 0, err
+			}
+			if uint32(id)&0x80000000 == 0 {
+				s.nack(seq, StatusBadBindState)
+			}
+			continue
 		}
 		full := make([]byte, length)
 		copy(full, hdr[:])
@@ -71,6 +89,15 @@ func (s *session) readLoop() (unbindSeq int32, err error) {
 	}
 }
 
+// validLength reports whether a command_length frames a PDU: at least its
+// 16-octet header, at most maxPDULen.
+func validLength(n uint32) bool { return n >= 16 && n <= maxPDULen }
+
+// isBind reports whether id is one of the three bind requests.
+func isBind(id data.CommandIDType) bool {
+	return id == data.BIND_TRANSMITTER || id == data.BIND_RECEIVER || id == data.BIND_TRANSCEIVER
+}
+
 // unmarshal decodes full into p. gosmpp v0.3.1 panics on some inputs (e.g.
 // a query_sm with TLVs: its constructor leaves the TLV map nil); a panic is
 // a malformed PDU here.
@@ -92,7 +119,7 @@ func (s *session) handle(p pdu.PDU, full []byte) bool {
 	case *pdu.BindRequest:
 		return s.bind(q)
 	case *pdu.SubmitSM:
-		s.submit(q, submitDataCoding(q, full))
+		s.submit(q, submitDataCoding(q, full), len(full))
 	case *pdu.QuerySM:
 		s.query(q)
 	case *pdu.DeliverSMResp, *pdu.GenericNack, *pdu.EnquireLinkResp, *pdu.UnbindResp, *pdu.DataSMResp:

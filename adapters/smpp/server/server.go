@@ -9,8 +9,14 @@
 //   - every refusal has a distinct, documented command_status (StatusOf);
 //   - each bind has a window of outstanding requests, beyond which
 //     submit_sm is answered ESME_RTHROTTLED at once;
-//   - every buffer, queue and map is bounded (connections, window,
-//     concatenation buffer, outbound deliver_sm window, auth-failure table);
+//   - every buffer, queue and map is bounded (connections, unbound
+//     connections per address, window, reassembly bytes per bind, per
+//     tenant and in all, outbound deliver_sm window, auth-failure tables);
+//   - a connection binds within BindTimeout of connecting or is closed;
+//     before the bind every request but a bind is answered generic_nack
+//     ESME_RINVBNDSTS;
+//   - a wrong password, an unknown system_id and a bind refused by a
+//     failure budget get the same answer, ESME_RINVPASWD (authGuard);
 //   - Shutdown stops reading, drains in-flight requests, answers them,
 //     unbinds and closes.
 package server
@@ -43,7 +49,10 @@ type Config struct {
 	MaxConns       int           // concurrent connections (default 1024)
 	GlobalTPS      float64       // submit_sm per second over all binds; 0 = unlimited
 	SubmitTimeout  time.Duration // deadline of one Ingress.Submit (default 10s)
-	BindTimeout    time.Duration // a new connection must bind within (default 10s)
+	// BindTimeout: a connection must bind within this of connecting
+	// (default 10s), whatever it sends: PDUs before the bind do not extend
+	// it. Unbound connections only hold slots; this bounds how long.
+	BindTimeout    time.Duration
 	IdleTimeout    time.Duration // a bound connection silent this long is closed (default 120s)
 	WriteTimeout   time.Duration // per write (default 10s)
 	DrainTimeout   time.Duration // Serve's graceful shutdown bound when ctx ends (default 10s)
@@ -52,12 +61,39 @@ type Config struct {
 	OutboundWindow int           // outstanding deliver_sm per bind (default 32)
 	DeliverTimeout time.Duration // wait for deliver_sm_resp (default 10s)
 
-	// Authentication failures from one IP address delay that address's
-	// next binds by min(AuthFailDelay·2^(n−1), AuthFailMaxDelay), n = its
-	// failures in the last AuthFailWindow. Defaults 250ms, 5s, 10min.
+	// MaxUnboundPerIPConns caps the connections from one source address
+	// that have not bound yet (default 32, well below MaxConns): one
+	// address cannot hold the slots every tenant needs. A connection
+	// beyond it is closed at once.
+	MaxUnboundPerIPConns int
+
+	// Authentication failures from one IP address space that address's
+	// next bind attempts (on any connection) by min(AuthFailDelay·2^(n−1),
+	// AuthFailMaxDelay), n = its failures in the last AuthFailWindow (a
+	// count is forgotten AuthFailWindow after its last failure). Defaults
+	// 250ms, 5s, 10min.
 	AuthFailDelay    time.Duration
 	AuthFailMaxDelay time.Duration
 	AuthFailWindow   time.Duration
+	// MaxPerIPAuthFails and MaxPerSystemIDAuthFails are failure budgets
+	// (defaults 20 and 10 per AuthFailWindow): beyond them binds from the
+	// address, or for the system_id, are refused at once (ESME_RINVPASWD,
+	// no password check) until the window passes. A success resets
+	// neither; a credential that bound before is not subject to them
+	// (authGuard), so guesses at a tenant do not lock it out.
+	MaxPerIPAuthFails       int
+	MaxPerSystemIDAuthFails int
+
+	// Long-message reassembly holds parts until the last arrives; the
+	// bytes held (each part counted at its command_length) are bounded per
+	// bind (default 256 KiB: 32 messages of 255 parts of 140 octets is
+	// ~1.1 MiB of text, far beyond real traffic, and 64 parts of 64 KiB
+	// would be 4 MiB), per tenant over its binds (default 4 MiB) and over
+	// the server (default 64 MiB, against a 1 GiB memory limit). A part
+	// beyond a bound is refused ESME_RMSGQFUL, like one beyond MaxConcat.
+	MaxConcatPerBindBytes   int
+	MaxConcatPerTenantBytes int
+	MaxConcatBytes          int
 }
 
 func (c *Config) defaults() {
@@ -94,6 +130,12 @@ func (c *Config) defaults() {
 	def(&c.AuthFailDelay, 250*time.Millisecond)
 	def(&c.AuthFailMaxDelay, 5*time.Second)
 	def(&c.AuthFailWindow, 10*time.Minute)
+	defi(&c.MaxUnboundPerIPConns, 32)
+	defi(&c.MaxPerIPAuthFails, 20)
+	defi(&c.MaxPerSystemIDAuthFails, 10)
+	defi(&c.MaxConcatPerBindBytes, 256<<10)
+	defi(&c.MaxConcatPerTenantBytes, 4<<20)
+	defi(&c.MaxConcatBytes, 64<<20)
 }
 
 // ErrNoReceiverBind is returned by DeliverReceipt when the tenant has no
@@ -109,7 +151,7 @@ type Server struct {
 	log    *slog.Logger
 	ln     net.Listener
 	global *rate.Limiter
-	fails  *failTable
+	guard  *authGuard
 
 	hardCtx    context.Context // canceled by Close: aborts in-flight Submits
 	hardCancel context.CancelFunc
@@ -118,6 +160,10 @@ type Server struct {
 	sessions  map[*session]struct{}
 	receivers map[string][]*session // tenant → receiver-capable binds
 	tenantLim map[string]*rate.Limiter
+	unbound   map[string]int   // source address → connections not bound yet
+	binds     map[string]int   // tenant → its binds (BindAuthorizer)
+	concatTen map[string]int   // tenant → reassembly bytes held
+	concatAll int              // reassembly bytes held in all
 	rr        atomic.Uint64
 	closing   atomic.Bool
 	conns     sync.WaitGroup
@@ -140,7 +186,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger.With("component", "smpp-server"), ln: ln,
-		fails:     newFailTable(10000, cfg.AuthFailDelay, cfg.AuthFailMaxDelay, cfg.AuthFailWindow),
+		guard:     newAuthGuard(cfg.AuthFailDelay, cfg.AuthFailMaxDelay, cfg.AuthFailWindow, cfg.MaxPerIPAuthFails, cfg.MaxPerSystemIDAuthFails),
+		unbound:   map[string]int{},
+		binds:     map[string]int{},
+		concatTen: map[string]int{},
 		sessions:  map[*session]struct{}{},
 		receivers: map[string][]*session{},
 		tenantLim: map[string]*rate.Limiter{},
@@ -200,6 +249,14 @@ func (s *Server) Serve(ctx context.Context) error {
 			continue
 		}
 		sess := newSession(s, c)
+		if s.unbound[sess.ip] >= s.cfg.MaxUnboundPerIPConns {
+			s.mu.Unlock()
+			s.log.Warn("smpp connection refused: too many unbound connections from its address", "remote", c.RemoteAddr().String())
+			_ = c.Close()
+			continue
+		}
+		s.unbound[sess.ip]++
+		sess.countedUnbound = true
 		s.sessions[sess] = struct{}{}
 		s.conns.Add(1)
 		s.mu.Unlock()
@@ -258,7 +315,11 @@ func (s *Server) removeSession(sess *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
+	s.boundLocked(sess)
 	if sess.tenant != "" {
+		if s.binds[sess.tenant]--; s.binds[sess.tenant] <= 0 {
+			delete(s.binds, sess.tenant)
+		}
 		rs := s.receivers[sess.tenant]
 		for i, r := range rs {
 			if r == sess {
@@ -274,10 +335,71 @@ func (s *Server) removeSession(sess *session) {
 	}
 }
 
-func (s *Server) addReceiver(tenant string, sess *session) {
+// boundLocked takes sess off its address's unbound connections (it bound,
+// or it ends); s.mu held.
+func (s *Server) boundLocked(sess *session) {
+	if !sess.countedUnbound {
+		return
+	}
+	sess.countedUnbound = false
+	if s.unbound[sess.ip]--; s.unbound[sess.ip] <= 0 {
+		delete(s.unbound, sess.ip)
+	}
+}
+
+// reserveBind counts a bind of tenant and returns its binds, this one
+// included (what a BindAuthorizer checks).
+func (s *Server) reserveBind(tenant string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.receivers[tenant] = append(s.receivers[tenant], sess)
+	s.binds[tenant]++
+	return s.binds[tenant]
+}
+
+// unreserveBind undoes reserveBind for a refused bind.
+func (s *Server) unreserveBind(tenant string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.binds[tenant]--; s.binds[tenant] <= 0 {
+		delete(s.binds, tenant)
+	}
+}
+
+// bound records a successful bind: sess leaves the unbound connections of
+// its address and, when it can receive, joins its tenant's receivers.
+func (s *Server) bound(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.boundLocked(sess)
+	if sess.kind.canReceive() {
+		s.receivers[sess.tenant] = append(s.receivers[sess.tenant], sess)
+	}
+}
+
+// reserveConcat adds n reassembly bytes of tenant to the server's counts
+// unless that would pass MaxConcatPerTenantBytes or MaxConcatBytes.
+func (s *Server) reserveConcat(tenant string, n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.concatTen[tenant]+n > s.cfg.MaxConcatPerTenantBytes || s.concatAll+n > s.cfg.MaxConcatBytes {
+		return false
+	}
+	s.concatTen[tenant] += n
+	s.concatAll += n
+	return true
+}
+
+// releaseConcat gives back what reserveConcat took.
+func (s *Server) releaseConcat(tenant string, n int) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.concatAll -= n
+	if s.concatTen[tenant] -= n; s.concatTen[tenant] <= 0 {
+		delete(s.concatTen, tenant)
+	}
 }
 
 // ReceiverBinds is the number of receiver-capable binds of a tenant.

@@ -36,7 +36,7 @@ func TestBindAuth(t *testing.T) {
 	// The second failure from this address waits AuthFailDelay first.
 	r = dial(t, srv)
 	start := time.Now()
-	if st := r.bind(pdu.Transmitter, "nobody", "x"); st != data.ESME_RBINDFAIL {
+	if st := r.bind(pdu.Transmitter, "nobody", "x"); st != data.ESME_RINVPASWD {
 		t.Fatalf("unknown system_id: 0x%x", st)
 	}
 	if d := time.Since(start); d < 140*time.Millisecond {
@@ -48,14 +48,21 @@ func TestBindAuth(t *testing.T) {
 	if d := time.Since(start); d < 290*time.Millisecond {
 		t.Fatalf("third failure not slowed more: %v", d)
 	}
-	// A success resets the address.
-	r = dial(t, srv)
-	r.bind(pdu.Transmitter, "acme", "secret")
+	// A credential that bound before is not slowed by the address's
+	// failures (and its success resets nothing: the next guess waits).
 	r = dial(t, srv)
 	start = time.Now()
-	r.bind(pdu.Transmitter, "acme", "secret")
+	if st := r.bind(pdu.Transmitter, "acme", "secret"); st != data.ESME_ROK {
+		t.Fatalf("known-good bind: 0x%x", st)
+	}
 	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Fatalf("success did not reset the delay: %v", d)
+		t.Fatalf("known-good credential slowed: %v", d)
+	}
+	r = dial(t, srv)
+	start = time.Now()
+	r.bind(pdu.Transmitter, "nobody", "x")
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Fatalf("a success reset the address's slowdown: %v", d)
 	}
 }
 
@@ -63,8 +70,8 @@ func TestSubmitBindState(t *testing.T) {
 	srv := startServer(t, newFake(), nil)
 	r := dial(t, srv)
 	r.send(submitText(t, "hi", data.GSM7BIT))
-	if st := submitResp(t, r.recv()).CommandStatus; st != data.ESME_RINVBNDSTS {
-		t.Fatalf("unbound submit: 0x%x", st)
+	if g, ok := r.recv().(*pdu.GenericNack); !ok || g.CommandStatus != data.ESME_RINVBNDSTS {
+		t.Fatal("unbound submit: want generic_nack ESME_RINVBNDSTS")
 	}
 	rx := bound(t, srv, pdu.Receiver)
 	rx.send(submitText(t, "hi", data.GSM7BIT))
@@ -216,11 +223,11 @@ func TestWindowAndThrottle(t *testing.T) {
 func TestEnquireLinkGenericNackUnbind(t *testing.T) {
 	srv := startServer(t, newFake(), nil)
 	r := dial(t, srv)
-	r.send(pdu.NewEnquireLink()) // allowed before bind
+	r.bind(pdu.Transceiver, "acme", "secret")
+	r.send(pdu.NewEnquireLink())
 	if _, ok := r.recv().(*pdu.EnquireLinkResp); !ok {
 		t.Fatal("enquire_link")
 	}
-	r.bind(pdu.Transceiver, "acme", "secret")
 	// Unknown command id 0x00000099.
 	r.write([]byte{0, 0, 0, 16, 0, 0, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 42})
 	n := r.recv()

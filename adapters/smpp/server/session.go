@@ -44,6 +44,9 @@ type session struct {
 	ip     string
 	window chan struct{} // one token per outstanding request
 
+	bindDeadline   time.Time // connected + BindTimeout
+	countedUnbound bool      // in Server.unbound (under Server.mu)
+
 	out        chan pdu.PDU  // to the writer (bounded)
 	quit       chan struct{} // tells the writer to flush and stop
 	writerDone chan struct{}
@@ -62,8 +65,9 @@ type session struct {
 	pmu     sync.Mutex
 	pending map[int32]chan pdu.PDU // our requests awaiting a response
 
-	cmu    sync.Mutex
-	concat map[concatKey]*concatEntry
+	cmu         sync.Mutex
+	concat      map[concatKey]*concatEntry
+	concatBytes int // reassembly bytes held (under cmu)
 }
 
 func newSession(srv *Server, c net.Conn) *session {
@@ -73,6 +77,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	}
 	return &session{
 		srv: srv, conn: c, ip: ip,
+		bindDeadline: time.Now().Add(srv.cfg.BindTimeout),
 		log:        srv.log.With("remote", c.RemoteAddr().String()),
 		window:     make(chan struct{}, srv.cfg.WindowMax),
 		out:        make(chan pdu.PDU, 2*srv.cfg.WindowMax+srv.cfg.OutboundWindow+8),

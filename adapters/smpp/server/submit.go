@@ -73,8 +73,9 @@ func submitDataCoding(q *pdu.SubmitSM, full []byte) byte {
 }
 
 // submit checks a submit_sm (bind state, window, rate limits, payload) and
-// dispatches it, or adds it to its concatenated message.
-func (s *session) submit(q *pdu.SubmitSM, coding byte) {
+// dispatches it, or adds it to its concatenated message; size is its
+// command_length.
+func (s *session) submit(q *pdu.SubmitSM, coding byte, size int) {
 	seq := q.GetSequenceNumber()
 	if !s.kind.canSubmit() {
 		s.respondSubmit(seq, StatusBadBindState, "")
@@ -109,7 +110,7 @@ func (s *session) submit(q *pdu.SubmitSM, coding byte) {
 		s.dispatch(q, coding, raw, []int32{seq})
 		return
 	}
-	s.addPart(q, coding, raw, c, seq)
+	s.addPart(q, coding, raw, c, seq, size)
 }
 
 // dispatch decodes the (complete) message and submits it in its own
