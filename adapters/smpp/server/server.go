@@ -45,10 +45,10 @@ type Config struct {
 	Logger   *slog.Logger
 	SystemID string // our system_id in bind responses (default "smsledger")
 
-	WindowMax      int           // outstanding requests per bind (default 64)
-	MaxConns       int           // concurrent connections (default 1024)
-	GlobalTPS      float64       // submit_sm per second over all binds; 0 = unlimited
-	SubmitTimeout  time.Duration // deadline of one Ingress.Submit (default 10s)
+	WindowMax     int           // outstanding requests per bind (default 64)
+	MaxConns      int           // concurrent connections (default 1024)
+	GlobalTPS     float64       // submit_sm per second over all binds; 0 = unlimited
+	SubmitTimeout time.Duration // deadline of one Ingress.Submit (default 10s)
 	// BindTimeout: a connection must bind within this of connecting
 	// (default 10s), whatever it sends: PDUs before the bind do not extend
 	// it. Unbound connections only hold slots; this bounds how long.
@@ -160,10 +160,10 @@ type Server struct {
 	sessions  map[*session]struct{}
 	receivers map[string][]*session // tenant → receiver-capable binds
 	tenantLim map[string]*rate.Limiter
-	unbound   map[string]int   // source address → connections not bound yet
-	binds     map[string]int   // tenant → its binds (BindAuthorizer)
-	concatTen map[string]int   // tenant → reassembly bytes held
-	concatAll int              // reassembly bytes held in all
+	unbound   map[string]int // source address → connections not bound yet
+	binds     map[string]int // tenant → its binds (BindAuthorizer)
+	concatTen map[string]int // tenant → reassembly bytes held
+	concatAll int            // reassembly bytes held in all
 	rr        atomic.Uint64
 	closing   atomic.Bool
 	conns     sync.WaitGroup

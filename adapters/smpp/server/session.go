@@ -78,15 +78,15 @@ func newSession(srv *Server, c net.Conn) *session {
 	return &session{
 		srv: srv, conn: c, ip: ip,
 		bindDeadline: time.Now().Add(srv.cfg.BindTimeout),
-		log:        srv.log.With("remote", c.RemoteAddr().String()),
-		window:     make(chan struct{}, srv.cfg.WindowMax),
-		out:        make(chan pdu.PDU, 2*srv.cfg.WindowMax+srv.cfg.OutboundWindow+8),
-		quit:       make(chan struct{}),
-		writerDone: make(chan struct{}),
-		done:       make(chan struct{}),
-		outSem:     make(chan struct{}, srv.cfg.OutboundWindow),
-		pending:    map[int32]chan pdu.PDU{},
-		concat:     map[concatKey]*concatEntry{},
+		log:          srv.log.With("remote", c.RemoteAddr().String()),
+		window:       make(chan struct{}, srv.cfg.WindowMax),
+		out:          make(chan pdu.PDU, 2*srv.cfg.WindowMax+srv.cfg.OutboundWindow+8),
+		quit:         make(chan struct{}),
+		writerDone:   make(chan struct{}),
+		done:         make(chan struct{}),
+		outSem:       make(chan struct{}, srv.cfg.OutboundWindow),
+		pending:      map[int32]chan pdu.PDU{},
+		concat:       map[concatKey]*concatEntry{},
 	}
 }
 
