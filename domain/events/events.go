@@ -74,8 +74,13 @@ type TenantCreated struct {
 	Tier        string          `json:"tier"` // "premium" | "standard" | "economy"
 	// DefaultValidityS is the validity in seconds of a message that gives
 	// none (0: the service's default).
-	DefaultValidityS int       `json:"default_validity_s,omitempty"`
-	At               time.Time `json:"at"`
+	DefaultValidityS int `json:"default_validity_s,omitempty"`
+	// MaxBinds bounds the tenant's SMPP binds at once (0: no limit);
+	// AllowedIPs are the CIDRs its binds and API calls may come from
+	// (empty: any).
+	MaxBinds   int       `json:"max_binds,omitempty"`
+	AllowedIPs []string  `json:"allowed_ips,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // TenantChanged replaces a tenant's settings (all but id and currency).
@@ -86,8 +91,10 @@ type TenantChanged struct {
 	TPSLimit    int             `json:"tps_limit"`
 	CreditLimit decimal.Decimal `json:"credit_limit"`
 	Tier        string          `json:"tier"`
-	// DefaultValidityS as in TenantCreated.
+	// DefaultValidityS, MaxBinds and AllowedIPs as in TenantCreated.
 	DefaultValidityS int       `json:"default_validity_s,omitempty"`
+	MaxBinds         int       `json:"max_binds,omitempty"`
+	AllowedIPs       []string  `json:"allowed_ips,omitempty"`
 	At               time.Time `json:"at"`
 }
 
@@ -175,8 +182,13 @@ type SupplierCreated struct {
 	// DLRGraceS is how long in seconds after its expires_at a message this
 	// supplier accepted may still get its final DLR (0: the service's
 	// default).
-	DLRGraceS int       `json:"dlr_grace_s,omitempty"`
-	At        time.Time `json:"at"`
+	DLRGraceS int `json:"dlr_grace_s,omitempty"`
+	// TLS: the binds to the supplier use TLS, verifying TLSServerName (empty:
+	// the host) against TLSCAPEM (PEM certificates; empty: the system's).
+	TLS           bool      `json:"tls,omitempty"`
+	TLSServerName string    `json:"tls_server_name,omitempty"`
+	TLSCAPEM      string    `json:"tls_ca_pem,omitempty"`
+	At            time.Time `json:"at"`
 }
 
 // SupplierChanged replaces a supplier's settings (all but id and currency).
@@ -191,10 +203,13 @@ type SupplierChanged struct {
 	TPSLimit       int    `json:"tps_limit"`
 	Window         int    `json:"window"`
 	Enabled        bool   `json:"enabled"`
-	// Billing and DLRGraceS as in SupplierCreated.
-	Billing   string    `json:"billing,omitempty"`
-	DLRGraceS int       `json:"dlr_grace_s,omitempty"`
-	At        time.Time `json:"at"`
+	// Billing, DLRGraceS and the TLS settings as in SupplierCreated.
+	Billing       string    `json:"billing,omitempty"`
+	DLRGraceS     int       `json:"dlr_grace_s,omitempty"`
+	TLS           bool      `json:"tls,omitempty"`
+	TLSServerName string    `json:"tls_server_name,omitempty"`
+	TLSCAPEM      string    `json:"tls_ca_pem,omitempty"`
+	At            time.Time `json:"at"`
 }
 
 // Cost is one cost card line: buy price per part.

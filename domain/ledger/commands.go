@@ -39,6 +39,11 @@ type TenantSpec struct {
 	// DefaultValidityS is the validity in seconds of the tenant's messages
 	// that give none (0: Options.DefaultValidity; at most MaxValidityS).
 	DefaultValidityS int
+	// MaxBinds bounds the tenant's SMPP binds at once (0: no limit).
+	MaxBinds int
+	// AllowedIPs are the CIDRs (or single addresses) the tenant's binds and
+	// API calls may come from (empty: any; at most MaxAllowedIPs).
+	AllowedIPs []string
 }
 
 // SupplierSpec is the configuration of a new supplier. Password is sealed
@@ -61,6 +66,12 @@ type SupplierSpec struct {
 	// supplier accepted may still get its final DLR (0: Options.DLRGrace;
 	// at most MaxDLRGraceS).
 	DLRGraceS int
+	// TLS makes the binds to the supplier use TLS, verifying TLSServerName
+	// (empty: Host) against TLSCAPEM (PEM CA certificates; empty: the
+	// system's roots).
+	TLS           bool
+	TLSServerName string
+	TLSCAPEM      string
 }
 
 // Bounds of the validity settings.
@@ -181,10 +192,18 @@ func (s *Service) CreateTenant(ctx context.Context, spec TenantSpec) error {
 	if spec.DefaultValidityS < 0 || spec.DefaultValidityS > MaxValidityS {
 		return invalid("default_validity_s", "must be 0 (the default) to %d", MaxValidityS)
 	}
-	_, err := s.appendConfig(ctx, events.TenantStream(spec.ID), eventstore.NoStream, nil, events.TenantCreated{
+	if spec.MaxBinds < 0 || spec.MaxBinds > MaxBindsLimit {
+		return invalid("max_binds", "must be 0 (no limit) to %d", MaxBindsLimit)
+	}
+	allowed, err := parseAllowedIPs(spec.AllowedIPs)
+	if err != nil {
+		return err
+	}
+	_, err = s.appendConfig(ctx, events.TenantStream(spec.ID), eventstore.NoStream, nil, events.TenantCreated{
 		TenantID: spec.ID, Name: spec.Name, Currency: spec.Currency, Billing: spec.Billing,
 		TPSLimit: spec.TPSLimit, CreditLimit: spec.CreditLimit, Tier: spec.Tier,
-		DefaultValidityS: spec.DefaultValidityS, At: s.clock().UTC(),
+		DefaultValidityS: spec.DefaultValidityS, MaxBinds: spec.MaxBinds, AllowedIPs: prefixStrings(allowed),
+		At: s.clock().UTC(),
 	})
 	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 		return fmt.Errorf("tenant %q: %w", spec.ID, ErrAlreadyExists)
@@ -365,6 +384,9 @@ func (s *Service) CreateSupplier(ctx context.Context, spec SupplierSpec) error {
 	if spec.DLRGraceS < 0 || spec.DLRGraceS > MaxDLRGraceS {
 		return invalid("dlr_grace_s", "must be 0 (the default) to %d", MaxDLRGraceS)
 	}
+	if err := validSupplierTLS(spec.TLS, spec.TLSServerName, spec.TLSCAPEM); err != nil {
+		return err
+	}
 	sealed, err := s.sealer.Seal([]byte(spec.Password))
 	if err != nil {
 		return fmt.Errorf("seal supplier password: %w", err)
@@ -372,7 +394,8 @@ func (s *Service) CreateSupplier(ctx context.Context, spec SupplierSpec) error {
 	_, err = s.appendConfig(ctx, events.SupplierStream(spec.ID), eventstore.NoStream, nil, events.SupplierCreated{
 		SupplierID: spec.ID, Name: spec.Name, Currency: spec.Currency, Host: spec.Host, Port: spec.Port,
 		SystemID: spec.SystemID, PasswordSealed: sealed, Binds: spec.Binds, TPSLimit: spec.TPSLimit,
-		Window: spec.Window, Billing: string(billing), DLRGraceS: spec.DLRGraceS, At: s.clock().UTC(),
+		Window: spec.Window, Billing: string(billing), DLRGraceS: spec.DLRGraceS,
+		TLS: spec.TLS, TLSServerName: spec.TLSServerName, TLSCAPEM: spec.TLSCAPEM, At: s.clock().UTC(),
 	})
 	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 		return fmt.Errorf("supplier %q: %w", spec.ID, ErrAlreadyExists)

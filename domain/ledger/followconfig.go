@@ -79,6 +79,7 @@ func (f *follower) newTenant(e events.TenantCreated) (*tenantSnap, error) {
 		Credit:   e.CreditLimit,
 		// Out of range in a log written by another build: the default.
 		DefaultValidityS: clampValidity(e.DefaultValidityS, MaxValidityS),
+		Access:           accessOf(e.MaxBinds, e.AllowedIPs),
 	}, nil
 }
 
@@ -99,6 +100,7 @@ func (f *follower) tenantChanged(cur, orig *state, e events.TenantChanged) *stat
 	nt := *old
 	nt.Name, nt.TPSLimit, nt.Credit = e.Name, e.TPSLimit, e.CreditLimit
 	nt.DefaultValidityS = clampValidity(e.DefaultValidityS, MaxValidityS)
+	nt.Access = accessOf(e.MaxBinds, e.AllowedIPs)
 	nt.accept.Billing, nt.accept.Tier = billing, tier
 	cur = withTenant(cur, orig, &nt)
 	f.tallies[e.TenantID].credit = credit
@@ -187,6 +189,7 @@ func supplierCreated(cur, orig *state, e events.SupplierCreated) *state {
 		SystemID: e.SystemID, PasswordSealed: e.PasswordSealed, Binds: e.Binds,
 		TPSLimit: e.TPSLimit, Window: e.Window, Enabled: true,
 		Billing: billingOf(e.Billing), DLRGraceS: clampValidity(e.DLRGraceS, MaxDLRGraceS),
+		TLS: e.TLS, TLSServerName: e.TLSServerName, TLSCAPEM: e.TLSCAPEM,
 	}})
 }
 
@@ -202,6 +205,7 @@ func (f *follower) supplierChanged(cur, orig *state, e events.SupplierChanged) *
 	ns.info.PasswordSealed, ns.info.Binds, ns.info.TPSLimit, ns.info.Window, ns.info.Enabled =
 		e.PasswordSealed, e.Binds, e.TPSLimit, e.Window, e.Enabled
 	ns.info.Billing, ns.info.DLRGraceS = billingOf(e.Billing), clampValidity(e.DLRGraceS, MaxDLRGraceS)
+	ns.info.TLS, ns.info.TLSServerName, ns.info.TLSCAPEM = e.TLS, e.TLSServerName, e.TLSCAPEM
 	if ns.info.Billing == old.info.Billing {
 		return withSupplier(cur, orig, &ns)
 	}

@@ -52,8 +52,10 @@ type tenantSnap struct {
 	// DefaultValidityS is the validity of a submit that gives none (0:
 	// Options.DefaultValidity).
 	DefaultValidityS int
-	Rates            []events.Rate
-	SystemID         string
+	// Access: max_binds and allowed_ips (access.go).
+	Access   Access
+	Rates    []events.Rate
+	SystemID string
 	// Webhook is where the tenant's final DLRs are POSTed (zero: none);
 	// see webhook.go.
 	Webhook webhookConf

@@ -24,7 +24,9 @@ type TenantInfo struct {
 	CreditLimit                       string
 	SystemID                          string
 	Rates                             []events.Rate
-	DefaultValidityS                  int // in force: the tenant's own, or the service's default
+	DefaultValidityS                  int      // in force: the tenant's own, or the service's default
+	MaxBinds                          int      // 0: no limit
+	AllowedIPs                        []string // CIDRs; empty: any
 }
 
 // SupplierInfo is a supplier's configuration. PasswordSealed opens with
@@ -38,6 +40,9 @@ type SupplierInfo struct {
 	Enabled                  bool
 	Billing                  string // "on_submit" | "on_delivery"
 	DLRGraceS                int    // in force: the supplier's own, or the service's default
+	TLS                      bool   // binds over TLS, verifying TLSServerName (empty: Host)
+	TLSServerName            string
+	TLSCAPEM                 string // PEM CA certificates (empty: the system's roots)
 }
 
 // BalanceView is a tenant's money from its in-memory account.
@@ -102,6 +107,7 @@ func (s *Service) Tenant(id string) (TenantInfo, error) {
 		ID: id, Name: t.Name, Currency: string(t.Currency), Billing: string(t.accept.Billing),
 		Tier: t.accept.Tier.String(), TPSLimit: t.TPSLimit, CreditLimit: t.Credit.String(),
 		SystemID: t.SystemID, Rates: t.Rates, DefaultValidityS: s.validityOf(t),
+		MaxBinds: t.Access.MaxBinds, AllowedIPs: prefixStrings(t.Access.AllowedIPs),
 	}, nil
 }
 
