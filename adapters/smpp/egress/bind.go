@@ -14,7 +14,6 @@ import (
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
-	"github.com/smsledger/smsledger/adapters/smpp/smppconn"
 	"github.com/smsledger/smsledger/internal/backoff"
 )
 
@@ -49,11 +48,22 @@ func (s *Supplier) bindLoop(ctx context.Context, i int) {
 	for ctx.Err() == nil {
 		b := &bind{s: s, pending: map[int32]chan pdu.PDU{}, closed: make(chan struct{}), sessUp: make(chan struct{})}
 		auth := gosmpp.Auth{SMSC: s.cfg.Addr, SystemID: s.cfg.SystemID, Password: s.cfg.Password}
-		sess, err := gosmpp.NewSession(gosmpp.TRXConnector(smppconn.Dialer(bindDialTimeout, bindWriteTimeout), auth), gosmpp.Settings{
-			ReadTimeout: 2 * time.Minute, EnquireLink: time.Minute, WriteTimeout: bindWriteTimeout,
-			OnAllPDU: b.onPDU,
-			OnClosed: func(gosmpp.State) { b.once.Do(func() { close(b.closed) }) },
-		}, 0)
+		var sess *gosmpp.Session
+		err := s.dialErr
+		if err == nil {
+			// Every PDU the supplier sends is decoded under the guard of
+			// smppconn before gosmpp's read loop, which recovers no panic,
+			// decodes it: one gosmpp cannot decode closes this bind only
+			// (OnReceivingError says why), and it binds again.
+			sess, err = gosmpp.NewSession(gosmpp.TRXConnector(s.dial, auth), gosmpp.Settings{
+				ReadTimeout: 2 * time.Minute, EnquireLink: time.Minute, WriteTimeout: bindWriteTimeout,
+				OnAllPDU: b.onPDU,
+				OnReceivingError: func(err error) {
+					s.log.Warn("egress bind lost: read failed", "bind", i, "err", err)
+				},
+				OnClosed: func(gosmpp.State) { b.once.Do(func() { close(b.closed) }) },
+			}, 0)
+		}
 		if err != nil {
 			s.bindFails.Add(1)
 			wait := retry.Next()
@@ -76,8 +86,16 @@ func (s *Supplier) bindLoop(ctx context.Context, i int) {
 	}
 }
 
-// onPDU handles every PDU the supplier sends on this bind.
-func (b *bind) onPDU(p pdu.PDU) (pdu.PDU, bool) {
+// onPDU handles every PDU the supplier sends on this bind. It runs on
+// gosmpp's read loop, where a panic would end the process: one is
+// contained, logged, and closes this bind.
+func (b *bind) onPDU(p pdu.PDU) (resp pdu.PDU, closeBind bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.s.log.Error("egress PDU handling panicked; closing the bind", "command_id", p.GetHeader().CommandID, "panic", r)
+			resp, closeBind = nil, true
+		}
+	}()
 	switch q := p.(type) {
 	case *pdu.SubmitSMResp, *pdu.GenericNack:
 		b.mu.Lock()

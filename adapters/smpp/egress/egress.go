@@ -17,14 +17,20 @@ package egress
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/linxGnu/gosmpp"
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
+	"github.com/smsledger/smsledger/adapters/smpp/smppconn"
 	"golang.org/x/time/rate"
 )
 
@@ -92,6 +98,35 @@ type Config struct {
 	// as written in the resp format).
 	RespIDFormat, DLRIDFormat receipt.IDFormat
 	Logger                    *slog.Logger
+	// TLS: the binds speak TLS, verifying the supplier's certificate for
+	// TLSServerName (empty: the host of Addr) against the certificates of
+	// TLSCAPEM (PEM; empty: the system pool).
+	TLS           bool
+	TLSServerName string
+	TLSCAPEM      []byte
+}
+
+// TLSConfig is the TLS configuration the binds dial with: nil without
+// TLS; an error if TLSCAPEM holds no certificate or Addr no host.
+func (c Config) TLSConfig() (*tls.Config, error) {
+	if !c.TLS {
+		return nil, nil
+	}
+	conf := &tls.Config{ServerName: c.TLSServerName, MinVersion: tls.VersionTLS12}
+	if conf.ServerName == "" {
+		host, _, err := net.SplitHostPort(c.Addr)
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("egress: no TLS server name, and none in address %q", c.Addr)
+		}
+		conf.ServerName = host
+	}
+	if len(c.TLSCAPEM) > 0 {
+		conf.RootCAs = x509.NewCertPool()
+		if !conf.RootCAs.AppendCertsFromPEM(c.TLSCAPEM) {
+			return nil, errors.New("egress: no certificate in the TLS CA PEM")
+		}
+	}
+	return conf, nil
 }
 
 // ErrQueueFull is returned by Enqueue when the priority's queue is full.
@@ -105,6 +140,8 @@ type Supplier struct {
 	cfg       Config
 	rep       Reporter
 	log       *slog.Logger
+	dial      gosmpp.Dialer // nil when dialErr says why
+	dialErr   error         // a TLS configuration that cannot work
 	premium   chan Message
 	normal    chan Message
 	window    chan struct{}
@@ -150,11 +187,18 @@ func New(cfg Config, rep Reporter) *Supplier {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Supplier{cfg: cfg, rep: rep, log: cfg.Logger.With("component", "smpp-egress", "supplier", cfg.SupplierID),
+	s := &Supplier{cfg: cfg, rep: rep, log: cfg.Logger.With("component", "smpp-egress", "supplier", cfg.SupplierID),
 		premium: make(chan Message, cfg.QueueSize), normal: make(chan Message, cfg.QueueSize),
 		window:   make(chan struct{}, cfg.Window),
 		dlrSlots: make(chan struct{}, dlrConcurrencyMax),
 		limiter:  rate.NewLimiter(rate.Limit(cfg.TPS), max(1, int(cfg.TPS/10)))}
+	// A bad TLS configuration fails every bind attempt (logged, counted):
+	// the supplier is down and its messages fail over.
+	var tlsConf *tls.Config
+	if tlsConf, s.dialErr = cfg.TLSConfig(); s.dialErr == nil {
+		s.dial = smppconn.DialerWith(smppconn.Options{DialTimeout: bindDialTimeout, WriteTimeout: bindWriteTimeout, TLS: tlsConf})
+	}
+	return s
 }
 
 // BindsUp is the number of binds currently bound.

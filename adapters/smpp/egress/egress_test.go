@@ -64,8 +64,14 @@ func startSim(t *testing.T, cfg smscsim.Config) *smscsim.Sim {
 
 func startSupplier(t *testing.T, sim *smscsim.Sim, mod func(*Config)) (*Supplier, *rec) {
 	t.Helper()
+	return startSupplierAt(t, sim.Addr(), mod)
+}
+
+// startSupplierAt runs a supplier connecting to addr and waits for its binds.
+func startSupplierAt(t testing.TB, addr string, mod func(*Config)) (*Supplier, *rec) {
+	t.Helper()
 	r := &rec{}
-	cfg := Config{SupplierID: "s1", Addr: sim.Addr(), SystemID: "sup", Password: "pw", Binds: 2, TPS: 1000, Window: 16,
+	cfg := Config{SupplierID: "s1", Addr: addr, SystemID: "sup", Password: "pw", Binds: 2, TPS: 1000, Window: 16,
 		SubmitTimeout: 2 * time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Logger: quiet(),
 		RespIDFormat: receipt.IDHex, DLRIDFormat: receipt.IDHex}
 	if mod != nil {
@@ -80,7 +86,7 @@ func startSupplier(t *testing.T, sim *smscsim.Sim, mod func(*Config)) (*Supplier
 	return s, r
 }
 
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	for i := 0; i < 1000; i++ {
 		if cond() {

@@ -68,13 +68,14 @@ func (s *Supplier) sendLoop(ctx context.Context, b *bind, sess *gosmpp.Session) 
 			return
 		}
 		s.inflight.Add(1)
-		go s.await(b, m, ch, start)
+		go s.await(b, m, p.GetSequenceNumber(), ch, start)
 	}
 }
 
 // await reports the outcome of one written submit_sm: its answer, no
-// answer within SubmitTimeout, or the bind lost.
-func (s *Supplier) await(b *bind, m Message, ch chan pdu.PDU, start time.Time) {
+// answer within SubmitTimeout (its pending entry is then deleted: a late
+// answer is dropped), or the bind lost.
+func (s *Supplier) await(b *bind, m Message, seq int32, ch chan pdu.PDU, start time.Time) {
 	defer s.inflight.Done()
 	defer func() { <-s.window }()
 	t := time.NewTimer(s.cfg.SubmitTimeout)
@@ -96,6 +97,9 @@ func (s *Supplier) await(b *bind, m Message, ch chan pdu.PDU, start time.Time) {
 		}
 		s.rep.SupplierRejected(ctx, res)
 	case <-t.C:
+		b.mu.Lock()
+		delete(b.pending, seq)
+		b.mu.Unlock()
 		s.observe(s.cfg.SubmitTimeout)
 		res.Latency = time.Since(start)
 		s.rep.SupplierTimedOut(ctx, res)
