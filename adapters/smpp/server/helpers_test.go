@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ type fakeIngress struct {
 	refuse    error         // returned by Submit when set
 	gate      chan struct{} // when set, Submit waits for a token
 	statuses  map[string]MessageStatus
+	auths     atomic.Int64 // AuthenticateSMPP calls (password checks)
 }
 
 func newFake() *fakeIngress {
@@ -32,6 +34,7 @@ func newFake() *fakeIngress {
 }
 
 func (f *fakeIngress) AuthenticateSMPP(_ context.Context, sys, pw string) (Principal, error) {
+	f.auths.Add(1)
 	want, ok := f.users[sys]
 	if !ok {
 		return Principal{}, ErrUnknownSystemID
