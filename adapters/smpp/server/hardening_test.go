@@ -348,3 +348,50 @@ func TestConcatBytesBounds(t *testing.T) {
 		t.Fatalf("bytes held after all messages ended: %d %v", srv.concatAll, srv.concatTen)
 	}
 }
+
+// FuzzSessionUnbound feeds arbitrary bytes to a session that has not
+// bound (the pre-bind path: framing, generic_nack, bind deadline, binds
+// with any credentials): it must neither panic nor hang.
+func FuzzSessionUnbound(f *testing.F) {
+	seed := func(ps ...pdu.PDU) []byte {
+		b := pdu.NewBuffer(nil)
+		for _, p := range ps {
+			p.Marshal(b)
+		}
+		return b.Bytes()
+	}
+	bind := pdu.NewBindRequest(pdu.Transceiver)
+	bind.SystemID, bind.Password = "acme", "secret"
+	wrong := pdu.NewBindRequest(pdu.Transmitter)
+	wrong.SystemID, wrong.Password = "acme", "nope"
+	f.Add(seed(pdu.NewEnquireLink(), pdu.NewQuerySM(), bind, pdu.NewUnbind()))
+	f.Add(seed(wrong))
+	f.Add(seed(pdu.NewEnquireLinkResp(), pdu.NewGenericNack()))
+	f.Add([]byte{0, 0, 0, 5})
+	f.Add([]byte{0, 1, 0, 1, 0, 0, 0, 2})
+	f.Add([]byte{0, 0, 0, 17, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 1, 0})
+	srv, err := New(Config{Addr: "127.0.0.1:0", Ingress: newFake(), Logger: quietLogger(), BindTimeout: time.Second, IdleTimeout: time.Second,
+		AuthFailDelay: time.Millisecond, AuthFailMaxDelay: time.Millisecond, MaxPerIPAuthFails: 1 << 20, MaxPerSystemIDAuthFails: 1 << 20})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer srv.Close()
+	f.Fuzz(func(t *testing.T, in []byte) {
+		a, b := net.Pipe()
+		sess := newSession(srv, a)
+		srv.mu.Lock()
+		srv.sessions[sess] = struct{}{}
+		srv.mu.Unlock()
+		done := make(chan struct{})
+		go func() { sess.run(); close(done) }()
+		go func() { _, _ = bytes.NewBuffer(nil).ReadFrom(b) }() // drain answers
+		_ = b.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_, _ = b.Write(in)
+		_ = b.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("session hung")
+		}
+	})
+}
