@@ -1,6 +1,16 @@
 // Package webhook pushes final delivery reports (DLRs) to tenants' HTTP
 // endpoints: a signed JSON POST per message, retried with exponential
-// backoff, from a bounded queue served by a fixed pool of workers.
+// backoff, from bounded queues served by a fixed pool of workers.
+//
+// One slow tenant must not hold up the others: deliveries wait in a queue
+// per tenant (Delivery.Tenant), bounded by Config.TenantQueueSize within
+// the sender's Config.QueueSize, and the workers serve the tenants in turn,
+// each tenant with at most Config.TenantWorkers requests running (one while
+// its last attempt failed). An endpoint that hangs thus holds at most that
+// share of the workers, fills only its own queue (further deliveries for it
+// are refused with ErrQueueFull), and the other tenants' DLRs keep going
+// out. Deliveries given up are logged per tenant, one line with their
+// number per Config.FailureLogEvery.
 //
 // Signature: every request carries
 //
@@ -54,7 +64,8 @@ const (
 
 // Errors.
 var (
-	// ErrQueueFull: the bounded queue is full; try again later.
+	// ErrQueueFull: the tenant's queue, or the sender's, is full; try again
+	// later.
 	ErrQueueFull = errors.New("webhook: queue full")
 	// ErrPending: a delivery for this message is queued, being tried or
 	// waiting for its next attempt.
@@ -92,6 +103,8 @@ type DLR struct {
 
 // Delivery is one DLR to push.
 type Delivery struct {
+	// Tenant names the queue the delivery waits in (default: the URL).
+	Tenant string
 	URL    string
 	Secret string
 	DLR    DLR
@@ -122,11 +135,19 @@ type Config struct {
 	// redirects). The per-attempt timeout is applied through the request
 	// context.
 	Client *http.Client
-	// Workers sending concurrently (default 8).
+	// Workers sending concurrently, all tenants together (default 32).
 	Workers int
+	// TenantWorkers bounds one tenant's requests running at once (default
+	// a quarter of Workers, at least 1: an endpoint that hangs holds at
+	// most that share); while the tenant's last attempt failed, 1.
+	TenantWorkers int
 	// QueueSize bounds the deliveries accepted and not finished (queued,
 	// in flight or waiting for a retry) (default 10,000).
 	QueueSize int
+	// TenantQueueSize bounds one tenant's share of QueueSize (default a
+	// quarter of it; all of it if QueueSize is under 4), so that an
+	// endpoint that hangs fills its own queue, not everyone's.
+	TenantQueueSize int
 	// AttemptTimeout bounds one request, answer included (default 10s).
 	AttemptTimeout time.Duration
 	// MaxAttempts bounds the attempts of one delivery (default 8).
@@ -144,7 +165,10 @@ type Config struct {
 	RecentFor time.Duration
 	// MaxBodyBytes bounds the answer body read (and discarded) (default 4 KiB).
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// FailureLogEvery is how often the deliveries given up are logged, one
+	// line per tenant with their number (default 10s).
+	FailureLogEvery time.Duration
+	Logger          *slog.Logger
 	// Now is the clock for timestamps and the time bound (default time.Now).
 	Now func() time.Time
 }
@@ -154,10 +178,22 @@ func (c *Config) setDefaults() {
 		c.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if c.Workers <= 0 {
-		c.Workers = 8
+		c.Workers = 32
+	}
+	if c.TenantWorkers <= 0 || c.TenantWorkers > c.Workers {
+		c.TenantWorkers = max(c.Workers/tenantShare, 1)
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 10_000
+	}
+	if c.TenantQueueSize <= 0 || c.TenantQueueSize > c.QueueSize {
+		c.TenantQueueSize = c.QueueSize / tenantShare
+		if c.TenantQueueSize < 1 {
+			c.TenantQueueSize = c.QueueSize
+		}
+	}
+	if c.FailureLogEvery <= 0 {
+		c.FailureLogEvery = 10 * time.Second
 	}
 	if c.AttemptTimeout <= 0 {
 		c.AttemptTimeout = 10 * time.Second
@@ -191,14 +227,30 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// tenantShare: by default one tenant may hold a quarter of the workers and
+// of the queue, so that up to three tenants whose endpoints hang leave a
+// quarter of each to the others.
+const tenantShare = 4
+
 // Sender pushes DLRs. Make it with New, start Run, then Enqueue.
 type Sender struct {
-	cfg   Config
-	log   *slog.Logger
-	queue chan *item
+	cfg Config
+	log *slog.Logger
+	// wake tells a waiting worker there may be work (a delivery queued, a
+	// tenant's request ended); each worker that finds work passes it on.
+	wake chan struct{}
 
 	mu      sync.Mutex
 	pending map[string]struct{} // message ids accepted and not finished
+	// tenants are the per-tenant queues of the tenants with a delivery
+	// pending or a request running; ring holds, in turn, those with a
+	// delivery waiting for a worker (each at most once).
+	tenants map[string]*tenantQueue
+	ring    []string
+	// gaveUp counts the deliveries given up per tenant since the last
+	// report (reported every FailureLogEvery by Run).
+	gaveUp    map[string]int
+	gaveUpErr map[string]error
 	// recent maps the message ids finished lately to the time until which
 	// they are refused; it holds the recentPerQueued×QueueSize ids finished
 	// last.
@@ -208,7 +260,17 @@ type Sender struct {
 	timerWG sync.WaitGroup        // timer callbacks not finished
 }
 
+// tenantQueue is one tenant's deliveries.
+type tenantQueue struct {
+	waiting []*item // for a worker, oldest first
+	pending int     // accepted and not finished (at most TenantQueueSize)
+	running int     // requests running (at most TenantWorkers)
+	inRing  bool
+	failing bool // the last attempt failed: one request at a time
+}
+
 type item struct {
+	tenant   string
 	d        Delivery
 	body     []byte
 	first    time.Time // first attempt
@@ -224,18 +286,22 @@ func New(cfg Config) *Sender {
 		panic(err) // only for a size below 1, which the defaults rule out
 	}
 	return &Sender{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "webhook"),
-		queue:   make(chan *item, cfg.QueueSize),
-		pending: map[string]struct{}{},
-		recent:  recent,
-		timers:  map[*item]*time.Timer{},
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "webhook"),
+		wake:      make(chan struct{}, 1),
+		pending:   map[string]struct{}{},
+		tenants:   map[string]*tenantQueue{},
+		gaveUp:    map[string]int{},
+		gaveUpErr: map[string]error{},
+		recent:    recent,
+		timers:    map[*item]*time.Timer{},
 	}
 }
 
 // Enqueue accepts a delivery without waiting. It refuses a message whose
 // delivery is pending (ErrPending) or finished moments ago (ErrRecent), and
-// returns ErrQueueFull or ErrClosed when it cannot take it.
+// returns ErrQueueFull (the tenant's queue or the sender's is full) or
+// ErrClosed when it cannot take it.
 func (s *Sender) Enqueue(d Delivery) error {
 	if d.DLR.MessageID == "" || d.URL == "" {
 		return errors.New("webhook: delivery without message id or URL")
@@ -245,8 +311,13 @@ func (s *Sender) Enqueue(d Delivery) error {
 		return fmt.Errorf("webhook: encode DLR: %w", err)
 	}
 	key := d.DLR.MessageID
+	tenant := d.Tenant
+	if tenant == "" {
+		tenant = d.URL
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	tq := s.tenants[tenant]
 	switch {
 	case s.stopped:
 		return ErrClosed
@@ -254,15 +325,94 @@ func (s *Sender) Enqueue(d Delivery) error {
 		return ErrPending
 	case s.refusedUntil(key).After(s.cfg.Now()):
 		return ErrRecent
-	case len(s.pending) >= s.cfg.QueueSize:
+	case len(s.pending) >= s.cfg.QueueSize, tq != nil && tq.pending >= s.cfg.TenantQueueSize:
 		return ErrQueueFull
+	}
+	if tq == nil {
+		tq = &tenantQueue{}
+		s.tenants[tenant] = tq
 	}
 	s.recent.Remove(key)
 	s.pending[key] = struct{}{}
-	// Never blocks: the channel holds QueueSize and at most QueueSize
-	// deliveries are pending.
-	s.queue <- &item{d: d, body: body}
+	tq.pending++
+	s.queueLocked(&item{tenant: tenant, d: d, body: body})
 	return nil
+}
+
+// queueLocked puts it in its tenant's queue (its place in pending is
+// counted already) and wakes a worker. s.mu is held.
+func (s *Sender) queueLocked(it *item) {
+	tq := s.tenants[it.tenant]
+	tq.waiting = append(tq.waiting, it)
+	s.turnLocked(it.tenant, tq)
+	s.poke()
+}
+
+// turnLocked puts a tenant with a delivery waiting in the ring, unless it
+// is there. (Whether it has room is decided when its turn comes.) s.mu is
+// held.
+func (s *Sender) turnLocked(tenant string, tq *tenantQueue) {
+	if !tq.inRing && len(tq.waiting) > 0 {
+		tq.inRing = true
+		s.ring = append(s.ring, tenant)
+	}
+}
+
+// poke wakes a worker, if one waits and none is woken yet.
+func (s *Sender) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take hands a worker the next delivery, tenants in turn, or nil when no
+// tenant with a delivery waiting has room for another request.
+func (s *Sender) take() *item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.ring) > 0 {
+		tenant := s.ring[0]
+		s.ring[0] = ""
+		s.ring = s.ring[1:]
+		tq := s.tenants[tenant]
+		tq.inRing = false
+		limit := s.cfg.TenantWorkers
+		if tq.failing {
+			limit = 1
+		}
+		if len(tq.waiting) == 0 || tq.running >= limit {
+			continue // back in the ring when one of its requests ends
+		}
+		it := tq.waiting[0]
+		tq.waiting[0] = nil
+		tq.waiting = tq.waiting[1:]
+		tq.running++
+		s.turnLocked(tenant, tq)
+		return it
+	}
+	return nil
+}
+
+// release ends a request of it's tenant: failed says whether the attempt
+// failed (the tenant then gets one request at a time).
+func (s *Sender) release(it *item, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tq := s.tenants[it.tenant]
+	tq.running--
+	tq.failing = failed
+	s.turnLocked(it.tenant, tq)
+	s.dropIdleLocked(it.tenant, tq)
+	s.poke()
+}
+
+// dropIdleLocked forgets a tenant with nothing pending or running. s.mu is
+// held.
+func (s *Sender) dropIdleLocked(tenant string, tq *tenantQueue) {
+	if tq.pending == 0 && tq.running == 0 && len(tq.waiting) == 0 {
+		delete(s.tenants, tenant)
+	}
 }
 
 func hasKey(m map[string]struct{}, k string) bool { _, ok := m[k]; return ok }
@@ -287,17 +437,31 @@ func (s *Sender) Run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case it := <-s.queue:
-					s.attempt(context.WithoutCancel(ctx), it)
+			for ctx.Err() == nil {
+				it := s.take()
+				if it == nil {
+					select {
+					case <-ctx.Done():
+						return
+					case <-s.wake:
+					}
+					continue
 				}
+				s.poke() // another worker may find work too
+				failed := s.attempt(context.WithoutCancel(ctx), it)
+				s.release(it, failed)
 			}
 		}()
 	}
-	<-ctx.Done()
+	report := time.NewTicker(s.cfg.FailureLogEvery)
+	defer report.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-report.C:
+			s.reportGaveUp()
+		}
+	}
 	s.mu.Lock()
 	s.stopped = true
 	var waiting []*item
@@ -314,18 +478,53 @@ func (s *Sender) Run(ctx context.Context) {
 	}
 	wg.Wait()
 	s.timerWG.Wait() // a timer that fired during the stop finishes its item
-	for {
-		select {
-		case it := <-s.queue:
-			s.finish(it, ErrClosed)
-		default:
-			return
-		}
+	s.mu.Lock()
+	waiting = waiting[:0]
+	for _, tq := range s.tenants {
+		waiting = append(waiting, tq.waiting...)
+		tq.waiting, tq.inRing = nil, false
+	}
+	s.ring = nil
+	s.mu.Unlock()
+	for _, it := range waiting {
+		s.finish(it, ErrClosed)
+	}
+	s.reportGaveUp()
+}
+
+// reportGaveUp logs the deliveries given up since the last report, one
+// line per tenant with their number and the last error.
+func (s *Sender) reportGaveUp() {
+	s.mu.Lock()
+	counts, errs := s.gaveUp, s.gaveUpErr
+	if len(counts) > 0 {
+		s.gaveUp, s.gaveUpErr = map[string]int{}, map[string]error{}
+	}
+	s.mu.Unlock()
+	for tenant, n := range counts {
+		s.log.Warn("webhook: DLRs given up for now", "tenant", tenant, "deliveries", n, "within", s.cfg.FailureLogEvery, "last_err", errs[tenant])
 	}
 }
 
-// attempt makes one request for it and decides what follows.
-func (s *Sender) attempt(ctx context.Context, it *item) {
+// gaveUpOn counts a delivery given up, for reportGaveUp.
+func (s *Sender) gaveUpOn(it *item, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, counted := s.gaveUp[it.tenant]; !counted && len(s.gaveUp) >= gaveUpTenantsMax {
+		return // counted per tenant for so many only; the rest are Debug lines
+	}
+	s.gaveUp[it.tenant]++
+	s.gaveUpErr[it.tenant] = err
+}
+
+// gaveUpTenantsMax bounds the tenants whose given-up deliveries are
+// counted between two reports.
+const gaveUpTenantsMax = 10_000
+
+// attempt makes one request for it and decides what follows; it reports
+// whether the request failed for a reason that may pass (the endpoint's
+// trouble: its tenant then gets one request at a time).
+func (s *Sender) attempt(ctx context.Context, it *item) (failed bool) {
 	if it.attempts == 0 {
 		it.first = s.cfg.Now()
 	}
@@ -334,24 +533,26 @@ func (s *Sender) attempt(ctx context.Context, it *item) {
 	it.status = status
 	if err == nil {
 		s.finish(it, nil)
-		return
+		return false
 	}
 	if errors.Is(err, ErrPermanent) {
 		s.finish(it, err)
-		return
+		return false
 	}
 	delay := s.backoff(it.attempts, retryAfter)
 	if it.attempts >= s.cfg.MaxAttempts || s.cfg.Now().Add(delay).Sub(it.first) > s.cfg.MaxElapsed {
-		s.log.Warn("webhook: giving up on a DLR for now", "message", it.d.DLR.MessageID, "attempts", it.attempts, "err", err)
+		// Counted per tenant and logged with their number (reportGaveUp).
+		s.log.Debug("webhook: giving up on a DLR for now", "tenant", it.tenant, "message", it.d.DLR.MessageID, "attempts", it.attempts, "err", err)
+		s.gaveUpOn(it, err)
 		s.finish(it, fmt.Errorf("%w after %d attempts: %w", ErrExhausted, it.attempts, err))
-		return
+		return true
 	}
-	s.log.Debug("webhook: attempt failed; retrying", "message", it.d.DLR.MessageID, "attempt", it.attempts, "in", delay, "err", err)
+	s.log.Debug("webhook: attempt failed; retrying", "tenant", it.tenant, "message", it.d.DLR.MessageID, "attempt", it.attempts, "in", delay, "err", err)
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
 		s.finish(it, ErrClosed)
-		return
+		return true
 	}
 	s.timerWG.Add(1)
 	s.timers[it] = time.AfterFunc(delay, func() {
@@ -360,7 +561,7 @@ func (s *Sender) attempt(ctx context.Context, it *item) {
 		delete(s.timers, it)
 		stopped := s.stopped
 		if !stopped {
-			s.queue <- it // its slot is still counted in pending: never blocks
+			s.queueLocked(it) // its place is still counted in pending
 		}
 		s.mu.Unlock()
 		if stopped {
@@ -368,6 +569,7 @@ func (s *Sender) attempt(ctx context.Context, it *item) {
 		}
 	})
 	s.mu.Unlock()
+	return true
 }
 
 // backoff is the delay after the n-th failed attempt.
@@ -436,6 +638,10 @@ func (s *Sender) finish(it *item, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.pending, key)
+	if tq := s.tenants[it.tenant]; tq != nil {
+		tq.pending--
+		s.dropIdleLocked(it.tenant, tq)
+	}
 	if errors.Is(err, ErrClosed) {
 		return
 	}
