@@ -232,6 +232,15 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// noWriteDeadline lifts the server's write timeout for an answer that may
+// take long to compute (reconciliation, replay).
+func noWriteDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+}
+
 func (s *statusWriter) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
@@ -577,6 +586,7 @@ func (h *handler) reconcile(w http.ResponseWriter, r *http.Request, _ string) er
 	if err != nil {
 		return err
 	}
+	noWriteDeadline(w)
 	from, err := parseTime(r.URL.Query().Get("from"), "from")
 	if err != nil {
 		return err
@@ -598,6 +608,7 @@ func (h *handler) replay(w http.ResponseWriter, r *http.Request, _ string) error
 	if err != nil {
 		return err
 	}
+	noWriteDeadline(w)
 	res, err := rep.Replay(r.Context())
 	if err != nil {
 		return err

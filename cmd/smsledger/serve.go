@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -40,8 +41,16 @@ type serveConfig struct {
 	tlsCertFile, tlsKeyFile string
 	eventstore              string
 	adminToken              string
+	// adminTokenFile holds the admin token (instead of --admin-token, so
+	// that it is not on the command line).
+	adminTokenFile string
 	// sealKeyFile holds the key that seals supplier passwords in the log.
 	sealKeyFile string
+	// metricsAddr, when set, serves /metrics without auth on a listener
+	// of its own (on --http-addr it needs the admin token).
+	metricsAddr string
+	// httpMaxConns caps the HTTP connections open at once.
+	httpMaxConns int
 
 	// ready, if set, is called once every component has started (tests).
 	ready func(readyInfo)
@@ -55,6 +64,7 @@ type readyInfo struct {
 	HTTPAddr    string
 	SMPPAddr    string
 	DatabaseURL string
+	MetricsAddr string // "" without --metrics-addr
 }
 
 func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string) (serveConfig, error) {
@@ -66,18 +76,30 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 	fs.StringVar(&cfg.tlsCertFile, "tls-cert-file", "", "PEM certificate (chain): serve HTTP and SMPP over TLS (with --tls-key-file)")
 	fs.StringVar(&cfg.tlsKeyFile, "tls-key-file", "", "PEM private key of --tls-cert-file")
 	fs.StringVar(&cfg.eventstore, "eventstore", "postgres", "event store backend: postgres, or an esdb:// / kurrentdb:// URL")
-	fs.StringVar(&cfg.adminToken, "admin-token", "", "bearer token of the admin API; generated and printed once if unset")
-	fs.StringVar(&cfg.sealKeyFile, "seal-key-file", "", "32-byte key sealing supplier passwords in the log; created on first start (default <data-dir>/seal.key)")
+	fs.StringVar(&cfg.adminToken, "admin-token", "", fmt.Sprintf("bearer token of the admin API, at least %d characters; generated and printed once if unset (and no --admin-token-file)", adminTokenMinLen))
+	fs.StringVar(&cfg.adminTokenFile, "admin-token-file", "", "file holding the admin token (not readable by group or others; surrounding whitespace ignored): keeps it out of the process list")
+	fs.StringVar(&cfg.sealKeyFile, "seal-key-file", "", "32-byte key sealing supplier passwords and webhook secrets in the log, not readable by group or others; created on first start, never while the log holds sealed secrets (default <data-dir>/seal.key)")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve /metrics without auth on this address too (on --http-addr it needs the admin token); empty: off")
+	fs.IntVar(&cfg.httpMaxConns, "http-max-conns", defaultHTTPMaxConns, "HTTP connections open at once; more wait to be accepted")
 	if err := parseFlags(fs, args, getenv, commonFallbacks); err != nil {
 		return cfg, err
 	}
 	if err := cfg.common.validate(); err != nil {
 		return cfg, err
 	}
-	for name, addr := range map[string]string{"--smpp-addr": cfg.smppAddr, "--http-addr": cfg.httpAddr} {
+	for name, addr := range map[string]string{"--smpp-addr": cfg.smppAddr, "--http-addr": cfg.httpAddr, "--metrics-addr": cfg.metricsAddr} {
+		if addr == "" && name == "--metrics-addr" {
+			continue
+		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return cfg, fmt.Errorf("%w: %s %q: %v", errUsage, name, addr, err)
 		}
+	}
+	if cfg.adminToken != "" && cfg.adminTokenFile != "" {
+		return cfg, fmt.Errorf("%w: give --admin-token or --admin-token-file, not both", errUsage)
+	}
+	if cfg.httpMaxConns < 1 {
+		return cfg, fmt.Errorf("%w: --http-max-conns must be at least 1, not %d", errUsage, cfg.httpMaxConns)
 	}
 	switch {
 	case cfg.eventstore == "postgres":
@@ -121,6 +143,11 @@ const poolConnsMax = 32
 // vital component fails for good (then it returns that failure): its
 // components (see components) start in order and stop in reverse order.
 func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.Logger) error {
+	tok, err := adminTokenOf(cfg)
+	if err != nil {
+		return err
+	}
+	cfg.adminToken = tok
 	if cfg.adminToken == "" {
 		tok, err := newToken()
 		if err != nil {
@@ -151,7 +178,9 @@ type daemon struct {
 	dbURL      string
 	stopDB     func()
 	dbDied     <-chan struct{} // nil for an external database
+	lock       *serveLock      // serve's exclusive lock on the database
 	pool       *pgxpool.Pool
+	readPool   *pgxpool.Pool // report reads (CDR pages, reconciliation), apart from the writers
 	store      eventstore.Store
 	closeStore func()
 	svc        *ledger.Service
@@ -161,6 +190,8 @@ type daemon struct {
 	smpp       *server.Server
 	httpLn     net.Listener
 	httpSrv    *http.Server
+	metricsLn  net.Listener // nil without --metrics-addr
+	metricsSrv *http.Server
 }
 
 // components lists serve's components in start order; they stop in reverse
@@ -191,12 +222,18 @@ func (d *daemon) serving() {
 	httpAddr, smppAddr := d.httpLn.Addr().String(), d.smpp.Addr().String()
 	d.log.Info("serving", "http_addr", httpAddr, "smpp_addr", smppAddr, "eventstore", d.cfg.eventstore)
 	if d.cfg.ready != nil {
-		d.cfg.ready(readyInfo{HTTPAddr: httpAddr, SMPPAddr: smppAddr, DatabaseURL: d.dbURL})
+		ri := readyInfo{HTTPAddr: httpAddr, SMPPAddr: smppAddr, DatabaseURL: d.dbURL}
+		if d.metricsLn != nil {
+			ri.MetricsAddr = d.metricsLn.Addr().String()
+		}
+		d.cfg.ready(ri)
 	}
 }
 
-// database: --database-url or the embedded server, migrated, and the pool
-// every other component uses. Vital: serve cannot outlive its database.
+// database: --database-url or the embedded server, serve's exclusive lock
+// on it (another serve holding it: refused), migrated, and the pools every
+// other component uses. Vital: serve cannot outlive its database, nor go on
+// without its lock.
 func (d *daemon) database() supervise.Component {
 	return supervise.Component{
 		Name:  "database",
@@ -207,22 +244,37 @@ func (d *daemon) database() supervise.Component {
 				return err
 			}
 			d.dbURL, d.stopDB, d.dbDied = dbURL, stopDB, died
+			lock, err := takeServeLock(ctx, dbURL)
+			if err != nil {
+				stopDB()
+				return err
+			}
+			d.lock = lock
 			if err := d.openPool(ctx); err != nil {
+				lock.release()
 				stopDB()
 				return err
 			}
 			return nil
 		},
 		Run: func(ctx context.Context) error {
+			lost := make(chan error, 1)
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() { lost <- d.lock.watch(wctx) }()
 			select {
 			case <-ctx.Done():
 				return nil
+			case err := <-lost:
+				return err
 			case <-d.dbDied:
 				return errors.New("embedded PostgreSQL exited unexpectedly; see postgres.log in --data-dir")
 			}
 		},
 		Stop: func() {
+			d.readPool.Close()
 			d.pool.Close()
+			d.lock.release()
 			d.stopDB()
 		},
 	}
@@ -248,9 +300,23 @@ func (d *daemon) openPool(ctx context.Context) error {
 		pool.Close()
 		return fmt.Errorf("database: %w", err)
 	}
-	d.pool = pool
+	// Report reads (CDR pages, reconciliation) get a pool of their own, so
+	// that heavy reads cannot take the connections the event store's
+	// writers need; message views, read through the store, are bounded by
+	// the HTTP API's pool of reads (httpapi.Options.TenantReads).
+	readCfg := poolCfg.Copy()
+	readCfg.MaxConns = readPoolConnsMax
+	readPool, err := pgxpool.NewWithConfig(ctx, readCfg)
+	if err != nil {
+		pool.Close()
+		return fmt.Errorf("database read pool: %w", err)
+	}
+	d.pool, d.readPool = pool, readPool
 	return nil
 }
+
+// readPoolConnsMax bounds the read pool's connections.
+const readPoolConnsMax = 8
 
 // eventStore: the log. Vital; its failures surface in the ledger and the
 // projections that follow it.
@@ -282,8 +348,8 @@ func (d *daemon) ledger() supervise.Component {
 	return supervise.Component{
 		Name:  "ledger",
 		Vital: true,
-		Start: func(context.Context) error {
-			sealer, hasher, err := loadSecrets(d.cfg.sealKeyFile, d.cfg.common.dataDir, d.log)
+		Start: func(ctx context.Context) error {
+			sealer, hasher, err := loadSecrets(ctx, d.cfg.sealKeyFile, d.cfg.common.dataDir, d.log, d.logHoldsSealed)
 			if err != nil {
 				return err
 			}
@@ -398,8 +464,10 @@ func (d *daemon) routeHealth() supervise.Component {
 	}
 }
 
-// httpServer: the API, /healthz, /readyz and /metrics. It finishes the
-// requests in progress when stopped.
+// httpServer: the API, /healthz, /readyz and /metrics (admin token), and
+// with --metrics-addr /metrics without auth on a listener of its own. It
+// finishes the requests in progress when stopped. Bounded: read, write and
+// idle timeouts, header size, and at most --http-max-conns connections.
 func (d *daemon) httpServer() supervise.Component {
 	return supervise.Component{
 		Name:  "http",
@@ -409,33 +477,52 @@ func (d *daemon) httpServer() supervise.Component {
 			if err != nil {
 				return fmt.Errorf("http listen: %w", err)
 			}
+			ln = limitListener(ln, d.cfg.httpMaxConns)
 			if d.tls != nil {
 				ln = tls.NewListener(ln, d.tls)
 			}
 			d.httpLn = ln
-			d.httpSrv = &http.Server{
-				Handler: httpapi.NewHandler(d.svc, httpapi.Options{
-					AdminToken: d.cfg.adminToken,
-					Logger:     d.log,
-					Readiness:  d.pool.Ping,
-					Reports:    reports{store: d.store, pool: d.pool},
-					Registry:   d.reg,
-				}),
-				ReadHeaderTimeout: 10 * time.Second,
-				ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+			d.httpSrv = boundedServer(httpapi.NewHandler(d.svc, httpapi.Options{
+				AdminToken: d.cfg.adminToken,
+				Logger:     d.log,
+				Readiness:  d.pool.Ping,
+				Reports:    reports{store: d.store, pool: d.readPool},
+				Registry:   d.reg,
+			}), d.log)
+			if d.cfg.metricsAddr != "" {
+				mln, err := net.Listen("tcp", d.cfg.metricsAddr)
+				if err != nil {
+					ln.Close()
+					return fmt.Errorf("metrics listen: %w", err)
+				}
+				d.metricsLn = limitListener(mln, metricsMaxConns)
+				mux := http.NewServeMux()
+				mux.Handle("GET /metrics", httpapi.MetricsHandler(d.reg))
+				d.metricsSrv = boundedServer(mux, d.log)
+				d.log.Info("metrics listening (no auth)", "metrics_addr", mln.Addr().String())
 			}
 			return nil
 		},
 		Run: func(ctx context.Context) error {
-			served := make(chan error, 1)
+			served := make(chan error, 2)
 			go func() { served <- d.httpSrv.Serve(d.httpLn) }()
+			if d.metricsSrv != nil {
+				go func() { served <- d.metricsSrv.Serve(d.metricsLn) }()
+			}
 			select {
 			case err := <-served:
+				if d.metricsSrv != nil {
+					_ = d.metricsSrv.Close()
+				}
+				_ = d.httpSrv.Close()
 				return err
 			case <-ctx.Done():
 			}
 			shutCtx, cancel := context.WithTimeout(context.Background(), httpShutdownMax)
 			defer cancel()
+			if d.metricsSrv != nil {
+				_ = d.metricsSrv.Shutdown(shutCtx)
+			}
 			if err := d.httpSrv.Shutdown(shutCtx); err != nil {
 				return fmt.Errorf("http shutdown: %w", err)
 			}
@@ -445,6 +532,72 @@ func (d *daemon) httpServer() supervise.Component {
 			return nil
 		},
 	}
+}
+
+// HTTP server bounds (both listeners).
+const (
+	defaultHTTPMaxConns = 1024
+	metricsMaxConns     = 64
+	httpReadTimeout     = 30 * time.Second  // a whole request, body included
+	httpWriteTimeout    = 120 * time.Second // a whole answer (a CDR page as CSV); reconciliation and replay lift it
+	httpIdleTimeout     = 120 * time.Second // a kept-alive connection between requests
+	httpMaxHeaderBytes  = 64 << 10
+)
+
+func boundedServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// limitListener accepts at most n connections open at once: the next
+// Accept waits until one closes.
+func limitListener(ln net.Listener, n int) net.Listener {
+	return &limitedListener{Listener: ln, sem: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+type limitedListener struct {
+	net.Listener
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+func (l *limitedListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // httpShutdownMax bounds the wait for HTTP requests in progress at a stop.
