@@ -97,7 +97,7 @@ func TestServeTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bind_resp over tls: %v", err)
 	}
-	if _, ok := p.(*pdu.BindResp); !ok || p.GetHeader().CommandStatus != data.ESME_RBINDFAIL {
+	if _, ok := p.(*pdu.BindResp); !ok || p.GetHeader().CommandStatus != data.ESME_RINVPASWD {
 		t.Fatalf("bind of an unknown system_id over tls: %T status 0x%X", p, uint32(p.GetHeader().CommandStatus))
 	}
 	if err := stop(); err != nil {

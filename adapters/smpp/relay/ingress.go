@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -91,4 +92,22 @@ func stateOf(s message.State) receipt.MessageState {
 		return receipt.StateEnroute
 	}
 	return receipt.StateAccepted
+}
+
+var _ server.BindAuthorizer = ingress{}
+
+// AuthorizeBind applies the tenant's max_binds and allowed_ips (contract:
+// ESME_RBINDFAIL for a bind beyond max_binds or from elsewhere).
+func (in ingress) AuthorizeBind(_ context.Context, p server.Principal, remote netip.Addr, binds int) error {
+	a, err := in.svc.TenantAccess(p.TenantID)
+	if err != nil {
+		return err
+	}
+	if !a.Allows(remote) {
+		return fmt.Errorf("tenant %s: bind from %s, outside its allowed_ips", p.TenantID, remote)
+	}
+	if a.MaxBinds > 0 && binds > a.MaxBinds {
+		return fmt.Errorf("tenant %s: bind %d over its max_binds %d", p.TenantID, binds, a.MaxBinds)
+	}
+	return nil
 }
