@@ -41,7 +41,7 @@ func TestServeCrashRecovery(t *testing.T) {
 	mute := startSim(t, smscsim.Config{SystemID: "mute", Password: "pw", NoResponseRate: 1})
 	good := startSim(t, smscsim.Config{SystemID: "good", Password: "pw", DLRDelay: 20 * time.Millisecond})
 	dataDir := filepath.Join(t.TempDir(), "data")
-	const admin = "admin-secret"
+	const admin = testAdminToken
 
 	b := startBinary(t, dataDir, admin)
 	base := "http://" + b.httpAddr
@@ -66,7 +66,7 @@ func TestServeCrashRecovery(t *testing.T) {
 	for {
 		inFlight := 0
 		for _, id := range ids {
-			if v := must(200, "GET", "/v1/messages/"+id, key, ""); v["state"] == "submitted" && v["supplier"] == "mute" {
+			if v := must(200, "GET", "/v1/messages/"+id, admin, ""); v["state"] == "submitted" && v["supplier"] == "mute" {
 				inFlight++
 			}
 		}
@@ -100,7 +100,7 @@ func TestServeCrashRecovery(t *testing.T) {
 		}
 	}
 	for _, id := range ids {
-		v := must(200, "GET", "/v1/messages/"+id, key, "")
+		v := must(200, "GET", "/v1/messages/"+id, admin, "")
 		if v["state"] != "delivered" || v["supplier"] != "good" {
 			t.Fatalf("message %s after recovery: %v", id, v)
 		}

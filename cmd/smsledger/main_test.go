@@ -99,7 +99,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"bench", "--messages", "0"}, exitUsage, "--messages must be"},
 		{[]string{"scenario", "run"}, exitUsage, "needs a FILE"},
 		{[]string{"bench", "--http-addr", "127.0.0.1:1"}, exitUsage, "need --smpp-addr"},
-		{[]string{"serve", "--eventstore", "redis://127.0.0.1:6379", "--admin-token", "x"}, exitUsage, "--eventstore must be"},
+		{[]string{"serve", "--eventstore", "redis://127.0.0.1:6379", "--admin-token", "admin-token-0123456789"}, exitUsage, "--eventstore must be"},
 		{[]string{"frobnicate"}, exitUsage, "unknown command"},
 		{nil, exitUsage, "Usage"},
 		{[]string{"serve", "--http-addr"}, exitUsage, "flag needs an argument"},
@@ -115,7 +115,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestServeMissingBinaries(t *testing.T) {
-	cfg, err := parseServeFlags([]string{"--data-dir", t.TempDir(), "--admin-token", "x", "--http-addr", "127.0.0.1:0"}, io.Discard, env(nil))
+	cfg, err := parseServeFlags([]string{"--data-dir", t.TempDir(), "--admin-token", "admin-token-0123456789", "--http-addr", "127.0.0.1:0"}, io.Discard, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestServeEmbeddedEndToEnd(t *testing.T) {
 
 func TestServeExternalDatabase(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
-	info, stop := serveInProcess(t, "--database-url", dbURL, "--admin-token", "secret")
+	info, stop := serveInProcess(t, "--database-url", dbURL, "--admin-token", "admin-secret-0123456789")
 	checkProbes(t, info.HTTPAddr)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -278,7 +278,7 @@ func TestServeKurrentDB(t *testing.T) {
 	}
 	t.Cleanup(node.Stop)
 	dbURL := pgtest.NewDatabase(t)
-	info, stop := serveInProcess(t, "--database-url", dbURL, "--admin-token", "secret", "--eventstore", node.URL())
+	info, stop := serveInProcess(t, "--database-url", dbURL, "--admin-token", "admin-secret-0123456789", "--eventstore", node.URL())
 	checkProbes(t, info.HTTPAddr)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -352,7 +352,7 @@ func TestBinarySIGINT(t *testing.T) {
 // serve, serve says so and exits non-zero instead of lingering unready.
 func TestServeExitsWhenEmbeddedDBDies(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	cfg, err := parseServeFlags([]string{"--http-addr", "127.0.0.1:0", "--smpp-addr", "127.0.0.1:0", "--data-dir", dataDir, "--admin-token", "x"}, io.Discard, env(nil))
+	cfg, err := parseServeFlags([]string{"--http-addr", "127.0.0.1:0", "--smpp-addr", "127.0.0.1:0", "--data-dir", dataDir, "--admin-token", "admin-token-0123456789"}, io.Discard, env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func apiCall(t *testing.T, method, url, token, body string) (int, map[string]any
 func TestServeAPIEndToEnd(t *testing.T) {
 	sim := startSim(t, smscsim.Config{SystemID: "s", Password: "p"})
 	dataDir := filepath.Join(t.TempDir(), "data")
-	const admin = "admin-secret"
+	const admin = testAdminToken
 	info, stop := serveInProcess(t, "--data-dir", dataDir, "--admin-token", admin)
 	base := "http://" + info.HTTPAddr
 
@@ -195,6 +195,10 @@ func checkReports(t *testing.T, base, admin, key, id string) {
 	}
 }
 
+// testAdminToken is the admin token of the tests' serves (at least 16
+// characters, as serve requires).
+const testAdminToken = "admin-secret-0123456789"
+
 // waitSupplierUp waits (bounded) until serve reports a bind up to the
 // supplier: routing skips a supplier whose binds are down.
 func waitSupplierUp(t *testing.T, base, supplier string) {
@@ -202,7 +206,9 @@ func waitSupplierUp(t *testing.T, base, supplier string) {
 	want := fmt.Sprintf(`smsledger_smpp_binds{side="supplier",supplier=%q} 1`, supplier)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(base + "/metrics")
+		req, _ := http.NewRequest("GET", base+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+testAdminToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

@@ -35,7 +35,7 @@ func TestServeComponentOrder(t *testing.T) {
 // says which component failed, stops the others and returns the failure
 // (exit 1) instead of serving stale read models.
 func TestServeExitsWhenProjectionsDie(t *testing.T) {
-	const admin = "x"
+	const admin = "admin-token-0123456789"
 	cfg, err := parseServeFlags([]string{"--http-addr", "127.0.0.1:0", "--smpp-addr", "127.0.0.1:0",
 		"--data-dir", filepath.Join(t.TempDir(), "data"), "--database-url", pgtest.NewDatabase(t), "--admin-token", admin}, io.Discard, env(nil))
 	if err != nil {

@@ -63,7 +63,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 // TestServeTLS: with a certificate, HTTP and SMPP both speak TLS only.
 func TestServeTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t)
-	info, stop := serveInProcess(t, "--admin-token", "x", "--tls-cert-file", certFile, "--tls-key-file", keyFile)
+	info, stop := serveInProcess(t, "--admin-token", "admin-token-0123456789", "--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	tlsConf := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf}}

@@ -71,7 +71,7 @@ func (h *hookReceiver) got() ([]webhook.DLR, int) {
 // forwarded (DeliveryForwarded) — so it is not sent again.
 func TestServeWebhookDLR(t *testing.T) {
 	sim := startSim(t, smscsim.Config{SystemID: "s", Password: "p", DLRDelay: 50 * time.Millisecond})
-	const admin = "admin-secret"
+	const admin = testAdminToken
 	const secret = "whsec-e2e-0123456789abcdef"
 	hook := startHookReceiver(t, secret)
 	info, stop := serveInProcess(t, "--data-dir", filepath.Join(t.TempDir(), "data"), "--admin-token", admin)
