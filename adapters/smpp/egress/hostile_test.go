@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"fmt"
@@ -249,3 +250,44 @@ func TestHostileSupplierClosesOnlyItsBind(t *testing.T) {
 
 // cmd is a command id as its bits.
 func cmd(id data.CommandIDType) uint32 { return uint32(id) }
+
+// A supplier answering the bind with a PDU gosmpp panics on (gosmpp's
+// connect decodes it, outside its read loop) fails that bind attempt only:
+// the egress tries again.
+func TestHostileBindResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var attempts atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := pdu.Parse(c); err != nil {
+					return
+				}
+				attempts.Add(1)
+				_, _ = c.Write(hostilePDUs[0].bytes)
+				_, _ = c.Read(make([]byte, 1)) // until the egress closes it
+			}()
+		}
+	}()
+	s := New(Config{SupplierID: "s1", Addr: ln.Addr().String(), SystemID: "sup", Password: "pw", Logger: quiet(),
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond}, &rec{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	waitFor(t, func() bool { return attempts.Load() >= 3 && s.bindFails.Load() >= 2 })
+	cancel()
+	<-done
+	if s.BindsUp() != 0 {
+		t.Fatalf("binds up %d", s.BindsUp())
+	}
+}
