@@ -76,17 +76,23 @@ type tenantReq struct {
 	Tier        string `json:"tier"`
 	// DefaultValidityS: 0 or absent is the service's default (172800).
 	DefaultValidityS int `json:"default_validity_s"`
+	// MaxBinds: SMPP binds at once (0 or absent: no limit); AllowedIPs:
+	// CIDRs the tenant's binds and API calls may come from (empty: any).
+	MaxBinds   int      `json:"max_binds"`
+	AllowedIPs []string `json:"allowed_ips"`
 }
 
 type tenantResp struct {
-	ID               string `json:"id"`
-	Name             string `json:"name"`
-	Currency         string `json:"currency"`
-	Billing          string `json:"billing"`
-	TPSLimit         int    `json:"tps_limit"`
-	CreditLimit      string `json:"credit_limit"`
-	Tier             string `json:"tier"`
-	DefaultValidityS int    `json:"default_validity_s"`
+	ID               string   `json:"id"`
+	Name             string   `json:"name"`
+	Currency         string   `json:"currency"`
+	Billing          string   `json:"billing"`
+	TPSLimit         int      `json:"tps_limit"`
+	CreditLimit      string   `json:"credit_limit"`
+	Tier             string   `json:"tier"`
+	DefaultValidityS int      `json:"default_validity_s"`
+	MaxBinds         int      `json:"max_binds"`
+	AllowedIPs       []string `json:"allowed_ips"`
 }
 
 func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -99,7 +105,7 @@ func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string)
 	}
 	err := h.svc.CreateTenant(r.Context(), ledger.TenantSpec{ID: req.ID, Name: req.Name, Currency: req.Currency,
 		Billing: req.Billing, TPSLimit: req.TPSLimit, CreditLimit: req.CreditLimit.Decimal, Tier: req.Tier,
-		DefaultValidityS: req.DefaultValidityS})
+		DefaultValidityS: req.DefaultValidityS, MaxBinds: req.MaxBinds, AllowedIPs: req.AllowedIPs})
 	if err != nil {
 		return err
 	}
@@ -108,7 +114,8 @@ func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string)
 		return err
 	}
 	writeJSON(w, http.StatusCreated, tenantResp{ID: t.ID, Name: t.Name, Currency: t.Currency, Billing: t.Billing,
-		TPSLimit: t.TPSLimit, CreditLimit: t.CreditLimit, Tier: t.Tier, DefaultValidityS: t.DefaultValidityS})
+		TPSLimit: t.TPSLimit, CreditLimit: t.CreditLimit, Tier: t.Tier, DefaultValidityS: t.DefaultValidityS,
+		MaxBinds: t.MaxBinds, AllowedIPs: orEmpty(t.AllowedIPs)})
 	return nil
 }
 
@@ -242,6 +249,11 @@ type supplierReq struct {
 	Window   int    `json:"window"`
 	Billing  string `json:"billing"`     // on_submit (default) | on_delivery: when we owe the supplier its cost
 	DLRGrace int    `json:"dlr_grace_s"` // 0 or absent: the default (3600)
+	// TLS: bind over TLS, verifying TLSServerName (empty: host) against
+	// TLSCAPEM (PEM CA certificates; empty: the system's roots).
+	TLS           bool   `json:"tls"`
+	TLSServerName string `json:"tls_server_name"`
+	TLSCAPEM      string `json:"tls_ca_pem"`
 }
 
 func (h *handler) createSupplier(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -257,7 +269,8 @@ func (h *handler) createSupplier(w http.ResponseWriter, r *http.Request, _ strin
 	}
 	err := h.svc.CreateSupplier(r.Context(), ledger.SupplierSpec{ID: req.ID, Name: req.Name, Currency: req.Currency,
 		Host: req.Host, Port: req.Port, SystemID: req.SystemID, Password: req.Password, Binds: req.Binds,
-		TPSLimit: req.TPSLimit, Window: req.Window, Billing: req.Billing, DLRGraceS: req.DLRGrace})
+		TPSLimit: req.TPSLimit, Window: req.Window, Billing: req.Billing, DLRGraceS: req.DLRGrace,
+		TLS: req.TLS, TLSServerName: req.TLSServerName, TLSCAPEM: req.TLSCAPEM})
 	if err != nil {
 		return err
 	}
@@ -267,7 +280,8 @@ func (h *handler) createSupplier(w http.ResponseWriter, r *http.Request, _ strin
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": sp.ID, "name": sp.Name, "currency": sp.Currency,
 		"host": sp.Host, "port": sp.Port, "system_id": sp.SystemID, "binds": sp.Binds,
-		"tps_limit": sp.TPSLimit, "window": sp.Window, "billing": sp.Billing, "dlr_grace_s": sp.DLRGraceS})
+		"tps_limit": sp.TPSLimit, "window": sp.Window, "billing": sp.Billing, "dlr_grace_s": sp.DLRGraceS,
+		"tls": sp.TLS, "tls_server_name": sp.TLSServerName})
 	return nil
 }
 
@@ -494,4 +508,12 @@ func (h *handler) balance(w http.ResponseWriter, r *http.Request, tenant string)
 	}
 	writeJSON(w, http.StatusOK, b)
 	return nil
+}
+
+// orEmpty is s, or an empty list instead of nil (JSON [] rather than null).
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -30,7 +30,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -323,7 +325,28 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request, auth auth
 		}
 		return fail("invalid API key")
 	}
+	if err := h.fromAllowedAddr(r, id); err != nil {
+		return "", err
+	}
 	return id, nil
+}
+
+// fromAllowedAddr refuses (403) a tenant's call from outside its
+// allowed_ips (the peer address; X-Forwarded-For is not trusted).
+func (h *handler) fromAllowedAddr(r *http.Request, tenantID string) error {
+	a, err := h.svc.TenantAccess(tenantID)
+	if err != nil || len(a.AllowedIPs) == 0 {
+		return err
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !a.Allows(addr.WithZone("")) {
+		return errorf(http.StatusForbidden, "forbidden_address", "tenant %s: calls from %s are outside its allowed_ips", tenantID, host)
+	}
+	return nil
 }
 
 func bearer(r *http.Request) (string, bool) {

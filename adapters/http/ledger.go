@@ -22,6 +22,7 @@ type Ledger interface {
 	MessageEvents(ctx context.Context, tenantID string, id uuid.UUID) ([]ledger.EventView, error)
 	Balance(tenantID string) (ledger.BalanceView, error)
 	Tenant(id string) (ledger.TenantInfo, error)
+	TenantAccess(id string) (ledger.Access, error)
 	Supplier(id string) (ledger.SupplierInfo, error)
 	Webhook(tenantID string) (url, secret string, ok bool)
 
