@@ -42,3 +42,24 @@ func TestAuthorizeBindAppliesTenantAccess(t *testing.T) {
 		}
 	}
 }
+
+// A supplier's TLS settings reach its egress configuration, and a change of
+// them restarts the egress (sameSupplier).
+func TestSupplierTLSSettingsReachTheEgress(t *testing.T) {
+	ctx := context.Background()
+	svc := ledgertest.Start(t, ledgertest.MemStore(t), ledger.Options{})
+	if err := svc.CreateSupplier(ctx, ledger.SupplierSpec{ID: "sec", Name: "S", Currency: "EUR", Host: "127.0.0.1", Port: 3550,
+		SystemID: "s", Password: "p", Binds: 1, Window: 10, TLS: true, TLSServerName: "smsc.example"}); err != nil {
+		t.Fatal(err)
+	}
+	r := New(svc, Options{})
+	cfg, ok := r.wantedSuppliers()["sec"]
+	if !ok || !cfg.TLS || cfg.TLSServerName != "smsc.example" || len(cfg.TLSCAPEM) != 0 {
+		t.Fatalf("egress config: %+v", cfg)
+	}
+	plain := cfg
+	plain.TLS = false
+	if sameSupplier(cfg, plain) {
+		t.Fatal("turning TLS off is not seen as a change")
+	}
+}

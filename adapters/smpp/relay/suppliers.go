@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -103,6 +104,7 @@ func (r *Relay) wantedSuppliers() map[string]egress.Config {
 			SupplierID: sp.ID, Addr: net.JoinHostPort(sp.Host, strconv.Itoa(sp.Port)),
 			SystemID: sp.SystemID, Password: pw, Binds: sp.Binds, TPS: float64(sp.TPSLimit), Window: sp.Window,
 			SubmitTimeout: r.opts.SubmitTimeout, Logger: r.opts.Logger,
+			TLS: sp.TLS, TLSServerName: sp.TLSServerName, TLSCAPEM: []byte(sp.TLSCAPEM),
 		}
 		if r.opts.SupplierConfig != nil {
 			r.opts.SupplierConfig(&cfg)
@@ -151,7 +153,8 @@ func (r *Relay) rehome(rs *runningSupplier) {
 
 func sameSupplier(a, b egress.Config) bool {
 	return a.Addr == b.Addr && a.SystemID == b.SystemID && a.Password == b.Password &&
-		a.Binds == b.Binds && a.TPS == b.TPS && a.Window == b.Window
+		a.Binds == b.Binds && a.TPS == b.TPS && a.Window == b.Window &&
+		a.TLS == b.TLS && a.TLSServerName == b.TLSServerName && bytes.Equal(a.TLSCAPEM, b.TLSCAPEM)
 }
 
 // stopSuppliers stops every egress (serve's shutdown). What they held is
