@@ -60,12 +60,18 @@ const serveLockApp = "smsledger serve lock"
 // is still there.
 var serveLockCheckEvery = 2 * time.Second
 
+// serveLockRegainFor bounds how long serve tries to take its lock again
+// after losing its connection (the database restarting): past it, serve
+// stops.
+var serveLockRegainFor = 10 * time.Minute
+
 // errDatabaseInUse: another serve holds the database's lock.
 var errDatabaseInUse = errors.New("another smsledger serve is using this database")
 
 // serveLock is the held lock: its dedicated connection.
 type serveLock struct {
-	conn *pgx.Conn
+	dbURL string
+	conn  *pgx.Conn
 }
 
 // takeServeLock takes the database's serve lock on a new connection, or
@@ -102,14 +108,57 @@ func takeServeLock(ctx context.Context, dbURL string) (*serveLock, error) {
 		conn.Close(context.Background())
 		return nil, fmt.Errorf("%w (%s): stop it first, or give this one another database; two serves on one database would corrupt each other", errDatabaseInUse, holder)
 	}
-	return &serveLock{conn: conn}, nil
+	return &serveLock{dbURL: dbURL, conn: conn}, nil
 }
 
-// watch returns when ctx ends (nil) or when the lock's connection is lost
-// (an error): serve then stops rather than going on without its lock
-// (another serve could take the database meanwhile); whatever restarts it
-// takes the lock again, or is refused.
+// watch returns when ctx ends (nil), or with an error when the lock is
+// lost for good. A lost connection (PostgreSQL restarting, a network cut)
+// ends the session and its lock: watch takes the lock again as soon as the
+// database answers, and stops serve only if another serve took it
+// meanwhile, or if it cannot within serveLockRegainFor. While the database
+// is away nobody can append, so nothing is written without the lock for
+// longer than one check (serveLockCheckEvery).
 func (l *serveLock) watch(ctx context.Context) error {
+	for {
+		err := l.watchConn(ctx)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		if err := l.regain(ctx, err); err != nil {
+			return err
+		}
+	}
+}
+
+// regain takes the lock again on a new connection after lost (the error
+// that ended the old one).
+func (l *serveLock) regain(ctx context.Context, lost error) error {
+	_ = l.conn.Close(context.Background())
+	deadline := time.Now().Add(serveLockRegainFor)
+	for {
+		nl, err := takeServeLock(ctx, l.dbURL)
+		switch {
+		case err == nil:
+			l.conn = nl.conn
+			return nil
+		case errors.Is(err, errDatabaseInUse):
+			return fmt.Errorf("serve's exclusive database lock was lost (%v) and another serve took it: stopping: %w", lost, err)
+		case ctx.Err() != nil:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("lost the database connection holding serve's exclusive lock (%v) and could not take the lock again within %s: %w", lost, serveLockRegainFor, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(serveLockCheckEvery):
+		}
+	}
+}
+
+// watchConn checks the lock's connection every serveLockCheckEvery; it
+// returns nil when ctx ends, or the error that lost the lock.
+func (l *serveLock) watchConn(ctx context.Context) error {
 	tick := time.NewTicker(serveLockCheckEvery)
 	defer tick.Stop()
 	for {
@@ -126,10 +175,10 @@ func (l *serveLock) watch(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("lost the database connection holding serve's exclusive lock (%v); stopping, since another serve could now take the database", err)
+			return fmt.Errorf("lock connection: %w", err)
 		}
 		if !held {
-			return errors.New("serve's exclusive database lock is no longer held; stopping, since another serve could now take the database")
+			return errors.New("the lock is no longer held on its connection")
 		}
 	}
 }

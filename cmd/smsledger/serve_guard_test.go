@@ -55,9 +55,35 @@ func TestServeRefusesSecondServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, serveLockApp).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("terminate the lock's connection: %d %v", n, err)
+	// A cut alone is healed: serve takes its lock again (as after a
+	// PostgreSQL restart) and goes on.
+	cutLock := func() {
+		t.Helper()
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, serveLockApp).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("terminate the lock's connection: %d %v", n, err)
+		}
+	}
+	cutLock()
+	regained := false
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, serveLockApp).Scan(&n); err == nil && n == 1 {
+			regained = true
+			break
+		}
+	}
+	if !regained {
+		t.Fatal("serve did not take its lock again after a cut connection")
+	}
+	if st, _ := apiCall(t, "GET", "http://"+info.HTTPAddr+"/healthz", "", ""); st != 200 {
+		t.Fatalf("serve after regaining its lock: %d", st)
+	}
+	// Cut again, and another holder takes the lock first: serve stops.
+	cutLock()
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, serveLockKey).Scan(&got); err != nil || !got {
+		t.Fatalf("the test takes the lock: %v %v", got, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
