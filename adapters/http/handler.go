@@ -198,6 +198,11 @@ func newHandler(svc Ledger, opts Options) *handler {
 		{"GET", "/v1/balance", authTenant, h.balance},
 		{"GET", "/v1/cdrs", authTenant, h.cdrs},
 	}
+	// The administration of tenants, keys and adjustments, and suppliers,
+	// routes and decks (admin_*.go).
+	h.routesList = append(h.routesList, h.tenantAdminRoutes()...)
+	h.routesList = append(h.routesList, h.keyAdminRoutes()...)
+	h.routesList = append(h.routesList, h.supplierAdminRoutes()...)
 	for _, rt := range h.routesList {
 		h.mux.Handle(rt.Method+" "+rt.Path, h.wrap(rt))
 	}

@@ -56,6 +56,9 @@ const (
 	TypeReleased             = "Released"
 	TypeJournalEntryRecorded = "JournalEntryRecorded"
 	TypeSupplierCostBooked   = "SupplierCostBooked"
+	// Administration.
+	TypeApiKeyRevoked      = "ApiKeyRevoked"
+	TypeAdjustmentRecorded = "AdjustmentRecorded"
 )
 
 // ---------------------------------------------------------------------------
@@ -92,10 +95,34 @@ type TenantChanged struct {
 	CreditLimit decimal.Decimal `json:"credit_limit"`
 	Tier        string          `json:"tier"`
 	// DefaultValidityS, MaxBinds and AllowedIPs as in TenantCreated.
-	DefaultValidityS int       `json:"default_validity_s,omitempty"`
-	MaxBinds         int       `json:"max_binds,omitempty"`
-	AllowedIPs       []string  `json:"allowed_ips,omitempty"`
-	At               time.Time `json:"at"`
+	DefaultValidityS int      `json:"default_validity_s,omitempty"`
+	MaxBinds         int      `json:"max_binds,omitempty"`
+	AllowedIPs       []string `json:"allowed_ips,omitempty"`
+	// Status is "active" (empty means active) or "suspended": a suspended
+	// tenant's new binds and API calls are refused and its open binds
+	// closed; its accepted messages still finish.
+	Status string    `json:"status,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// ApiKeyRevoked revokes a tenant's API key: it no longer authenticates.
+type ApiKeyRevoked struct {
+	TenantID string    `json:"tenant_id"`
+	KeyID    string    `json:"key_id"`
+	At       time.Time `json:"at"`
+}
+
+// AdjustmentRecorded corrects a tenant's balance by a signed amount (its
+// journal entry, kind "adjustment", follows in the same append). Reference
+// is the caller's idempotency key, as for top-ups; Reason says why.
+type AdjustmentRecorded struct {
+	TenantID  string          `json:"tenant_id"`
+	Reference string          `json:"reference"`
+	Amount    decimal.Decimal `json:"amount"` // signed: positive credits the tenant
+	Currency  string          `json:"currency"`
+	Reason    string          `json:"reason"`
+	EntryID   uuid.UUID       `json:"entry_id"`
+	At        time.Time       `json:"at"`
 }
 
 // SmppCredentialsSet sets a tenant's SMPP bind credentials. Only a password
@@ -497,3 +524,5 @@ func (Settled) EventType() string              { return TypeSettled }
 func (Released) EventType() string             { return TypeReleased }
 func (JournalEntryRecorded) EventType() string { return TypeJournalEntryRecorded }
 func (SupplierCostBooked) EventType() string   { return TypeSupplierCostBooked }
+func (ApiKeyRevoked) EventType() string        { return TypeApiKeyRevoked }
+func (AdjustmentRecorded) EventType() string   { return TypeAdjustmentRecorded }

@@ -48,6 +48,8 @@ func samples() []Event {
 		Settled{MessageID: msgID, TenantID: "acme", SupplierID: "s1", Held: amt, Price: amt, Currency: "EUR", Cost: amt, CostCurrency: "EUR", At: at},
 		Released{MessageID: msgID, TenantID: "acme", Amount: amt, Currency: "EUR", Reason: "failed", At: at},
 		SupplierCostBooked{MessageID: msgID, TenantID: "acme", SupplierID: "s1", Attempt: 1, Cost: amt, CostCurrency: "EUR", At: at},
+		ApiKeyRevoked{TenantID: "acme", KeyID: "k1", At: at},
+		AdjustmentRecorded{TenantID: "acme", Reference: "adj-1", Amount: amt.Neg(), Currency: "EUR", Reason: "refund", EntryID: msgID, At: at},
 		JournalEntryRecorded{EntryID: msgID, Kind: "settlement", Currency: "EUR", Postings: []Posting{{"tenant:acme", amt}, {"revenue", amt.Neg()}}, MessageID: msgID, TenantID: "acme", At: at},
 	}
 }

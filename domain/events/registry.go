@@ -100,6 +100,8 @@ var registry = map[string]registration{
 	TypeReleased:             reg[Released](1),
 	TypeJournalEntryRecorded: reg[JournalEntryRecorded](1),
 	TypeSupplierCostBooked:   reg[SupplierCostBooked](1),
+	TypeApiKeyRevoked:        reg[ApiKeyRevoked](1),
+	TypeAdjustmentRecorded:   reg[AdjustmentRecorded](1),
 }
 
 // Types returns every registered type name, sorted.

@@ -63,6 +63,10 @@ func StreamOf(e Event) (stream string, ok bool) {
 		return TenantStream(e.TenantID), true
 	case ApiKeyIssued:
 		return TenantStream(e.TenantID), true
+	case ApiKeyRevoked:
+		return TenantStream(e.TenantID), true
+	case AdjustmentRecorded:
+		return TenantStream(e.TenantID), true
 	case TopUpRecorded:
 		return TenantStream(e.TenantID), true
 	case RateCardChanged:

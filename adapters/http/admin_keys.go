@@ -1,0 +1,6 @@
+package httpapi
+
+// keyAdminRoutes are the admin endpoints of API keys (list, revoke) and adjustments.
+func (h *handler) keyAdminRoutes() []Route {
+	return nil
+}

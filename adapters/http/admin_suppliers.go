@@ -1,0 +1,6 @@
+package httpapi
+
+// supplierAdminRoutes are the admin endpoints of suppliers (list, get with live state, patch, disable), routes, rates and costs (get; PUT as CSV too).
+func (h *handler) supplierAdminRoutes() []Route {
+	return nil
+}
