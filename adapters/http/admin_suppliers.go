@@ -4,3 +4,7 @@ package httpapi
 func (h *handler) supplierAdminRoutes() []Route {
 	return nil
 }
+
+// SupplierStates is the live side of suppliers: binds up, queue depth,
+// adaptive TPS, health (implemented by the relay in serve).
+type SupplierStates interface{}

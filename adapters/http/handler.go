@@ -111,6 +111,9 @@ type Options struct {
 	TenantReads int
 	// Now is the clock of the failure limits (tests); nil: time.Now.
 	Now func() time.Time
+	// SupplierStates gives the live state of suppliers' binds (the relay in
+	// serve) for GET /v1/suppliers; optional (admin_suppliers.go).
+	SupplierStates SupplierStates
 }
 
 type handler struct {
