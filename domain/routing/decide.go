@@ -174,7 +174,7 @@ func (s *Snapshot) Decide(destination string, tier Tier, health *Health) (Decisi
 		}
 		if c.Excluded == Eligible {
 			switch {
-			case !c.Health.Up:
+			case sup.disabled || !c.Health.Up:
 				c.Excluded = ExcludedDown
 			case c.Health.Score < minScore:
 				c.Excluded = ExcludedHealth

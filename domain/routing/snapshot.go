@@ -42,6 +42,10 @@ type CostCard struct {
 	// carried into each Candidate so the message knows it.
 	Billing money.BillingMode
 	Costs   []Cost
+	// Disabled marks a supplier switched off by its operator: its card is
+	// validated and kept, but Decide excludes it (ExcludedDown) so it gets
+	// no new messages and routes fail over past it.
+	Disabled bool
 }
 
 // SnapshotInput is everything a routing Snapshot is built from: the route
@@ -72,6 +76,7 @@ type supplier struct {
 	currency money.Currency
 	billing  money.BillingMode
 	costs    *prefix.Table[supplierCost] // nil: no cost card
+	disabled bool                        // switched off (CostCard.Disabled)
 }
 
 // routeEntry is a route with its suppliers interned as indices.
@@ -144,6 +149,7 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 		s.suppliers[i].currency = cc.Currency
 		s.suppliers[i].billing = cc.Billing
 		s.suppliers[i].costs = t
+		s.suppliers[i].disabled = cc.Disabled
 	}
 	if in.BaseCurrency == "" {
 		// Without a base currency all cost cards must share one currency,
