@@ -153,6 +153,42 @@ func (a *Account) TopUp(amount Units) error {
 	return nil
 }
 
+// Debit takes amount (> 0) from the settled balance if the available
+// balance covers it, atomically against concurrent holds: a debit never
+// takes available below zero (a negative adjustment). A refusal is an
+// *InsufficientFundsError and changes nothing.
+func (a *Account) Debit(amount Units) error {
+	if amount <= 0 {
+		return fmt.Errorf("debit %s: %w", amount, ErrNegative)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	avail := a.balance + a.creditLimit - a.held
+	if amount > avail {
+		return &InsufficientFundsError{Currency: a.currency, Available: avail, Requested: amount}
+	}
+	a.balance -= amount
+	return nil
+}
+
+// Adjust changes the settled balance by the signed delta without the
+// available check: it is for movements the log already decided (an
+// adjustment another process recorded, or undoing a Debit). Only an
+// overflow is refused.
+func (a *Account) Adjust(delta Units) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	nb, err := a.balance.Add(delta)
+	if err != nil {
+		return fmt.Errorf("adjust: %w", err)
+	}
+	if _, err := nb.Add(a.creditLimit); err != nil {
+		return fmt.Errorf("adjust: %w", err)
+	}
+	a.balance = nb
+	return nil
+}
+
 // SetCreditLimit changes the credit limit (>= 0). Lowering it below what is
 // already held is allowed (holds already granted stay granted) but then no
 // new hold succeeds until funds return: available is reported as zero.

@@ -24,6 +24,10 @@ const (
 	Revenue AccountName = "revenue"
 	// CostOfSales is debited with the supplier cost of every settled message.
 	CostOfSales AccountName = "cost_of_sales"
+	// Adjustments is the account manual corrections of tenant balances are
+	// booked against: a positive adjustment debits it (the platform grants
+	// the tenant funds), a negative one credits it.
+	Adjustments AccountName = "adjustments"
 )
 
 const (
@@ -227,6 +231,13 @@ func TopUpEntryID(tenantID, reference string) uuid.UUID {
 	return uuid.NewSHA1(entryNamespace, []byte("topup\x00"+tenantID+"\x00"+reference))
 }
 
+// AdjustmentEntryID is the deterministic id of a tenant's adjustment with
+// an external reference, as TopUpEntryID for top-ups (another namespace:
+// an adjustment and a top-up may share a reference).
+func AdjustmentEntryID(tenantID, reference string) uuid.UUID {
+	return uuid.NewSHA1(entryNamespace, []byte("adjustment\x00"+tenantID+"\x00"+reference))
+}
+
 // SettlementEntryID is the deterministic id of a message's settlement entry;
 // side is "" when sell and buy share one currency (one entry), else "sell"
 // or "buy". It is time-ordered like the message id (package ids).
@@ -254,6 +265,26 @@ func TopUpEntry(tenantID string, amount Money, reference string) (Entry, error) 
 		Debit(Cash, amount).
 		Credit(TenantAccount(tenantID), amount).
 		Build()
+}
+
+// AdjustmentEntry records a manual correction of a tenant's balance by a
+// signed, non-zero amount: a positive one debits Adjustments and credits the
+// tenant, a negative one debits the tenant and credits Adjustments.
+func AdjustmentEntry(tenantID string, amount Money, reference string) (Entry, error) {
+	if amount.Amount.IsZero() {
+		return Entry{}, fmt.Errorf("adjustment for tenant %s: zero amount: %w", tenantID, ErrZeroPosting)
+	}
+	if reference == "" {
+		return Entry{}, fmt.Errorf("adjustment for tenant %s: empty reference", tenantID)
+	}
+	b := NewEntryBuilder(AdjustmentEntryID(tenantID, reference), KindAdjustment, amount.Currency).WithReference(reference)
+	if amount.Amount.IsPositive() {
+		b.Debit(Adjustments, amount).Credit(TenantAccount(tenantID), amount)
+	} else {
+		abs := Money{Amount: amount.Amount.Neg(), Currency: amount.Currency}
+		b.Debit(TenantAccount(tenantID), abs).Credit(Adjustments, abs)
+	}
+	return b.Build()
 }
 
 // SettlementEntries records one message's settlement: the sell side (debit
