@@ -84,7 +84,9 @@ func (f *follower) newTenant(e events.TenantCreated) (*tenantSnap, error) {
 }
 
 // tenantChanged also moves the credit limit, in the tally and, live, on
-// the Account.
+// the Account. A limit below what is held is applied as it is
+// (money.Account.SetCreditLimit): the holds already granted stay, available
+// reads zero and no new hold succeeds until funds return.
 func (f *follower) tenantChanged(cur, orig *state, e events.TenantChanged) *state {
 	old, ok := cur.tenants[e.TenantID]
 	if !ok {
@@ -102,6 +104,8 @@ func (f *follower) tenantChanged(cur, orig *state, e events.TenantChanged) *stat
 	nt.DefaultValidityS = clampValidity(e.DefaultValidityS, MaxValidityS)
 	nt.Access = accessOf(e.MaxBinds, e.AllowedIPs)
 	nt.accept.Billing, nt.accept.Tier = billing, tier
+	// Anything but "suspended" (empty, "active") is active.
+	nt.Suspended = e.Status == TenantSuspended
 	cur = withTenant(cur, orig, &nt)
 	f.tallies[e.TenantID].credit = credit
 	if f.live {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"maps"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/domain/accept"
@@ -59,6 +60,9 @@ type tenantSnap struct {
 	// Webhook is where the tenant's final DLRs are POSTed (zero: none);
 	// see webhook.go.
 	Webhook webhookConf
+	// Suspended: its new binds and API calls are refused and its open
+	// binds closed (tenantadmin.go); its accepted messages still finish.
+	Suspended bool
 }
 
 type smppCred struct {
@@ -69,6 +73,8 @@ type smppCred struct {
 type apiKeyRec struct {
 	TenantID string
 	Hash     string
+	// CreatedAt is when the key was issued (ApiKeyIssued.At).
+	CreatedAt time.Time
 }
 
 // supplierSnap is one supplier's configuration.

@@ -27,6 +27,9 @@ type TenantInfo struct {
 	DefaultValidityS                  int      // in force: the tenant's own, or the service's default
 	MaxBinds                          int      // 0: no limit
 	AllowedIPs                        []string // CIDRs; empty: any
+	// Status is "active" or "suspended" (filled by TenantDetail and
+	// ListTenants; Tenant leaves it empty).
+	Status string
 }
 
 // SupplierInfo is a supplier's configuration. PasswordSealed opens with
