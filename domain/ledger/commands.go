@@ -356,35 +356,8 @@ func (s *Service) CreateSupplier(ctx context.Context, spec SupplierSpec) error {
 	if err := validAccountHolder(spec.ID, spec.Name, spec.Currency); err != nil {
 		return err
 	}
-	if spec.Host == "" || len(spec.Host) > 255 {
-		return invalid("host", "must be 1-255 characters")
-	}
-	if spec.Port < 1 || spec.Port > 65535 {
-		return invalid("port", "must be 1-65535")
-	}
-	if spec.SystemID == "" || len(spec.SystemID) > 16 {
-		return invalid("system_id", "must be 1-16 characters")
-	}
-	if len(spec.Password) > 64 {
-		return invalid("password", "must be at most 64 characters")
-	}
-	if spec.Binds < 1 || spec.Binds > 64 {
-		return invalid("binds", "must be 1-64")
-	}
-	if spec.TPSLimit < 0 || spec.TPSLimit > 1_000_000 {
-		return invalid("tps_limit", "must be 0 (unlimited) to 1000000")
-	}
-	if spec.Window < 1 || spec.Window > 10_000 {
-		return invalid("window", "must be 1-10000")
-	}
-	billing, err := supplierBilling(spec.Billing)
+	billing, err := validSupplierSettings(spec)
 	if err != nil {
-		return err
-	}
-	if spec.DLRGraceS < 0 || spec.DLRGraceS > MaxDLRGraceS {
-		return invalid("dlr_grace_s", "must be 0 (the default) to %d", MaxDLRGraceS)
-	}
-	if err := validSupplierTLS(spec.TLS, spec.TLSServerName, spec.TLSCAPEM); err != nil {
 		return err
 	}
 	sealed, err := s.sealer.Seal([]byte(spec.Password))
