@@ -81,6 +81,19 @@ func (c *authCache) cached(k [32]byte, tenantID, hash string) bool {
 	return ok && e.hash == hash && e.tenantID == tenantID
 }
 
+// forget drops every cached verification against hash of tenantID (a
+// revoked credential). It walks the cache: revocations are rare.
+func (c *authCache) forget(tenantID, hash string) {
+	if c.lru == nil {
+		return
+	}
+	for _, k := range c.lru.Keys() {
+		if e, ok := c.lru.Peek(k); ok && e.hash == hash && e.tenantID == tenantID {
+			c.lru.Remove(k)
+		}
+	}
+}
+
 // compare runs one hash comparison once the semaphore has a place; a
 // wait ended by ctx is ErrThrottled.
 func (c *authCache) compare(ctx context.Context, hash, secret string) (bool, error) {

@@ -127,7 +127,9 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 	case events.SmppCredentialsSet:
 		return f.smppCredentialsSet(cur, orig, e)
 	case events.ApiKeyIssued:
-		return apiKeyIssued(cur, orig, e)
+		return apiKeyIssuedAt(apiKeyIssued(cur, orig, e), orig, e)
+	case events.ApiKeyRevoked:
+		return f.apiKeyRevoked(cur, orig, e)
 	case events.RateCardChanged:
 		return f.rateCardChanged(cur, orig, e)
 	case events.WebhookSet, events.WebhookRemoved:
@@ -144,6 +146,8 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 	// Money.
 	case events.TopUpRecorded:
 		f.toppedUp(cur, e)
+	case events.AdjustmentRecorded:
+		f.adjusted(cur, e)
 	case events.Held:
 		f.held(cur, e)
 	case events.Settled:

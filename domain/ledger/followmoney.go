@@ -5,7 +5,7 @@ import (
 	"github.com/smsledger/smsledger/domain/money"
 )
 
-// The follower's money concern: top-ups, holds, settlements and releases
+// The follower's money concern: top-ups, adjustments, holds, settlements and releases
 // move the tenant's tally and, once live, its Account. They never change
 // the configuration state; an event for an unknown tenant or with an
 // amount that does not parse is logged and skipped.
@@ -47,6 +47,35 @@ func (f *follower) toppedUp(cur *state, e events.TopUpRecorded) {
 		if err := t.accept.Account.TopUp(amt); err != nil {
 			f.s.log.Error("ledger: top-up not applied to account", "tenant", e.TenantID, "err", err)
 		}
+	}
+}
+
+// adjusted counts an adjustment once per reference; live, it moves the
+// Account unless this process's Adjust already debited it.
+func (f *follower) adjusted(cur *state, e events.AdjustmentRecorded) {
+	ty, t, ok := f.tenantMoney(cur, e.TenantID)
+	if !ok {
+		return
+	}
+	amt, err := money.FromDecimal(e.Amount)
+	if err != nil || amt == 0 || e.Currency != string(ty.currency) {
+		f.s.log.Error("ledger: invalid AdjustmentRecorded skipped", "tenant", e.TenantID, "reference", e.Reference)
+		return
+	}
+	if !f.s.recordTopUp(adjustmentKey(e.TenantID), e.Reference, amt) {
+		return // the same reference again: already counted
+	}
+	ty.balance += amt
+	if !f.live {
+		return
+	}
+	if amt < 0 {
+		if _, local := f.s.pending.LoadAndDelete(e.EntryID); local {
+			return // Adjust already debited the Account
+		}
+	}
+	if err := t.accept.Account.Adjust(amt); err != nil {
+		f.s.log.Error("ledger: adjustment not applied to account", "tenant", e.TenantID, "reference", e.Reference, "err", err)
 	}
 }
 
