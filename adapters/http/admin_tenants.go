@@ -1,6 +1,178 @@
 package httpapi
 
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/smsledger/smsledger/domain/ledger"
+)
+
+// tenantAdmin is what the tenant administration uses of the ledger beyond
+// Ledger (*ledger.Service implements it; to be folded into Ledger).
+type tenantAdmin interface {
+	ListTenants(after string, limit int) ([]ledger.TenantInfo, string)
+	TenantDetail(id string) (ledger.TenantInfo, error)
+	PatchTenant(ctx context.Context, id string, p ledger.TenantPatch) (ledger.TenantInfo, error)
+	TenantSuspended(id string) bool
+}
+
+var _ tenantAdmin = (*ledger.Service)(nil)
+
 // tenantAdminRoutes are the admin endpoints of tenants: list, get, patch (status, limits, billing, validity, access).
 func (h *handler) tenantAdminRoutes() []Route {
+	return []Route{
+		{"GET", "/v1/tenants", authAdmin, h.listTenants},
+		{"GET", "/v1/tenants/{id}", authAdmin, h.getTenant},
+		{"PATCH", "/v1/tenants/{id}", authAdmin, h.patchTenant},
+	}
+}
+
+func (h *handler) tenantAdmin() (tenantAdmin, error) {
+	ta, ok := h.svc.(tenantAdmin)
+	if !ok {
+		return nil, errorf(http.StatusNotImplemented, "not_implemented", "tenant administration is not available")
+	}
+	return ta, nil
+}
+
+// suspended reports whether tenant id is suspended (false when the ledger
+// cannot tell).
+func (h *handler) suspended(id string) bool {
+	ta, ok := h.svc.(tenantAdmin)
+	return ok && ta.TenantSuspended(id)
+}
+
+// tenantView is a tenant as the admin endpoints show it: its settings and
+// its money. Never a secret (no password, key or webhook secret).
+type tenantView struct {
+	ID               string   `json:"id"`
+	Name             string   `json:"name"`
+	Currency         string   `json:"currency"`
+	Billing          string   `json:"billing"`
+	TPSLimit         int      `json:"tps_limit"`
+	CreditLimit      string   `json:"credit_limit"`
+	Tier             string   `json:"tier"`
+	DefaultValidityS int      `json:"default_validity_s"`
+	MaxBinds         int      `json:"max_binds"`
+	AllowedIPs       []string `json:"allowed_ips"`
+	Status           string   `json:"status"`
+	SystemID         string   `json:"system_id,omitempty"`
+	Balance          string   `json:"balance"`
+	Held             string   `json:"held"`
+	Available        string   `json:"available"`
+}
+
+func (h *handler) tenantView(t ledger.TenantInfo) (tenantView, error) {
+	b, err := h.svc.Balance(t.ID)
+	if err != nil {
+		return tenantView{}, err
+	}
+	return tenantView{ID: t.ID, Name: t.Name, Currency: t.Currency, Billing: t.Billing, TPSLimit: t.TPSLimit,
+		CreditLimit: t.CreditLimit, Tier: t.Tier, DefaultValidityS: t.DefaultValidityS, MaxBinds: t.MaxBinds,
+		AllowedIPs: orEmpty(t.AllowedIPs), Status: t.Status, SystemID: t.SystemID,
+		Balance: b.Balance, Held: b.Held, Available: b.Available}, nil
+}
+
+// listTenants: GET /v1/tenants?cursor=&limit= (limit 1..1000, default
+// 100), by id; next_cursor is null on the last page.
+func (h *handler) listTenants(w http.ResponseWriter, r *http.Request, _ string) error {
+	ta, err := h.tenantAdmin()
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	limit := ledger.DefaultTenantPage
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > ledger.MaxTenantPage {
+			return errorf(http.StatusBadRequest, "invalid_request", "limit must be an integer from 1 to %d", ledger.MaxTenantPage)
+		}
+		limit = n
+	}
+	list, next := ta.ListTenants(q.Get("cursor"), limit)
+	out := make([]tenantView, 0, len(list))
+	for _, t := range list {
+		v, err := h.tenantView(t)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+	}
+	var nc *string
+	if next != "" {
+		nc = &next
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenants": out, "next_cursor": nc})
+	return nil
+}
+
+func (h *handler) getTenant(w http.ResponseWriter, r *http.Request, _ string) error {
+	ta, err := h.tenantAdmin()
+	if err != nil {
+		return err
+	}
+	t, err := ta.TenantDetail(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v, err := h.tenantView(t)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// tenantPatchReq: only the fields present change (null is the same as
+// absent). id and currency may be given only unchanged.
+type tenantPatchReq struct {
+	ID               *string   `json:"id"`
+	Currency         *string   `json:"currency"`
+	Name             *string   `json:"name"`
+	TPSLimit         *int      `json:"tps_limit"`
+	CreditLimit      Amount    `json:"credit_limit"`
+	Tier             *string   `json:"tier"`
+	Billing          *string   `json:"billing"`
+	DefaultValidityS *int      `json:"default_validity_s"`
+	MaxBinds         *int      `json:"max_binds"`
+	AllowedIPs       *[]string `json:"allowed_ips"`
+	Status           *string   `json:"status"`
+}
+
+func (h *handler) patchTenant(w http.ResponseWriter, r *http.Request, _ string) error {
+	ta, err := h.tenantAdmin()
+	if err != nil {
+		return err
+	}
+	var req tenantPatchReq
+	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	cur, err := ta.TenantDetail(id)
+	if err != nil {
+		return err
+	}
+	if req.ID != nil && *req.ID != id {
+		return errorf(http.StatusBadRequest, "invalid_request", "id cannot be changed")
+	}
+	if req.Currency != nil && *req.Currency != cur.Currency {
+		return errorf(http.StatusBadRequest, "invalid_request", "currency cannot be changed (it is %s)", cur.Currency)
+	}
+	p := ledger.TenantPatch{Name: req.Name, TPSLimit: req.TPSLimit, Tier: req.Tier, Billing: req.Billing,
+		DefaultValidityS: req.DefaultValidityS, MaxBinds: req.MaxBinds, AllowedIPs: req.AllowedIPs, Status: req.Status}
+	if req.CreditLimit.set {
+		p.CreditLimit = &req.CreditLimit.Decimal
+	}
+	t, err := ta.PatchTenant(r.Context(), id, p)
+	if err != nil {
+		return err
+	}
+	v, err := h.tenantView(t)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }

@@ -336,6 +336,9 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request, auth auth
 	if err := h.fromAllowedAddr(r, id); err != nil {
 		return "", err
 	}
+	if h.suspended(id) {
+		return "", errorf(http.StatusForbidden, "tenant_suspended", "tenant %s is suspended", id)
+	}
 	return id, nil
 }
 
