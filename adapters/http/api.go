@@ -147,7 +147,7 @@ func (h *handler) issueKey(w http.ResponseWriter, r *http.Request, _ string) err
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, map[string]string{"key": key, "key_id": keyID})
+	writeJSON(w, http.StatusCreated, map[string]string{"id": keyID, "key": key, "key_id": keyID}) // key_id: the former name of id
 	return nil
 }
 
