@@ -170,3 +170,30 @@ func (s *Service) SupplierCosts(id string) ([]events.Cost, error) {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Prefix < out[j].Prefix })
 	return out, nil
 }
+
+// SupplierLive is a supplier's live state, for its administration: its
+// egress binds (from the process that runs them) and routing's view of
+// its health.
+type SupplierLive struct {
+	// Running: the supplier's egress runs here (false when disabled, or
+	// not started yet).
+	Running bool
+	// BindsUp of Binds configured are bound.
+	BindsUp, Binds int
+	// QueueDepth is how many messages wait in its egress queues.
+	QueueDepth int
+	// TPS is the adaptive send rate in force (may be below the limit set
+	// while the supplier throttles).
+	TPS float64
+	// Up and HealthScore (0..routing.ScoreMax) are what routing uses:
+	// down, or a score below the threshold, excludes the supplier.
+	Up          bool
+	HealthScore int
+}
+
+// SupplierHealth is routing's view of a supplier's health as last fed
+// (SetSupplierHealth): up and its score.
+func (s *Service) SupplierHealth(id string) (up bool, score int) {
+	h := s.health.Load().Of(id)
+	return h.Up, int(h.Score)
+}
