@@ -46,6 +46,10 @@ type Config struct {
 	Start     time.Time // time of the first event; default 2025-01-31T23:30:00Z (crosses a month)
 	// Spacing is the event time between waves. Default 2s.
 	Spacing time.Duration
+	// Adjustments adds occasional manual adjustments of either sign to the
+	// tenant streams (a negative one only where the available balance
+	// covers it). Off, the workload is the same as before they existed.
+	Adjustments bool
 }
 
 // Append is one append: events to one stream with its expected version.
@@ -202,7 +206,8 @@ func Generate(cfg Config) (*Workload, error) {
 
 	dests := []string{"447700900123", "4915112345678", "33612345678", "14155550123", "447911123456", "4930123456", "3465432198"}
 	texts := []string{"Your code is 123456", "Hello from smsledger, your parcel arrives today between 10:00 and 12:00.", "Привет! Ваш код 4242", "Long message with enough text to need two parts: Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam."}
-	lastTopUp := make([]int, len(tenants)) // at most one top-up per tenant and round
+	lastTopUp := make([]int, len(tenants)) // at most one top-up or adjustment per tenant and round
+	ra := rand.New(rand.NewPCG(cfg.Seed, 0xad1057)) // adjustments draw apart: without them, r's sequence is unchanged
 	for m := 0; m < cfg.Messages; m++ {
 		wave := 1 + m/cfg.Wave
 		ti := r.IntN(len(tenants))
@@ -221,6 +226,26 @@ func Generate(cfg Config) (*Workload, error) {
 			}
 			add(wave, Append{Stream: events.TenantStream(t.ID), Expected: eventstore.Exact(tenantVersion[ti]), Events: evs})
 			tenantVersion[ti] += uint64(len(evs))
+		}
+		// Occasional adjustment, either sign.
+		if cfg.Adjustments && ra.IntN(30) == 0 && lastTopUp[ti] != wave {
+			amt := decimal.New(int64(50+ra.IntN(450)), -2)
+			ok := true
+			if ra.IntN(2) == 0 {
+				ok = t.Account.Debit(money.MustFromDecimal(amt)) == nil
+				amt = amt.Neg()
+			} else if err := t.Account.Adjust(money.MustFromDecimal(amt)); err != nil {
+				return nil, err
+			}
+			if ok {
+				lastTopUp[ti] = wave
+				evs, err := adjustment(t.ID, amt, "adjustment-"+strconv.Itoa(m), base)
+				if err != nil {
+					return nil, err
+				}
+				add(wave, Append{Stream: events.TenantStream(t.ID), Expected: eventstore.Exact(tenantVersion[ti]), Events: evs})
+				tenantVersion[ti] += uint64(len(evs))
+			}
 		}
 		var idb [16]byte
 		for i := range idb {
@@ -308,6 +333,17 @@ func topUp(tenantID string, amount decimal.Decimal, ref string, at time.Time) ([
 	}
 	return []events.Event{
 		events.TopUpRecorded{TenantID: tenantID, Reference: ref, Amount: amount, Currency: "EUR", EntryID: e.ID, At: at},
+		message.JournalEvent(e, tenantID, at),
+	}, nil
+}
+
+func adjustment(tenantID string, amount decimal.Decimal, ref string, at time.Time) ([]events.Event, error) {
+	e, err := money.AdjustmentEntry(tenantID, money.Money{Amount: amount, Currency: "EUR"}, ref)
+	if err != nil {
+		return nil, err
+	}
+	return []events.Event{
+		events.AdjustmentRecorded{TenantID: tenantID, Reference: ref, Amount: amount, Currency: "EUR", Reason: "workload", EntryID: e.ID, At: at},
 		message.JournalEvent(e, tenantID, at),
 	}, nil
 }
