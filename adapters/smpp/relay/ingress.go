@@ -96,12 +96,16 @@ func stateOf(s message.State) receipt.MessageState {
 
 var _ server.BindAuthorizer = ingress{}
 
-// AuthorizeBind applies the tenant's max_binds and allowed_ips (contract:
-// ESME_RBINDFAIL for a bind beyond max_binds or from elsewhere).
+// AuthorizeBind applies the tenant's status, max_binds and allowed_ips
+// (contract: ESME_RBINDFAIL for a suspended tenant's bind, a bind beyond
+// max_binds or from elsewhere).
 func (in ingress) AuthorizeBind(_ context.Context, p server.Principal, remote netip.Addr, binds int) error {
 	a, err := in.svc.TenantAccess(p.TenantID)
 	if err != nil {
 		return err
+	}
+	if in.svc.TenantSuspended(p.TenantID) {
+		return fmt.Errorf("tenant %s is suspended", p.TenantID)
 	}
 	if !a.Allows(remote) {
 		return fmt.Errorf("tenant %s: bind from %s, outside its allowed_ips", p.TenantID, remote)

@@ -145,6 +145,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+				r.closeSuspended() // first: a slow supplier sync must not delay it
 				r.syncSuppliers()
 			}
 		}
