@@ -206,7 +206,7 @@ func Generate(cfg Config) (*Workload, error) {
 
 	dests := []string{"447700900123", "4915112345678", "33612345678", "14155550123", "447911123456", "4930123456", "3465432198"}
 	texts := []string{"Your code is 123456", "Hello from smsledger, your parcel arrives today between 10:00 and 12:00.", "Привет! Ваш код 4242", "Long message with enough text to need two parts: Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam."}
-	lastTopUp := make([]int, len(tenants)) // at most one top-up or adjustment per tenant and round
+	lastTopUp := make([]int, len(tenants))          // at most one top-up or adjustment per tenant and round
 	ra := rand.New(rand.NewPCG(cfg.Seed, 0xad1057)) // adjustments draw apart: without them, r's sequence is unchanged
 	for m := 0; m < cfg.Messages; m++ {
 		wave := 1 + m/cfg.Wave
