@@ -180,20 +180,34 @@ func (h *handler) topUp(w http.ResponseWriter, r *http.Request, _ string) error 
 	return nil
 }
 
+// setRates replaces a tenant's rate card: a JSON array, or with
+// Content-Type: text/csv a "prefix,price" header line and one line each.
 func (h *handler) setRates(w http.ResponseWriter, r *http.Request, _ string) error {
-	var req []struct {
-		Prefix *string `json:"prefix"`
-		Price  Amount  `json:"price"`
-	}
-	if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
-		return err
-	}
-	rates := make([]events.Rate, len(req))
-	for i, l := range req {
-		if l.Prefix == nil || !l.Price.set {
-			return errorf(http.StatusBadRequest, "invalid_request", "rate %d: prefix and price are required", i)
+	var rates []events.Rate
+	if sendsCSV(r) {
+		lines, err := parseCardCSV(http.MaxBytesReader(w, r.Body, MaxCardBodyBytes), "price")
+		if err != nil {
+			return err
 		}
-		rates[i] = events.Rate{Prefix: *l.Prefix, Price: l.Price.Decimal}
+		rates = make([]events.Rate, len(lines))
+		for i, l := range lines {
+			rates[i] = events.Rate{Prefix: l.Prefix, Price: l.Value}
+		}
+	} else {
+		var req []struct {
+			Prefix *string `json:"prefix"`
+			Price  Amount  `json:"price"`
+		}
+		if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
+			return err
+		}
+		rates = make([]events.Rate, len(req))
+		for i, l := range req {
+			if l.Prefix == nil || !l.Price.set {
+				return errorf(http.StatusBadRequest, "invalid_request", "rate %d: prefix and price are required", i)
+			}
+			rates[i] = events.Rate{Prefix: *l.Prefix, Price: l.Price.Decimal}
+		}
 	}
 	id := r.PathValue("id")
 	if err := h.svc.SetRates(r.Context(), id, rates); err != nil {
@@ -285,20 +299,34 @@ func (h *handler) createSupplier(w http.ResponseWriter, r *http.Request, _ strin
 	return nil
 }
 
+// setCosts replaces a supplier's cost card: a JSON array, or with
+// Content-Type: text/csv a "prefix,cost" header line and one line each.
 func (h *handler) setCosts(w http.ResponseWriter, r *http.Request, _ string) error {
-	var req []struct {
-		Prefix *string `json:"prefix"`
-		Cost   Amount  `json:"cost"`
-	}
-	if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
-		return err
-	}
-	costs := make([]events.Cost, len(req))
-	for i, l := range req {
-		if l.Prefix == nil || !l.Cost.set {
-			return errorf(http.StatusBadRequest, "invalid_request", "cost %d: prefix and cost are required", i)
+	var costs []events.Cost
+	if sendsCSV(r) {
+		lines, err := parseCardCSV(http.MaxBytesReader(w, r.Body, MaxCardBodyBytes), "cost")
+		if err != nil {
+			return err
 		}
-		costs[i] = events.Cost{Prefix: *l.Prefix, Cost: l.Cost.Decimal}
+		costs = make([]events.Cost, len(lines))
+		for i, l := range lines {
+			costs[i] = events.Cost{Prefix: l.Prefix, Cost: l.Value}
+		}
+	} else {
+		var req []struct {
+			Prefix *string `json:"prefix"`
+			Cost   Amount  `json:"cost"`
+		}
+		if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
+			return err
+		}
+		costs = make([]events.Cost, len(req))
+		for i, l := range req {
+			if l.Prefix == nil || !l.Cost.set {
+				return errorf(http.StatusBadRequest, "invalid_request", "cost %d: prefix and cost are required", i)
+			}
+			costs[i] = events.Cost{Prefix: *l.Prefix, Cost: l.Cost.Decimal}
+		}
 	}
 	id := r.PathValue("id")
 	if err := h.svc.SetCosts(r.Context(), id, costs); err != nil {

@@ -488,6 +488,8 @@ func (d *daemon) httpServer() supervise.Component {
 				Readiness:  d.pool.Ping,
 				Reports:    reports{store: d.store, pool: d.readPool},
 				Registry:   d.reg,
+				// The suppliers' live state (binds, queue, TPS, health) on the admin endpoints.
+				SupplierStates: d.rel,
 			}), d.log)
 			if d.cfg.metricsAddr != "" {
 				mln, err := net.Listen("tcp", d.cfg.metricsAddr)
