@@ -198,7 +198,8 @@ func supplierCreated(cur, orig *state, e events.SupplierCreated) *state {
 }
 
 // supplierChanged replaces a supplier's settings; a change of its billing
-// basis rebuilds the routing snapshot, whose candidates carry it.
+// basis or of its enabled state rebuilds the routing snapshot (candidates
+// carry the basis; a disabled supplier is never routed to).
 func (f *follower) supplierChanged(cur, orig *state, e events.SupplierChanged) *state {
 	old, ok := cur.suppliers[e.SupplierID]
 	if !ok {
@@ -210,7 +211,7 @@ func (f *follower) supplierChanged(cur, orig *state, e events.SupplierChanged) *
 		e.PasswordSealed, e.Binds, e.TPSLimit, e.Window, e.Enabled
 	ns.info.Billing, ns.info.DLRGraceS = billingOf(e.Billing), clampValidity(e.DLRGraceS, MaxDLRGraceS)
 	ns.info.TLS, ns.info.TLSServerName, ns.info.TLSCAPEM = e.TLS, e.TLSServerName, e.TLSCAPEM
-	if ns.info.Billing == old.info.Billing {
+	if ns.info.Billing == old.info.Billing && ns.info.Enabled == old.info.Enabled {
 		return withSupplier(cur, orig, &ns)
 	}
 	sups := cloneMap(cur.suppliers)

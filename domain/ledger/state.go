@@ -95,6 +95,7 @@ func rebuildRouting(routes []routing.Route, suppliers map[string]*supplierSnap) 
 		if sp.info.Billing == string(money.BillOnDelivery) {
 			cc.Billing = money.BillOnDelivery // the zero value is on_submit
 		}
+		cc.Disabled = !sp.info.Enabled // validated and kept, never routed to
 		in.CostCards = append(in.CostCards, cc)
 	}
 	return routing.NewSnapshot(in)
