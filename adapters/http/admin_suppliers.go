@@ -19,8 +19,7 @@ import (
 )
 
 // supplierAdmin is what the administration of suppliers, routes and decks
-// uses of the ledger beyond Ledger (*ledger.Service implements it; to be
-// folded into Ledger).
+// uses of the ledger (part of Ledger).
 type supplierAdmin interface {
 	Suppliers() []ledger.SupplierInfo
 	PatchSupplier(ctx context.Context, id string, p ledger.SupplierPatch) (ledger.SupplierInfo, error)
@@ -49,13 +48,7 @@ func (h *handler) supplierAdminRoutes() []Route {
 	}
 }
 
-func (h *handler) supplierAdmin() (supplierAdmin, error) {
-	sa, ok := h.svc.(supplierAdmin)
-	if !ok {
-		return nil, errorf(http.StatusNotImplemented, "not_implemented", "supplier administration is not available")
-	}
-	return sa, nil
-}
+func (h *handler) supplierAdmin() (supplierAdmin, error) { return h.svc, nil }
 
 // Supplier statuses.
 const (

@@ -8,8 +8,8 @@ import (
 	"github.com/smsledger/smsledger/domain/ledger"
 )
 
-// tenantAdmin is what the tenant administration uses of the ledger beyond
-// Ledger (*ledger.Service implements it; to be folded into Ledger).
+// tenantAdmin is what the tenant administration uses of the ledger (part
+// of Ledger).
 type tenantAdmin interface {
 	ListTenants(after string, limit int) ([]ledger.TenantInfo, string)
 	TenantDetail(id string) (ledger.TenantInfo, error)
@@ -28,20 +28,10 @@ func (h *handler) tenantAdminRoutes() []Route {
 	}
 }
 
-func (h *handler) tenantAdmin() (tenantAdmin, error) {
-	ta, ok := h.svc.(tenantAdmin)
-	if !ok {
-		return nil, errorf(http.StatusNotImplemented, "not_implemented", "tenant administration is not available")
-	}
-	return ta, nil
-}
+func (h *handler) tenantAdmin() (tenantAdmin, error) { return h.svc, nil }
 
-// suspended reports whether tenant id is suspended (false when the ledger
-// cannot tell).
-func (h *handler) suspended(id string) bool {
-	ta, ok := h.svc.(tenantAdmin)
-	return ok && ta.TenantSuspended(id)
-}
+// suspended reports whether tenant id is suspended.
+func (h *handler) suspended(id string) bool { return h.svc.TenantSuspended(id) }
 
 // tenantView is a tenant as the admin endpoints show it: its settings and
 // its money. Never a secret (no password, key or webhook secret).

@@ -38,6 +38,11 @@ type Ledger interface {
 	SetCosts(ctx context.Context, supplierID string, costs []events.Cost) error
 	SetRoutes(ctx context.Context, routes []events.Route) error
 
+	// Administration (admin_tenants.go, admin_keys.go, admin_suppliers.go).
+	tenantAdmin
+	keyAdmin
+	supplierAdmin
+
 	// Probes and metrics.
 	Ready() bool
 	Position() eventstore.Position
