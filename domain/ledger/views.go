@@ -110,7 +110,7 @@ func (s *Service) Tenant(id string) (TenantInfo, error) {
 		ID: id, Name: t.Name, Currency: string(t.Currency), Billing: string(t.accept.Billing),
 		Tier: t.accept.Tier.String(), TPSLimit: t.TPSLimit, CreditLimit: t.Credit.String(),
 		SystemID: t.SystemID, Rates: t.Rates, DefaultValidityS: s.validityOf(t),
-		MaxBinds: t.Access.MaxBinds, AllowedIPs: prefixStrings(t.Access.AllowedIPs),
+		MaxBinds: t.Access.MaxBinds, AllowedIPs: prefixStrings(t.Access.AllowedIPs), Status: statusOf(t),
 	}, nil
 }
 
