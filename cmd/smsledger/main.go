@@ -78,6 +78,7 @@ Commands:
   smsc-sim    run an SMSC simulator
   bench       end-to-end load test through real sockets (msg/s, latency percentiles)
   scenario    run a scenario file: traffic, faults, invariants (scenario run FILE)
+  provision   configure a running serve from a YAML file (suppliers, routes, tenants, money, API keys)
 
 Run 'smsledger <command> -h' for a command's flags. Every flag can also be set
 as an environment variable SMSLEDGER_<NAME> (e.g. SMSLEDGER_HTTP_ADDR);
@@ -127,6 +128,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		var cfg benchConfig
 		if cfg, err = parseBenchFlags(rest, stderr, getenv); err == nil {
 			err = runBench(ctx, cfg, stdout, stderr)
+		}
+	case "provision":
+		var cfg provisionConfig
+		if cfg, err = parseProvisionFlags(rest, stderr, getenv); err == nil {
+			err = runProvision(ctx, cfg, stdout)
 		}
 	case "scenario":
 		var cfg scenarioConfig
