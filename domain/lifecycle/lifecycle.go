@@ -342,6 +342,11 @@ func New(l Ledger, suppliers Suppliers, receipts ReceiptSink, opts Options) *Dri
 // ends. Answers to attempts in flight may still arrive after Run returns
 // (the supplier side drains); they are recorded with contexts of their own.
 func (d *Driver) Run(ctx context.Context) error {
+	// What is in flight before this driver sends anything was sent by a
+	// process before it: taken now, before the dispatch workers start, so
+	// that an attempt this driver sends in the meantime is never taken
+	// for one (it would be timed out and sent again elsewhere).
+	inFlight := d.inFlightAtStart()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -350,7 +355,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	}()
 	startWorkers(ctx, &wg, d.opts.Workers, d.ledger.Outbox(), func(id uuid.UUID) { d.dispatch(ctx, id) })
 	startWorkers(ctx, &wg, redoWorkers, d.redo, func(id uuid.UUID) { d.redispatch(ctx, id) })
-	d.recover(ctx)
+	d.recover(ctx, inFlight)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

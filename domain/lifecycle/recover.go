@@ -27,9 +27,15 @@ import (
 // first, so that a backlog of dropped dispatches drains at the workers'
 // pace.
 
-// recover resumes what the log says is unfinished (see above).
-func (d *Driver) recover(ctx context.Context) {
-	inFlight := d.ledger.Unfinished((*ledger.Work).InFlight, d.opts.RecoverMax)
+// inFlightAtStart lists the attempts in flight when the driver starts:
+// sent by an earlier process, whose answers were lost with it.
+func (d *Driver) inFlightAtStart() []ledger.Work {
+	return d.ledger.Unfinished((*ledger.Work).InFlight, d.opts.RecoverMax)
+}
+
+// recover resumes what the log says is unfinished (see above); inFlight
+// is inFlightAtStart, taken before this driver dispatched anything.
+func (d *Driver) recover(ctx context.Context, inFlight []ledger.Work) {
 	for _, w := range inFlight {
 		m := &w.Message
 		tr, err := d.ledger.SupplierTimedOut(ctx, m.ID, m.Supplier().SupplierID, m.Attempt, 0)

@@ -59,7 +59,7 @@ func TestScheduledMessageIsSentOnceAtItsTimeAcrossARestart(t *testing.T) {
 	w.svc = svc2
 	w.d = w.driver(svc2)
 	w.startRedo()
-	w.d.recover(ctx)
+	w.d.recover(ctx, w.d.inFlightAtStart())
 	w.clock.Advance(10*time.Minute - time.Second)
 	if n := w.d.sendScheduled(ctx, w.clock.Now()); n != 0 {
 		t.Fatalf("%d scheduled messages due a second early", n)

@@ -149,6 +149,13 @@ func (w *relayWorld) describe() string {
 		v, err := w.svc.Message(context.Background(), "acme", id)
 		fmt.Fprintf(&b, "[%s %s@%s attempt %d err %v] ", id, v.State, v.Supplier, v.Attempt, err)
 	}
+	if len(w.ids) > 0 {
+		evs, _ := w.svc.MessageEvents(context.Background(), "acme", w.ids[0])
+		b.WriteString("; the first's events:")
+		for _, e := range evs {
+			fmt.Fprintf(&b, " %s@%s %s", e.Type, e.RecordedAt.Format("15:04:05.000"), e.Data)
+		}
+	}
 	return b.String()
 }
 
