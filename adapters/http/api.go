@@ -82,19 +82,6 @@ type tenantReq struct {
 	AllowedIPs []string `json:"allowed_ips"`
 }
 
-type tenantResp struct {
-	ID               string   `json:"id"`
-	Name             string   `json:"name"`
-	Currency         string   `json:"currency"`
-	Billing          string   `json:"billing"`
-	TPSLimit         int      `json:"tps_limit"`
-	CreditLimit      string   `json:"credit_limit"`
-	Tier             string   `json:"tier"`
-	DefaultValidityS int      `json:"default_validity_s"`
-	MaxBinds         int      `json:"max_binds"`
-	AllowedIPs       []string `json:"allowed_ips"`
-}
-
 func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string) error {
 	var req tenantReq
 	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
@@ -113,9 +100,11 @@ func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, tenantResp{ID: t.ID, Name: t.Name, Currency: t.Currency, Billing: t.Billing,
-		TPSLimit: t.TPSLimit, CreditLimit: t.CreditLimit, Tier: t.Tier, DefaultValidityS: t.DefaultValidityS,
-		MaxBinds: t.MaxBinds, AllowedIPs: orEmpty(t.AllowedIPs)})
+	v, err := h.tenantView(t) // the tenant object of GET /v1/tenants/{id}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, v)
 	return nil
 }
 
