@@ -26,8 +26,6 @@ func (h *handler) keyAdminRoutes() []Route {
 	}
 }
 
-func (h *handler) keyAdmin() (keyAdmin, error) { return h.svc, nil }
-
 type apiKeyView struct {
 	ID        string    `json:"id"`
 	CreatedAt time.Time `json:"created_at"`
@@ -36,11 +34,7 @@ type apiKeyView struct {
 // listKeys lists a tenant's API keys in force, oldest first: ids and issue
 // times, never a secret.
 func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, _ string) error {
-	ka, err := h.keyAdmin()
-	if err != nil {
-		return err
-	}
-	keys, err := ka.ListAPIKeys(r.PathValue("id"))
+	keys, err := h.svc.ListAPIKeys(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -55,11 +49,7 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, _ string) err
 // revokeKey revokes a tenant's API key: 204, and the key is refused (401)
 // from then on.
 func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request, _ string) error {
-	ka, err := h.keyAdmin()
-	if err != nil {
-		return err
-	}
-	if err := ka.RevokeAPIKey(r.Context(), r.PathValue("id"), r.PathValue("key_id")); err != nil {
+	if err := h.svc.RevokeAPIKey(r.Context(), r.PathValue("id"), r.PathValue("key_id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -70,10 +60,6 @@ func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request, _ string) er
 // of a reference with the same amount too, naming the same entry); one
 // that would take available below zero is 409 insufficient_funds.
 func (h *handler) adjust(w http.ResponseWriter, r *http.Request, _ string) error {
-	ka, err := h.keyAdmin()
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Amount    Amount `json:"amount"`
 		Reference string `json:"reference"`
@@ -89,7 +75,7 @@ func (h *handler) adjust(w http.ResponseWriter, r *http.Request, _ string) error
 		return err
 	}
 	id := r.PathValue("id")
-	res, err := ka.Adjust(r.Context(), id, req.Amount.Decimal, req.Reference, req.Reason)
+	res, err := h.svc.Adjust(r.Context(), id, req.Amount.Decimal, req.Reference, req.Reason)
 	if ledger.CodeOf(err) == ledger.CodeInsufficientFunds {
 		return errorf(http.StatusConflict, string(ledger.CodeInsufficientFunds), "the adjustment would take the available balance below zero")
 	}

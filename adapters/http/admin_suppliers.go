@@ -48,8 +48,6 @@ func (h *handler) supplierAdminRoutes() []Route {
 	}
 }
 
-func (h *handler) supplierAdmin() (supplierAdmin, error) { return h.svc, nil }
-
 // Supplier statuses.
 const (
 	supplierActive   = "active"
@@ -107,11 +105,7 @@ func (h *handler) newSupplierView(sp ledger.SupplierInfo) supplierView {
 }
 
 func (h *handler) listSuppliers(w http.ResponseWriter, r *http.Request, _ string) error {
-	sa, err := h.supplierAdmin()
-	if err != nil {
-		return err
-	}
-	list := sa.Suppliers()
+	list := h.svc.Suppliers()
 	out := make([]supplierView, 0, len(list))
 	for _, sp := range list {
 		if full, err := h.svc.Supplier(sp.ID); err == nil { // the DLR grace in force
@@ -153,10 +147,6 @@ type supplierPatchReq struct {
 }
 
 func (h *handler) patchSupplier(w http.ResponseWriter, r *http.Request, _ string) error {
-	sa, err := h.supplierAdmin()
-	if err != nil {
-		return err
-	}
 	var req supplierPatchReq
 	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
 		return err
@@ -183,7 +173,7 @@ func (h *handler) patchSupplier(w http.ResponseWriter, r *http.Request, _ string
 			return errorf(http.StatusBadRequest, "invalid_request", "status: must be %q or %q", supplierActive, supplierDisabled)
 		}
 	}
-	sp, err := sa.PatchSupplier(r.Context(), id, p)
+	sp, err := h.svc.PatchSupplier(r.Context(), id, p)
 	if err != nil {
 		return err
 	}
@@ -265,16 +255,12 @@ func (h *handler) getRates(w http.ResponseWriter, r *http.Request, _ string) err
 // getCosts: a supplier's cost card (JSON; CSV "prefix,cost" with Accept:
 // text/csv).
 func (h *handler) getCosts(w http.ResponseWriter, r *http.Request, _ string) error {
-	sa, err := h.supplierAdmin()
-	if err != nil {
-		return err
-	}
 	id := r.PathValue("id")
 	sp, err := h.svc.Supplier(id)
 	if err != nil {
 		return err
 	}
-	costs, err := sa.SupplierCosts(id)
+	costs, err := h.svc.SupplierCosts(id)
 	if err != nil {
 		return err
 	}
@@ -296,11 +282,7 @@ func (h *handler) getCosts(w http.ResponseWriter, r *http.Request, _ string) err
 // getRoutes: the route table (JSON; CSV "prefix,suppliers", the suppliers
 // in preference order separated by spaces, with Accept: text/csv).
 func (h *handler) getRoutes(w http.ResponseWriter, r *http.Request, _ string) error {
-	sa, err := h.supplierAdmin()
-	if err != nil {
-		return err
-	}
-	routes := sa.Routes()
+	routes := h.svc.Routes()
 	if wantsCSV(r) {
 		rows := make([][]string, len(routes))
 		for i, l := range routes {

@@ -28,8 +28,6 @@ func (h *handler) tenantAdminRoutes() []Route {
 	}
 }
 
-func (h *handler) tenantAdmin() (tenantAdmin, error) { return h.svc, nil }
-
 // suspended reports whether tenant id is suspended.
 func (h *handler) suspended(id string) bool { return h.svc.TenantSuspended(id) }
 
@@ -67,10 +65,6 @@ func (h *handler) tenantView(t ledger.TenantInfo) (tenantView, error) {
 // listTenants: GET /v1/tenants?cursor=&limit= (limit 1..1000, default
 // 100), by id; next_cursor is null on the last page.
 func (h *handler) listTenants(w http.ResponseWriter, r *http.Request, _ string) error {
-	ta, err := h.tenantAdmin()
-	if err != nil {
-		return err
-	}
 	q := r.URL.Query()
 	limit := ledger.DefaultTenantPage
 	if s := q.Get("limit"); s != "" {
@@ -80,7 +74,7 @@ func (h *handler) listTenants(w http.ResponseWriter, r *http.Request, _ string) 
 		}
 		limit = n
 	}
-	list, next := ta.ListTenants(q.Get("cursor"), limit)
+	list, next := h.svc.ListTenants(q.Get("cursor"), limit)
 	out := make([]tenantView, 0, len(list))
 	for _, t := range list {
 		v, err := h.tenantView(t)
@@ -98,11 +92,7 @@ func (h *handler) listTenants(w http.ResponseWriter, r *http.Request, _ string) 
 }
 
 func (h *handler) getTenant(w http.ResponseWriter, r *http.Request, _ string) error {
-	ta, err := h.tenantAdmin()
-	if err != nil {
-		return err
-	}
-	t, err := ta.TenantDetail(r.PathValue("id"))
+	t, err := h.svc.TenantDetail(r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -131,16 +121,12 @@ type tenantPatchReq struct {
 }
 
 func (h *handler) patchTenant(w http.ResponseWriter, r *http.Request, _ string) error {
-	ta, err := h.tenantAdmin()
-	if err != nil {
-		return err
-	}
 	var req tenantPatchReq
 	if err := decode(w, r, MaxBodyBytes, &req); err != nil {
 		return err
 	}
 	id := r.PathValue("id")
-	cur, err := ta.TenantDetail(id)
+	cur, err := h.svc.TenantDetail(id)
 	if err != nil {
 		return err
 	}
@@ -155,7 +141,7 @@ func (h *handler) patchTenant(w http.ResponseWriter, r *http.Request, _ string) 
 	if req.CreditLimit.set {
 		p.CreditLimit = &req.CreditLimit.Decimal
 	}
-	t, err := ta.PatchTenant(r.Context(), id, p)
+	t, err := h.svc.PatchTenant(r.Context(), id, p)
 	if err != nil {
 		return err
 	}

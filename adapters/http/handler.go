@@ -30,9 +30,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -349,12 +347,8 @@ func (h *handler) fromAllowedAddr(r *http.Request, tenantID string) error {
 	if err != nil || len(a.AllowedIPs) == 0 {
 		return err
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil || !a.Allows(addr.WithZone("")) {
+	addr, host, ok := peerIP(r.RemoteAddr)
+	if !ok || !a.Allows(addr) {
 		return errorf(http.StatusForbidden, "forbidden_address", "tenant %s: calls from %s are outside its allowed_ips", tenantID, host)
 	}
 	return nil

@@ -144,20 +144,30 @@ func (l *failureLimiter) size() int {
 func clientAddr(r *http.Request) string { return clientAddrOf(r.RemoteAddr) }
 
 func clientAddrOf(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
+	ip, host, ok := peerIP(remoteAddr)
+	if !ok {
 		return host
 	}
-	ip = ip.Unmap()
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
 		return p.String()
 	}
 	return ip.String()
+}
+
+// peerIP is the address of a request's peer (its RemoteAddr; no header is
+// trusted), unmapped and without zone; ok is false when the host part is
+// not an IP address (host is then that part).
+func peerIP(remoteAddr string) (ip netip.Addr, host string, ok bool) {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err = netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, host, false
+	}
+	return ip.Unmap().WithZone(""), host, true
 }
 
 // apiKeyID is the public id part of an API key as presented
