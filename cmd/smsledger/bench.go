@@ -14,11 +14,9 @@ package main
 // configuration), the supplier being --smsc-addr or an in-process smsc-sim.
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -255,7 +253,7 @@ func runBench(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) er
 	} else {
 		host, portS, _ := net.SplitHostPort(smscAddr)
 		port, _ := strconv.Atoi(portS)
-		a := &adminClient{base: "http://" + httpAddr, token: token, client: &http.Client{Timeout: 30 * time.Second}}
+		a := apiClient{base: "http://" + httpAddr, token: token, hc: &http.Client{Timeout: 30 * time.Second}}
 		if mode == "target" {
 			log.Warn("configuring the running serve: the route table is replaced", "prefix", cfg.prefix)
 		}
@@ -336,38 +334,9 @@ func startServe(ctx context.Context, args []string, log *slog.Logger) (readyInfo
 	}
 }
 
-// adminClient calls serve's HTTP admin API.
-type adminClient struct {
-	base, token string
-	client      *http.Client
-}
-
-func (a *adminClient) do(ctx context.Context, method, path string, body any) error {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(msg))
-	}
-	return nil
-}
-
 // configure creates the supplier (costs, route) and the tenants (rates,
 // SMPP credentials, credit for the whole run) and returns the credentials.
-func configure(ctx context.Context, a *adminClient, cfg benchConfig, runID, smscHost string, smscPort int, smscSys, smscPw string) ([]load.Credential, error) {
+func configure(ctx context.Context, a apiClient, cfg benchConfig, runID, smscHost string, smscPort int, smscSys, smscPw string) ([]load.Credential, error) {
 	supplier := "bench-sim-" + runID
 	steps := []struct {
 		method, path string
@@ -405,7 +374,7 @@ func configure(ctx context.Context, a *adminClient, cfg benchConfig, runID, smsc
 		}...)
 	}
 	for _, s := range steps {
-		if err := a.do(ctx, s.method, s.path, s.body); err != nil {
+		if _, err := a.call(ctx, s.method, s.path, a.token, s.body, nil); err != nil {
 			return nil, fmt.Errorf("bench: configure serve: %w", err)
 		}
 	}

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/smsledger/smsledger/domain/message"
+	"github.com/smsledger/smsledger/internal/backoff"
 )
 
 type provisionConfig struct {
@@ -104,8 +107,8 @@ func parseProvisionFlags(args []string, stderr io.Writer, getenv func(string) st
 	return cfg, nil
 }
 
-// apiClient calls serve's HTTP API with a token per call (bench has its
-// admin-only adminClient).
+// apiClient calls serve's HTTP API (provision, bench): the admin token by
+// default, a tenant's key where a call gives one.
 type apiClient struct {
 	base  string
 	token string
@@ -240,7 +243,7 @@ func sendFirst(ctx context.Context, c apiClient, key string, cfg provisionConfig
 		if time.Now().After(deadline) {
 			return err
 		}
-		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil {
+		if err := backoff.Wait(ctx, 500*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -253,7 +256,7 @@ func sendFirst(ctx context.Context, c apiClient, key string, cfg provisionConfig
 		if _, err := c.call(ctx, "GET", "/v1/messages/"+acc.MessageID, key, nil, &v); err != nil {
 			return err
 		}
-		if final[v.State] {
+		if message.State(v.State).Terminal() {
 			fmt.Fprintf(stdout, "message %s: %s, DLR %s\n", acc.MessageID, v.State, v.DLRStatus)
 			if v.State != "delivered" {
 				return fmt.Errorf("message %s ended %s", acc.MessageID, v.State)
@@ -263,21 +266,8 @@ func sendFirst(ctx context.Context, c apiClient, key string, cfg provisionConfig
 		if time.Now().After(deadline) {
 			return fmt.Errorf("message %s still %s after %s", acc.MessageID, v.State, cfg.wait)
 		}
-		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+		if err := backoff.Wait(ctx, 250*time.Millisecond); err != nil {
 			return err
 		}
-	}
-}
-
-var final = map[string]bool{"delivered": true, "undelivered": true, "rejected": true, "expired": true, "failed": true}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
