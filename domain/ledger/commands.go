@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 
 	"github.com/google/uuid"
@@ -171,31 +172,37 @@ func nonNegativeExact(field string, d decimal.Decimal) (money.Units, error) {
 	return u, nil
 }
 
+// validSettings checks a tenant's settings but its id, name and currency
+// (CreateTenant and PatchTenant) and returns allowed_ips canonical.
+func (spec TenantSpec) validSettings() ([]netip.Prefix, error) {
+	if _, err := money.ParseBillingMode(spec.Billing); err != nil {
+		return nil, invalid("billing", "must be on_submit or on_delivery")
+	}
+	if _, err := routing.ParseTier(spec.Tier); err != nil {
+		return nil, invalid("tier", "must be premium, standard or economy")
+	}
+	if spec.TPSLimit < 0 || spec.TPSLimit > 1_000_000 {
+		return nil, invalid("tps_limit", "must be 0 (unlimited) to 1000000")
+	}
+	if _, err := nonNegativeExact("credit_limit", spec.CreditLimit); err != nil {
+		return nil, err
+	}
+	if spec.DefaultValidityS < 0 || spec.DefaultValidityS > MaxValidityS {
+		return nil, invalid("default_validity_s", "must be 0 (the default) to %d", MaxValidityS)
+	}
+	if spec.MaxBinds < 0 || spec.MaxBinds > MaxBindsLimit {
+		return nil, invalid("max_binds", "must be 0 (no limit) to %d", MaxBindsLimit)
+	}
+	return parseAllowedIPs(spec.AllowedIPs)
+}
+
 // CreateTenant opens a tenant. A tenant id already in use is
 // ErrAlreadyExists.
 func (s *Service) CreateTenant(ctx context.Context, spec TenantSpec) error {
 	if err := validAccountHolder(spec.ID, spec.Name, spec.Currency); err != nil {
 		return err
 	}
-	if _, err := money.ParseBillingMode(spec.Billing); err != nil {
-		return invalid("billing", "must be on_submit or on_delivery")
-	}
-	if _, err := routing.ParseTier(spec.Tier); err != nil {
-		return invalid("tier", "must be premium, standard or economy")
-	}
-	if spec.TPSLimit < 0 || spec.TPSLimit > 1_000_000 {
-		return invalid("tps_limit", "must be 0 (unlimited) to 1000000")
-	}
-	if _, err := nonNegativeExact("credit_limit", spec.CreditLimit); err != nil {
-		return err
-	}
-	if spec.DefaultValidityS < 0 || spec.DefaultValidityS > MaxValidityS {
-		return invalid("default_validity_s", "must be 0 (the default) to %d", MaxValidityS)
-	}
-	if spec.MaxBinds < 0 || spec.MaxBinds > MaxBindsLimit {
-		return invalid("max_binds", "must be 0 (no limit) to %d", MaxBindsLimit)
-	}
-	allowed, err := parseAllowedIPs(spec.AllowedIPs)
+	allowed, err := spec.validSettings()
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,6 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/domain/events"
-	"github.com/smsledger/smsledger/domain/money"
-	"github.com/smsledger/smsledger/domain/routing"
 	"github.com/smsledger/smsledger/eventstore"
 )
 
@@ -75,49 +73,20 @@ func (s *Service) PatchTenant(ctx context.Context, id string, p TenantPatch) (Te
 		}
 		next.Name = *p.Name
 	}
-	if p.TPSLimit != nil {
-		if *p.TPSLimit < 0 || *p.TPSLimit > 1_000_000 {
-			return TenantInfo{}, invalid("tps_limit", "must be 0 (unlimited) to 1000000")
-		}
-		next.TPSLimit = *p.TPSLimit
+	set(&next.TPSLimit, p.TPSLimit)
+	set(&next.CreditLimit, p.CreditLimit)
+	set(&next.Tier, p.Tier)
+	set(&next.Billing, p.Billing)
+	set(&next.DefaultValidityS, p.DefaultValidityS)
+	set(&next.MaxBinds, p.MaxBinds)
+	set(&next.AllowedIPs, p.AllowedIPs)
+	// The settings after the patch are checked as CreateTenant checks them.
+	allowed, err := TenantSpec{Billing: next.Billing, TPSLimit: next.TPSLimit, CreditLimit: next.CreditLimit, Tier: next.Tier,
+		DefaultValidityS: next.DefaultValidityS, MaxBinds: next.MaxBinds, AllowedIPs: next.AllowedIPs}.validSettings()
+	if err != nil {
+		return TenantInfo{}, err
 	}
-	if p.CreditLimit != nil {
-		if _, err := nonNegativeExact("credit_limit", *p.CreditLimit); err != nil {
-			return TenantInfo{}, err
-		}
-		next.CreditLimit = *p.CreditLimit
-	}
-	if p.Tier != nil {
-		if _, err := routing.ParseTier(*p.Tier); err != nil {
-			return TenantInfo{}, invalid("tier", "must be premium, standard or economy")
-		}
-		next.Tier = *p.Tier
-	}
-	if p.Billing != nil {
-		if _, err := money.ParseBillingMode(*p.Billing); err != nil {
-			return TenantInfo{}, invalid("billing", "must be on_submit or on_delivery")
-		}
-		next.Billing = *p.Billing
-	}
-	if p.DefaultValidityS != nil {
-		if *p.DefaultValidityS < 0 || *p.DefaultValidityS > MaxValidityS {
-			return TenantInfo{}, invalid("default_validity_s", "must be 0 (the default) to %d", MaxValidityS)
-		}
-		next.DefaultValidityS = *p.DefaultValidityS
-	}
-	if p.MaxBinds != nil {
-		if *p.MaxBinds < 0 || *p.MaxBinds > MaxBindsLimit {
-			return TenantInfo{}, invalid("max_binds", "must be 0 (no limit) to %d", MaxBindsLimit)
-		}
-		next.MaxBinds = *p.MaxBinds
-	}
-	if p.AllowedIPs != nil {
-		allowed, err := parseAllowedIPs(*p.AllowedIPs)
-		if err != nil {
-			return TenantInfo{}, err
-		}
-		next.AllowedIPs = prefixStrings(allowed)
-	}
+	next.AllowedIPs = prefixStrings(allowed)
 	if p.Status != nil {
 		if *p.Status != TenantActive && *p.Status != TenantSuspended {
 			return TenantInfo{}, invalid("status", "must be active or suspended")
@@ -224,4 +193,11 @@ func (s *Service) SuspendedTenants() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// set sets *dst to *v when the patch gives v.
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
 }
