@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/smsledger/smsledger/adapters/console"
 	httpapi "github.com/smsledger/smsledger/adapters/http"
 	"github.com/smsledger/smsledger/adapters/smpp/relay"
 	"github.com/smsledger/smsledger/adapters/smpp/server"
@@ -189,6 +190,7 @@ type daemon struct {
 	rel        *relay.Relay
 	smpp       *server.Server
 	httpLn     net.Listener
+	console    *console.Console
 	httpSrv    *http.Server
 	metricsLn  net.Listener // nil without --metrics-addr
 	metricsSrv *http.Server
@@ -482,7 +484,7 @@ func (d *daemon) httpServer() supervise.Component {
 				ln = tls.NewListener(ln, d.tls)
 			}
 			d.httpLn = ln
-			d.httpSrv = boundedServer(httpapi.NewHandler(d.svc, httpapi.Options{
+			api := httpapi.NewHandler(d.svc, httpapi.Options{
 				AdminToken: d.cfg.adminToken,
 				Logger:     d.log,
 				Readiness:  d.pool.Ping,
@@ -490,7 +492,18 @@ func (d *daemon) httpServer() supervise.Component {
 				Registry:   d.reg,
 				// The suppliers' live state (binds, queue, TPS, health) on the admin endpoints.
 				SupplierStates: d.rel,
-			}), d.log)
+			})
+			// The web console is a front end of the same API, beside it.
+			con, err := console.New(console.Options{API: api, Gatherer: d.reg, Logger: d.log, SecureCookie: d.tls != nil})
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			d.console = con
+			mux := http.NewServeMux()
+			mux.Handle(console.Prefix, con)
+			mux.Handle("/", api)
+			d.httpSrv = boundedServer(mux, d.log)
 			if d.cfg.metricsAddr != "" {
 				mln, err := net.Listen("tcp", d.cfg.metricsAddr)
 				if err != nil {
@@ -507,6 +520,9 @@ func (d *daemon) httpServer() supervise.Component {
 		},
 		Run: func(ctx context.Context) error {
 			served := make(chan error, 2)
+			conCtx, stopConsole := context.WithCancel(ctx)
+			defer stopConsole()
+			go func() { _ = d.console.Run(conCtx) }()
 			go func() { served <- d.httpSrv.Serve(d.httpLn) }()
 			if d.metricsSrv != nil {
 				go func() { served <- d.metricsSrv.Serve(d.metricsLn) }()
