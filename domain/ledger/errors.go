@@ -27,6 +27,9 @@ var (
 	ErrUnknownSystemID = errors.New("unknown system_id")
 	// ErrUnknownTenant: the tenant of a submit does not exist.
 	ErrUnknownTenant = errors.New("unknown tenant")
+	// ErrTenantSuspended: the tenant is suspended (PATCH status); its
+	// submits are refused until it is active again.
+	ErrTenantSuspended = errors.New("tenant suspended")
 	// ErrThrottled: the tenant's TPS limit is exhausted, or the ledger
 	// tracks as many unfinished messages as it may (Options.UnfinishedMax).
 	ErrThrottled = errors.New("throttled")
@@ -72,6 +75,7 @@ const (
 	CodeUnknownSystemID Code = "unknown_system_id"
 	CodeUnknownTenant   Code = "unknown_tenant"
 	CodeThrottled       Code = "throttled"
+	CodeTenantSuspended Code = "tenant_suspended"
 	CodeNotReady        Code = "not_ready"
 	// CodeIdempotencyConflict: an idempotency key reused with another
 	// request; CodeIdempotencyInProgress: its first request is undecided.
@@ -113,6 +117,8 @@ func CodeOf(err error) Code {
 		return CodeUnknownTenant
 	case errors.Is(err, ErrThrottled):
 		return CodeThrottled
+	case errors.Is(err, ErrTenantSuspended):
+		return CodeTenantSuspended
 	case errors.Is(err, ErrNotReady):
 		return CodeNotReady
 	case errors.Is(err, ErrIdempotencyConflict):

@@ -60,6 +60,11 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 	if !ok {
 		return Accepted{}, fmt.Errorf("submit for %q: %w", tenantID, ErrUnknownTenant)
 	}
+	if t.Suspended {
+		// The adapters close a suspended tenant's binds and refuse its keys;
+		// this closes the moment between (a submit on a bind not yet closed).
+		return Accepted{}, fmt.Errorf("submit for %q: %w", tenantID, ErrTenantSuspended)
+	}
 	var idem *idemKey // set: the key is reserved, and released unless the submit is accepted or in doubt
 	if req.IdempotencyKey != "" {
 		if len(req.IdempotencyKey) > MaxIdempotencyKeyLen {

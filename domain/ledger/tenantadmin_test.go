@@ -91,6 +91,11 @@ func TestPatchTenant(t *testing.T) {
 	if !svc.TenantSuspended("acme") || !slices.Equal(svc.SuspendedTenants(), []string{"acme"}) {
 		t.Fatalf("suspended: %v %v", svc.TenantSuspended("acme"), svc.SuspendedTenants())
 	}
+	// A suspended tenant's submit is refused by the ledger itself (a bind
+	// not yet closed by the adapters must not get one through).
+	if _, err := svc.Submit(ctx, "acme", accept.Request{MessageID: uuid.New(), To: "+4915112345678", Text: "hi"}); ledger.CodeOf(err) != ledger.CodeTenantSuspended {
+		t.Fatalf("submit while suspended: %v, want tenant_suspended", err)
+	}
 	// A patch that changes nothing appends nothing.
 	head, _ := store.Head(ctx)
 	if _, err := svc.PatchTenant(ctx, "acme", ledger.TenantPatch{Status: ptr("suspended"), Name: ptr("Acme Ltd")}); err != nil {
@@ -113,6 +118,9 @@ func TestPatchTenant(t *testing.T) {
 	// Resumed.
 	if info, err := svc.PatchTenant(ctx, "acme", ledger.TenantPatch{Status: ptr("active")}); err != nil || info.Status != ledger.TenantActive || svc.TenantSuspended("acme") || len(svc.SuspendedTenants()) != 0 {
 		t.Fatalf("resume: %+v %v", info, err)
+	}
+	if _, err := svc.Submit(ctx, "acme", accept.Request{MessageID: uuid.New(), To: "+4915112345678", Text: "hi"}); ledger.CodeOf(err) == ledger.CodeTenantSuspended {
+		t.Fatalf("submit after resume: %v", err)
 	}
 	// Clearing allowed_ips.
 	if info, err := svc.PatchTenant(ctx, "acme", ledger.TenantPatch{AllowedIPs: ptr([]string{})}); err != nil || len(info.AllowedIPs) != 0 {

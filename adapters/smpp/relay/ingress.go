@@ -52,6 +52,8 @@ func (in ingress) Submit(ctx context.Context, tenantID string, req accept.Reques
 		return server.Accepted{}, fmt.Errorf("%w: %w", server.ErrThrottled, err)
 	case errors.Is(err, ledger.ErrNotDurable):
 		return server.Accepted{}, fmt.Errorf("%w: %w", server.ErrNotDurable, err)
+	case errors.Is(err, ledger.ErrTenantSuspended):
+		return server.Accepted{}, &server.StatusError{Status: server.StatusTenantSuspended, Err: err}
 	case err != nil:
 		return server.Accepted{}, err
 	}

@@ -85,6 +85,11 @@ func TestSuspendedTenantLosesItsBinds(t *testing.T) {
 	if _, err := svc.PatchTenant(ctx, "acme", ledger.TenantPatch{Status: ptr(ledger.TenantSuspended)}); err != nil {
 		t.Fatal(err)
 	}
+	// A submit that reaches the ledger before the bind is closed is refused
+	// with the vendor status of a suspended tenant.
+	if _, err := r.Ingress().Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "during"}); server.StatusOf(err) != server.StatusTenantSuspended {
+		t.Fatalf("submit while suspended: %v (0x%x), want 0x406", err, server.StatusOf(err))
+	}
 	// The open bind: unbind, then closed, within 5 s.
 	acme.expectUnbindAndClose(5 * time.Second)
 	if took := time.Since(suspended); took > 5*time.Second {

@@ -104,6 +104,7 @@ const (
 	StatusInvalidText         data.CommandStatusType = 0x00000403 // text not decodable / representable
 	StatusUnsupportedEncoding data.CommandStatusType = 0x00000404 // data_coding not supported
 	StatusTenantMisconfigured data.CommandStatusType = 0x00000405 // tenant has no usable rate card
+	StatusTenantSuspended     data.CommandStatusType = 0x00000406 // tenant suspended by an operator
 )
 
 // Standard statuses used by the server (names as in SMPP v3.4).
