@@ -364,3 +364,63 @@ func parseCardCSV(rd io.Reader, value string) ([]cardLine, error) {
 		out = append(out, cardLine{Prefix: prefix, Value: a.Decimal})
 	}
 }
+
+// parseRoutesCSV reads a route table as CSV, the CSV GET /v1/routes gives:
+// a header line "prefix,suppliers", then one "prefix,sup1 sup2" line each
+// (the suppliers in preference order, separated by spaces), at most
+// ledger.MaxCardLines, with parseCardCSV's rules for quoting, blank lines
+// and the header. An error is a 400 naming the line; a body over its bound
+// is the reader's *http.MaxBytesError. Whether the suppliers exist is the
+// ledger's check.
+func parseRoutesCSV(rd io.Reader) ([]events.Route, error) {
+	cr := csv.NewReader(rd)
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	bad := func(line int, format string, args ...any) error {
+		return errorf(http.StatusBadRequest, "invalid_request", "csv line %d: %s", line, fmt.Sprintf(format, args...))
+	}
+	var out []events.Route
+	for n := 1; ; n++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			if n == 1 {
+				return nil, bad(1, "the header line %q is required", "prefix,suppliers")
+			}
+			return out, nil
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, mbe
+			}
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, bad(pe.Line, "%v", pe.Err)
+			}
+			return nil, bad(n, "%v", err)
+		}
+		line, _ := cr.FieldPos(0)
+		if n == 1 {
+			if len(rec) != 2 || !strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff")), "prefix") ||
+				!strings.EqualFold(strings.TrimSpace(rec[1]), "suppliers") {
+				return nil, bad(line, "the header line must be %q", "prefix,suppliers")
+			}
+			continue
+		}
+		if len(rec) != 2 {
+			return nil, bad(line, "want 2 fields (prefix,suppliers), got %d", len(rec))
+		}
+		if len(out) == ledger.MaxCardLines {
+			return nil, bad(line, "at most %d lines", ledger.MaxCardLines)
+		}
+		prefix := strings.TrimSpace(rec[0])
+		if prefix == "" {
+			return nil, bad(line, "empty prefix")
+		}
+		suppliers := strings.Fields(rec[1])
+		if len(suppliers) == 0 {
+			return nil, bad(line, "no supplier for prefix %q", truncate(prefix))
+		}
+		out = append(out, events.Route{Prefix: prefix, Suppliers: suppliers})
+	}
+}

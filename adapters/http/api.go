@@ -325,20 +325,31 @@ func (h *handler) setCosts(w http.ResponseWriter, r *http.Request, _ string) err
 	return nil
 }
 
+// setRoutes replaces the route table: a JSON array, or with Content-Type:
+// text/csv the CSV GET /v1/routes gives (a "prefix,suppliers" header line,
+// then "prefix,sup1 sup2" lines, the suppliers in preference order).
 func (h *handler) setRoutes(w http.ResponseWriter, r *http.Request, _ string) error {
-	var req []struct {
-		Prefix    *string  `json:"prefix"`
-		Suppliers []string `json:"suppliers"`
-	}
-	if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
-		return err
-	}
-	routes := make([]events.Route, len(req))
-	for i, l := range req {
-		if l.Prefix == nil || len(l.Suppliers) == 0 {
-			return errorf(http.StatusBadRequest, "invalid_request", "route %d: prefix and suppliers are required", i)
+	var routes []events.Route
+	if sendsCSV(r) {
+		var err error
+		if routes, err = parseRoutesCSV(http.MaxBytesReader(w, r.Body, MaxCardBodyBytes)); err != nil {
+			return err
 		}
-		routes[i] = events.Route{Prefix: *l.Prefix, Suppliers: l.Suppliers}
+	} else {
+		var req []struct {
+			Prefix    *string  `json:"prefix"`
+			Suppliers []string `json:"suppliers"`
+		}
+		if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
+			return err
+		}
+		routes = make([]events.Route, len(req))
+		for i, l := range req {
+			if l.Prefix == nil || len(l.Suppliers) == 0 {
+				return errorf(http.StatusBadRequest, "invalid_request", "route %d: prefix and suppliers are required", i)
+			}
+			routes[i] = events.Route{Prefix: *l.Prefix, Suppliers: l.Suppliers}
+		}
 	}
 	if err := h.svc.SetRoutes(r.Context(), routes); err != nil {
 		return err
