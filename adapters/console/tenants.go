@@ -15,8 +15,8 @@ func (c *Console) tenantRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/tenants", c.action(c.createTenant))
 	mux.HandleFunc("GET /console/tenants/{id}", c.signedIn(c.tenantPage))
 	mux.HandleFunc("GET /console/tenants/{id}/rates.csv", c.signedIn(c.tenantRatesCSV))
-	mux.HandleFunc("POST /console/tenants/{id}/topup", c.action(c.topUpTenant))
-	mux.HandleFunc("POST /console/tenants/{id}/adjust", c.action(c.adjustTenant))
+	mux.HandleFunc("POST /console/tenants/{id}/topup", c.action(c.tenantMoney("/topups", "top-up")))
+	mux.HandleFunc("POST /console/tenants/{id}/adjust", c.action(c.tenantMoney("/adjustments", "adjustment")))
 	mux.HandleFunc("POST /console/tenants/{id}/suspend", c.action(c.setTenantStatus("suspended", "suspended")))
 	mux.HandleFunc("POST /console/tenants/{id}/resume", c.action(c.setTenantStatus("active", "resumed")))
 	mux.HandleFunc("POST /console/tenants/{id}/limits", c.action(c.patchTenantLimits))
@@ -181,49 +181,36 @@ func (c *Console) createTenant(r *http.Request, s *session) (string, string, err
 	return tenantPageURL(t.ID), fmt.Sprintf("Tenant %s created.", t.ID), nil
 }
 
-// tenantMoneyReq is the body of a top-up or an adjustment. An empty amount is
-// left out, so that the API answers that it is required.
+// tenantMoneyReq is the body of a top-up or an adjustment. An empty amount
+// is left out, so that the API answers that it is required; a top-up takes
+// no reason (its form has none).
 type tenantMoneyReq struct {
 	Amount    string `json:"amount,omitempty"`
 	Reference string `json:"reference"`
 	Reason    string `json:"reason,omitempty"`
 }
 
-// topUpTenant credits the tenant's balance (idempotent by reference).
-func (c *Console) topUpTenant(r *http.Request, s *session) (string, string, error) {
-	id := r.PathValue("id")
-	back := tenantPageURL(id)
-	req := tenantMoneyReq{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reference: strings.TrimSpace(r.PostFormValue("reference"))}
-	var res struct {
-		Amount    string `json:"amount"`
-		Duplicate bool   `json:"duplicate"`
+// tenantMoney records a top-up (endpoint /topups) or a signed adjustment
+// (/adjustments) of the tenant's balance; both are idempotent by
+// reference, and a repeat is said to have changed nothing.
+func (c *Console) tenantMoney(endpoint, what string) func(r *http.Request, s *session) (string, string, error) {
+	return func(r *http.Request, s *session) (string, string, error) {
+		id := r.PathValue("id")
+		back := tenantPageURL(id)
+		req := tenantMoneyReq{Amount: strings.TrimSpace(r.PostFormValue("amount")),
+			Reference: strings.TrimSpace(r.PostFormValue("reference")), Reason: r.PostFormValue("reason")}
+		var res struct {
+			Amount    string `json:"amount"`
+			Duplicate bool   `json:"duplicate"`
+		}
+		if err := c.sendJSON(r, s, http.MethodPost, tenantPath(id, endpoint), req, &res); err != nil {
+			return back, "", err
+		}
+		if res.Duplicate {
+			return back, fmt.Sprintf("The %s with reference %q was already recorded; nothing changed.", what, req.Reference), nil
+		}
+		return back, fmt.Sprintf("Recorded the %s of %s.", what, res.Amount), nil
 	}
-	if err := c.sendJSON(r, s, http.MethodPost, tenantPath(id, "/topups"), req, &res); err != nil {
-		return back, "", err
-	}
-	if res.Duplicate {
-		return back, fmt.Sprintf("A top-up with reference %q was already recorded; nothing changed.", req.Reference), nil
-	}
-	return back, fmt.Sprintf("Top-up of %s recorded.", res.Amount), nil
-}
-
-// adjustTenant records a signed correction of the balance, with its reason.
-func (c *Console) adjustTenant(r *http.Request, s *session) (string, string, error) {
-	id := r.PathValue("id")
-	back := tenantPageURL(id)
-	req := tenantMoneyReq{Amount: strings.TrimSpace(r.PostFormValue("amount")),
-		Reference: strings.TrimSpace(r.PostFormValue("reference")), Reason: r.PostFormValue("reason")}
-	var res struct {
-		Amount    string `json:"amount"`
-		Duplicate bool   `json:"duplicate"`
-	}
-	if err := c.sendJSON(r, s, http.MethodPost, tenantPath(id, "/adjustments"), req, &res); err != nil {
-		return back, "", err
-	}
-	if res.Duplicate {
-		return back, fmt.Sprintf("An adjustment with reference %q was already recorded; nothing changed.", req.Reference), nil
-	}
-	return back, fmt.Sprintf("Adjustment of %s recorded.", res.Amount), nil
 }
 
 // setTenantStatus suspends or resumes a tenant (PATCH status); the API
