@@ -371,6 +371,7 @@ func (s *Server) bound(sess *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.boundLocked(sess)
+	sess.boundAt = time.Now()
 	if sess.kind.canReceive() {
 		s.receivers[sess.tenant] = append(s.receivers[sess.tenant], sess)
 	}

@@ -60,6 +60,7 @@ type session struct {
 	tenant   string
 	systemID string
 	limiter  *rate.Limiter
+	boundAt  time.Time // set by Server.bound under Server.mu (TenantBinds)
 
 	outSem  chan struct{}
 	pmu     sync.Mutex
