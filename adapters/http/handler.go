@@ -112,6 +112,9 @@ type Options struct {
 	// SupplierStates gives the live state of suppliers' binds (the relay in
 	// serve) for GET /v1/suppliers; optional (admin_suppliers.go).
 	SupplierStates SupplierStates
+	// TenantBinds gives a tenant's SMPP binds now (the SMPP server in
+	// serve) for GET /v1/tenants/{id}/binds; optional (admin_binds.go).
+	TenantBinds TenantBinds
 }
 
 type handler struct {
@@ -204,6 +207,7 @@ func newHandler(svc Ledger, opts Options) *handler {
 	h.routesList = append(h.routesList, h.tenantAdminRoutes()...)
 	h.routesList = append(h.routesList, h.keyAdminRoutes()...)
 	h.routesList = append(h.routesList, h.supplierAdminRoutes()...)
+	h.routesList = append(h.routesList, h.bindAdminRoutes()...)
 	for _, rt := range h.routesList {
 		h.mux.Handle(rt.Method+" "+rt.Path, h.wrap(rt))
 	}
