@@ -492,6 +492,8 @@ func (d *daemon) httpServer() supervise.Component {
 				Registry:   d.reg,
 				// The suppliers' live state (binds, queue, TPS, health) on the admin endpoints.
 				SupplierStates: d.rel,
+				// Tenants' SMPP binds now, on the admin endpoints and the console.
+				TenantBinds: smppBinds{d},
 			})
 			// The web console is a front end of the same API, beside it.
 			con, err := console.New(console.Options{API: api, Gatherer: d.reg, Logger: d.log, SecureCookie: d.tls != nil})
