@@ -63,6 +63,15 @@ type tenantKey struct {
 	CreatedAt string `json:"created_at"`
 }
 
+// tenantBind is one of a tenant's SMPP binds now (GET
+// /v1/tenants/{id}/binds).
+type tenantBind struct {
+	SystemID   string `json:"system_id"`
+	Mode       string `json:"mode"`
+	RemoteAddr string `json:"remote_addr"`
+	BoundAt    string `json:"bound_at"`
+}
+
 // tenantRate is one line of a tenant's rate deck.
 type tenantRate struct {
 	Prefix string `json:"prefix"`
@@ -105,6 +114,7 @@ func (c *Console) tenantsPage(w http.ResponseWriter, r *http.Request, s *session
 // tenantPageData is what tenant.html shows.
 type tenantPageData struct {
 	T         tenantInfo
+	Binds     []tenantBind // its SMPP binds now
 	Keys      []tenantKey
 	Rates     []tenantRate // the first tenantRatesShown lines
 	RateCount int
@@ -114,8 +124,8 @@ type tenantPageData struct {
 	Billings, Tiers  []string
 }
 
-// tenantPage shows one tenant: its money, settings, keys and rate deck,
-// with the forms that change them.
+// tenantPage shows one tenant: its money, settings, SMPP binds now, keys
+// and rate deck, with the forms that change them.
 func (c *Console) tenantPage(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
 	d := tenantPageData{Billings: tenantBillings, Tiers: tenantTiers}
@@ -123,6 +133,14 @@ func (c *Console) tenantPage(w http.ResponseWriter, r *http.Request, s *session)
 		c.renderError(w, r, s, "tenants", err)
 		return
 	}
+	var binds struct {
+		Binds []tenantBind `json:"binds"`
+	}
+	if err := c.getJSON(r, s, tenantPath(id, "/binds"), &binds); err != nil {
+		c.renderError(w, r, s, "tenants", err)
+		return
+	}
+	d.Binds = binds.Binds
 	if err := c.getJSON(r, s, tenantPath(id, "/api-keys"), &d.Keys); err != nil {
 		c.renderError(w, r, s, "tenants", err)
 		return

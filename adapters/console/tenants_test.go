@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -395,5 +396,96 @@ func TestTenantUnknownIs404(t *testing.T) {
 	}
 	if res, _ := b.get("/console/tenants/nobody/rates.csv"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown tenant's deck: %d", res.StatusCode)
+	}
+}
+
+// tenantFakeBinds is a TenantBinds whose answers a test changes, as binds
+// come and go on the SMPP server.
+type tenantFakeBinds struct {
+	mu    sync.Mutex
+	binds map[string][]httpapi.Bind
+}
+
+func (f *tenantFakeBinds) TenantBinds(id string) []httpapi.Bind {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.binds[id]
+}
+
+func (f *tenantFakeBinds) set(id string, binds ...httpapi.Bind) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.binds[id] = binds
+}
+
+// tenantBindsTable is the #binds table of a tenant's page.
+func tenantBindsTable(t *testing.T, page string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)<table id="binds">.*?</table>`).FindString(page)
+	if m == "" {
+		t.Fatal("no #binds table on the page")
+	}
+	return m
+}
+
+// A tenant's page shows its SMPP binds as the API has them now (system_id,
+// mode, remote address, bound since), above its API keys, or says it has
+// none; an unknown tenant's page is the API's 404.
+func TestTenantBinds(t *testing.T) {
+	since := time.Date(2025, 3, 1, 10, 0, 0, 0, time.FixedZone("CET", 3600))
+	fake := &tenantFakeBinds{binds: map[string][]httpapi.Bind{}}
+	e := start(t, httpapi.Options{TenantBinds: fake})
+	tenantCreate(t, e, "acme")
+	tenantCreate(t, e, "beta")
+	if st, m := tenantAPI(t, e, "PATCH", "/v1/tenants/acme", admin, `{"max_binds":3}`); st != http.StatusOK {
+		t.Fatalf("max_binds: %d %v", st, m)
+	}
+	fake.set("acme",
+		httpapi.Bind{SystemID: "acme-smpp", Mode: "transmitter", RemoteAddr: "192.0.2.7:40001", BoundAt: since},
+		httpapi.Bind{SystemID: "acme-smpp", Mode: "receiver", RemoteAddr: "192.0.2.8:40002", BoundAt: since.Add(90 * time.Second)})
+	b := e.signedIn()
+
+	_, page := b.get("/console/tenants/acme")
+	table := tenantBindsTable(t, page)
+	rows := regexp.MustCompile(`(?s)<tr>\s*<td><code>([^<]*)</code></td>\s*<td>([^<]*)</td>\s*<td><code>([^<]*)</code></td>\s*<td>([^<]*)</td>`).FindAllStringSubmatch(table, -1)
+	want := [][]string{
+		{"acme-smpp", "transmitter", "192.0.2.7:40001", "2025-03-01 09:00:00"},
+		{"acme-smpp", "receiver", "192.0.2.8:40002", "2025-03-01 09:01:30"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("the binds table has %d rows, want %d: %s", len(rows), len(want), table)
+	}
+	for i, w := range want {
+		if got := rows[i][1:]; strings.Join(got, "|") != strings.Join(w, "|") {
+			t.Errorf("bind %d: %q, want %q", i, got, w)
+		}
+	}
+	if !strings.Contains(page, "2 bound now, at most 3.") {
+		t.Error("the page does not count the binds against max_binds")
+	}
+	if strings.Index(page, `id="binds"`) > strings.Index(page, `id="keys"`) {
+		t.Error("the binds are not above the API keys")
+	}
+	// The same as the API says.
+	st, raw := tenantAPIRaw(t, e, "GET", "/v1/tenants/acme/binds", admin, "", "")
+	if st != http.StatusOK || !strings.Contains(string(raw), `"remote_addr":"192.0.2.8:40002"`) {
+		t.Errorf("the API has %d %s", st, raw)
+	}
+
+	_, page = b.get("/console/tenants/beta")
+	if table := tenantBindsTable(t, page); !strings.Contains(table, "No binds now.") {
+		t.Errorf("beta without binds: %s", table)
+	}
+	// The binds close (a suspension, an unbind): the page follows.
+	fake.set("acme")
+	_, page = b.get("/console/tenants/acme")
+	if table := tenantBindsTable(t, page); !strings.Contains(table, "No binds now.") || strings.Contains(table, "192.0.2.7") {
+		t.Errorf("acme after its binds closed: %s", table)
+	}
+
+	msg := tenantAPIError(tenantAPI(t, e, "GET", "/v1/tenants/nobody/binds", admin, ""))
+	res, page := b.get("/console/tenants/nobody")
+	if res.StatusCode != http.StatusNotFound || msg == "" || !strings.Contains(html.UnescapeString(page), msg) {
+		t.Errorf("unknown tenant: %d, want 404 with %q", res.StatusCode, msg)
 	}
 }
