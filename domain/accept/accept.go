@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/money"
+	"github.com/smsledger/smsledger/domain/numbering"
 	"github.com/smsledger/smsledger/domain/pricing"
 	"github.com/smsledger/smsledger/domain/routing"
 )
@@ -77,16 +78,28 @@ const MaxClientRefLen = 64
 // Decision is the outcome of Decide: where the message goes and what it
 // costs the tenant (already held).
 type Decision struct {
-	To       string // E.164 digits
-	Segments pricing.Segments
-	Quote    pricing.Quote
-	Route    routing.Decision
+	To string // E.164 digits
+	// Network is the destination's mobile network (zero Code: unknown) and
+	// NetworkSource how it was found (plan range or portability table).
+	Network       numbering.Network
+	NetworkSource numbering.Source
+	Segments      pricing.Segments
+	Quote         pricing.Quote
+	Route         routing.Decision
 }
 
-// Decide takes one message through normalise → parts → price → route →
-// hold. On success the price is held on t.Account. It allocates nothing
-// on success when req.To is plain digits.
+// Decide is DecideOn without numbering tables: every destination's
+// network is unknown, so prefixes alone price and route it.
 func Decide(t *Tenant, routes *routing.Snapshot, health *routing.Health, req *Request) (Decision, error) {
+	return DecideOn(t, routes, health, nil, req)
+}
+
+// DecideOn takes one message through normalise → network → parts → price
+// → route → hold. The network (numbering plan and portability table of
+// nets) lets rate, cost and route rows that name a network apply. On
+// success the price is held on t.Account. It allocates nothing on success
+// when req.To is plain digits.
+func DecideOn(t *Tenant, routes *routing.Snapshot, health *routing.Health, nets *numbering.Tables, req *Request) (Decision, error) {
 	var d Decision
 	if t.Rates == nil || t.Account == nil || t.Rates.Currency() != t.Account.Currency() {
 		return d, fmt.Errorf("tenant %s: %w", t.ID, ErrTenantMisconfigured)
@@ -96,6 +109,7 @@ func Decide(t *Tenant, routes *routing.Snapshot, health *routing.Health, req *Re
 		return d, err
 	}
 	d.To = to
+	d.Network, d.NetworkSource = nets.Resolve(to)
 	if req.HasDataCoding {
 		d.Segments, err = pricing.CountDataCoding(req.Text, req.DataCoding)
 	} else {
@@ -104,11 +118,11 @@ func Decide(t *Tenant, routes *routing.Snapshot, health *routing.Health, req *Re
 	if err != nil {
 		return d, fmt.Errorf("message %s: %w", req.MessageID, err)
 	}
-	d.Quote, err = t.Rates.Quote(to, d.Segments.Parts)
+	d.Quote, err = t.Rates.QuoteOn(to, d.Network.Code, d.Segments.Parts)
 	if err != nil {
 		return d, fmt.Errorf("tenant %s to %s: %w", t.ID, to, err)
 	}
-	d.Route, err = routes.Decide(to, t.Tier, health)
+	d.Route, err = routes.DecideOn(to, d.Network.Code, t.Tier, health)
 	if err != nil {
 		return d, fmt.Errorf("to %s: %w", to, err)
 	}
@@ -137,8 +151,9 @@ func (d *Decision) Events(t *Tenant, req *Request, at time.Time) []events.Event 
 		cands[i] = events.RouteCandidate{
 			SupplierID: c.SupplierID, Preference: c.Preference,
 			CostPerPart: c.CostPerPart.Decimal(), Currency: string(c.Currency), CostPrefix: c.CostPrefix,
-			Billing: string(c.Billing),
-			Up:      c.Health.Up, HealthScore: int(c.Health.Score),
+			CostMCCMNC: c.CostNetwork.String(),
+			Billing:    string(c.Billing),
+			Up:         c.Health.Up, HealthScore: int(c.Health.Score),
 			Eligible: c.Excluded == routing.Eligible, Excluded: c.Excluded.String(),
 		}
 	}
@@ -146,15 +161,17 @@ func (d *Decision) Events(t *Tenant, req *Request, at time.Time) []events.Event 
 		events.MessageAccepted{
 			MessageID: req.MessageID, TenantID: t.ID, Channel: req.Channel,
 			From: req.From, To: d.To, Text: req.Text, Encoding: d.Segments.Encoding.String(),
-			Parts: d.Segments.Parts, RatePrefix: d.Quote.RatePrefix,
-			PricePerPart: d.Quote.PricePerPart.Decimal(), Price: price, Currency: cur,
+			Parts: d.Segments.Parts, RatePrefix: d.Quote.RatePrefix, RateMCCMNC: d.Quote.RateNetwork.String(),
+			MCCMNC: d.Network.Code.String(), Country: d.Network.Country, Operator: d.Network.Operator,
+			NetworkSource: d.NetworkSource.String(),
+			PricePerPart:  d.Quote.PricePerPart.Decimal(), Price: price, Currency: cur,
 			Billing: string(t.Billing), RegisteredDelivery: req.RegisteredDelivery,
 			ReceiptOnFailureOnly: req.RegisteredDelivery && req.ReceiptOnFailureOnly,
 			TenantReference:      req.TenantReference, ExpiresAt: req.ExpiresAt, SendAt: req.SendAt,
 			ClientRef: req.ClientRef, IdempotencyKey: req.IdempotencyKey, RequestHash: req.RequestHash, At: at,
 		},
 		events.RouteSelected{
-			MessageID: req.MessageID, RoutePrefix: r.RoutePrefix, Tier: r.Tier.String(),
+			MessageID: req.MessageID, RoutePrefix: r.RoutePrefix, RouteMCCMNC: r.RouteNetwork.String(), Tier: r.Tier.String(),
 			Candidates: cands, Winner: r.Winner().SupplierID, Reason: r.Reason.String(), At: at,
 		},
 		events.Held{MessageID: req.MessageID, TenantID: t.ID, Amount: price, Currency: cur, At: at},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/domain/money"
+	"github.com/smsledger/smsledger/domain/numbering"
 	"github.com/smsledger/smsledger/domain/pricing"
 	"github.com/smsledger/smsledger/domain/routing"
 )
@@ -101,4 +102,80 @@ func (f *fixture) tenant(balance string) (*Tenant, error) {
 		return nil, fmt.Errorf("account: %w", err)
 	}
 	return &Tenant{ID: "acme", Billing: money.BillOnDelivery, Tier: routing.Economy, Rates: f.rates, Account: acct}, nil
+}
+
+// withNetworks grows the fixture with numbering tables: a plan of planRows
+// ranges over networks networks (covering the destinations' prefixes),
+// ported numbers (half of the destinations among them), and network rows
+// for half the networks in the rate card and each cost card and for
+// three tenths in the route table. It replaces f.rates and f.routes.
+func (f *fixture) withNetworks(planRows, networks, ported int, seed uint64) (*numbering.Tables, error) {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	codes := make([]numbering.Code, networks)
+	mccmnc := make([]string, networks)
+	for i := range codes {
+		mccmnc[i] = fmt.Sprintf("%03d%02d", 200+i/100, i%100)
+		c, err := numbering.ParseCode(mccmnc[i])
+		if err != nil {
+			return nil, err
+		}
+		codes[i] = c
+	}
+	rows := make([]numbering.Row, 0, planRows)
+	for _, p := range genPrefixes(r, planRows) {
+		i := r.IntN(networks)
+		rows = append(rows, numbering.Row{Prefix: p, MCC: mccmnc[i][:3], MNC: mccmnc[i][3:], Country: "C" + mccmnc[i][:3], Operator: "Op " + mccmnc[i]})
+	}
+	plan, err := numbering.NewPlan(rows)
+	if err != nil {
+		return nil, err
+	}
+	nums := make([]numbering.PortedNumber, 0, ported)
+	seen := make(map[string]bool, ported)
+	for i, d := range f.destinations {
+		if i%2 == 0 && !seen[d] {
+			seen[d] = true
+			nums = append(nums, numbering.PortedNumber{MSISDN: d, Code: codes[r.IntN(networks)]})
+		}
+	}
+	for len(nums) < ported {
+		b := []byte{byte('1' + r.IntN(9))}
+		for len(b) < 11 {
+			b = append(b, byte('0'+r.IntN(10)))
+		}
+		if d := string(b); !seen[d] {
+			seen[d] = true
+			nums = append(nums, numbering.PortedNumber{MSISDN: d, Code: codes[r.IntN(networks)]})
+		}
+	}
+	pt, err := numbering.NewPorted(nums)
+	if err != nil {
+		return nil, err
+	}
+	// Network rows on top of the prefix decks.
+	rateLines := []pricing.Rate{{Prefix: "", Price: decimal.RequireFromString("0.05")}}
+	for i := 0; i < networks; i += 2 {
+		rateLines = append(rateLines, pricing.Rate{MCCMNC: mccmnc[i], Price: price(r)})
+	}
+	if f.rates, err = pricing.NewRateCard("EUR", rateLines); err != nil {
+		return nil, err
+	}
+	in := routing.SnapshotInput{Routes: []routing.Route{{Prefix: "", Suppliers: []string{"sup-0", "sup-1", "sup-2"}}}}
+	for i := 0; i < networks*3/10; i++ {
+		in.Routes = append(in.Routes, routing.Route{MCCMNC: mccmnc[i], Suppliers: []string{"sup-3", "sup-1"}})
+	}
+	for s := 0; s < 5; s++ {
+		cc := routing.CostCard{SupplierID: "sup-" + strconv.Itoa(s), Currency: "EUR", Costs: []routing.Cost{{Prefix: "", Cost: decimal.RequireFromString("0.01")}}}
+		for _, p := range genPrefixes(r, 100_000) {
+			cc.Costs = append(cc.Costs, routing.Cost{Prefix: p, Cost: price(r)})
+		}
+		for i := 0; i < networks; i += 2 {
+			cc.Costs = append(cc.Costs, routing.Cost{MCCMNC: mccmnc[i], Cost: price(r)})
+		}
+		in.CostCards = append(in.CostCards, cc)
+	}
+	if f.routes, err = routing.NewSnapshot(in); err != nil {
+		return nil, err
+	}
+	return &numbering.Tables{Plan: plan, Ported: pt}, nil
 }

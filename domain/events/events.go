@@ -59,6 +59,9 @@ const (
 	// Administration.
 	TypeApiKeyRevoked      = "ApiKeyRevoked"
 	TypeAdjustmentRecorded = "AdjustmentRecorded"
+	// Networks.
+	TypeNumberingPlanChanged = "NumberingPlanChanged"
+	TypePortabilityChanged   = "PortabilityChanged"
 )
 
 // ---------------------------------------------------------------------------
@@ -155,9 +158,12 @@ type TopUpRecorded struct {
 	At        time.Time       `json:"at"`
 }
 
-// Rate is one rate card line: sell price per part.
+// Rate is one rate card line: sell price per part, for destinations
+// starting with Prefix or, when MCCMNC is set (Prefix then empty), for
+// destinations on that mobile network.
 type Rate struct {
 	Prefix string          `json:"prefix"`
+	MCCMNC string          `json:"mccmnc,omitempty"`
 	Price  decimal.Decimal `json:"price"`
 }
 
@@ -239,9 +245,11 @@ type SupplierChanged struct {
 	At            time.Time `json:"at"`
 }
 
-// Cost is one cost card line: buy price per part.
+// Cost is one cost card line: buy price per part, for a prefix or (MCCMNC
+// set, Prefix empty) a mobile network.
 type Cost struct {
 	Prefix string          `json:"prefix"`
+	MCCMNC string          `json:"mccmnc,omitempty"`
 	Cost   decimal.Decimal `json:"cost"`
 }
 
@@ -253,10 +261,39 @@ type CostCardChanged struct {
 	At         time.Time `json:"at"`
 }
 
-// Route is one route table line.
+// Route is one route table line, for a prefix or (MCCMNC set, Prefix
+// empty) a mobile network.
 type Route struct {
 	Prefix    string   `json:"prefix"`
+	MCCMNC    string   `json:"mccmnc,omitempty"`
 	Suppliers []string `json:"suppliers"` // in preference order
+}
+
+// NumberingRow is one range of the numbering plan: numbers starting with
+// Prefix belong to the network MCCMNC.
+type NumberingRow struct {
+	Prefix   string `json:"prefix"`
+	MCCMNC   string `json:"mccmnc"`
+	Country  string `json:"country,omitempty"`
+	Operator string `json:"operator,omitempty"`
+}
+
+// NumberingPlanChanged replaces the whole numbering plan (prefix → mobile
+// network), which rates, costs and routes naming a network rely on.
+type NumberingPlanChanged struct {
+	Rows []NumberingRow `json:"rows"`
+	At   time.Time      `json:"at"`
+}
+
+// PortabilityChanged replaces the whole portability table: numbers that
+// moved to another network than their range's. Numbers is one entry
+// "msisdn=mccmnc" per number, separated by single spaces: one string
+// (nothing to escape) rather than millions of objects, ~20 bytes a number,
+// decoded in one pass.
+type PortabilityChanged struct {
+	Numbers string    `json:"numbers"`
+	Count   int       `json:"count"`
+	At      time.Time `json:"at"`
 }
 
 // RouteTableChanged replaces the whole route table.
@@ -272,15 +309,25 @@ type RouteTableChanged struct {
 // accepted after routing, pricing and the hold succeeded. It carries what is
 // needed to submit the message again after a crash, and the price agreed.
 type MessageAccepted struct {
-	MessageID          uuid.UUID       `json:"message_id"`
-	TenantID           string          `json:"tenant_id"`
-	Channel            string          `json:"channel"` // "smpp" | "http"
-	From               string          `json:"from"`
-	To                 string          `json:"to"` // E.164 digits
-	Text               string          `json:"text"`
-	Encoding           string          `json:"encoding"` // "gsm7" | "latin1" | "ucs2"
-	Parts              int             `json:"parts"`
-	RatePrefix         string          `json:"rate_prefix"`
+	MessageID  uuid.UUID `json:"message_id"`
+	TenantID   string    `json:"tenant_id"`
+	Channel    string    `json:"channel"` // "smpp" | "http"
+	From       string    `json:"from"`
+	To         string    `json:"to"` // E.164 digits
+	Text       string    `json:"text"`
+	Encoding   string    `json:"encoding"` // "gsm7" | "latin1" | "ucs2"
+	Parts      int       `json:"parts"`
+	RatePrefix string    `json:"rate_prefix"`
+	// RateMCCMNC is set when the price came from a network row of the
+	// rate card (RatePrefix is then empty).
+	RateMCCMNC string `json:"rate_mccmnc,omitempty"`
+	// MCCMNC, Country and Operator are the destination's mobile network
+	// when known; NetworkSource says how it was found ("plan": the
+	// numbering plan's range, "ported": the portability table).
+	MCCMNC             string          `json:"mccmnc,omitempty"`
+	Country            string          `json:"country,omitempty"`
+	Operator           string          `json:"operator,omitempty"`
+	NetworkSource      string          `json:"network_source,omitempty"`
 	PricePerPart       decimal.Decimal `json:"price_per_part"`
 	Price              decimal.Decimal `json:"price"`
 	Currency           string          `json:"currency"`
@@ -312,6 +359,7 @@ type RouteCandidate struct {
 	CostPerPart decimal.Decimal `json:"cost_per_part"`
 	Currency    string          `json:"currency"`
 	CostPrefix  string          `json:"cost_prefix,omitempty"`
+	CostMCCMNC  string          `json:"cost_mccmnc,omitempty"` // a network row of the cost card matched
 	// Billing is the supplier's billing basis when it was chosen
 	// (SupplierCreated.Billing; empty: on_submit).
 	Billing     string `json:"billing,omitempty"`
@@ -327,6 +375,7 @@ type RouteCandidate struct {
 type RouteSelected struct {
 	MessageID   uuid.UUID        `json:"message_id"`
 	RoutePrefix string           `json:"route_prefix"`
+	RouteMCCMNC string           `json:"route_mccmnc,omitempty"` // a network row of the route table matched
 	Tier        string           `json:"tier"`
 	Candidates  []RouteCandidate `json:"candidates"`
 	Winner      string           `json:"winner"`
@@ -508,6 +557,8 @@ func (SupplierCreated) EventType() string      { return TypeSupplierCreated }
 func (SupplierChanged) EventType() string      { return TypeSupplierChanged }
 func (CostCardChanged) EventType() string      { return TypeCostCardChanged }
 func (RouteTableChanged) EventType() string    { return TypeRouteTableChanged }
+func (NumberingPlanChanged) EventType() string { return TypeNumberingPlanChanged }
+func (PortabilityChanged) EventType() string   { return TypePortabilityChanged }
 func (MessageAccepted) EventType() string      { return TypeMessageAccepted }
 func (RouteSelected) EventType() string        { return TypeRouteSelected }
 func (SubmittedToSupplier) EventType() string  { return TypeSubmittedToSupplier }

@@ -26,14 +26,14 @@ func samples() []Event {
 		SmppCredentialsSet{TenantID: "acme", SystemID: "acme1", PasswordHash: "$argon2id$...", At: at},
 		ApiKeyIssued{TenantID: "acme", KeyID: "k1", KeyHash: "ab12", At: at},
 		TopUpRecorded{TenantID: "acme", Reference: "inv-1", Amount: amt, Currency: "EUR", EntryID: msgID, At: at},
-		RateCardChanged{TenantID: "acme", Currency: "EUR", Rates: []Rate{{"44", amt}}, At: at},
+		RateCardChanged{TenantID: "acme", Currency: "EUR", Rates: []Rate{{Prefix: "44", Price: amt}, {MCCMNC: "23415", Price: amt}}, At: at},
 		WebhookSet{TenantID: "acme", URL: "https://hooks.example.com/dlr", SecretSealed: "v1:sealed", At: at},
 		WebhookRemoved{TenantID: "acme", At: at},
 		SupplierCreated{SupplierID: "s1", Name: "S1", Currency: "EUR", Host: "h", Port: 2775, SystemID: "x", PasswordSealed: "sealed", Binds: 2, TPSLimit: 100, Window: 10, At: at},
 		SupplierChanged{SupplierID: "s1", Name: "S1", Host: "h", Port: 2775, SystemID: "x", PasswordSealed: "sealed", Binds: 2, TPSLimit: 100, Window: 10, Enabled: true, At: at},
-		CostCardChanged{SupplierID: "s1", Currency: "EUR", Costs: []Cost{{"44", amt}}, At: at},
-		RouteTableChanged{Routes: []Route{{"44", []string{"s1", "s2"}}}, At: at},
-		MessageAccepted{MessageID: msgID, TenantID: "acme", Channel: "smpp", From: "Acme", To: "447700900123", Text: "hi €", Encoding: "gsm7", Parts: 1, RatePrefix: "44", PricePerPart: amt, Price: amt, Currency: "EUR", Billing: "on_delivery", RegisteredDelivery: true, ExpiresAt: at, At: at},
+		CostCardChanged{SupplierID: "s1", Currency: "EUR", Costs: []Cost{{Prefix: "44", Cost: amt}, {MCCMNC: "23415", Cost: amt}}, At: at},
+		RouteTableChanged{Routes: []Route{{Prefix: "44", Suppliers: []string{"s1", "s2"}}, {MCCMNC: "23415", Suppliers: []string{"s2"}}}, At: at},
+		MessageAccepted{MessageID: msgID, TenantID: "acme", Channel: "smpp", From: "Acme", To: "447700900123", Text: "hi €", Encoding: "gsm7", Parts: 1, RatePrefix: "44", MCCMNC: "23415", Country: "GB", Operator: "Vodafone UK", NetworkSource: "plan", PricePerPart: amt, Price: amt, Currency: "EUR", Billing: "on_delivery", RegisteredDelivery: true, ExpiresAt: at, At: at},
 		RouteSelected{MessageID: msgID, RoutePrefix: "44", Tier: "standard", Candidates: []RouteCandidate{{SupplierID: "s1", Preference: 1, CostPerPart: amt, Currency: "EUR", CostPrefix: "4", Up: true, HealthScore: 900, Eligible: true}}, Winner: "s1", Reason: "only_candidate", At: at},
 		SubmittedToSupplier{MessageID: msgID, SupplierID: "s1", Attempt: 1, At: at},
 		SupplierAccepted{MessageID: msgID, SupplierID: "s1", Attempt: 1, SupplierMessageID: "abc", LatencyMs: 12, At: at},
@@ -50,6 +50,8 @@ func samples() []Event {
 		SupplierCostBooked{MessageID: msgID, TenantID: "acme", SupplierID: "s1", Attempt: 1, Cost: amt, CostCurrency: "EUR", At: at},
 		ApiKeyRevoked{TenantID: "acme", KeyID: "k1", At: at},
 		AdjustmentRecorded{TenantID: "acme", Reference: "adj-1", Amount: amt.Neg(), Currency: "EUR", Reason: "refund", EntryID: msgID, At: at},
+		NumberingPlanChanged{Rows: []NumberingRow{{Prefix: "447700", MCCMNC: "23415", Country: "GB", Operator: "Vodafone UK"}}, At: at},
+		PortabilityChanged{Numbers: "447700900123=23410 447700900124=23420", Count: 2, At: at},
 		JournalEntryRecorded{EntryID: msgID, Kind: "settlement", Currency: "EUR", Postings: []Posting{{"tenant:acme", amt}, {"revenue", amt.Neg()}}, MessageID: msgID, TenantID: "acme", At: at},
 	}
 }
@@ -126,10 +128,12 @@ func TestStreams(t *testing.T) {
 		t.Fatal("tenant stream parsed as message")
 	}
 	want := map[string]string{
-		TypeTopUpRecorded:     "tenant-acme",
-		TypeCostCardChanged:   "supplier-s1",
-		TypeRouteTableChanged: "routes",
-		TypeSettled:           MessageStream(msgID),
+		TypeTopUpRecorded:        "tenant-acme",
+		TypeCostCardChanged:      "supplier-s1",
+		TypeRouteTableChanged:    "routes",
+		TypeNumberingPlanChanged: "numbering",
+		TypePortabilityChanged:   "numbering",
+		TypeSettled:              MessageStream(msgID),
 	}
 	for _, e := range samples() {
 		if w, ok := want[e.EventType()]; ok {

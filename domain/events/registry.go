@@ -102,6 +102,8 @@ var registry = map[string]registration{
 	TypeSupplierCostBooked:   reg[SupplierCostBooked](1),
 	TypeApiKeyRevoked:        reg[ApiKeyRevoked](1),
 	TypeAdjustmentRecorded:   reg[AdjustmentRecorded](1),
+	TypeNumberingPlanChanged: reg[NumberingPlanChanged](1),
+	TypePortabilityChanged:   reg[PortabilityChanged](1),
 }
 
 // Types returns every registered type name, sorted.

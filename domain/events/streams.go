@@ -19,6 +19,7 @@ import (
 //     WebhookSet/WebhookRemoved.
 //   - supplier-<id>: SupplierCreated/Changed, CostCardChanged.
 //   - routes: RouteTableChanged.
+//   - numbering: NumberingPlanChanged, PortabilityChanged.
 //
 // Balances, CDRs and route health are projections of the global order.
 const (
@@ -26,6 +27,7 @@ const (
 	TenantStreamPrefix   = "tenant-"
 	SupplierStreamPrefix = "supplier-"
 	RoutesStreamName     = "routes"
+	NumberingStreamName  = "numbering"
 )
 
 // MessageStream names a message's stream.
@@ -83,6 +85,8 @@ func StreamOf(e Event) (stream string, ok bool) {
 		return SupplierStream(e.SupplierID), true
 	case RouteTableChanged:
 		return RoutesStream(), true
+	case NumberingPlanChanged, PortabilityChanged:
+		return NumberingStreamName, true
 	case MessageAccepted:
 		return MessageStream(e.MessageID), true
 	case RouteSelected:

@@ -398,7 +398,7 @@ func (s *Service) SetCosts(ctx context.Context, supplierID string, costs []event
 	}
 	rc := make([]routing.Cost, len(costs))
 	for i, c := range costs {
-		rc[i] = routing.Cost{Prefix: c.Prefix, Cost: c.Cost}
+		rc[i] = routing.Cost{Prefix: c.Prefix, MCCMNC: c.MCCMNC, Cost: c.Cost}
 	}
 	sups := cloneMap(st.suppliers)
 	ns := *sp
@@ -426,10 +426,10 @@ func (s *Service) SetRoutes(ctx context.Context, routes []events.Route) error {
 	for i, r := range routes {
 		for _, id := range r.Suppliers {
 			if _, ok := st.suppliers[id]; !ok {
-				return invalid("routes", "route %q names unknown supplier %q", r.Prefix, id)
+				return invalid("routes", "route %q names unknown supplier %q", r.Prefix+r.MCCMNC, id)
 			}
 		}
-		rr[i] = routing.Route{Prefix: r.Prefix, Suppliers: r.Suppliers}
+		rr[i] = routing.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: r.Suppliers}
 	}
 	if _, err := rebuildRouting(rr, st.suppliers); err != nil {
 		return invalid("routes", "%v", err)

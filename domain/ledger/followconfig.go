@@ -235,7 +235,7 @@ func (f *follower) costCardChanged(cur, orig *state, e events.CostCardChanged) *
 	}
 	costs := make([]routing.Cost, len(e.Costs))
 	for i, c := range e.Costs {
-		costs[i] = routing.Cost{Prefix: c.Prefix, Cost: c.Cost}
+		costs[i] = routing.Cost{Prefix: c.Prefix, MCCMNC: c.MCCMNC, Cost: c.Cost}
 	}
 	sups := cloneMap(cur.suppliers)
 	ns := *old
@@ -256,7 +256,7 @@ func (f *follower) costCardChanged(cur, orig *state, e events.CostCardChanged) *
 func (f *follower) routeTableChanged(cur, orig *state, e events.RouteTableChanged) *state {
 	routes := make([]routing.Route, len(e.Routes))
 	for i, r := range e.Routes {
-		routes[i] = routing.Route{Prefix: r.Prefix, Suppliers: r.Suppliers}
+		routes[i] = routing.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: r.Suppliers}
 	}
 	snap, err := rebuildRouting(routes, cur.suppliers)
 	if err != nil {

@@ -142,6 +142,10 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 		return f.costCardChanged(cur, orig, e)
 	case events.RouteTableChanged:
 		return f.routeTableChanged(cur, orig, e)
+	case events.NumberingPlanChanged:
+		return f.numberingPlanChanged(cur, orig, e)
+	case events.PortabilityChanged:
+		return f.portabilityChanged(cur, orig, e)
 
 	// Money.
 	case events.TopUpRecorded:

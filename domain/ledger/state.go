@@ -8,6 +8,7 @@ import (
 	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/money"
+	"github.com/smsledger/smsledger/domain/numbering"
 	"github.com/smsledger/smsledger/domain/pricing"
 	"github.com/smsledger/smsledger/domain/routing"
 )
@@ -21,6 +22,10 @@ type state struct {
 	suppliers map[string]*supplierSnap
 	routes    []routing.Route
 	snapshot  *routing.Snapshot
+	// numbering is the numbering plan and portability table in force (nil:
+	// none loaded; every network unknown) and when each was loaded.
+	numbering        *numbering.Tables
+	planAt, portedAt time.Time
 }
 
 func emptyState() *state {
@@ -104,7 +109,7 @@ func rebuildRouting(routes []routing.Route, suppliers map[string]*supplierSnap) 
 func newRateCard(cur money.Currency, rates []events.Rate) (*pricing.RateCard, error) {
 	pr := make([]pricing.Rate, len(rates))
 	for i, r := range rates {
-		pr[i] = pricing.Rate{Prefix: r.Prefix, Price: r.Price}
+		pr[i] = pricing.Rate{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Price: r.Price}
 	}
 	return pricing.NewRateCard(cur, pr)
 }

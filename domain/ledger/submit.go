@@ -119,7 +119,7 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 		return Accepted{}, false, invalid("client_ref", "must be at most %d bytes", accept.MaxClientRefLen)
 	}
 	tenant := t.accept // a copy; Account is shared
-	d, err := accept.Decide(&tenant, st.snapshot, s.health.Load(), &req)
+	d, err := accept.DecideOn(&tenant, st.snapshot, s.health.Load(), st.numbering, &req)
 	if err != nil {
 		return Accepted{}, false, err
 	}

@@ -145,15 +145,27 @@ func (s *Service) PatchSupplier(ctx context.Context, id string, p SupplierPatch)
 	return s.Supplier(id)
 }
 
-// Routes returns the route table in force, by prefix.
+// Routes returns the route table in force, by prefix (network rows after
+// the prefixes, by network).
 func (s *Service) Routes() []events.Route {
 	rr := s.state.Load().routes
 	out := make([]events.Route, len(rr))
 	for i, r := range rr {
-		out[i] = events.Route{Prefix: r.Prefix, Suppliers: append([]string(nil), r.Suppliers...)}
+		out[i] = events.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: append([]string(nil), r.Suppliers...)}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Prefix < out[j].Prefix })
+	sort.SliceStable(out, func(i, j int) bool { return deckLess(out[i].Prefix, out[i].MCCMNC, out[j].Prefix, out[j].MCCMNC) })
 	return out
+}
+
+// deckLess orders deck lines: prefixes first, by prefix, then networks.
+func deckLess(p1, n1, p2, n2 string) bool {
+	if (n1 == "") != (n2 == "") {
+		return n1 == ""
+	}
+	if n1 != n2 {
+		return n1 < n2
+	}
+	return p1 < p2
 }
 
 // SupplierCosts returns a supplier's cost card in force, by prefix (empty
@@ -165,9 +177,9 @@ func (s *Service) SupplierCosts(id string) ([]events.Cost, error) {
 	}
 	out := make([]events.Cost, len(sp.costs))
 	for i, c := range sp.costs {
-		out[i] = events.Cost{Prefix: c.Prefix, Cost: c.Cost}
+		out[i] = events.Cost{Prefix: c.Prefix, MCCMNC: c.MCCMNC, Cost: c.Cost}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Prefix < out[j].Prefix })
+	sort.SliceStable(out, func(i, j int) bool { return deckLess(out[i].Prefix, out[i].MCCMNC, out[j].Prefix, out[j].MCCMNC) })
 	return out, nil
 }
 

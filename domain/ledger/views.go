@@ -60,18 +60,24 @@ type BalanceView struct {
 
 // MessageView is a message's current state, built from its stream.
 type MessageView struct {
-	ID                 uuid.UUID  `json:"message_id"`
-	TenantID           string     `json:"tenant_id"`
-	State              string     `json:"state"`
-	Channel            string     `json:"channel"`
-	From               string     `json:"from"`
-	To                 string     `json:"to"`
-	Encoding           string     `json:"encoding"`
-	Parts              int        `json:"parts"`
-	Price              string     `json:"price"`
-	Currency           string     `json:"currency"`
-	Billing            string     `json:"billing"`
-	RoutePrefix        string     `json:"route_prefix,omitempty"`
+	ID          uuid.UUID `json:"message_id"`
+	TenantID    string    `json:"tenant_id"`
+	State       string    `json:"state"`
+	Channel     string    `json:"channel"`
+	From        string    `json:"from"`
+	To          string    `json:"to"`
+	Encoding    string    `json:"encoding"`
+	Parts       int       `json:"parts"`
+	Price       string    `json:"price"`
+	Currency    string    `json:"currency"`
+	Billing     string    `json:"billing"`
+	RoutePrefix string    `json:"route_prefix,omitempty"`
+	RouteMCCMNC string    `json:"route_mccmnc,omitempty"`
+	// MCCMNC, Country and Operator: the destination's mobile network when
+	// known at accept (numbering plan or portability table).
+	MCCMNC             string     `json:"mccmnc,omitempty"`
+	Country            string     `json:"country,omitempty"`
+	Operator           string     `json:"operator,omitempty"`
 	Supplier           string     `json:"supplier,omitempty"`
 	Attempt            int        `json:"attempt"`
 	Cost               string     `json:"cost,omitempty"` // settled or expected (cost per part × parts)
@@ -222,6 +228,7 @@ func (s *Service) Message(ctx context.Context, tenantID string, id uuid.UUID) (M
 		case events.MessageAccepted:
 			v.Channel, v.From, v.To, v.Encoding, v.AcceptedAt = e.Channel, e.From, e.To, e.Encoding, e.At
 			v.ClientRef = e.ClientRef
+			v.MCCMNC, v.Country, v.Operator = e.MCCMNC, e.Country, e.Operator
 			if !e.SendAt.IsZero() {
 				v.SendAt = tp(e.SendAt)
 			}
@@ -229,7 +236,7 @@ func (s *Service) Message(ctx context.Context, tenantID string, id uuid.UUID) (M
 				v.ExpiresAt = tp(e.ExpiresAt)
 			}
 		case events.RouteSelected:
-			v.RoutePrefix = e.RoutePrefix
+			v.RoutePrefix, v.RouteMCCMNC = e.RoutePrefix, e.RouteMCCMNC
 		case events.SubmittedToSupplier:
 			v.SubmittedAt = tp(e.At)
 		case events.SupplierAccepted:

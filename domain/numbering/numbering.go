@@ -323,3 +323,18 @@ func Resolve(plan *Plan, ported *Ported, digits string) (Network, Source) {
 	}
 	return Network{}, SourceNone
 }
+
+// Tables are the numbering plan and the portability table in force; the
+// ledger swaps a new *Tables in whole when an operator loads either.
+type Tables struct {
+	Plan   *Plan
+	Ported *Ported
+}
+
+// Resolve is the package's Resolve over t (a nil *Tables knows no network).
+func (t *Tables) Resolve(digits string) (Network, Source) {
+	if t == nil {
+		return Network{}, SourceNone
+	}
+	return Resolve(t.Plan, t.Ported, digits)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/smsledger/smsledger/domain/money"
+	"github.com/smsledger/smsledger/domain/numbering"
 )
 
 // Tier is the tenant's service tier; it decides the trade-off between the
@@ -111,6 +112,7 @@ type Candidate struct {
 	Billing     money.BillingMode // when the supplier is owed its cost (zero: on submit)
 	CostPerPart money.Units       // in Currency; 0 when Excluded == ExcludedNoCost
 	CostPrefix  string            // the cost card prefix that matched
+	CostNetwork numbering.Code    // the cost card's network row that matched (zero: a prefix did)
 	Health      SupplierHealth
 	Excluded    Exclusion
 	costBase    money.Units // CostPerPart in the snapshot's base currency
@@ -122,13 +124,14 @@ type Candidate struct {
 // route preference order. It is a value with a fixed-size array, so deciding
 // does not allocate.
 type Decision struct {
-	Destination string
-	RoutePrefix string
-	Tier        Tier
-	Reason      Reason
-	N           int
-	Eligible    int
-	Candidates  [MaxCandidates]Candidate
+	Destination  string
+	RoutePrefix  string
+	RouteNetwork numbering.Code // the route table's network row that matched (zero: a prefix did)
+	Tier         Tier
+	Reason       Reason
+	N            int
+	Eligible     int
+	Candidates   [MaxCandidates]Candidate
 }
 
 // Winner is the chosen supplier (valid only when Eligible > 0).
@@ -150,15 +153,30 @@ func (d *Decision) Next(failedSupplierID string) (*Candidate, bool) {
 // ErrNoEligibleSupplier (with the full Decision, for logging) when every
 // candidate is excluded. Decide does not allocate on success.
 func (s *Snapshot) Decide(destination string, tier Tier, health *Health) (Decision, error) {
+	return s.DecideOn(destination, 0, tier, health)
+}
+
+// DecideOn is Decide for a destination on network net (the zero Code:
+// unknown). A network row of the route table, and of each candidate's cost
+// card, applies when there is one for net; the longest prefix otherwise.
+func (s *Snapshot) DecideOn(destination string, net numbering.Code, tier Tier, health *Health) (Decision, error) {
 	var d Decision
 	d.Destination = destination
 	d.Tier = tier
-	ri, n, ok := s.routes.Lookup(destination)
+	ri, ok := int32(0), false
+	if net.Known() && s.netRoutes != nil {
+		if ri, ok = s.netRoutes[net]; ok {
+			d.RouteNetwork = net
+		}
+	}
 	if !ok {
-		return d, ErrNoRoute
+		var n int
+		if ri, n, ok = s.routes.Lookup(destination); !ok {
+			return d, ErrNoRoute
+		}
+		d.RoutePrefix = destination[:n]
 	}
 	route := &s.routeList[ri]
-	d.RoutePrefix = destination[:n]
 	minScore := health.MinScore()
 	// Fill eligible candidates from the front and excluded ones from the
 	// back, each group in preference order; the excluded group is reversed
@@ -167,7 +185,9 @@ func (s *Snapshot) Decide(destination string, tier Tier, health *Health) (Decisi
 	for i := 0; i < int(route.n); i++ {
 		sup := &s.suppliers[route.suppliers[i]]
 		c := Candidate{SupplierID: sup.id, Preference: i + 1, Currency: sup.currency, Billing: sup.billing, Health: health.Of(sup.id)}
-		if cost, cn, found := sup.costs.Lookup(destination); found {
+		if cost, found := sup.netCosts[net]; found && net.Known() {
+			c.CostPerPart, c.CostNetwork, c.costBase = cost.native, net, cost.base
+		} else if cost, cn, found := sup.costs.Lookup(destination); found {
 			c.CostPerPart, c.CostPrefix, c.costBase = cost.native, destination[:cn], cost.base
 		} else {
 			c.Excluded = ExcludedNoCost

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"errors"
+	"github.com/smsledger/smsledger/domain/numbering"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -20,15 +21,15 @@ func testSnapshot(t *testing.T) *Snapshot {
 	t.Helper()
 	s, err := NewSnapshot(SnapshotInput{
 		Routes: []Route{
-			{"44", []string{"a", "b"}},
-			{"447", []string{"a", "b", "c"}},
-			{"4479", []string{"c"}},
-			{"33", []string{"x", "a"}},
+			{Prefix: "44", Suppliers: []string{"a", "b"}},
+			{Prefix: "447", Suppliers: []string{"a", "b", "c"}},
+			{Prefix: "4479", Suppliers: []string{"c"}},
+			{Prefix: "33", Suppliers: []string{"x", "a"}},
 		},
 		CostCards: []CostCard{
-			{SupplierID: "a", Currency: "EUR", Costs: []Cost{{"44", d("0.030")}, {"447", d("0.020")}, {"33", d("0.01")}}},
-			{SupplierID: "b", Currency: "EUR", Costs: []Cost{{"4", d("0.015")}}},
-			{SupplierID: "c", Currency: "EUR", Costs: []Cost{{"447", d("0.010")}, {"4477", d("0.009")}}},
+			{SupplierID: "a", Currency: "EUR", Costs: []Cost{{Prefix: "44", Cost: d("0.030")}, {Prefix: "447", Cost: d("0.020")}, {Prefix: "33", Cost: d("0.01")}}},
+			{SupplierID: "b", Currency: "EUR", Costs: []Cost{{Prefix: "4", Cost: d("0.015")}}},
+			{SupplierID: "c", Currency: "EUR", Costs: []Cost{{Prefix: "447", Cost: d("0.010")}, {Prefix: "4477", Cost: d("0.009")}}},
 		},
 	})
 	if err != nil {
@@ -185,10 +186,14 @@ func TestSnapshotErrors(t *testing.T) {
 		in   SnapshotInput
 		want error
 	}{
-		{"empty route", SnapshotInput{Routes: []Route{{"44", nil}}}, ErrInvalidRoute},
-		{"too many suppliers", SnapshotInput{Routes: []Route{{"44", []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}}}}, ErrInvalidRoute},
-		{"duplicate supplier in route", SnapshotInput{Routes: []Route{{"44", []string{"a", "a"}}}}, ErrInvalidRoute},
-		{"bad cost", SnapshotInput{CostCards: []CostCard{{SupplierID: "a", Currency: "EUR", Costs: []Cost{{"44", d("-1")}}}}}, ErrInvalidCostCard},
+		{"empty route", SnapshotInput{Routes: []Route{{Prefix: "44"}}}, ErrInvalidRoute},
+		{"network and prefix", SnapshotInput{Routes: []Route{{Prefix: "44", MCCMNC: "23415", Suppliers: []string{"a"}}}}, ErrInvalidRoute},
+		{"network twice", SnapshotInput{Routes: []Route{{MCCMNC: "23415", Suppliers: []string{"a"}}, {MCCMNC: "23415", Suppliers: []string{"b"}}}}, ErrInvalidRoute},
+		{"bad network", SnapshotInput{Routes: []Route{{MCCMNC: "2341", Suppliers: []string{"a"}}}}, ErrInvalidRoute},
+		{"cost network and prefix", SnapshotInput{CostCards: []CostCard{{SupplierID: "a", Currency: "EUR", Costs: []Cost{{Prefix: "44", MCCMNC: "23415", Cost: d("1")}}}}}, ErrInvalidCostCard},
+		{"too many suppliers", SnapshotInput{Routes: []Route{{Prefix: "44", Suppliers: []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}}}}, ErrInvalidRoute},
+		{"duplicate supplier in route", SnapshotInput{Routes: []Route{{Prefix: "44", Suppliers: []string{"a", "a"}}}}, ErrInvalidRoute},
+		{"bad cost", SnapshotInput{CostCards: []CostCard{{SupplierID: "a", Currency: "EUR", Costs: []Cost{{Prefix: "44", Cost: d("-1")}}}}}, ErrInvalidCostCard},
 		{"bad currency", SnapshotInput{CostCards: []CostCard{{SupplierID: "a", Currency: "eu"}}}, ErrInvalidCostCard},
 		{"mixed currencies without base", SnapshotInput{CostCards: []CostCard{
 			{SupplierID: "a", Currency: "EUR"}, {SupplierID: "b", Currency: "USD"}}}, ErrInvalidCostCard},
@@ -203,11 +208,11 @@ func TestSnapshotErrors(t *testing.T) {
 
 func TestEconomyComparesInBaseCurrency(t *testing.T) {
 	s, err := NewSnapshot(SnapshotInput{
-		Routes: []Route{{"44", []string{"eur", "usd"}}},
+		Routes: []Route{{Prefix: "44", Suppliers: []string{"eur", "usd"}}},
 		CostCards: []CostCard{
-			{SupplierID: "eur", Currency: "EUR", Costs: []Cost{{"44", d("0.010")}}},
+			{SupplierID: "eur", Currency: "EUR", Costs: []Cost{{Prefix: "44", Cost: d("0.010")}}},
 			// 0.011 USD at 0.90 EUR/USD = 0.0099 EUR: cheaper than 0.010 EUR.
-			{SupplierID: "usd", Currency: "USD", Costs: []Cost{{"44", d("0.011")}}},
+			{SupplierID: "usd", Currency: "USD", Costs: []Cost{{Prefix: "44", Cost: d("0.011")}}},
 		},
 		BaseCurrency: "EUR",
 		FXToBase:     map[money.Currency]decimal.Decimal{"USD": d("0.90")},
@@ -233,5 +238,49 @@ func TestParseTier(t *testing.T) {
 	}
 	if _, err := ParseTier("gold"); !errors.Is(err, ErrInvalidTier) {
 		t.Error(err)
+	}
+}
+
+// Network rows: a route and costs naming the destination's network apply
+// before any prefix; an unknown network, or one without a row, routes and
+// costs by the longest prefix as before.
+func TestDecideOnNetwork(t *testing.T) {
+	vodafone, _ := numbering.ParseCode("23415")
+	three, _ := numbering.ParseCode("23420")
+	s, err := NewSnapshot(SnapshotInput{
+		Routes: []Route{
+			{Prefix: "44", Suppliers: []string{"a", "b"}},
+			{MCCMNC: "23415", Suppliers: []string{"b", "a"}},
+		},
+		CostCards: []CostCard{
+			{SupplierID: "a", Currency: "EUR", Costs: []Cost{{Prefix: "44", Cost: d("0.030")}, {MCCMNC: "23415", Cost: d("0.004")}}},
+			{SupplierID: "b", Currency: "EUR", Costs: []Cost{{Prefix: "4", Cost: d("0.015")}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := s.DecideOn("447700900123", vodafone, Standard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec.RouteNetwork != vodafone || dec.RoutePrefix != "" || dec.Winner().SupplierID != "b" {
+		t.Fatalf("network route: %+v", dec)
+	}
+	a := dec.Candidates[1]
+	if a.SupplierID != "a" || a.CostNetwork != vodafone || a.CostPrefix != "" || a.CostPerPart.String() != "0.004" {
+		t.Errorf("a's network cost: %+v", a)
+	}
+	if b := dec.Candidates[0]; b.CostNetwork.Known() || b.CostPrefix != "4" {
+		t.Errorf("b without a network row costs by prefix: %+v", b)
+	}
+	for _, net := range []numbering.Code{0, three} {
+		dec, err := s.DecideOn("447700900123", net, Standard, nil)
+		if err != nil || dec.RouteNetwork.Known() || dec.RoutePrefix != "44" || dec.Winner().SupplierID != "a" || dec.Winner().CostPrefix != "44" {
+			t.Errorf("network %v: %+v %v, want the prefix route", net, dec, err)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.DecideOn("447700900123", vodafone, Premium, nil) }); n != 0 {
+		t.Errorf("DecideOn allocates %v times", n)
 	}
 }

@@ -10,10 +10,10 @@ import (
 // eligible supplier.
 func TestDecideExcludesDisabledSupplier(t *testing.T) {
 	s, err := NewSnapshot(SnapshotInput{
-		Routes: []Route{{"447", []string{"a", "b"}}, {"33", []string{"a"}}},
+		Routes: []Route{{Prefix: "447", Suppliers: []string{"a", "b"}}, {Prefix: "33", Suppliers: []string{"a"}}},
 		CostCards: []CostCard{
-			{SupplierID: "a", Currency: "EUR", Costs: []Cost{{"4", d("0.010")}, {"33", d("0.01")}}, Disabled: true},
-			{SupplierID: "b", Currency: "EUR", Costs: []Cost{{"4", d("0.020")}}},
+			{SupplierID: "a", Currency: "EUR", Costs: []Cost{{Prefix: "4", Cost: d("0.010")}, {Prefix: "33", Cost: d("0.01")}}, Disabled: true},
+			{SupplierID: "b", Currency: "EUR", Costs: []Cost{{Prefix: "4", Cost: d("0.020")}}},
 		},
 	})
 	if err != nil {
@@ -34,10 +34,10 @@ func TestDecideExcludesDisabledSupplier(t *testing.T) {
 	}
 	// Enabled again (a new snapshot without the mark): a is cheapest.
 	s, err = NewSnapshot(SnapshotInput{
-		Routes: []Route{{"447", []string{"a", "b"}}},
+		Routes: []Route{{Prefix: "447", Suppliers: []string{"a", "b"}}},
 		CostCards: []CostCard{
-			{SupplierID: "a", Currency: "EUR", Costs: []Cost{{"4", d("0.010")}}},
-			{SupplierID: "b", Currency: "EUR", Costs: []Cost{{"4", d("0.020")}}},
+			{SupplierID: "a", Currency: "EUR", Costs: []Cost{{Prefix: "4", Cost: d("0.010")}}},
+			{SupplierID: "b", Currency: "EUR", Costs: []Cost{{Prefix: "4", Cost: d("0.020")}}},
 		},
 	})
 	if err != nil {
@@ -51,8 +51,8 @@ func TestDecideExcludesDisabledSupplier(t *testing.T) {
 // A disabled supplier's card is still validated: an invalid one is refused.
 func TestDisabledCostCardStillValidated(t *testing.T) {
 	_, err := NewSnapshot(SnapshotInput{
-		Routes:    []Route{{"447", []string{"a"}}},
-		CostCards: []CostCard{{SupplierID: "a", Currency: "EUR", Costs: []Cost{{"4", d("-1")}}, Disabled: true}},
+		Routes:    []Route{{Prefix: "447", Suppliers: []string{"a"}}},
+		CostCards: []CostCard{{SupplierID: "a", Currency: "EUR", Costs: []Cost{{Prefix: "4", Cost: d("-1")}}, Disabled: true}},
 	})
 	if !errors.Is(err, ErrInvalidCostCard) {
 		t.Fatalf("err %v, want ErrInvalidCostCard", err)

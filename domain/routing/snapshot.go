@@ -6,6 +6,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/domain/money"
+	"github.com/smsledger/smsledger/domain/numbering"
 	"github.com/smsledger/smsledger/domain/prefix"
 )
 
@@ -22,15 +23,19 @@ var (
 )
 
 // Route is one line of the route table: destinations starting with Prefix
-// go to Suppliers, in preference order (first is most preferred).
+// — or, MCCMNC set and Prefix empty, on that mobile network — go to
+// Suppliers, in preference order (first is most preferred).
 type Route struct {
 	Prefix    string   `json:"prefix"`
+	MCCMNC    string   `json:"mccmnc,omitempty"`
 	Suppliers []string `json:"suppliers"`
 }
 
-// Cost is one line of a supplier cost card: the buy price per part.
+// Cost is one line of a supplier cost card: the buy price per part, for a
+// prefix or (MCCMNC set, Prefix empty) a mobile network.
 type Cost struct {
 	Prefix string          `json:"prefix"`
+	MCCMNC string          `json:"mccmnc,omitempty"`
 	Cost   decimal.Decimal `json:"cost"`
 }
 
@@ -76,7 +81,8 @@ type supplier struct {
 	currency money.Currency
 	billing  money.BillingMode
 	costs    *prefix.Table[supplierCost] // nil: no cost card
-	disabled bool                        // switched off (CostCard.Disabled)
+	netCosts map[numbering.Code]supplierCost
+	disabled bool // switched off (CostCard.Disabled)
 }
 
 // routeEntry is a route with its suppliers interned as indices.
@@ -89,6 +95,7 @@ type routeEntry struct {
 // NewSnapshot; share it freely between goroutines.
 type Snapshot struct {
 	routes    *prefix.Table[int32] // index into routeList
+	netRoutes map[numbering.Code]int32
 	routeList []routeEntry
 	suppliers []supplier
 }
@@ -125,8 +132,9 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 			}
 			rate = r
 		}
-		entries := make([]prefix.Entry[supplierCost], len(cc.Costs))
-		for j, c := range cc.Costs {
+		entries := make([]prefix.Entry[supplierCost], 0, len(cc.Costs))
+		var netCosts map[numbering.Code]supplierCost
+		for _, c := range cc.Costs {
 			u, err := money.FromDecimal(c.Cost)
 			if err != nil || u < 0 {
 				return nil, fmt.Errorf("cost card for %s prefix %q cost %s: %w (%v)",
@@ -139,7 +147,22 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 					return nil, fmt.Errorf("cost card for %s prefix %q: %w", cc.SupplierID, c.Prefix, err)
 				}
 			}
-			entries[j] = prefix.Entry[supplierCost]{Prefix: c.Prefix, Value: supplierCost{native: u, base: base}}
+			sc := supplierCost{native: u, base: base}
+			if c.MCCMNC == "" {
+				entries = append(entries, prefix.Entry[supplierCost]{Prefix: c.Prefix, Value: sc})
+				continue
+			}
+			code, err := networkOf(c.Prefix, c.MCCMNC)
+			if err != nil {
+				return nil, fmt.Errorf("cost card for %s: %w: %w", cc.SupplierID, ErrInvalidCostCard, err)
+			}
+			if netCosts == nil {
+				netCosts = make(map[numbering.Code]supplierCost)
+			}
+			if _, dup := netCosts[code]; dup {
+				return nil, fmt.Errorf("cost card for %s: network %s twice: %w", cc.SupplierID, c.MCCMNC, ErrInvalidCostCard)
+			}
+			netCosts[code] = sc
 		}
 		t, err := prefix.New(entries)
 		if err != nil {
@@ -149,6 +172,7 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 		s.suppliers[i].currency = cc.Currency
 		s.suppliers[i].billing = cc.Billing
 		s.suppliers[i].costs = t
+		s.suppliers[i].netCosts = netCosts
 		s.suppliers[i].disabled = cc.Disabled
 	}
 	if in.BaseCurrency == "" {
@@ -161,7 +185,7 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 			}
 		}
 	}
-	entries := make([]prefix.Entry[int32], len(in.Routes))
+	entries := make([]prefix.Entry[int32], 0, len(in.Routes))
 	s.routeList = make([]routeEntry, len(in.Routes))
 	for i, r := range in.Routes {
 		if len(r.Suppliers) == 0 || len(r.Suppliers) > MaxCandidates {
@@ -183,7 +207,21 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 		}
 		e.n = uint8(len(r.Suppliers))
 		s.routeList[i] = e
-		entries[i] = prefix.Entry[int32]{Prefix: r.Prefix, Value: int32(i)}
+		if r.MCCMNC == "" {
+			entries = append(entries, prefix.Entry[int32]{Prefix: r.Prefix, Value: int32(i)})
+			continue
+		}
+		code, err := networkOf(r.Prefix, r.MCCMNC)
+		if err != nil {
+			return nil, fmt.Errorf("route table: %w: %w", ErrInvalidRoute, err)
+		}
+		if s.netRoutes == nil {
+			s.netRoutes = make(map[numbering.Code]int32)
+		}
+		if _, dup := s.netRoutes[code]; dup {
+			return nil, fmt.Errorf("route table: network %s twice: %w", r.MCCMNC, ErrInvalidRoute)
+		}
+		s.netRoutes[code] = int32(i)
 	}
 	t, err := prefix.New(entries)
 	if err != nil {
@@ -191,4 +229,12 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 	}
 	s.routes = t
 	return s, nil
+}
+
+// networkOf checks a line that names a network: not a prefix as well.
+func networkOf(prefixDigits, mccmnc string) (numbering.Code, error) {
+	if prefixDigits != "" {
+		return 0, fmt.Errorf("line with prefix %q and mccmnc %q: one or the other", prefixDigits, mccmnc)
+	}
+	return numbering.ParseCode(mccmnc)
 }
