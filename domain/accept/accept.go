@@ -70,6 +70,9 @@ type Request struct {
 	// IdempotencyKey and RequestHash: an HTTP Idempotency-Key and the hash
 	// of the request that came with it (ledger's idempotency index).
 	IdempotencyKey, RequestHash string
+	// At is when the message is decided (route rows with hours apply by
+	// it); zero: only rows without hours.
+	At time.Time
 }
 
 // MaxClientRefLen bounds Request.ClientRef.
@@ -122,7 +125,7 @@ func DecideOn(t *Tenant, routes *routing.Snapshot, health *routing.Health, nets 
 	if err != nil {
 		return d, fmt.Errorf("tenant %s to %s: %w", t.ID, to, err)
 	}
-	d.Route, err = routes.DecideOn(to, d.Network.Code, t.Tier, health)
+	d.Route, err = routes.DecideAt(to, d.Network.Code, t.Tier, health, req.At)
 	if err != nil {
 		return d, fmt.Errorf("to %s: %w", to, err)
 	}

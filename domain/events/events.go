@@ -267,6 +267,13 @@ type Route struct {
 	Prefix    string   `json:"prefix"`
 	MCCMNC    string   `json:"mccmnc,omitempty"`
 	Suppliers []string `json:"suppliers"` // in preference order
+	// Weights: a traffic share per supplier (routing.Route.Weights), as
+	// integers separated by spaces ("70 30"; a string keeps the event in
+	// the codec's one-pass path).
+	Weights string `json:"weights,omitempty"`
+	// Hours: the time of day the row applies ("08:00-20:00" UTC; empty:
+	// all day).
+	Hours string `json:"hours,omitempty"`
 }
 
 // NumberingRow is one range of the numbering plan: numbers starting with

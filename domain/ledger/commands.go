@@ -429,7 +429,11 @@ func (s *Service) SetRoutes(ctx context.Context, routes []events.Route) error {
 				return invalid("routes", "route %q names unknown supplier %q", r.Prefix+r.MCCMNC, id)
 			}
 		}
-		rr[i] = routing.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: r.Suppliers}
+		w, err := weightsOf(r.Weights)
+		if err != nil {
+			return invalid("routes", "%v", err)
+		}
+		rr[i] = routing.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: r.Suppliers, Weights: w, Hours: r.Hours}
 	}
 	if _, err := rebuildRouting(rr, st.suppliers); err != nil {
 		return invalid("routes", "%v", err)

@@ -256,7 +256,12 @@ func (f *follower) costCardChanged(cur, orig *state, e events.CostCardChanged) *
 func (f *follower) routeTableChanged(cur, orig *state, e events.RouteTableChanged) *state {
 	routes := make([]routing.Route, len(e.Routes))
 	for i, r := range e.Routes {
-		routes[i] = routing.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: r.Suppliers}
+		w, err := weightsOf(r.Weights)
+		if err != nil {
+			f.s.log.Error("ledger: invalid RouteTableChanged skipped", "err", err)
+			return cur
+		}
+		routes[i] = routing.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: r.Suppliers, Weights: w, Hours: r.Hours}
 	}
 	snap, err := rebuildRouting(routes, cur.suppliers)
 	if err != nil {

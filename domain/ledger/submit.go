@@ -112,7 +112,9 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 		}
 		req.MessageID = id
 	}
-	if err := accept.Schedule(&req, s.clock(), time.Duration(s.validityOf(t))*time.Second); err != nil {
+	now := s.clock()
+	req.At = now // route rows with hours apply by the time of the decision
+	if err := accept.Schedule(&req, now, time.Duration(s.validityOf(t))*time.Second); err != nil {
 		return Accepted{}, false, fmt.Errorf("message %s: %w", req.MessageID, err)
 	}
 	if len(req.ClientRef) > accept.MaxClientRefLen {

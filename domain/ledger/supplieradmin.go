@@ -151,9 +151,15 @@ func (s *Service) Routes() []events.Route {
 	rr := s.state.Load().routes
 	out := make([]events.Route, len(rr))
 	for i, r := range rr {
-		out[i] = events.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: append([]string(nil), r.Suppliers...)}
+		out[i] = events.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: append([]string(nil), r.Suppliers...),
+			Weights: weightsString(r.Weights), Hours: r.Hours}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return deckLess(out[i].Prefix, out[i].MCCMNC, out[j].Prefix, out[j].MCCMNC) })
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Prefix == out[j].Prefix && out[i].MCCMNC == out[j].MCCMNC {
+			return out[i].Hours < out[j].Hours
+		}
+		return deckLess(out[i].Prefix, out[i].MCCMNC, out[j].Prefix, out[j].MCCMNC)
+	})
 	return out
 }
 

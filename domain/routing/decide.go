@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/smsledger/smsledger/domain/money"
 	"github.com/smsledger/smsledger/domain/numbering"
@@ -85,6 +86,7 @@ const (
 	ReasonLowestCost                  // cheaper per part
 	ReasonBestHealth                  // better health band
 	ReasonTieBreak                    // equal on every key: lowest supplier id
+	ReasonTrafficShare                // the route row's traffic shares chose it
 )
 
 func (r Reason) String() string {
@@ -99,6 +101,8 @@ func (r Reason) String() string {
 		return "lowest_cost"
 	case ReasonBestHealth:
 		return "best_health"
+	case ReasonTrafficShare:
+		return "traffic_share"
 	}
 	return "tie_break_supplier_id"
 }
@@ -153,30 +157,42 @@ func (d *Decision) Next(failedSupplierID string) (*Candidate, bool) {
 // ErrNoEligibleSupplier (with the full Decision, for logging) when every
 // candidate is excluded. Decide does not allocate on success.
 func (s *Snapshot) Decide(destination string, tier Tier, health *Health) (Decision, error) {
-	return s.DecideOn(destination, 0, tier, health)
+	return s.DecideAt(destination, 0, tier, health, time.Time{})
 }
 
-// DecideOn is Decide for a destination on network net (the zero Code:
-// unknown). A network row of the route table, and of each candidate's cost
-// card, applies when there is one for net; the longest prefix otherwise.
-func (s *Snapshot) DecideOn(destination string, net numbering.Code, tier Tier, health *Health) (Decision, error) {
+// DecideAt is Decide for a destination on network net (the zero Code:
+// unknown) at time at (zero: only rows without hours apply). A network row
+// of the route table, and of each candidate's cost card, applies when
+// there is one for net; the longest prefix otherwise. Of a prefix's or
+// network's rows, the one whose hours hold at (UTC) applies, else the one
+// without hours. A row with traffic shares puts the supplier its share
+// schedule names first (shares.go); failover follows the tier's order.
+func (s *Snapshot) DecideAt(destination string, net numbering.Code, tier Tier, health *Health, at time.Time) (Decision, error) {
 	var d Decision
 	d.Destination = destination
 	d.Tier = tier
-	ri, ok := int32(0), false
+	gi, ok := int32(0), false
 	if net.Known() && s.netRoutes != nil {
-		if ri, ok = s.netRoutes[net]; ok {
+		if gi, ok = s.netRoutes[net]; ok {
 			d.RouteNetwork = net
 		}
 	}
 	if !ok {
 		var n int
-		if ri, n, ok = s.routes.Lookup(destination); !ok {
+		if gi, n, ok = s.routes.Lookup(destination); !ok {
 			return d, ErrNoRoute
 		}
 		d.RoutePrefix = destination[:n]
 	}
-	route := &s.routeList[ri]
+	minute := -1
+	if !at.IsZero() {
+		u := at.UTC()
+		minute = u.Hour()*60 + u.Minute()
+	}
+	route, ok := s.rowAt(s.groups[gi], minute)
+	if !ok {
+		return d, ErrNoRoute
+	}
 	minScore := health.MinScore()
 	// Fill eligible candidates from the front and excluded ones from the
 	// back, each group in preference order; the excluded group is reversed
@@ -232,7 +248,32 @@ func (s *Snapshot) DecideOn(destination string, net numbering.Code, tier Tier, h
 	default:
 		_, d.Reason = compare(tier, &d.Candidates[0], &d.Candidates[1])
 	}
+	if route.shares != nil && d.Eligible > 1 {
+		d.applyShares(route.shares)
+	}
 	return d, nil
+}
+
+// applyShares moves the eligible candidate the share schedule names next
+// to the front (the others keep their order): the schedule's next slot, or
+// the first slot after it whose supplier is eligible (at most one cycle).
+// With no eligible supplier holding a share, the tier's order stands.
+func (d *Decision) applyShares(sh *shares) {
+	k := sh.next.Add(1) - 1
+	n := uint64(len(sh.schedule))
+	for i := uint64(0); i < n; i++ {
+		pref := int(sh.schedule[(k+i)%n]) + 1
+		for j := 0; j < d.Eligible; j++ {
+			if d.Candidates[j].Preference != pref {
+				continue
+			}
+			c := d.Candidates[j]
+			copy(d.Candidates[1:j+1], d.Candidates[:j])
+			d.Candidates[0] = c
+			d.Reason = ReasonTrafficShare
+			return
+		}
+	}
 }
 
 // compare reports whether a orders before b for tier, and the key that

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"github.com/smsledger/smsledger/domain/numbering"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/domain/money"
@@ -260,7 +261,7 @@ func TestDecideOnNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := s.DecideOn("447700900123", vodafone, Standard, nil)
+	dec, err := s.DecideAt("447700900123", vodafone, Standard, nil, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,12 +276,12 @@ func TestDecideOnNetwork(t *testing.T) {
 		t.Errorf("b without a network row costs by prefix: %+v", b)
 	}
 	for _, net := range []numbering.Code{0, three} {
-		dec, err := s.DecideOn("447700900123", net, Standard, nil)
+		dec, err := s.DecideAt("447700900123", net, Standard, nil, time.Time{})
 		if err != nil || dec.RouteNetwork.Known() || dec.RoutePrefix != "44" || dec.Winner().SupplierID != "a" || dec.Winner().CostPrefix != "44" {
 			t.Errorf("network %v: %+v %v, want the prefix route", net, dec, err)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { _, _ = s.DecideOn("447700900123", vodafone, Premium, nil) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.DecideAt("447700900123", vodafone, Premium, nil, time.Time{}) }); n != 0 {
 		t.Errorf("DecideOn allocates %v times", n)
 	}
 }

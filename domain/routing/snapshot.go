@@ -29,6 +29,15 @@ type Route struct {
 	Prefix    string   `json:"prefix"`
 	MCCMNC    string   `json:"mccmnc,omitempty"`
 	Suppliers []string `json:"suppliers"`
+	// Weights, when set, has one traffic share per supplier (e.g. 70 and
+	// 30): the eligible suppliers with a share take the route's traffic in
+	// those proportions, exactly over every cycle of sum(Weights) messages
+	// (shares.go). A supplier with 0 is failover only.
+	Weights []int `json:"weights,omitempty"`
+	// Hours, when set ("08:00-20:00", UTC, may wrap past midnight), limits
+	// the row to that time of day; a prefix or network may have several
+	// rows with disjoint hours and at most one without.
+	Hours string `json:"hours,omitempty"`
 }
 
 // Cost is one line of a supplier cost card: the buy price per part, for a
@@ -85,17 +94,27 @@ type supplier struct {
 	disabled bool // switched off (CostCard.Disabled)
 }
 
-// routeEntry is a route with its suppliers interned as indices.
+// routeEntry is a route row with its suppliers interned as indices, its
+// traffic shares and its hours.
 type routeEntry struct {
 	n         uint8
 	suppliers [MaxCandidates]int32
+	shares    *shares // nil: no traffic shares
+	hours     hours   // zero: all day
+}
+
+// routeGroup is the rows of one prefix or network: routeList[first :
+// first+n], the one without hours (if any) last.
+type routeGroup struct {
+	first, n int32
 }
 
 // Snapshot is an immutable route table with cost cards. Build one with
 // NewSnapshot; share it freely between goroutines.
 type Snapshot struct {
-	routes    *prefix.Table[int32] // index into routeList
+	routes    *prefix.Table[int32] // index into groups
 	netRoutes map[numbering.Code]int32
+	groups    []routeGroup
 	routeList []routeEntry
 	suppliers []supplier
 }
@@ -185,50 +204,135 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 			}
 		}
 	}
-	entries := make([]prefix.Entry[int32], 0, len(in.Routes))
-	s.routeList = make([]routeEntry, len(in.Routes))
-	for i, r := range in.Routes {
-		if len(r.Suppliers) == 0 || len(r.Suppliers) > MaxCandidates {
-			return nil, fmt.Errorf("route %q has %d suppliers (1..%d): %w", r.Prefix, len(r.Suppliers), MaxCandidates, ErrInvalidRoute)
-		}
-		var e routeEntry
-		for j, id := range r.Suppliers {
-			if id == "" {
-				return nil, fmt.Errorf("route %q: empty supplier id: %w", r.Prefix, ErrInvalidRoute)
+	if err := s.buildRoutes(in.Routes, intern); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// buildRoutes groups the route rows by prefix or network (rows of one key
+// differ by their hours) and builds the lookups.
+func (s *Snapshot) buildRoutes(routes []Route, intern func(string) int32) error {
+	type key struct {
+		prefix string
+		net    numbering.Code
+	}
+	byKey := make(map[key][]int, len(routes))
+	var order []key
+	for i, r := range routes {
+		k := key{prefix: r.Prefix}
+		if r.MCCMNC != "" {
+			code, err := networkOf(r.Prefix, r.MCCMNC)
+			if err != nil {
+				return fmt.Errorf("route table: %w: %w", ErrInvalidRoute, err)
 			}
-			for k := 0; k < j; k++ {
-				if r.Suppliers[k] == id {
-					return nil, fmt.Errorf("route %q lists %s twice: %w", r.Prefix, id, ErrInvalidRoute)
+			k = key{net: code}
+		}
+		if _, seen := byKey[k]; !seen {
+			order = append(order, k)
+		}
+		byKey[k] = append(byKey[k], i)
+	}
+	s.routeList = make([]routeEntry, 0, len(routes))
+	s.groups = make([]routeGroup, 0, len(order))
+	entries := make([]prefix.Entry[int32], 0, len(order))
+	for _, k := range order {
+		rows := byKey[k]
+		g := routeGroup{first: int32(len(s.routeList)), n: int32(len(rows))}
+		var always []routeEntry // the row without hours goes last
+		var taken [(minutesPerDay + 63) / 64]uint64
+		for _, i := range rows {
+			r := routes[i]
+			e, err := newRouteEntry(r, intern)
+			if err != nil {
+				return err
+			}
+			if e.hours.set {
+				if !e.hours.claim(&taken) {
+					return fmt.Errorf("route %s: hours %s overlap another row's: %w", routeName(r), r.Hours, ErrInvalidRoute)
 				}
+				s.routeList = append(s.routeList, e)
+				continue
 			}
-			// A supplier without a cost card is kept (configuration events
-			// may arrive in any order) and excluded at decision time.
-			e.suppliers[j] = intern(id)
+			if len(always) > 0 {
+				return fmt.Errorf("route %s twice without hours: %w", routeName(r), ErrInvalidRoute)
+			}
+			always = append(always, e)
 		}
-		e.n = uint8(len(r.Suppliers))
-		s.routeList[i] = e
-		if r.MCCMNC == "" {
-			entries = append(entries, prefix.Entry[int32]{Prefix: r.Prefix, Value: int32(i)})
+		s.routeList = append(s.routeList, always...)
+		gi := int32(len(s.groups))
+		s.groups = append(s.groups, g)
+		if k.net.Known() {
+			if s.netRoutes == nil {
+				s.netRoutes = make(map[numbering.Code]int32)
+			}
+			s.netRoutes[k.net] = gi
 			continue
 		}
-		code, err := networkOf(r.Prefix, r.MCCMNC)
-		if err != nil {
-			return nil, fmt.Errorf("route table: %w: %w", ErrInvalidRoute, err)
-		}
-		if s.netRoutes == nil {
-			s.netRoutes = make(map[numbering.Code]int32)
-		}
-		if _, dup := s.netRoutes[code]; dup {
-			return nil, fmt.Errorf("route table: network %s twice: %w", r.MCCMNC, ErrInvalidRoute)
-		}
-		s.netRoutes[code] = int32(i)
+		entries = append(entries, prefix.Entry[int32]{Prefix: k.prefix, Value: gi})
 	}
 	t, err := prefix.New(entries)
 	if err != nil {
-		return nil, fmt.Errorf("route table: %w", err)
+		return fmt.Errorf("route table: %w", err)
 	}
 	s.routes = t
-	return s, nil
+	return nil
+}
+
+func routeName(r Route) string {
+	if r.MCCMNC != "" {
+		return "network " + r.MCCMNC
+	}
+	return fmt.Sprintf("%q", r.Prefix)
+}
+
+// newRouteEntry checks one route row and interns its suppliers.
+func newRouteEntry(r Route, intern func(string) int32) (routeEntry, error) {
+	var e routeEntry
+	if len(r.Suppliers) == 0 || len(r.Suppliers) > MaxCandidates {
+		return e, fmt.Errorf("route %s has %d suppliers (1..%d): %w", routeName(r), len(r.Suppliers), MaxCandidates, ErrInvalidRoute)
+	}
+	for j, id := range r.Suppliers {
+		if id == "" {
+			return e, fmt.Errorf("route %s: empty supplier id: %w", routeName(r), ErrInvalidRoute)
+		}
+		for k := 0; k < j; k++ {
+			if r.Suppliers[k] == id {
+				return e, fmt.Errorf("route %s lists %s twice: %w", routeName(r), id, ErrInvalidRoute)
+			}
+		}
+		// A supplier without a cost card is kept (configuration events
+		// may arrive in any order) and excluded at decision time.
+		e.suppliers[j] = intern(id)
+	}
+	e.n = uint8(len(r.Suppliers))
+	if len(r.Weights) > 0 {
+		sh, err := newShares(r.Weights, len(r.Suppliers))
+		if err != nil {
+			return e, fmt.Errorf("route %s: %w: %w", routeName(r), ErrInvalidRoute, err)
+		}
+		e.shares = sh
+	}
+	if r.Hours != "" {
+		h, err := parseHours(r.Hours)
+		if err != nil {
+			return e, fmt.Errorf("route %s: %w: %w", routeName(r), ErrInvalidRoute, err)
+		}
+		e.hours = h
+	}
+	return e, nil
+}
+
+// rowAt picks the row of group g in force at minute of day m (-1: only a
+// row without hours applies).
+func (s *Snapshot) rowAt(g routeGroup, m int) (*routeEntry, bool) {
+	for i := g.first; i < g.first+g.n; i++ {
+		e := &s.routeList[i]
+		if !e.hours.set || (m >= 0 && e.hours.contains(m)) {
+			return e, true
+		}
+	}
+	return nil, false
 }
 
 // networkOf checks a line that names a network: not a prefix as well.
