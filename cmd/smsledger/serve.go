@@ -22,6 +22,7 @@ import (
 
 	"github.com/smsledger/smsledger/adapters/console"
 	httpapi "github.com/smsledger/smsledger/adapters/http"
+	"github.com/smsledger/smsledger/adapters/mnp"
 	"github.com/smsledger/smsledger/adapters/smpp/relay"
 	"github.com/smsledger/smsledger/adapters/smpp/server"
 	"github.com/smsledger/smsledger/adapters/webhook"
@@ -52,6 +53,11 @@ type serveConfig struct {
 	metricsAddr string
 	// httpMaxConns caps the HTTP connections open at once.
 	httpMaxConns int
+	// mnpURL, when set, is a number-portability provider looked up behind
+	// the hot path (adapters/mnp), with its per-request deadline and how
+	// long an answer is kept.
+	mnpURL                  string
+	mnpTimeout, mnpCacheTTL time.Duration
 
 	// ready, if set, is called once every component has started (tests).
 	ready func(readyInfo)
@@ -82,6 +88,9 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 	fs.StringVar(&cfg.sealKeyFile, "seal-key-file", "", "32-byte key sealing supplier passwords and webhook secrets in the log, not readable by group or others; created on first start, never while the log holds sealed secrets (default <data-dir>/seal.key)")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve /metrics without auth on this address too (on --http-addr it needs the admin token); empty: off")
 	fs.IntVar(&cfg.httpMaxConns, "http-max-conns", defaultHTTPMaxConns, "HTTP connections open at once; more wait to be accepted")
+	fs.StringVar(&cfg.mnpURL, "mnp-url", "", "number-portability provider (GET ?msisdn= → {\"mccmnc\"} or 404), looked up behind the hot path and cached; empty: the local portability table only")
+	fs.DurationVar(&cfg.mnpTimeout, "mnp-timeout", mnp.DefaultTimeout, "deadline of one --mnp-url lookup")
+	fs.DurationVar(&cfg.mnpCacheTTL, "mnp-cache-ttl", mnp.DefaultCacheTTL, "how long a --mnp-url answer is kept")
 	if err := parseFlags(fs, args, getenv, commonFallbacks); err != nil {
 		return cfg, err
 	}
@@ -189,6 +198,7 @@ type daemon struct {
 	hooks      *webhook.Sender
 	rel        *relay.Relay
 	smpp       *server.Server
+	mnp        *mnp.Client // nil without --mnp-url
 	httpLn     net.Listener
 	console    *console.Console
 	httpSrv    *http.Server
@@ -209,6 +219,7 @@ func (d *daemon) components() []supervise.Component {
 	return []supervise.Component{
 		d.database(),
 		d.eventStore(),
+		d.portability(),
 		d.ledger(),
 		d.projections(),
 		d.webhooks(),
@@ -355,7 +366,11 @@ func (d *daemon) ledger() supervise.Component {
 			if err != nil {
 				return err
 			}
-			svc, err := ledger.New(d.store, ledger.Options{Logger: d.log, Sealer: sealer, Hasher: hasher})
+			opts := ledger.Options{Logger: d.log, Sealer: sealer, Hasher: hasher}
+			if d.mnp != nil {
+				opts.Portability = d.mnp
+			}
+			svc, err := ledger.New(d.store, opts)
 			if err != nil {
 				return fmt.Errorf("ledger: %w", err)
 			}

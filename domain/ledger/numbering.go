@@ -128,7 +128,7 @@ func (f *follower) numberingPlanChanged(cur, orig *state, e events.NumberingPlan
 		return cur
 	}
 	cur = mutable(cur, orig)
-	t := &numbering.Tables{Plan: plan}
+	t := &numbering.Tables{Plan: plan, Remote: f.s.opts.Portability}
 	if cur.numbering != nil {
 		t.Ported = cur.numbering.Ported
 	}
@@ -157,7 +157,7 @@ func (f *follower) portabilityChanged(cur, orig *state, e events.PortabilityChan
 		return cur
 	}
 	cur = mutable(cur, orig)
-	t := &numbering.Tables{Ported: ported}
+	t := &numbering.Tables{Ported: ported, Remote: f.s.opts.Portability}
 	if cur.numbering != nil {
 		t.Plan = cur.numbering.Plan
 	}

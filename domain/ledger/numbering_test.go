@@ -105,3 +105,40 @@ func TestNumberingPricesAndRoutesByNetwork(t *testing.T) {
 		t.Errorf("after a replay the ported number is on %q", nv.MCCMNC)
 	}
 }
+
+// fakeRemote is a remote portability source with a fixed answer.
+type fakeRemote map[string]numbering.Code
+
+func (f fakeRemote) Lookup(digits string) (numbering.Code, bool) {
+	c, ok := f[digits]
+	return c, ok
+}
+
+// A remote portability source (Options.Portability) is consulted after the
+// operator's table and before the plan, with or without tables loaded.
+func TestRemotePortability(t *testing.T) {
+	ctx := context.Background()
+	vodafone, _ := numbering.ParseCode("26202")
+	telekom, _ := numbering.ParseCode("26201")
+	remote := fakeRemote{"4915112345678": vodafone, "4915112345600": vodafone}
+	svc := ledgertest.Start(t, ledgertest.MemStore(t), ledger.Options{Portability: remote})
+	if nv, _ := svc.LookupNetwork("4915112345678"); nv.MCCMNC != "26202" || nv.Source != "lookup" {
+		t.Errorf("without tables: %+v", nv)
+	}
+	if _, err := svc.SetNumberingPlan(ctx, []numbering.Row{{Prefix: "49151", MCC: "262", MNC: "01", Operator: "Telekom"}, {Prefix: "49152", MCC: "262", MNC: "02", Operator: "Vodafone"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetPortability(ctx, []numbering.PortedNumber{{MSISDN: "4915112345600", Code: telekom}}); err != nil {
+		t.Fatal(err)
+	}
+	for number, want := range map[string]string{
+		"4915112345678": "26202 lookup Vodafone", // the provider knows it moved
+		"4915112345600": "26201 ported Telekom",  // the operator's table wins
+		"4915112345699": "26201 plan Telekom",
+	} {
+		nv, _ := svc.LookupNetwork(number)
+		if got := nv.MCCMNC + " " + nv.Source + " " + nv.Operator; got != want {
+			t.Errorf("%s: %s, want %s", number, got, want)
+		}
+	}
+}

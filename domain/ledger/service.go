@@ -37,6 +37,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/smsledger/smsledger/domain/money"
+	"github.com/smsledger/smsledger/domain/numbering"
 	"github.com/smsledger/smsledger/domain/routing"
 	"github.com/smsledger/smsledger/eventstore"
 	"github.com/smsledger/smsledger/internal/backoff"
@@ -46,6 +47,10 @@ import (
 type Options struct {
 	// Clock is the time source (default time.Now).
 	Clock func() time.Time
+	// Portability is a remote portability source (a provider's cached
+	// lookup, adapters/mnp) the hot path consults after the operator's
+	// portability table; nil: none.
+	Portability numbering.Remote
 	// NewID makes message and event ids (default uuid.NewV7).
 	NewID func() (uuid.UUID, error)
 	// Logger (default slog.Default()).
@@ -210,7 +215,11 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 	if err := s.auth.init(opts.AuthCacheSize, opts.Hasher); err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
-	s.state.Store(emptyState())
+	st := emptyState()
+	if opts.Portability != nil {
+		st.numbering = &numbering.Tables{Remote: opts.Portability}
+	}
+	s.state.Store(st)
 	s.health.Store(routing.NewHealth(nil, opts.HealthMinScore))
 	return s, nil
 }

@@ -299,6 +299,7 @@ const (
 	SourceNone   Source = iota // network unknown
 	SourcePlan                 // the numbering plan's range
 	SourcePorted               // the portability table
+	SourceLookup               // the portability provider (Remote)
 )
 
 func (s Source) String() string {
@@ -307,6 +308,8 @@ func (s Source) String() string {
 		return "plan"
 	case SourcePorted:
 		return "ported"
+	case SourceLookup:
+		return "lookup"
 	}
 	return ""
 }
@@ -324,17 +327,40 @@ func Resolve(plan *Plan, ported *Ported, digits string) (Network, Source) {
 	return Network{}, SourceNone
 }
 
-// Tables are the numbering plan and the portability table in force; the
-// ledger swaps a new *Tables in whole when an operator loads either.
+// Remote is a portability source outside the process (a provider's
+// lookup, adapters/mnp), consulted after the local table and before the
+// plan. Lookup must answer from memory at once — never a network round
+// trip on the hot path — ok false meaning not ported or not known yet.
+type Remote interface {
+	Lookup(digits string) (Code, bool)
+}
+
+// Tables are the numbering plan, the portability table and the optional
+// remote portability source in force; the ledger swaps a new *Tables in
+// whole when an operator loads the plan or the table.
 type Tables struct {
 	Plan   *Plan
 	Ported *Ported
+	Remote Remote
 }
 
-// Resolve is the package's Resolve over t (a nil *Tables knows no network).
+// Resolve finds a destination's network: the local portability table, the
+// remote source, then the plan (a nil *Tables knows no network). It
+// allocates nothing.
 func (t *Tables) Resolve(digits string) (Network, Source) {
 	if t == nil {
 		return Network{}, SourceNone
 	}
-	return Resolve(t.Plan, t.Ported, digits)
+	if c, ok := t.Ported.Lookup(digits); ok {
+		return t.Plan.Network(c), SourcePorted
+	}
+	if t.Remote != nil {
+		if c, ok := t.Remote.Lookup(digits); ok {
+			return t.Plan.Network(c), SourceLookup
+		}
+	}
+	if n, _, ok := t.Plan.Lookup(digits); ok {
+		return n, SourcePlan
+	}
+	return Network{}, SourceNone
 }
