@@ -200,7 +200,7 @@ func (s *Snapshot) DecideAt(destination string, net numbering.Code, tier Tier, h
 	front, back := 0, int(route.n)
 	for i := 0; i < int(route.n); i++ {
 		sup := &s.suppliers[route.suppliers[i]]
-		c := Candidate{SupplierID: sup.id, Preference: i + 1, Currency: sup.currency, Billing: sup.billing, Health: health.Of(sup.id)}
+		c := Candidate{SupplierID: sup.id, Preference: i + 1, Currency: sup.currency, Billing: sup.billing, Health: health.OfOn(sup.id, net, d.RoutePrefix)}
 		if cost, found := sup.netCosts[net]; found && net.Known() {
 			c.CostPerPart, c.CostNetwork, c.costBase = cost.native, net, cost.base
 		} else if cost, cn, found := sup.costs.Lookup(destination); found {
