@@ -50,13 +50,18 @@ type CDR struct {
 }
 
 // CDRQuery selects CDRs. TenantID empty means every tenant (admin); From
-// inclusive, To exclusive on accepted_at; Status filters on state; Cursor
-// continues a previous page.
+// inclusive, To exclusive on accepted_at; Status filters on state;
+// Destination (E.164 digits as stored, no "+"), ClientRef and SupplierID
+// are exact matches, empty for any; Cursor continues a previous page with
+// the same filters.
 type CDRQuery struct {
-	TenantID string
-	From, To time.Time
-	Status   string
-	Cursor   string
+	TenantID    string
+	From, To    time.Time
+	Status      string
+	Destination string
+	ClientRef   string
+	SupplierID  string
+	Cursor      string
 	// Limit is the page size, 1..CDRPageMax (default 100).
 	Limit int
 }
@@ -99,16 +104,17 @@ func decodeCursor(c string) (time.Time, uuid.UUID, error) {
 }
 
 // QueryCDRs returns one page of CDRs (keyset pagination: each page is one
-// index range scan, however deep).
+// index range scan, however deep). A find by destination or client_ref
+// reads its own index (cdrs (destination, accepted_at, message_id) and the
+// partial cdrs (client_ref, accepted_at, message_id) WHERE client_ref IS
+// NOT NULL, migrations/005), a tenant's CDRs (tenant_id, accepted_at,
+// message_id), and the others the partitions' primary keys.
 func QueryCDRs(ctx context.Context, pool *pgxpool.Pool, q CDRQuery) (CDRPage, error) {
 	var page CDRPage
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
 	q.Limit = min(q.Limit, CDRPageMax)
-	if q.To.IsZero() {
-		q.To = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-	}
 	afterAt, afterID := q.From, uuid.Nil
 	if q.Cursor != "" {
 		var err error
@@ -116,12 +122,8 @@ func QueryCDRs(ctx context.Context, pool *pgxpool.Pool, q CDRQuery) (CDRPage, er
 			return page, err
 		}
 	}
-	rows, err := pool.Query(ctx, `SELECT `+cdrSelect+`
-		FROM `+ident(LiveSchema)+`.cdrs
-		WHERE ($1 = '' OR tenant_id = $1) AND ($2 = '' OR state = $2)
-		  AND accepted_at >= $3 AND accepted_at < $4 AND (accepted_at, message_id) > ($5, $6)
-		ORDER BY accepted_at, message_id LIMIT $7`,
-		q.TenantID, q.Status, q.From, q.To, afterAt, afterID, q.Limit+1)
+	sql, args := cdrQuerySQL(LiveSchema, q, afterAt, afterID)
+	rows, err := pool.Query(ctx, sql, args...)
 	if err != nil {
 		return page, fmt.Errorf("query CDRs: %w", err)
 	}
@@ -146,6 +148,38 @@ func QueryCDRs(ctx context.Context, pool *pgxpool.Pool, q CDRQuery) (CDRPage, er
 		page.NextCursor = encodeCursor(last.AcceptedAt, last.MessageID)
 	}
 	return page, nil
+}
+
+// cdrQuerySQL is the query of one page of q after (afterAt, afterID), and
+// its arguments. Only the filters q sets are in the WHERE clause: a
+// condition that is true for an empty filter ("$1 is empty OR destination
+// = $1") would let a generic plan (which a prepared statement gets after a
+// few executions) ignore the destination index and scan every row.
+func cdrQuerySQL(schema string, q CDRQuery, afterAt time.Time, afterID uuid.UUID) (string, []any) {
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	for _, f := range []struct{ column, value string }{
+		{"tenant_id", q.TenantID}, {"state", q.Status}, {"destination", q.Destination},
+		{"client_ref", q.ClientRef}, {"supplier_id", q.SupplierID},
+	} {
+		if f.value != "" {
+			where = append(where, f.column+" = "+arg(f.value))
+		}
+	}
+	if !q.From.IsZero() {
+		where = append(where, "accepted_at >= "+arg(q.From))
+	}
+	if !q.To.IsZero() {
+		where = append(where, "accepted_at < "+arg(q.To))
+	}
+	where = append(where, "(accepted_at, message_id) > ("+arg(afterAt)+", "+arg(afterID)+")")
+	sql := "SELECT " + cdrSelect + " FROM " + ident(schema) + ".cdrs WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY accepted_at, message_id LIMIT " + arg(q.Limit+1)
+	return sql, args
 }
 
 // cdrField is one column of a CDR as QueryCDRs reads it and the API serves

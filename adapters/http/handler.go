@@ -52,13 +52,17 @@ const (
 	MaxCardBodyBytes = 8 << 20  // rate cards, cost cards, route tables
 )
 
-// CDRQuery selects a tenant's CDRs.
+// CDRQuery selects CDRs: a tenant's, or every tenant's when TenantID is
+// empty (the admin token). The filters are exact matches, empty for any.
 type CDRQuery struct {
-	TenantID string
-	From, To time.Time // zero: unbounded
-	Status   string    // empty: any
-	Cursor   string    // opaque, from CDRPage.NextCursor
-	Limit    int
+	TenantID    string
+	From, To    time.Time // zero: unbounded
+	Status      string
+	Destination string // E.164 digits as stored (no "+")
+	ClientRef   string
+	SupplierID  string
+	Cursor      string // opaque, from CDRPage.NextCursor
+	Limit       int
 }
 
 // CDRPage is one page of CDRs as a table: Rows are Columns' values as
@@ -84,6 +88,11 @@ type Reports interface {
 	// Replay rebuilds the read models and returns a JSON-encodable result
 	// (e.g. checksums per read model).
 	Replay(ctx context.Context) (any, error)
+	// CompareInvoice compares a supplier's invoice (CSV) with our CDRs of
+	// the messages that supplier accepted in [from, to) and returns a
+	// JSON-encodable report of the differences. An invoice that does not
+	// parse is an error wrapping ErrBadRequest that names the line.
+	CompareInvoice(ctx context.Context, supplierID string, from, to time.Time, invoice io.Reader) (any, error)
 }
 
 // Options configure the handler.
@@ -195,12 +204,13 @@ func newHandler(svc Ledger, opts Options) *handler {
 		{"PUT", "/v1/suppliers/{id}/costs", authAdmin, h.setCosts},
 		{"PUT", "/v1/routes", authAdmin, h.setRoutes},
 		{"GET", "/v1/reconciliation", authAdmin, h.reconcile},
+		{"POST", "/v1/reconciliation/invoice", authAdmin, h.reconcileInvoice},
 		{"POST", "/v1/replay", authAdmin, h.replay},
 		{"POST", "/v1/messages", authTenant, h.send},
 		{"GET", "/v1/messages/{id}", authTenantOrAdmin, h.message},
 		{"GET", "/v1/messages/{id}/events", authTenantOrAdmin, h.messageEvents},
 		{"GET", "/v1/balance", authTenant, h.balance},
-		{"GET", "/v1/cdrs", authTenant, h.cdrs},
+		{"GET", "/v1/cdrs", authTenantOrAdmin, h.cdrs},
 	}
 	// The administration of tenants, keys and adjustments, and suppliers,
 	// routes and decks (admin_*.go).
@@ -564,6 +574,8 @@ func (h *handler) reports() (Reports, error) {
 	return h.opts.Reports, nil
 }
 
+// cdrs: a page of CDRs (JSON, or CSV with Accept: text/csv). A tenant's
+// key reads its own; the admin token every tenant's (cdrQuery).
 func (h *handler) cdrs(w http.ResponseWriter, r *http.Request, tenant string) error {
 	rep, err := h.reports()
 	if err != nil {
@@ -573,16 +585,11 @@ func (h *handler) cdrs(w http.ResponseWriter, r *http.Request, tenant string) er
 		return err
 	}
 	defer h.reads.leave()
-	q := r.URL.Query()
-	from, err := parseTime(q.Get("from"), "from")
+	q, err := cdrQuery(r, tenant)
 	if err != nil {
 		return err
 	}
-	to, err := parseTime(q.Get("to"), "to")
-	if err != nil {
-		return err
-	}
-	page, err := rep.CDRs(r.Context(), CDRQuery{TenantID: tenant, From: from, To: to, Status: q.Get("status"), Cursor: q.Get("cursor"), Limit: 1000})
+	page, err := rep.CDRs(r.Context(), q)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,7 +24,9 @@ var _ httpapi.Reports = reports{}
 
 func (r reports) CDRs(ctx context.Context, q httpapi.CDRQuery) (httpapi.CDRPage, error) {
 	page, err := projections.QueryCDRs(ctx, r.pool, projections.CDRQuery{
-		TenantID: q.TenantID, From: q.From, To: q.To, Status: q.Status, Cursor: q.Cursor, Limit: q.Limit,
+		TenantID: q.TenantID, From: q.From, To: q.To, Status: q.Status,
+		Destination: q.Destination, ClientRef: q.ClientRef, SupplierID: q.SupplierID,
+		Cursor: q.Cursor, Limit: q.Limit,
 	})
 	if errors.Is(err, projections.ErrBadCursor) {
 		return httpapi.CDRPage{}, fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
@@ -40,6 +43,19 @@ func (r reports) CDRs(ctx context.Context, q httpapi.CDRQuery) (httpapi.CDRPage,
 
 func (r reports) Reconcile(ctx context.Context, from, to time.Time) (any, error) {
 	return projections.Reconcile(ctx, r.pool, from, to)
+}
+
+// CompareInvoice parses a supplier's invoice as `smsledger reconcile
+// --invoice` does and compares it with our CDRs; a bad line is a 400.
+func (r reports) CompareInvoice(ctx context.Context, supplierID string, from, to time.Time, invoice io.Reader) (any, error) {
+	lines, err := projections.ParseInvoiceCSV(invoice)
+	if errors.Is(err, projections.ErrInvoice) {
+		return nil, fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return projections.CompareInvoice(ctx, r.pool, supplierID, from, to, lines)
 }
 
 func (r reports) Replay(ctx context.Context) (any, error) {

@@ -1,0 +1,11 @@
+package projections
+
+// CDRQuerySQL is the SQL and arguments QueryCDRs runs for a first page of
+// q (tests look at its plan).
+func CDRQuerySQL(q CDRQuery) (string, []any) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	sql, args := cdrQuerySQL(LiveSchema, q, q.From, [16]byte{})
+	return sql, args
+}

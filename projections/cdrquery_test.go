@@ -1,0 +1,231 @@
+package projections_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/eventstore"
+	"github.com/smsledger/smsledger/projections"
+	"github.com/smsledger/smsledger/projections/workload"
+)
+
+// findMsg is one message of the CDR find tests.
+type findMsg struct {
+	tenant, to, ref, supplier string
+	at                        time.Time
+	id                        uuid.UUID
+}
+
+// findMessages appends the accept (and, with a supplier, the routing) of
+// each message in its own stream, runs the live projections until they
+// have caught up, and returns the messages with their ids.
+func findMessages(t *testing.T, e *env) []findMsg {
+	t.Helper()
+	ctx := context.Background()
+	at := time.Date(2026, 3, 31, 22, 0, 0, 0, time.UTC) // two monthly partitions
+	msgs := []findMsg{
+		{tenant: "acme", to: "4915112345678", ref: "order-1", supplier: "sup1"},
+		{tenant: "acme", to: "4915112345678", ref: "", supplier: "sup2"},
+		{tenant: "beta", to: "4915112345678", ref: "order-1", supplier: "sup1"},
+		{tenant: "acme", to: "4917000000000", ref: "order-2", supplier: ""},
+		{tenant: "beta", to: "4915112345678", ref: "order-3", supplier: "sup2"},
+		{tenant: "acme", to: "4915112345678", ref: "order-1", supplier: "sup1"},
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		m.id, m.at = uuid.New(), at.Add(time.Duration(i)*30*time.Minute)
+		evs := []events.Event{events.MessageAccepted{MessageID: m.id, TenantID: m.tenant, Channel: "http", From: "ACME", To: m.to,
+			Text: "hi", Encoding: "gsm7", Parts: 1, RatePrefix: "49", PricePerPart: dd("0.05"), Price: dd("0.05"), Currency: "EUR",
+			Billing: "on_submit", ClientRef: m.ref, At: m.at}}
+		if m.supplier != "" {
+			evs = append(evs, events.RouteSelected{MessageID: m.id, RoutePrefix: "49", Tier: "standard", Winner: m.supplier, Reason: "cheapest",
+				Candidates: []events.RouteCandidate{{SupplierID: m.supplier, Preference: 1, CostPerPart: dd("0.02"), Currency: "EUR", Up: true, Eligible: true}}, At: m.at})
+		}
+		stream := events.MessageStream(m.id)
+		data, err := workload.Encode(workload.Append{Stream: stream, Expected: eventstore.NoStream, Events: evs}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.Append(ctx, stream, eventstore.NoStream, data...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt, err := projections.StartWithOptions(ctx, e.store, e.pool, projections.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	waitForHead(t, e, rt)
+	return msgs
+}
+
+// ids are the message ids of msgs that keep says, in accepted order.
+func ids(msgs []findMsg, keep func(findMsg) bool) []uuid.UUID {
+	var out []uuid.UUID
+	for _, m := range msgs {
+		if keep(m) {
+			out = append(out, m.id)
+		}
+	}
+	return out
+}
+
+// allPages reads every page of q, limit rows each, and returns the ids in
+// order.
+func allPages(t *testing.T, e *env, q projections.CDRQuery) []uuid.UUID {
+	t.Helper()
+	var out []uuid.UUID
+	for pages := 0; ; pages++ {
+		if pages > 20 {
+			t.Fatalf("%+v: no end of pages", q)
+		}
+		page, err := projections.QueryCDRs(context.Background(), e.pool, q)
+		if err != nil {
+			t.Fatalf("%+v: %v", q, err)
+		}
+		for _, c := range page.CDRs {
+			out = append(out, c.MessageID)
+		}
+		if page.NextCursor == "" {
+			return out
+		}
+		q.Cursor = page.NextCursor
+	}
+}
+
+// CDRs are found by destination, client_ref and supplier, alone or with a
+// tenant, status and period, in accepted order, and a page size smaller
+// than the find keeps every row once across the cursor's pages.
+func TestCDRQueryFilters(t *testing.T) {
+	e := newEnv(t)
+	msgs := findMessages(t, e)
+	cases := []struct {
+		name string
+		q    projections.CDRQuery
+		keep func(findMsg) bool
+	}{
+		{"destination", projections.CDRQuery{Destination: "4915112345678"}, func(m findMsg) bool { return m.to == "4915112345678" }},
+		{"destination and tenant", projections.CDRQuery{Destination: "4915112345678", TenantID: "acme"},
+			func(m findMsg) bool { return m.to == "4915112345678" && m.tenant == "acme" }},
+		{"client_ref", projections.CDRQuery{ClientRef: "order-1"}, func(m findMsg) bool { return m.ref == "order-1" }},
+		{"client_ref and tenant", projections.CDRQuery{ClientRef: "order-1", TenantID: "beta"},
+			func(m findMsg) bool { return m.ref == "order-1" && m.tenant == "beta" }},
+		{"supplier", projections.CDRQuery{SupplierID: "sup2"}, func(m findMsg) bool { return m.supplier == "sup2" }},
+		{"status", projections.CDRQuery{Status: "accepted"}, func(m findMsg) bool { return m.supplier == "" }},
+		{"destination in a period", projections.CDRQuery{Destination: "4915112345678", From: msgs[1].at, To: msgs[5].at},
+			func(m findMsg) bool { return m.to == "4915112345678" && !m.at.Before(msgs[1].at) && m.at.Before(msgs[5].at) }},
+		{"nothing", projections.CDRQuery{Destination: "4915112345678", ClientRef: "order-2"}, func(findMsg) bool { return false }},
+	}
+	for _, tc := range cases {
+		want := ids(msgs, tc.keep)
+		for _, limit := range []int{100, 2, 1} {
+			q := tc.q
+			q.Limit = limit
+			if got := allPages(t, e, q); !slices.Equal(got, want) {
+				t.Errorf("%s, pages of %d: %v, want %v", tc.name, limit, got, want)
+			}
+		}
+	}
+}
+
+// A find by destination or client_ref reads its index, also in the
+// generic plan a prepared statement ends up with: never every CDR row.
+func TestCDRFindUsesItsIndex(t *testing.T) {
+	e := newEnv(t)
+	findMessages(t, e)
+	for _, tc := range []struct {
+		q     projections.CDRQuery
+		index string
+	}{
+		{projections.CDRQuery{Destination: "4915112345678"}, "destination_accepted_at_message_id_idx"},
+		{projections.CDRQuery{ClientRef: "order-1"}, "client_ref_accepted_at_message_id_idx"},
+		{projections.CDRQuery{ClientRef: "order-1", TenantID: "acme", Status: "routed", From: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}, "client_ref_accepted_at_message_id_idx"},
+	} {
+		sql, args := projections.CDRQuerySQL(tc.q)
+		text := genericPlan(t, e, sql, args)
+		if !strings.Contains(text, tc.index) || strings.Contains(text, "Seq Scan") || !strings.Contains(text, "$1") {
+			t.Errorf("%+v: the plan does not read %s:\n%s", tc.q, tc.index, text)
+		}
+	}
+}
+
+// genericPlan is the plan PostgreSQL makes of sql for any value of its
+// parameters (the plan a prepared statement ends up with), without
+// sequential scans where an index can do: on a handful of rows the planner
+// rightly reads the table; the question is whether the query can use the
+// index at all.
+func genericPlan(t *testing.T, e *env, sql string, args []any) string {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off; SET LOCAL plan_cache_mode = force_generic_plan; PREPARE find AS "+sql); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = tx.Exec(ctx, "DEALLOCATE find") }()
+	rows, err := tx.Query(ctx, "EXPLAIN EXECUTE find("+literals(args)+")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
+}
+
+// literals are args as SQL literals (of the tests' own values).
+func literals(args []any) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case int:
+			out[i] = strconv.Itoa(v)
+		case time.Time:
+			out[i] = "'" + v.UTC().Format(time.RFC3339Nano) + "'"
+		default:
+			out[i] = "'" + strings.ReplaceAll(fmt.Sprint(v), "'", "''") + "'"
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// A replay's fresh schema gets the find indexes too.
+func TestReplaySchemaHasTheFindIndexes(t *testing.T) {
+	e := newEnv(t)
+	findMessages(t, e)
+	ctx := context.Background()
+	if _, err := projections.Replay(ctx, e.store, e.pool, projections.ReplayOptions{Schema: "rm_find", Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	for _, schema := range []string{projections.LiveSchema, "rm_find"} {
+		var n int
+		if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND tablename = 'cdrs'
+			AND (indexdef LIKE '%(destination, accepted_at, message_id)' OR indexdef LIKE '%(client_ref, accepted_at, message_id) WHERE (client_ref IS NOT NULL)')`,
+			schema).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("schema %s: %d of the 2 find indexes on cdrs", schema, n)
+		}
+	}
+}
