@@ -214,23 +214,28 @@ func writeCSV(w http.ResponseWriter, header []string, rows [][]string) error {
 	return nil
 }
 
+// rateView, costView and routeView are deck lines as the JSON GETs give
+// them: a prefix, or (mccmnc set, prefix "") a mobile network.
 type rateView struct {
 	Prefix string `json:"prefix"`
+	MCCMNC string `json:"mccmnc,omitempty"`
 	Price  string `json:"price"`
 }
 
 type costView struct {
 	Prefix string `json:"prefix"`
+	MCCMNC string `json:"mccmnc,omitempty"`
 	Cost   string `json:"cost"`
 }
 
 type routeView struct {
 	Prefix    string   `json:"prefix"`
+	MCCMNC    string   `json:"mccmnc,omitempty"`
 	Suppliers []string `json:"suppliers"`
 }
 
-// getRates: a tenant's rate card (JSON; CSV "prefix,price" with Accept:
-// text/csv).
+// getRates: a tenant's rate card (JSON; CSV with Accept: text/csv, in
+// writeDeckCSV's form).
 func (h *handler) getRates(w http.ResponseWriter, r *http.Request, _ string) error {
 	id := r.PathValue("id")
 	t, err := h.svc.Tenant(id)
@@ -238,22 +243,20 @@ func (h *handler) getRates(w http.ResponseWriter, r *http.Request, _ string) err
 		return err
 	}
 	if wantsCSV(r) {
-		rows := make([][]string, len(t.Rates))
-		for i, l := range t.Rates {
-			rows[i] = []string{l.Prefix, l.Price.String()}
-		}
-		return writeCSV(w, []string{"prefix", "price"}, rows)
+		return writeDeckCSV(w, "price", len(t.Rates), func(i int) (string, string, string) {
+			return t.Rates[i].Prefix, t.Rates[i].MCCMNC, t.Rates[i].Price.String()
+		})
 	}
 	out := make([]rateView, len(t.Rates))
 	for i, l := range t.Rates {
-		out[i] = rateView{Prefix: l.Prefix, Price: l.Price.String()}
+		out[i] = rateView{Prefix: l.Prefix, MCCMNC: l.MCCMNC, Price: l.Price.String()}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenant_id": id, "currency": t.Currency, "rates": out})
 	return nil
 }
 
-// getCosts: a supplier's cost card (JSON; CSV "prefix,cost" with Accept:
-// text/csv).
+// getCosts: a supplier's cost card (JSON; CSV with Accept: text/csv, in
+// writeDeckCSV's form).
 func (h *handler) getCosts(w http.ResponseWriter, r *http.Request, _ string) error {
 	id := r.PathValue("id")
 	sp, err := h.svc.Supplier(id)
@@ -265,51 +268,127 @@ func (h *handler) getCosts(w http.ResponseWriter, r *http.Request, _ string) err
 		return err
 	}
 	if wantsCSV(r) {
-		rows := make([][]string, len(costs))
-		for i, l := range costs {
-			rows[i] = []string{l.Prefix, l.Cost.String()}
-		}
-		return writeCSV(w, []string{"prefix", "cost"}, rows)
+		return writeDeckCSV(w, "cost", len(costs), func(i int) (string, string, string) {
+			return costs[i].Prefix, costs[i].MCCMNC, costs[i].Cost.String()
+		})
 	}
 	out := make([]costView, len(costs))
 	for i, l := range costs {
-		out[i] = costView{Prefix: l.Prefix, Cost: l.Cost.String()}
+		out[i] = costView{Prefix: l.Prefix, MCCMNC: l.MCCMNC, Cost: l.Cost.String()}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"supplier_id": id, "currency": sp.Currency, "costs": out})
 	return nil
 }
 
-// getRoutes: the route table (JSON; CSV "prefix,suppliers", the suppliers
-// in preference order separated by spaces, with Accept: text/csv).
+// getRoutes: the route table (JSON; CSV with Accept: text/csv, in
+// writeDeckCSV's form, the suppliers in preference order separated by
+// spaces).
 func (h *handler) getRoutes(w http.ResponseWriter, r *http.Request, _ string) error {
 	routes := h.svc.Routes()
 	if wantsCSV(r) {
-		rows := make([][]string, len(routes))
-		for i, l := range routes {
-			rows[i] = []string{l.Prefix, strings.Join(l.Suppliers, " ")}
-		}
-		return writeCSV(w, []string{"prefix", "suppliers"}, rows)
+		return writeDeckCSV(w, "suppliers", len(routes), func(i int) (string, string, string) {
+			return routes[i].Prefix, routes[i].MCCMNC, strings.Join(routes[i].Suppliers, " ")
+		})
 	}
 	out := make([]routeView, len(routes))
 	for i, l := range routes {
-		out[i] = routeView{Prefix: l.Prefix, Suppliers: l.Suppliers}
+		out[i] = routeView{Prefix: l.Prefix, MCCMNC: l.MCCMNC, Suppliers: l.Suppliers}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"routes": out})
 	return nil
 }
 
-// cardLine is one line of a rate or cost card read from CSV.
+// writeDeckCSV answers with a deck of n lines as CSV: the header
+// "prefix,"+value and "prefix,value" lines when no line names a network
+// (the form decks had before networks, so that nothing changes for their
+// users), else "prefix,mccmnc,"+value with one of prefix and mccmnc
+// filled on each line. readDeckCSV takes either form back.
+func writeDeckCSV(w http.ResponseWriter, value string, n int, line func(i int) (prefix, mccmnc, v string)) error {
+	networks := false
+	for i := 0; i < n && !networks; i++ {
+		_, mccmnc, _ := line(i)
+		networks = mccmnc != ""
+	}
+	header := []string{"prefix", value}
+	if networks {
+		header = []string{"prefix", "mccmnc", value}
+	}
+	rows := make([][]string, n)
+	for i := range rows {
+		prefix, mccmnc, v := line(i)
+		if networks {
+			rows[i] = []string{prefix, mccmnc, v}
+		} else {
+			rows[i] = []string{prefix, v}
+		}
+	}
+	return writeCSV(w, header, rows)
+}
+
+// cardLine is one line of a rate or cost card read from CSV: a prefix or
+// (MCCMNC set, Prefix empty) a mobile network, and its amount.
 type cardLine struct {
 	Prefix string
+	MCCMNC string
 	Value  decimal.Decimal
 }
 
-// parseCardCSV reads a rate or cost card as CSV: a header line "prefix,"+
-// value (e.g. "prefix,price"), then one "prefix,amount" line each, at most
-// ledger.MaxCardLines. Amounts follow the JSON API's rules (a decimal
-// number, no exponent). An error is a 400 naming the line; a body over
-// its bound is the reader's *http.MaxBytesError.
+// parseCardCSV reads a rate or cost card as CSV in readDeckCSV's form,
+// value naming the amount's column (e.g. "price"). Amounts follow the JSON
+// API's rules (a decimal number, no exponent). An error is a 400 naming
+// the line; a body over its bound is the reader's *http.MaxBytesError.
 func parseCardCSV(rd io.Reader, value string) ([]cardLine, error) {
+	var out []cardLine
+	err := readDeckCSV(rd, value, func(prefix, mccmnc, raw string) error {
+		raw = strings.TrimSpace(raw)
+		q, _ := json.Marshal(raw)
+		var a Amount
+		if err := a.UnmarshalJSON(q); err != nil {
+			return fmt.Errorf("%s %q is not a decimal number", value, truncate(raw))
+		}
+		out = append(out, cardLine{Prefix: prefix, MCCMNC: mccmnc, Value: a.Decimal})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// parseRoutesCSV reads a route table as CSV, the CSV GET /v1/routes gives:
+// readDeckCSV's form with the value column "suppliers" ("sup1 sup2", the
+// suppliers in preference order separated by spaces). An error is a 400
+// naming the line; a body over its bound is the reader's
+// *http.MaxBytesError. Whether the suppliers exist is the ledger's check.
+func parseRoutesCSV(rd io.Reader) ([]events.Route, error) {
+	var out []events.Route
+	err := readDeckCSV(rd, "suppliers", func(prefix, mccmnc, raw string) error {
+		suppliers := strings.Fields(raw)
+		if len(suppliers) == 0 {
+			if mccmnc != "" {
+				return fmt.Errorf("no supplier for network %q", truncate(mccmnc))
+			}
+			return fmt.Errorf("no supplier for prefix %q", truncate(prefix))
+		}
+		out = append(out, events.Route{Prefix: prefix, MCCMNC: mccmnc, Suppliers: suppliers})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readDeckCSV reads a deck (a rate card, a cost card, the route table) as
+// CSV: a header line "prefix,"+value or "prefix,mccmnc,"+value (names
+// trimmed, any case, a leading byte-order mark allowed), then one line each
+// in the header's form, at most ledger.MaxCardLines; blank lines are
+// skipped and fields may be quoted. In the three-column form a line fills
+// one of prefix and mccmnc, never both. Each line's prefix, mccmnc
+// (trimmed) and raw value go to add. An error (add's too) is a 400 naming
+// the line; a body over its bound is the reader's *http.MaxBytesError.
+// Whether a prefix or an mccmnc is well formed is the ledger's check.
+func readDeckCSV(rd io.Reader, value string, add func(prefix, mccmnc, raw string) error) error {
 	cr := csv.NewReader(rd)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
@@ -317,110 +396,80 @@ func parseCardCSV(rd io.Reader, value string) ([]cardLine, error) {
 	bad := func(line int, format string, args ...any) error {
 		return errorf(http.StatusBadRequest, "invalid_request", "csv line %d: %s", line, fmt.Sprintf(format, args...))
 	}
-	var out []cardLine
+	two, three := "prefix,"+value, "prefix,mccmnc,"+value
+	fields := 0 // per line, once the header line is read
+	lines := 0
 	for n := 1; ; n++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
 			if n == 1 {
-				return nil, bad(1, "the header line %q is required", "prefix,"+value)
+				return bad(1, "the header line %q or %q is required", two, three)
 			}
-			return out, nil
+			return nil
 		}
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, mbe
+				return mbe
 			}
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				return nil, bad(pe.Line, "%v", pe.Err)
+				return bad(pe.Line, "%v", pe.Err)
 			}
-			return nil, bad(n, "%v", err)
+			return bad(n, "%v", err)
 		}
 		line, _ := cr.FieldPos(0)
 		if n == 1 {
-			if len(rec) != 2 || !strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff")), "prefix") ||
-				!strings.EqualFold(strings.TrimSpace(rec[1]), value) {
-				return nil, bad(line, "the header line must be %q", "prefix,"+value)
+			if fields = deckHeader(rec, value); fields == 0 {
+				return bad(line, "the header line must be %q or %q", two, three)
 			}
 			continue
 		}
-		if len(rec) != 2 {
-			return nil, bad(line, "want 2 fields (prefix,%s), got %d", value, len(rec))
+		if len(rec) != fields {
+			form := two
+			if fields == 3 {
+				form = three
+			}
+			return bad(line, "want %d fields (%s), got %d", fields, form, len(rec))
 		}
-		if len(out) == ledger.MaxCardLines {
-			return nil, bad(line, "at most %d lines", ledger.MaxCardLines)
+		if lines == ledger.MaxCardLines {
+			return bad(line, "at most %d lines", ledger.MaxCardLines)
 		}
-		prefix := strings.TrimSpace(rec[0])
-		if prefix == "" {
-			return nil, bad(line, "empty prefix")
+		lines++
+		prefix, mccmnc, raw := strings.TrimSpace(rec[0]), "", rec[1]
+		if fields == 3 {
+			mccmnc, raw = strings.TrimSpace(rec[1]), rec[2]
 		}
-		raw := strings.TrimSpace(rec[1])
-		q, _ := json.Marshal(raw)
-		var a Amount
-		if err := a.UnmarshalJSON(q); err != nil {
-			return nil, bad(line, "%s %q is not a decimal number", value, truncate(raw))
+		switch {
+		case prefix == "" && mccmnc == "" && fields == 3:
+			return bad(line, "a prefix or an mccmnc is required")
+		case prefix == "" && mccmnc == "":
+			return bad(line, "empty prefix")
+		case prefix != "" && mccmnc != "":
+			return bad(line, "prefix %q and mccmnc %q: a line names a prefix or a network, not both", truncate(prefix), truncate(mccmnc))
 		}
-		out = append(out, cardLine{Prefix: prefix, Value: a.Decimal})
+		if err := add(prefix, mccmnc, raw); err != nil {
+			return bad(line, "%v", err)
+		}
 	}
 }
 
-// parseRoutesCSV reads a route table as CSV, the CSV GET /v1/routes gives:
-// a header line "prefix,suppliers", then one "prefix,sup1 sup2" line each
-// (the suppliers in preference order, separated by spaces), at most
-// ledger.MaxCardLines, with parseCardCSV's rules for quoting, blank lines
-// and the header. An error is a 400 naming the line; a body over its bound
-// is the reader's *http.MaxBytesError. Whether the suppliers exist is the
-// ledger's check.
-func parseRoutesCSV(rd io.Reader) ([]events.Route, error) {
-	cr := csv.NewReader(rd)
-	cr.FieldsPerRecord = -1
-	cr.TrimLeadingSpace = true
-	bad := func(line int, format string, args ...any) error {
-		return errorf(http.StatusBadRequest, "invalid_request", "csv line %d: %s", line, fmt.Sprintf(format, args...))
+// deckHeader returns how many columns the header line rec gives a deck
+// whose value column is value: 2 for "prefix,"+value, 3 for
+// "prefix,mccmnc,"+value, 0 for anything else.
+func deckHeader(rec []string, value string) int {
+	names := make([]string, len(rec))
+	for i, f := range rec {
+		names[i] = strings.ToLower(strings.TrimSpace(f))
 	}
-	var out []events.Route
-	for n := 1; ; n++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			if n == 1 {
-				return nil, bad(1, "the header line %q is required", "prefix,suppliers")
-			}
-			return out, nil
-		}
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return nil, mbe
-			}
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return nil, bad(pe.Line, "%v", pe.Err)
-			}
-			return nil, bad(n, "%v", err)
-		}
-		line, _ := cr.FieldPos(0)
-		if n == 1 {
-			if len(rec) != 2 || !strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(rec[0], "\ufeff")), "prefix") ||
-				!strings.EqualFold(strings.TrimSpace(rec[1]), "suppliers") {
-				return nil, bad(line, "the header line must be %q", "prefix,suppliers")
-			}
-			continue
-		}
-		if len(rec) != 2 {
-			return nil, bad(line, "want 2 fields (prefix,suppliers), got %d", len(rec))
-		}
-		if len(out) == ledger.MaxCardLines {
-			return nil, bad(line, "at most %d lines", ledger.MaxCardLines)
-		}
-		prefix := strings.TrimSpace(rec[0])
-		if prefix == "" {
-			return nil, bad(line, "empty prefix")
-		}
-		suppliers := strings.Fields(rec[1])
-		if len(suppliers) == 0 {
-			return nil, bad(line, "no supplier for prefix %q", truncate(prefix))
-		}
-		out = append(out, events.Route{Prefix: prefix, Suppliers: suppliers})
+	if len(names) > 0 {
+		names[0] = strings.TrimSpace(strings.TrimPrefix(names[0], "\ufeff"))
 	}
+	switch {
+	case len(names) == 2 && names[0] == "prefix" && names[1] == value:
+		return 2
+	case len(names) == 3 && names[0] == "prefix" && names[1] == "mccmnc" && names[2] == value:
+		return 3
+	}
+	return 0
 }

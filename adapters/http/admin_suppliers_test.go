@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -204,5 +205,121 @@ func TestRoutesRatesCostsJSONAndCSV(t *testing.T) {
 	}
 	if st, _ := c.do("PUT", "/v1/tenants/acme/rates", admin, "prefix,price\n", "Content-Type", "text/plain"); st != 415 {
 		t.Fatalf("text/plain: %d, want 415", st)
+	}
+}
+
+// TestDecksWithNetworkRows: rates, costs and routes may name a mobile
+// network (mccmnc) instead of a prefix, in JSON and in CSV. A deck without
+// network rows reads back in the two-column CSV it always had; one with
+// some in the three-column form, which PUT takes back unchanged; a line
+// naming both a prefix and a network, or neither, is refused.
+func TestDecksWithNetworkRows(t *testing.T) {
+	c, _ := start(t, httpapi.Options{})
+	setup(t, c)
+	csvHdr := []string{"Content-Type", "text/csv"}
+	getCSV := func(path string) string {
+		t.Helper()
+		st, raw := c.raw("GET", path, admin, "", "Accept", "text/csv")
+		if st != 200 {
+			t.Fatalf("GET %s as CSV: %d %s", path, st, raw)
+		}
+		return string(raw)
+	}
+
+	// JSON: a network row beside prefix rows (prefix absent or "").
+	if st, m := c.do("PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"},{"mccmnc":"26201","price":"0.04"},{"prefix":"","mccmnc":"26202","price":"0.045"}]`); st != 200 || m["rates"] != 3.0 {
+		t.Fatalf("PUT rates with network rows: %d %v", st, m)
+	}
+	st, m := c.do("GET", "/v1/tenants/acme/rates", admin, "")
+	rates, _ := m["rates"].([]any)
+	if st != 200 || len(rates) != 3 || fmt.Sprint(rates[1]) != "map[mccmnc:26201 prefix: price:0.04]" {
+		t.Fatalf("rates with network rows as JSON: %d %v", st, m)
+	}
+	if _, ok := rates[0].(map[string]any)["mccmnc"]; ok {
+		t.Errorf("a prefix row shows an mccmnc: %v", rates[0])
+	}
+	wantRates := "prefix,mccmnc,price\n49,,0.05\n,26201,0.04\n,26202,0.045\n"
+	if got := getCSV("/v1/tenants/acme/rates"); got != wantRates {
+		t.Fatalf("rates with network rows as CSV: %q, want %q", got, wantRates)
+	}
+	// What the JSON GET gives, PUT takes back.
+	back, _ := json.Marshal(rates)
+	if st, m := c.do("PUT", "/v1/tenants/acme/rates", admin, string(back)); st != 200 || getCSV("/v1/tenants/acme/rates") != wantRates {
+		t.Fatalf("PUT of the JSON GET's rates: %d %v", st, m)
+	}
+	// What the CSV GET gives, PUT takes back.
+	if st, m := c.do("PUT", "/v1/tenants/acme/rates", admin, wantRates, csvHdr...); st != 200 || m["rates"] != 3.0 || getCSV("/v1/tenants/acme/rates") != wantRates {
+		t.Fatalf("PUT of the CSV GET's rates: %d %v", st, m)
+	}
+
+	// CSV costs and routes in the three-column form, any case and quoting.
+	if st, m := c.do("PUT", "/v1/suppliers/sup1/costs", admin, "\ufeffPrefix, MCCMNC, Cost\r\n49,,0.02\r\n\"\",\"26201\", 0.015\r\n", csvHdr...); st != 200 || m["costs"] != 2.0 {
+		t.Fatalf("PUT costs CSV with a network row: %d %v", st, m)
+	}
+	wantCosts := "prefix,mccmnc,cost\n49,,0.02\n,26201,0.015\n"
+	if got := getCSV("/v1/suppliers/sup1/costs"); got != wantCosts {
+		t.Fatalf("costs: %q, want %q", got, wantCosts)
+	}
+	st, m = c.do("GET", "/v1/suppliers/sup1/costs", admin, "")
+	if costs, _ := m["costs"].([]any); st != 200 || len(costs) != 2 || fmt.Sprint(costs[1]) != "map[cost:0.015 mccmnc:26201 prefix:]" {
+		t.Fatalf("costs as JSON: %d %v", st, m)
+	}
+	if st, m := c.do("PUT", "/v1/routes", admin, `[{"prefix":"49","suppliers":["sup1"]},{"mccmnc":"26201","suppliers":["sup1"]}]`); st != 200 || m["routes"] != 2.0 {
+		t.Fatalf("PUT routes with a network row: %d %v", st, m)
+	}
+	wantRoutes := "prefix,mccmnc,suppliers\n49,,sup1\n,26201,sup1\n"
+	if got := getCSV("/v1/routes"); got != wantRoutes {
+		t.Fatalf("routes: %q, want %q", got, wantRoutes)
+	}
+	st, m = c.do("GET", "/v1/routes", admin, "")
+	if routes, _ := m["routes"].([]any); st != 200 || len(routes) != 2 || fmt.Sprint(routes[1]) != "map[mccmnc:26201 prefix: suppliers:[sup1]]" {
+		t.Fatalf("routes as JSON: %d %v", st, m)
+	}
+	for path, body := range map[string]string{"/v1/suppliers/sup1/costs": wantCosts, "/v1/routes": wantRoutes} {
+		if st, m := c.do("PUT", path, admin, body, csvHdr...); st != 200 || getCSV(path) != body {
+			t.Errorf("PUT %s of its CSV GET: %d %v", path, st, m)
+		}
+	}
+
+	// Refused: both keys or neither, in JSON (the ledger's check) and in
+	// CSV (the line named); a network that is no MCC-MNC.
+	for _, tc := range []struct{ path, body, want string }{
+		{"/v1/tenants/acme/rates", `[{"prefix":"49","mccmnc":"26201","price":"0.05"}]`, "one or the other"},
+		{"/v1/tenants/acme/rates", `[{"price":"0.05"}]`, "a prefix or an mccmnc"},
+		{"/v1/tenants/acme/rates", `[{"mccmnc":"2620","price":"0.05"}]`, "2620"},
+		{"/v1/suppliers/sup1/costs", `[{"prefix":"49","mccmnc":"26201","cost":"0.01"}]`, "one or the other"},
+		{"/v1/suppliers/sup1/costs", `[{"mccmnc":"","cost":"0.01"}]`, "a prefix or an mccmnc"},
+		{"/v1/routes", `[{"prefix":"49","mccmnc":"26201","suppliers":["sup1"]}]`, "one or the other"},
+		{"/v1/routes", `[{"suppliers":["sup1"]}]`, "a prefix or an mccmnc"},
+	} {
+		st, m := c.do("PUT", tc.path, admin, tc.body)
+		if st != 400 || errCode(m) != "invalid_request" || !strings.Contains(errMessage(m), tc.want) {
+			t.Errorf("PUT %s %s: %d %v, want 400 naming %q", tc.path, tc.body, st, m, tc.want)
+		}
+	}
+	for _, tc := range []struct{ path, body, want string }{
+		{"/v1/tenants/acme/rates", "prefix,mccmnc,price\n49,,0.05\n49,26201,0.04\n", "line 3"},
+		{"/v1/tenants/acme/rates", "prefix,mccmnc,price\n,,0.05\n", "line 2"},
+		{"/v1/tenants/acme/rates", "prefix,mccmnc,price\n49,0.05\n", "line 2"},
+		{"/v1/tenants/acme/rates", "prefix,mccmnc,price\n,26201,abc\n", "line 2"},
+		{"/v1/tenants/acme/rates", "prefix,price,mccmnc\n49,0.05,\n", "line 1"},
+		{"/v1/tenants/acme/rates", "prefix,mccmnc,cost\n49,,0.05\n", "line 1"},
+		{"/v1/tenants/acme/rates", "prefix,mccmnc,price\n,2620x,0.05\n", "2620x"}, // the ledger's check
+		{"/v1/suppliers/sup1/costs", "prefix,mccmnc,cost\n\n49,26201,0.01\n", "line 3"},
+		{"/v1/routes", "prefix,mccmnc,suppliers\n,26201,\n", "line 2"},
+		{"/v1/routes", "prefix,mccmnc,suppliers\n4915,26201,sup1\n", "line 2"},
+	} {
+		st, m := c.do("PUT", tc.path, admin, tc.body, csvHdr...)
+		if st != 400 || errCode(m) != "invalid_request" || !strings.Contains(errMessage(m), tc.want) {
+			t.Errorf("PUT %s %q: %d %v, want 400 naming %s", tc.path, tc.body, st, m, tc.want)
+		}
+	}
+	if got := getCSV("/v1/tenants/acme/rates"); got != wantRates {
+		t.Errorf("refused PUTs changed the rates: %q", got)
+	}
+
+	// Back to prefixes only: the two-column CSV again.
+	if st, m := c.do("PUT", "/v1/tenants/acme/rates", admin, "prefix,price\n49,0.05\n", csvHdr...); st != 200 || getCSV("/v1/tenants/acme/rates") != "prefix,price\n49,0.05\n" {
+		t.Fatalf("rates without network rows: %d %v %q", st, m, getCSV("/v1/tenants/acme/rates"))
 	}
 }

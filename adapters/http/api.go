@@ -169,8 +169,9 @@ func (h *handler) topUp(w http.ResponseWriter, r *http.Request, _ string) error 
 	return nil
 }
 
-// setRates replaces a tenant's rate card: a JSON array, or with
-// Content-Type: text/csv a "prefix,price" header line and one line each.
+// setRates replaces a tenant's rate card: a JSON array of lines naming a
+// prefix or (mccmnc) a mobile network, or with Content-Type: text/csv the
+// CSV GET gives ("prefix,price" or "prefix,mccmnc,price", readDeckCSV).
 func (h *handler) setRates(w http.ResponseWriter, r *http.Request, _ string) error {
 	var rates []events.Rate
 	if sendsCSV(r) {
@@ -180,11 +181,12 @@ func (h *handler) setRates(w http.ResponseWriter, r *http.Request, _ string) err
 		}
 		rates = make([]events.Rate, len(lines))
 		for i, l := range lines {
-			rates[i] = events.Rate{Prefix: l.Prefix, Price: l.Value}
+			rates[i] = events.Rate{Prefix: l.Prefix, MCCMNC: l.MCCMNC, Price: l.Value}
 		}
 	} else {
 		var req []struct {
 			Prefix *string `json:"prefix"`
+			MCCMNC string  `json:"mccmnc"`
 			Price  Amount  `json:"price"`
 		}
 		if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
@@ -192,10 +194,10 @@ func (h *handler) setRates(w http.ResponseWriter, r *http.Request, _ string) err
 		}
 		rates = make([]events.Rate, len(req))
 		for i, l := range req {
-			if l.Prefix == nil || !l.Price.set {
-				return errorf(http.StatusBadRequest, "invalid_request", "rate %d: prefix and price are required", i)
+			if !deckKeyGiven(l.Prefix, l.MCCMNC) || !l.Price.set {
+				return errorf(http.StatusBadRequest, "invalid_request", "rate %d: a prefix or an mccmnc, and a price, are required", i)
 			}
-			rates[i] = events.Rate{Prefix: *l.Prefix, Price: l.Price.Decimal}
+			rates[i] = events.Rate{Prefix: deref(l.Prefix), MCCMNC: l.MCCMNC, Price: l.Price.Decimal}
 		}
 	}
 	id := r.PathValue("id")
@@ -204,6 +206,19 @@ func (h *handler) setRates(w http.ResponseWriter, r *http.Request, _ string) err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenant_id": id, "rates": len(rates)})
 	return nil
+}
+
+// deckKeyGiven tells whether a JSON deck line names where it applies: a
+// prefix (even "", which the ledger refuses with its own words) or a
+// network. One naming both is the ledger's to refuse.
+func deckKeyGiven(prefix *string, mccmnc string) bool { return prefix != nil || mccmnc != "" }
+
+// deref is *p, or "" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // setWebhook sets the URL a tenant's final DLRs are POSTed to and the
@@ -288,8 +303,9 @@ func (h *handler) createSupplier(w http.ResponseWriter, r *http.Request, _ strin
 	return nil
 }
 
-// setCosts replaces a supplier's cost card: a JSON array, or with
-// Content-Type: text/csv a "prefix,cost" header line and one line each.
+// setCosts replaces a supplier's cost card: a JSON array of lines naming a
+// prefix or (mccmnc) a mobile network, or with Content-Type: text/csv the
+// CSV GET gives ("prefix,cost" or "prefix,mccmnc,cost", readDeckCSV).
 func (h *handler) setCosts(w http.ResponseWriter, r *http.Request, _ string) error {
 	var costs []events.Cost
 	if sendsCSV(r) {
@@ -299,11 +315,12 @@ func (h *handler) setCosts(w http.ResponseWriter, r *http.Request, _ string) err
 		}
 		costs = make([]events.Cost, len(lines))
 		for i, l := range lines {
-			costs[i] = events.Cost{Prefix: l.Prefix, Cost: l.Value}
+			costs[i] = events.Cost{Prefix: l.Prefix, MCCMNC: l.MCCMNC, Cost: l.Value}
 		}
 	} else {
 		var req []struct {
 			Prefix *string `json:"prefix"`
+			MCCMNC string  `json:"mccmnc"`
 			Cost   Amount  `json:"cost"`
 		}
 		if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
@@ -311,10 +328,10 @@ func (h *handler) setCosts(w http.ResponseWriter, r *http.Request, _ string) err
 		}
 		costs = make([]events.Cost, len(req))
 		for i, l := range req {
-			if l.Prefix == nil || !l.Cost.set {
-				return errorf(http.StatusBadRequest, "invalid_request", "cost %d: prefix and cost are required", i)
+			if !deckKeyGiven(l.Prefix, l.MCCMNC) || !l.Cost.set {
+				return errorf(http.StatusBadRequest, "invalid_request", "cost %d: a prefix or an mccmnc, and a cost, are required", i)
 			}
-			costs[i] = events.Cost{Prefix: *l.Prefix, Cost: l.Cost.Decimal}
+			costs[i] = events.Cost{Prefix: deref(l.Prefix), MCCMNC: l.MCCMNC, Cost: l.Cost.Decimal}
 		}
 	}
 	id := r.PathValue("id")
@@ -325,9 +342,11 @@ func (h *handler) setCosts(w http.ResponseWriter, r *http.Request, _ string) err
 	return nil
 }
 
-// setRoutes replaces the route table: a JSON array, or with Content-Type:
-// text/csv the CSV GET /v1/routes gives (a "prefix,suppliers" header line,
-// then "prefix,sup1 sup2" lines, the suppliers in preference order).
+// setRoutes replaces the route table: a JSON array of lines naming a
+// prefix or (mccmnc) a mobile network, or with Content-Type: text/csv the
+// CSV GET /v1/routes gives ("prefix,suppliers" or
+// "prefix,mccmnc,suppliers", the suppliers in preference order separated
+// by spaces).
 func (h *handler) setRoutes(w http.ResponseWriter, r *http.Request, _ string) error {
 	var routes []events.Route
 	if sendsCSV(r) {
@@ -338,6 +357,7 @@ func (h *handler) setRoutes(w http.ResponseWriter, r *http.Request, _ string) er
 	} else {
 		var req []struct {
 			Prefix    *string  `json:"prefix"`
+			MCCMNC    string   `json:"mccmnc"`
 			Suppliers []string `json:"suppliers"`
 		}
 		if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
@@ -345,10 +365,10 @@ func (h *handler) setRoutes(w http.ResponseWriter, r *http.Request, _ string) er
 		}
 		routes = make([]events.Route, len(req))
 		for i, l := range req {
-			if l.Prefix == nil || len(l.Suppliers) == 0 {
-				return errorf(http.StatusBadRequest, "invalid_request", "route %d: prefix and suppliers are required", i)
+			if !deckKeyGiven(l.Prefix, l.MCCMNC) || len(l.Suppliers) == 0 {
+				return errorf(http.StatusBadRequest, "invalid_request", "route %d: a prefix or an mccmnc, and suppliers, are required", i)
 			}
-			routes[i] = events.Route{Prefix: *l.Prefix, Suppliers: l.Suppliers}
+			routes[i] = events.Route{Prefix: deref(l.Prefix), MCCMNC: l.MCCMNC, Suppliers: l.Suppliers}
 		}
 	}
 	if err := h.svc.SetRoutes(r.Context(), routes); err != nil {

@@ -218,6 +218,7 @@ func newHandler(svc Ledger, opts Options) *handler {
 	h.routesList = append(h.routesList, h.keyAdminRoutes()...)
 	h.routesList = append(h.routesList, h.supplierAdminRoutes()...)
 	h.routesList = append(h.routesList, h.bindAdminRoutes()...)
+	h.routesList = append(h.routesList, h.numberingAdminRoutes()...)
 	for _, rt := range h.routesList {
 		h.mux.Handle(rt.Method+" "+rt.Path, h.wrap(rt))
 	}

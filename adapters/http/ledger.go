@@ -38,10 +38,12 @@ type Ledger interface {
 	SetCosts(ctx context.Context, supplierID string, costs []events.Cost) error
 	SetRoutes(ctx context.Context, routes []events.Route) error
 
-	// Administration (admin_tenants.go, admin_keys.go, admin_suppliers.go).
+	// Administration (admin_tenants.go, admin_keys.go, admin_suppliers.go,
+	// admin_numbering.go).
 	tenantAdmin
 	keyAdmin
 	supplierAdmin
+	numberingAdmin
 
 	// Probes and metrics.
 	Ready() bool

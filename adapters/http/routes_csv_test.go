@@ -77,6 +77,10 @@ func TestRoutesPutCSV(t *testing.T) {
 		{"prefix,suppliers\n49,sup1\n\n\n4915,x\"y\n", "line 5"},
 		{"prefix,suppliers\n49,sup1 ghost\n", `unknown supplier "ghost"`}, // the ledger's check
 		{"prefix,suppliers\n4x,sup1\n", "routes"},
+		{"prefix,mccmnc,suppliers\n49,26201,sup1\n", "line 2"}, // a prefix or a network, not both
+		{"prefix,mccmnc,suppliers\n,,sup1\n", "line 2"},
+		{"prefix,mccmnc,suppliers\n,26201\n", "line 2"},
+		{"prefix,mccmnc,suppliers\n,2620,sup1\n", "routes"},
 	} {
 		st, m := c.do("PUT", "/v1/routes", admin, tc.body, csvHdr...)
 		e, _ := m["error"].(map[string]any)
@@ -106,10 +110,10 @@ func TestRoutesPutCSV(t *testing.T) {
 	}
 }
 
-// FuzzRoutesCSV: PUT /v1/routes as CSV never fails the server: it answers
-// 200, 413, or a 400 invalid_request naming a line (or the ledger's own
-// check of the table); a table it takes, read back as CSV and put again,
-// is the same table.
+// FuzzRoutesCSV: PUT /v1/routes as CSV (either header form, prefix or
+// network rows) never fails the server: it answers 200, 413, or a 400
+// invalid_request naming a line (or the ledger's own check of the table);
+// a table it takes, read back as CSV and put again, is the same table.
 func FuzzRoutesCSV(f *testing.F) {
 	for _, s := range []string{
 		"prefix,suppliers\n49,sup1\n", "prefix,suppliers\n49,sup1 sup2\n4915,sup2\n", "prefix,suppliers\r\n49,sup1\r\n",
@@ -118,6 +122,9 @@ func FuzzRoutesCSV(f *testing.F) {
 		"prefix,suppliers\n49,\n", "prefix,suppliers\n49,\"sup1\n", "prefix,suppliers\n\n\n49,sup1\n",
 		"prefix,suppliers\n49,ghost\n", "prefix,suppliers\n49,sup1\n49,sup2\n", "prefix,suppliers\n4x,sup1\n",
 		"prefix,suppliers\n49,sup1\tsup2\n", "prefix,price\n49,sup1\n",
+		"prefix,mccmnc,suppliers\n49,,sup1\n,26201,sup2 sup1\n", "Prefix, MCCMNC, Suppliers\n,\"310410\",sup2\n",
+		"prefix,mccmnc,suppliers\n49,26201,sup1\n", "prefix,mccmnc,suppliers\n,,sup1\n", "prefix,mccmnc,suppliers\n,2620,sup1\n",
+		"prefix,mccmnc,suppliers\n,26201,sup1\n,26201,sup2\n",
 	} {
 		f.Add(s)
 	}

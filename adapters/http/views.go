@@ -10,17 +10,19 @@ import (
 
 // A message as its tenant sees it (API key) and as an operator sees it
 // (admin token). The tenant's view has no supplier identity and no supplier
-// cost: the supplier, its message id, the route prefix and the cost are
-// left out of GET /v1/messages/{id}, and each event of GET …/events keeps
-// only the members of its type's allow-list below (a type not listed keeps
-// none): every event stays in the list, with its type, version, position
-// and recorded_at, so that the trail's shape (attempts, failovers, the
-// final outcome) is the tenant's to read, never whom it went through or
-// what it cost us. The admin view is the whole message with the margin.
+// cost: the supplier, its message id, the route (prefix or network) and
+// the cost are left out of GET /v1/messages/{id}, and each event of GET
+// …/events keeps only the members of its type's allow-list below (a type
+// not listed keeps none): every event stays in the list, with its type,
+// version, position and recorded_at, so that the trail's shape (attempts,
+// failovers, the final outcome) is the tenant's to read, never whom it
+// went through or what it cost us. Its destination's network (mccmnc,
+// country, operator) is its own to see; the route's network is not. The
+// admin view is the whole message with the margin.
 
 // tenantMessage is the tenant's view of a message.
 func tenantMessage(v ledger.MessageView) ledger.MessageView {
-	v.Supplier, v.SupplierMessageID, v.RoutePrefix = "", "", ""
+	v.Supplier, v.SupplierMessageID, v.RoutePrefix, v.RouteMCCMNC = "", "", "", ""
 	v.Cost, v.CostCurrency = "", ""
 	return v
 }
@@ -50,7 +52,9 @@ var tenantEventFields = func() map[string]map[string]bool {
 	lists := map[string][]string{
 		events.TypeMessageAccepted: {"tenant_id", "channel", "from", "to", "text", "encoding", "parts", "rate_prefix",
 			"price_per_part", "price", "currency", "billing", "registered_delivery", "receipt_on_failure_only",
-			"tenant_reference", "expires_at", "send_at", "client_ref", "idempotency_key"},
+			"tenant_reference", "expires_at", "send_at", "client_ref", "idempotency_key",
+			// Its price's network row and the destination's network: its own.
+			"rate_mccmnc", "mccmnc", "country", "operator", "network_source"},
 		events.TypeRouteSelected:        {"tier"},
 		events.TypeSubmittedToSupplier:  {"attempt"},
 		events.TypeSupplierAccepted:     {"attempt", "latency_ms"},

@@ -205,3 +205,64 @@ func TestAuthFailureLimits(t *testing.T) {
 		t.Fatalf("after the window: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// TestTenantViewShowsNetworkNotRoute: with a numbering plan and network
+// rows in every deck, a tenant's message and audit trail show its
+// destination's network (mccmnc, country, operator, how it was found) and
+// the network row its price came from (rate_mccmnc) — its own — but not
+// the network rows of the route or the costs (route_mccmnc, cost_mccmnc),
+// which the admin token sees.
+func TestTenantViewShowsNetworkNotRoute(t *testing.T) {
+	c, _ := start(t, httpapi.Options{})
+	acme, _ := setup(t, c)
+	csv := []string{"Content-Type", "text/csv"}
+	for _, put := range []struct{ path, body string }{
+		{"/v1/numbering", "prefix,mcc,mnc,country,operator\n4915,262,01,DE,Telekom\n"},
+		{"/v1/tenants/acme/rates", "prefix,mccmnc,price\n49,,0.05\n,26201,0.06\n"},
+		{"/v1/suppliers/sup1/costs", "prefix,mccmnc,cost\n49,,0.02\n,26201,0.015\n"},
+		{"/v1/routes", "prefix,mccmnc,suppliers\n49,,sup1\n,26201,sup1\n"},
+	} {
+		if st, m := c.do("PUT", put.path, admin, put.body, csv...); st != 200 {
+			t.Fatalf("PUT %s: %d %v", put.path, st, m)
+		}
+	}
+	if st, m := c.do("POST", "/v1/tenants/acme/topups", admin, `{"amount":"1.00","reference":"inv-1"}`); st != 201 {
+		t.Fatalf("top-up: %d %v", st, m)
+	}
+	st, m := c.do("POST", "/v1/messages", acme, `{"from":"ACME","to":"+4915112345678","text":"hello"}`)
+	if st != 202 {
+		t.Fatalf("send: %d %v", st, m)
+	}
+	id := m["message_id"].(string)
+
+	st, m = c.do("GET", "/v1/messages/"+id, acme, "")
+	if st != 200 || m["price"] != "0.06" || m["mccmnc"] != "26201" || m["country"] != "DE" || m["operator"] != "Telekom" {
+		t.Fatalf("tenant view: %d %v", st, m)
+	}
+	if _, ok := m["route_mccmnc"]; ok {
+		t.Errorf("tenant view shows route_mccmnc: %v", m)
+	}
+	status, raw := c.raw("GET", "/v1/messages/"+id+"/events", acme, "")
+	if status != 200 {
+		t.Fatalf("tenant events: %d %s", status, raw)
+	}
+	for _, want := range []string{`"rate_mccmnc":"26201"`, `"mccmnc":"26201"`, `"country":"DE"`, `"operator":"Telekom"`, `"network_source":"plan"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("tenant's audit trail lacks %s: %s", want, raw)
+		}
+	}
+	for _, secret := range []string{"route_mccmnc", "cost_mccmnc", "0.015"} {
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("tenant's audit trail shows %q: %s", secret, raw)
+		}
+	}
+
+	st, m = c.do("GET", "/v1/messages/"+id, admin, "")
+	if st != 200 || m["route_mccmnc"] != "26201" || m["mccmnc"] != "26201" {
+		t.Fatalf("admin view: %d %v", st, m)
+	}
+	status, raw = c.raw("GET", "/v1/messages/"+id+"/events", admin, "")
+	if status != 200 || !strings.Contains(string(raw), `"route_mccmnc":"26201"`) || !strings.Contains(string(raw), `"cost_mccmnc":"26201"`) {
+		t.Fatalf("admin events: %d %s", status, raw)
+	}
+}
