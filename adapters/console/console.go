@@ -129,7 +129,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /console/overview.json", c.signedIn(c.overviewJSON))
 	c.mux.HandleFunc("GET /console/charts/traffic.svg", c.signedIn(c.trafficChart))
 	c.mux.HandleFunc("GET /console/charts/health.svg", c.signedIn(c.healthChart))
-	for _, add := range []func(*http.ServeMux){c.tenantRoutes, c.supplierRoutes, c.messageRoutes, c.reportRoutes} {
+	for _, add := range []func(*http.ServeMux){c.tenantRoutes, c.supplierRoutes, c.networkRoutes, c.messageRoutes, c.reportRoutes} {
 		add(c.mux)
 	}
 	c.mux.HandleFunc("/console/", c.signedIn(func(w http.ResponseWriter, r *http.Request, s *session) {
