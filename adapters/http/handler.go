@@ -216,6 +216,7 @@ func newHandler(svc Ledger, opts Options) *handler {
 	// routes and decks (admin_*.go).
 	h.routesList = append(h.routesList, h.tenantAdminRoutes()...)
 	h.routesList = append(h.routesList, h.keyAdminRoutes()...)
+	h.routesList = append(h.routesList, h.fxAdminRoutes()...)
 	h.routesList = append(h.routesList, h.supplierAdminRoutes()...)
 	h.routesList = append(h.routesList, h.bindAdminRoutes()...)
 	h.routesList = append(h.routesList, h.numberingAdminRoutes()...)

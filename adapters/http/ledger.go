@@ -42,6 +42,7 @@ type Ledger interface {
 	// admin_numbering.go).
 	tenantAdmin
 	keyAdmin
+	fxAdmin
 	supplierAdmin
 	numberingAdmin
 
