@@ -62,6 +62,7 @@ const (
 	// Networks.
 	TypeNumberingPlanChanged = "NumberingPlanChanged"
 	TypePortabilityChanged   = "PortabilityChanged"
+	TypeFXTableChanged       = "FXTableChanged"
 )
 
 // ---------------------------------------------------------------------------
@@ -274,6 +275,22 @@ type Route struct {
 	// Hours: the time of day the row applies ("08:00-20:00" UTC; empty:
 	// all day).
 	Hours string `json:"hours,omitempty"`
+}
+
+// FXRate is one line of the FX table: one unit of Currency is worth Rate
+// units of the base currency from From on.
+type FXRate struct {
+	Currency string          `json:"currency"`
+	Rate     decimal.Decimal `json:"rate"`
+	From     time.Time       `json:"from"`
+}
+
+// FXTableChanged replaces the whole FX table (domain/fx): supplier costs
+// are compared in Base at each decision's time, margins reported in it.
+type FXTableChanged struct {
+	Base  string    `json:"base"`
+	Rates []FXRate  `json:"rates"`
+	At    time.Time `json:"at"`
 }
 
 // NumberingRow is one range of the numbering plan: numbers starting with
@@ -566,6 +583,7 @@ func (CostCardChanged) EventType() string      { return TypeCostCardChanged }
 func (RouteTableChanged) EventType() string    { return TypeRouteTableChanged }
 func (NumberingPlanChanged) EventType() string { return TypeNumberingPlanChanged }
 func (PortabilityChanged) EventType() string   { return TypePortabilityChanged }
+func (FXTableChanged) EventType() string       { return TypeFXTableChanged }
 func (MessageAccepted) EventType() string      { return TypeMessageAccepted }
 func (RouteSelected) EventType() string        { return TypeRouteSelected }
 func (SubmittedToSupplier) EventType() string  { return TypeSubmittedToSupplier }

@@ -51,6 +51,7 @@ func samples() []Event {
 		ApiKeyRevoked{TenantID: "acme", KeyID: "k1", At: at},
 		AdjustmentRecorded{TenantID: "acme", Reference: "adj-1", Amount: amt.Neg(), Currency: "EUR", Reason: "refund", EntryID: msgID, At: at},
 		NumberingPlanChanged{Rows: []NumberingRow{{Prefix: "447700", MCCMNC: "23415", Country: "GB", Operator: "Vodafone UK"}}, At: at},
+		FXTableChanged{Base: "EUR", Rates: []FXRate{{Currency: "USD", Rate: amt, From: at}}, At: at},
 		PortabilityChanged{Numbers: "447700900123=23410 447700900124=23420", Count: 2, At: at},
 		JournalEntryRecorded{EntryID: msgID, Kind: "settlement", Currency: "EUR", Postings: []Posting{{"tenant:acme", amt}, {"revenue", amt.Neg()}}, MessageID: msgID, TenantID: "acme", At: at},
 	}

@@ -104,6 +104,7 @@ var registry = map[string]registration{
 	TypeAdjustmentRecorded:   reg[AdjustmentRecorded](1),
 	TypeNumberingPlanChanged: reg[NumberingPlanChanged](1),
 	TypePortabilityChanged:   reg[PortabilityChanged](1),
+	TypeFXTableChanged:       reg[FXTableChanged](1),
 }
 
 // Types returns every registered type name, sorted.

@@ -20,6 +20,7 @@ import (
 //   - supplier-<id>: SupplierCreated/Changed, CostCardChanged.
 //   - routes: RouteTableChanged.
 //   - numbering: NumberingPlanChanged, PortabilityChanged.
+//   - fx: FXTableChanged.
 //
 // Balances, CDRs and route health are projections of the global order.
 const (
@@ -28,6 +29,7 @@ const (
 	SupplierStreamPrefix = "supplier-"
 	RoutesStreamName     = "routes"
 	NumberingStreamName  = "numbering"
+	FXStreamName         = "fx"
 )
 
 // MessageStream names a message's stream.
@@ -87,6 +89,8 @@ func StreamOf(e Event) (stream string, ok bool) {
 		return RoutesStream(), true
 	case NumberingPlanChanged, PortabilityChanged:
 		return NumberingStreamName, true
+	case FXTableChanged:
+		return FXStreamName, true
 	case MessageAccepted:
 		return MessageStream(e.MessageID), true
 	case RouteSelected:

@@ -404,7 +404,7 @@ func (s *Service) SetCosts(ctx context.Context, supplierID string, costs []event
 	ns := *sp
 	ns.costs = rc
 	sups[supplierID] = &ns
-	if _, err := rebuildRouting(st.routes, sups); err != nil {
+	if _, err := rebuildRouting(st.routes, sups, st.fx, s.clock()); err != nil {
 		return invalid("costs", "%v", err)
 	}
 	_, err := s.appendConfig(ctx, events.SupplierStream(supplierID), eventstore.StreamExists, nil, events.CostCardChanged{
@@ -435,7 +435,7 @@ func (s *Service) SetRoutes(ctx context.Context, routes []events.Route) error {
 		}
 		rr[i] = routing.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: r.Suppliers, Weights: w, Hours: r.Hours}
 	}
-	if _, err := rebuildRouting(rr, st.suppliers); err != nil {
+	if _, err := rebuildRouting(rr, st.suppliers, st.fx, s.clock()); err != nil {
 		return invalid("routes", "%v", err)
 	}
 	_, err := s.appendConfig(ctx, events.RoutesStream(), eventstore.Any, nil, events.RouteTableChanged{Routes: routes, At: s.clock().UTC()})

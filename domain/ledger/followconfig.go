@@ -216,7 +216,7 @@ func (f *follower) supplierChanged(cur, orig *state, e events.SupplierChanged) *
 	}
 	sups := cloneMap(cur.suppliers)
 	sups[e.SupplierID] = &ns
-	snap, err := rebuildRouting(cur.routes, sups)
+	snap, err := rebuildRouting(cur.routes, sups, cur.fx, f.s.clock())
 	if err != nil {
 		f.s.log.Error("ledger: SupplierChanged not applied to routing", "supplier", e.SupplierID, "err", err)
 		return withSupplier(cur, orig, &ns)
@@ -241,7 +241,7 @@ func (f *follower) costCardChanged(cur, orig *state, e events.CostCardChanged) *
 	ns := *old
 	ns.costs = costs
 	sups[e.SupplierID] = &ns
-	snap, err := rebuildRouting(cur.routes, sups)
+	snap, err := rebuildRouting(cur.routes, sups, cur.fx, f.s.clock())
 	if err != nil {
 		f.s.log.Error("ledger: invalid CostCardChanged skipped", "supplier", e.SupplierID, "err", err)
 		return cur
@@ -263,7 +263,7 @@ func (f *follower) routeTableChanged(cur, orig *state, e events.RouteTableChange
 		}
 		routes[i] = routing.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: r.Suppliers, Weights: w, Hours: r.Hours}
 	}
-	snap, err := rebuildRouting(routes, cur.suppliers)
+	snap, err := rebuildRouting(routes, cur.suppliers, cur.fx, f.s.clock())
 	if err != nil {
 		f.s.log.Error("ledger: invalid RouteTableChanged skipped", "err", err)
 		return cur

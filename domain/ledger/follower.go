@@ -146,6 +146,8 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 		return f.numberingPlanChanged(cur, orig, e)
 	case events.PortabilityChanged:
 		return f.portabilityChanged(cur, orig, e)
+	case events.FXTableChanged:
+		return f.fxTableChanged(cur, orig, e)
 
 	// Money.
 	case events.TopUpRecorded:

@@ -7,6 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/fx"
 	"github.com/smsledger/smsledger/domain/money"
 	"github.com/smsledger/smsledger/domain/numbering"
 	"github.com/smsledger/smsledger/domain/pricing"
@@ -26,6 +27,10 @@ type state struct {
 	// none loaded; every network unknown) and when each was loaded.
 	numbering        *numbering.Tables
 	planAt, portedAt time.Time
+	// fx is the FX table in force (nil: none; every supplier then bills in
+	// one currency) and when it was loaded.
+	fx   *fx.Table
+	fxAt time.Time
 }
 
 func emptyState() *state {
@@ -88,10 +93,10 @@ type supplierSnap struct {
 	costs []routing.Cost
 }
 
-// rebuildRouting builds the routing snapshot from the route table and every
-// supplier's cost card.
-func rebuildRouting(routes []routing.Route, suppliers map[string]*supplierSnap) (*routing.Snapshot, error) {
-	in := routing.SnapshotInput{Routes: routes}
+// rebuildRouting builds the routing snapshot from the route table, every
+// supplier's cost card and the FX table (nil: none) at time at.
+func rebuildRouting(routes []routing.Route, suppliers map[string]*supplierSnap, fxt *fx.Table, at time.Time) (*routing.Snapshot, error) {
+	in := routing.SnapshotInput{Routes: routes, FX: fxt, At: at}
 	for id, sp := range suppliers {
 		if sp.costs == nil {
 			continue

@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/smsledger/smsledger/domain/money"
@@ -208,6 +209,9 @@ func (s *Snapshot) DecideAt(destination string, net numbering.Code, tier Tier, h
 		} else {
 			c.Excluded = ExcludedNoCost
 		}
+		if c.Excluded == Eligible && s.fx != nil && sup.currency != s.fx.Base() {
+			c.costBase = s.toBase(c.CostPerPart, sup.currency, at)
+		}
 		if c.Excluded == Eligible {
 			switch {
 			case sup.disabled || !c.Health.Up:
@@ -309,4 +313,17 @@ func compare(tier Tier, a, b *Candidate) (bool, Reason) {
 		}
 	}
 	return a.SupplierID < b.SupplierID, ReasonTieBreak
+}
+
+// toBase converts a candidate's cost to the FX table's base at the
+// decision's time (the snapshot's build time for a decision without one);
+// a cost without a rate in force sorts after every other.
+func (s *Snapshot) toBase(cost money.Units, cur money.Currency, at time.Time) money.Units {
+	if at.IsZero() {
+		at = s.builtAt
+	}
+	if b, ok := s.fx.ToBase(cost, cur, at); ok {
+		return b
+	}
+	return math.MaxInt64
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/smsledger/smsledger/domain/fx"
 )
 
 func sharesSnapshot(t *testing.T, routes ...Route) *Snapshot {
@@ -169,5 +171,43 @@ func TestSharesAndHoursDoNotAllocate(t *testing.T) {
 	at := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	if n := testing.AllocsPerRun(200, func() { _, _ = s.DecideAt("447700900123", 0, Premium, nil, at) }); n != 0 {
 		t.Errorf("%v allocations per decision", n)
+	}
+}
+
+// With an FX table, economy routing compares costs in its base currency at
+// the decision's time: a USD supplier cheaper than a EUR one until the
+// rate that applies from day 2 makes it dearer.
+func TestEconomyComparesAtTheRateInForce(t *testing.T) {
+	day1 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	day2 := day1.Add(24 * time.Hour)
+	tab, err := fx.New("EUR", []fx.Rate{{Currency: "USD", Rate: d("0.90"), From: day1}, {Currency: "USD", Rate: d("1.20"), From: day2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSnapshot(SnapshotInput{
+		Routes: []Route{{Prefix: "44", Suppliers: []string{"eur", "usd"}}},
+		CostCards: []CostCard{
+			{SupplierID: "eur", Currency: "EUR", Costs: []Cost{{Prefix: "44", Cost: d("0.010")}}},
+			{SupplierID: "usd", Currency: "USD", Costs: []Cost{{Prefix: "44", Cost: d("0.011")}}}, // 0.0099 then 0.0132 EUR
+		},
+		FX: tab, At: day1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{{day1.Add(time.Hour), "usd"}, {day2.Add(time.Hour), "eur"}, {time.Time{}, "usd"}} {
+		dec, err := s.DecideAt("447700900123", 0, Economy, nil, tc.at)
+		if err != nil || dec.Winner().SupplierID != tc.want {
+			t.Errorf("at %v: %s %v, want %s", tc.at, dec.Winner().SupplierID, err, tc.want)
+		}
+		if w := dec.Winner(); w.SupplierID == "usd" && (w.Currency != "USD" || w.CostPerPart.String() != "0.011") {
+			t.Errorf("the cost stays in the supplier's currency: %+v", w)
+		}
+	}
+	if _, err := NewSnapshot(SnapshotInput{FX: tab, CostCards: []CostCard{{SupplierID: "gbp", Currency: "GBP"}}}); !errors.Is(err, ErrInvalidCostCard) {
+		t.Errorf("a currency without a rate: %v", err)
 	}
 }

@@ -3,8 +3,10 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/smsledger/smsledger/domain/fx"
 	"github.com/smsledger/smsledger/domain/money"
 	"github.com/smsledger/smsledger/domain/numbering"
 	"github.com/smsledger/smsledger/domain/prefix"
@@ -75,6 +77,12 @@ type SnapshotInput struct {
 	// every supplier has the same currency both may be left empty.
 	BaseCurrency money.Currency
 	FXToBase     map[money.Currency]decimal.Decimal
+	// FX, when set, replaces BaseCurrency and FXToBase: costs are compared
+	// in its base currency at the rates in force at each decision's time
+	// (At for a decision without a time). Every supplier currency must have
+	// a rate in it.
+	FX *fx.Table
+	At time.Time
 }
 
 // supplierCost is what a cost card stores per prefix: the cost in the
@@ -112,6 +120,8 @@ type routeGroup struct {
 // Snapshot is an immutable route table with cost cards. Build one with
 // NewSnapshot; share it freely between goroutines.
 type Snapshot struct {
+	fx        *fx.Table // nil: costs compared as converted at build
+	builtAt   time.Time
 	routes    *prefix.Table[int32] // index into groups
 	netRoutes map[numbering.Code]int32
 	groups    []routeGroup
@@ -121,7 +131,10 @@ type Snapshot struct {
 
 // NewSnapshot validates the input and builds the lookup tables.
 func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
-	s := &Snapshot{}
+	s := &Snapshot{fx: in.FX, builtAt: in.At}
+	if in.FX != nil {
+		in.BaseCurrency, in.FXToBase = in.FX.Base(), nil
+	}
 	index := make(map[string]int32, len(in.CostCards))
 	intern := func(id string) int32 {
 		if i, ok := index[id]; ok {
@@ -143,7 +156,12 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 			return nil, fmt.Errorf("cost card for %s: currency %q: %w", cc.SupplierID, cc.Currency, ErrInvalidCostCard)
 		}
 		rate := decimal.NewFromInt(1)
-		if cc.Currency != in.BaseCurrency && in.BaseCurrency != "" {
+		if in.FX != nil {
+			if !in.FX.Has(cc.Currency) {
+				return nil, fmt.Errorf("cost card for %s in %s: no fx rate to %s: %w",
+					cc.SupplierID, cc.Currency, in.FX.Base(), ErrInvalidCostCard)
+			}
+		} else if cc.Currency != in.BaseCurrency && in.BaseCurrency != "" {
 			r, ok := in.FXToBase[cc.Currency]
 			if !ok || !r.IsPositive() {
 				return nil, fmt.Errorf("cost card for %s in %s: no rate to %s: %w",
