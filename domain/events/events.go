@@ -63,6 +63,10 @@ const (
 	TypeNumberingPlanChanged = "NumberingPlanChanged"
 	TypePortabilityChanged   = "PortabilityChanged"
 	TypeFXTableChanged       = "FXTableChanged"
+	// Mobile-originated (MO) messages.
+	TypeTenantNumbersChanged = "TenantNumbersChanged"
+	TypeMOReceived           = "MOReceived"
+	TypeMOForwarded          = "MOForwarded"
 )
 
 // ---------------------------------------------------------------------------
@@ -85,9 +89,12 @@ type TenantCreated struct {
 	// MaxBinds bounds the tenant's SMPP binds at once (0: no limit);
 	// AllowedIPs are the CIDRs its binds and API calls may come from
 	// (empty: any).
-	MaxBinds   int       `json:"max_binds,omitempty"`
-	AllowedIPs []string  `json:"allowed_ips,omitempty"`
-	At         time.Time `json:"at"`
+	MaxBinds   int      `json:"max_binds,omitempty"`
+	AllowedIPs []string `json:"allowed_ips,omitempty"`
+	// MOPrice is what the tenant pays for each mobile-originated message
+	// to one of its numbers (zero: MOs are free).
+	MOPrice decimal.Decimal `json:"mo_price,omitzero"`
+	At      time.Time       `json:"at"`
 }
 
 // TenantChanged replaces a tenant's settings (all but id and currency).
@@ -98,10 +105,12 @@ type TenantChanged struct {
 	TPSLimit    int             `json:"tps_limit"`
 	CreditLimit decimal.Decimal `json:"credit_limit"`
 	Tier        string          `json:"tier"`
-	// DefaultValidityS, MaxBinds and AllowedIPs as in TenantCreated.
-	DefaultValidityS int      `json:"default_validity_s,omitempty"`
-	MaxBinds         int      `json:"max_binds,omitempty"`
-	AllowedIPs       []string `json:"allowed_ips,omitempty"`
+	// DefaultValidityS, MaxBinds, AllowedIPs and MOPrice as in
+	// TenantCreated.
+	DefaultValidityS int             `json:"default_validity_s,omitempty"`
+	MaxBinds         int             `json:"max_binds,omitempty"`
+	AllowedIPs       []string        `json:"allowed_ips,omitempty"`
+	MOPrice          decimal.Decimal `json:"mo_price,omitzero"`
 	// Status is "active" (empty means active) or "suspended": a suspended
 	// tenant's new binds and API calls are refused and its open binds
 	// closed; its accepted messages still finish.
@@ -568,6 +577,52 @@ type SupplierCostBooked struct {
 	At           time.Time       `json:"at"`
 }
 
+// ---------------------------------------------------------------------------
+// Mobile-originated (MO) messages: a handset's message a supplier delivers
+// to one of a tenant's numbers.
+
+// TenantNumbersChanged replaces the numbers a tenant owns, which its MOs
+// are delivered for: E.164 MSISDNs as "+<digits>" and short codes as their
+// 3-8 digits, separated by single spaces (one string, as in
+// PortabilityChanged: decoded in one pass, ~15 bytes a number). A number
+// another tenant owns stays that tenant's (the first claim in the log
+// wins).
+type TenantNumbersChanged struct {
+	TenantID string    `json:"tenant_id"`
+	Numbers  string    `json:"numbers"`
+	Count    int       `json:"count"`
+	At       time.Time `json:"at"`
+}
+
+// MOReceived is the first event of an MO's stream (message-<id>, the id
+// ours): a supplier's deliver_sm that is not a receipt, for a number
+// TenantID owns, durable before the supplier's deliver_sm_resp. Price is
+// what the tenant was charged (its mo_price; the settlement journal entry
+// follows in the same append when it is not zero); Unbilled says the
+// tenant's available balance did not cover its mo_price, so the MO was
+// recorded and delivered free.
+type MOReceived struct {
+	MessageID  uuid.UUID       `json:"message_id"`
+	SupplierID string          `json:"supplier_id"`
+	TenantID   string          `json:"tenant_id"`
+	From       string          `json:"from"`
+	To         string          `json:"to"` // the tenant's number as owned: "+<digits>" or a short code
+	Text       string          `json:"text"`
+	Encoding   string          `json:"encoding"` // "gsm7" | "latin1" | "ucs2"
+	Price      decimal.Decimal `json:"price"`
+	Currency   string          `json:"currency"`
+	Unbilled   bool            `json:"unbilled,omitempty"`
+	At         time.Time       `json:"at"`
+}
+
+// MOForwarded records that the MO reached the tenant (its receiver bind
+// took the deliver_sm, or its webhook answered): it is not sent again.
+type MOForwarded struct {
+	MessageID uuid.UUID `json:"message_id"`
+	TenantID  string    `json:"tenant_id"`
+	At        time.Time `json:"at"`
+}
+
 // EventType implementations.
 func (TenantCreated) EventType() string        { return TypeTenantCreated }
 func (TenantChanged) EventType() string        { return TypeTenantChanged }
@@ -602,3 +657,6 @@ func (JournalEntryRecorded) EventType() string { return TypeJournalEntryRecorded
 func (SupplierCostBooked) EventType() string   { return TypeSupplierCostBooked }
 func (ApiKeyRevoked) EventType() string        { return TypeApiKeyRevoked }
 func (AdjustmentRecorded) EventType() string   { return TypeAdjustmentRecorded }
+func (TenantNumbersChanged) EventType() string { return TypeTenantNumbersChanged }
+func (MOReceived) EventType() string           { return TypeMOReceived }
+func (MOForwarded) EventType() string          { return TypeMOForwarded }

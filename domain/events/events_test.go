@@ -21,7 +21,7 @@ var (
 // samples has one populated value of every event type.
 func samples() []Event {
 	return []Event{
-		TenantCreated{TenantID: "acme", Name: "Acme", Currency: "EUR", Billing: "on_delivery", TPSLimit: 100, CreditLimit: amt, Tier: "premium", At: at},
+		TenantCreated{TenantID: "acme", Name: "Acme", Currency: "EUR", Billing: "on_delivery", TPSLimit: 100, CreditLimit: amt, Tier: "premium", MOPrice: amt, At: at},
 		TenantChanged{TenantID: "acme", Name: "Acme", Billing: "on_submit", TPSLimit: 50, CreditLimit: amt, Tier: "economy", At: at},
 		SmppCredentialsSet{TenantID: "acme", SystemID: "acme1", PasswordHash: "$argon2id$...", At: at},
 		ApiKeyIssued{TenantID: "acme", KeyID: "k1", KeyHash: "ab12", At: at},
@@ -53,6 +53,9 @@ func samples() []Event {
 		NumberingPlanChanged{Rows: []NumberingRow{{Prefix: "447700", MCCMNC: "23415", Country: "GB", Operator: "Vodafone UK"}}, At: at},
 		FXTableChanged{Base: "EUR", Rates: []FXRate{{Currency: "USD", Rate: amt, From: at}}, At: at},
 		PortabilityChanged{Numbers: "447700900123=23410 447700900124=23420", Count: 2, At: at},
+		TenantNumbersChanged{TenantID: "acme", Numbers: "+4915112345678 12345", Count: 2, At: at},
+		MOReceived{MessageID: msgID, SupplierID: "s1", TenantID: "acme", From: "4917600000001", To: "+4915112345678", Text: "STOP", Encoding: "gsm7", Price: amt, Currency: "EUR", At: at},
+		MOForwarded{MessageID: msgID, TenantID: "acme", At: at},
 		JournalEntryRecorded{EntryID: msgID, Kind: "settlement", Currency: "EUR", Postings: []Posting{{"tenant:acme", amt}, {"revenue", amt.Neg()}}, MessageID: msgID, TenantID: "acme", At: at},
 	}
 }
@@ -135,6 +138,9 @@ func TestStreams(t *testing.T) {
 		TypeNumberingPlanChanged: "numbering",
 		TypePortabilityChanged:   "numbering",
 		TypeSettled:              MessageStream(msgID),
+		TypeTenantNumbersChanged: "tenant-acme",
+		TypeMOReceived:           MessageStream(msgID),
+		TypeMOForwarded:          MessageStream(msgID),
 	}
 	for _, e := range samples() {
 		if w, ok := want[e.EventType()]; ok {

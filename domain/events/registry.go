@@ -105,6 +105,9 @@ var registry = map[string]registration{
 	TypeNumberingPlanChanged: reg[NumberingPlanChanged](1),
 	TypePortabilityChanged:   reg[PortabilityChanged](1),
 	TypeFXTableChanged:       reg[FXTableChanged](1),
+	TypeTenantNumbersChanged: reg[TenantNumbersChanged](1),
+	TypeMOReceived:           reg[MOReceived](1),
+	TypeMOForwarded:          reg[MOForwarded](1),
 }
 
 // Types returns every registered type name, sorted.

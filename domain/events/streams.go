@@ -11,12 +11,14 @@ import (
 //   - message-<uuid>: every event of one message — MessageAccepted,
 //     RouteSelected, Held, the supplier attempts and answers, failovers,
 //     DLRs, forwarding, expiry/failure, Settled/Released and the settlement
-//     JournalEntryRecorded. Audit reads one stream; the accept batch is
+//     JournalEntryRecorded; and for an MO (a message a handset sent to a
+//     tenant's number), MOReceived with its settlement JournalEntryRecorded,
+//     then MOForwarded. Audit reads one stream; the accept batch is
 //     appended with expected version "no stream", so messages never contend
 //     with each other.
 //   - tenant-<id>: TenantCreated/Changed, SmppCredentialsSet, ApiKeyIssued,
 //     TopUpRecorded with its JournalEntryRecorded, RateCardChanged,
-//     WebhookSet/WebhookRemoved.
+//     WebhookSet/WebhookRemoved, TenantNumbersChanged.
 //   - supplier-<id>: SupplierCreated/Changed, CostCardChanged.
 //   - routes: RouteTableChanged.
 //   - numbering: NumberingPlanChanged, PortabilityChanged.
@@ -91,6 +93,12 @@ func StreamOf(e Event) (stream string, ok bool) {
 		return NumberingStreamName, true
 	case FXTableChanged:
 		return FXStreamName, true
+	case TenantNumbersChanged:
+		return TenantStream(e.TenantID), true
+	case MOReceived:
+		return MessageStream(e.MessageID), true
+	case MOForwarded:
+		return MessageStream(e.MessageID), true
 	case MessageAccepted:
 		return MessageStream(e.MessageID), true
 	case RouteSelected:
