@@ -20,12 +20,15 @@ const (
 	ProjectorBalances    = "balances"
 	ProjectorCDRs        = "cdrs"
 	ProjectorRouteHealth = "route_health"
+	// ProjectorRouteHealthDestinations: route health per supplier ×
+	// network and supplier × route prefix (health.go).
+	ProjectorRouteHealthDestinations = "route_health_destinations"
 )
 
 func projectorNames() []string {
-	return []string{ProjectorBalances, ProjectorCDRs, ProjectorRouteHealth}
+	return []string{ProjectorBalances, ProjectorCDRs, ProjectorRouteHealth, ProjectorRouteHealthDestinations}
 }
 
 func newProjectors(schema string) []projector {
-	return []projector{&balances{}, newCDRs(), &routeHealth{}}
+	return []projector{&balances{}, newCDRs(), &routeHealth{}, &routeHealthDestinations{}}
 }
