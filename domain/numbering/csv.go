@@ -66,17 +66,18 @@ func ReadPortedCSV(r io.Reader, maxRows int) ([]PortedNumber, error) {
 	return out, err
 }
 
-// readCSV reads a header line equal to header (case and spaces aside),
-// then hands each record to row with its line number.
+// readCSV reads a header line equal to header (case, spaces and a UTF-8
+// byte-order mark aside), then hands each record to row with its line in
+// the file (blank lines are skipped but counted).
 func readCSV(r io.Reader, header string, maxRows int, row func(line int, rec []string) error) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	cr.ReuseRecord = true
-	for n := 1; ; n++ {
+	for n := 0; ; n++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
-			if n == 1 {
+			if n == 0 {
 				return fmt.Errorf("line 1: the header line %q is required: %w", header, ErrCSV)
 			}
 			return nil
@@ -86,26 +87,30 @@ func readCSV(r io.Reader, header string, maxRows int, row func(line int, rec []s
 			if errors.As(err, &pe) {
 				return fmt.Errorf("line %d: %v: %w", pe.Line, pe.Err, ErrCSV)
 			}
-			return fmt.Errorf("line %d: %w", n, err) // the reader's own error (e.g. a size limit)
+			return fmt.Errorf("line %d: %w", n+1, err) // the reader's own error (e.g. a size limit)
 		}
-		if n == 1 {
+		line, _ := cr.FieldPos(0)
+		if n == 0 {
 			got := make([]string, len(rec))
 			for i, f := range rec {
 				got[i] = strings.ToLower(strings.TrimSpace(f))
 			}
+			if len(got) > 0 {
+				got[0] = strings.TrimPrefix(got[0], "\ufeff")
+			}
 			if strings.Join(got, ",") != header {
-				return fmt.Errorf("line 1: header %q, want %q: %w", strings.Join(rec, ","), header, ErrCSV)
+				return fmt.Errorf("line %d: header %q, want %q: %w", line, strings.Join(rec, ","), header, ErrCSV)
 			}
 			continue
 		}
-		if n-1 > maxRows {
-			return fmt.Errorf("line %d: more than %d rows: %w", n, maxRows, ErrCSV)
+		if n > maxRows {
+			return fmt.Errorf("line %d: more than %d rows: %w", line, maxRows, ErrCSV)
 		}
 		for i := range rec {
 			rec[i] = strings.TrimSpace(rec[i])
 		}
-		if err := row(n, rec); err != nil {
-			return fmt.Errorf("line %d: %v: %w", n, err, ErrCSV)
+		if err := row(line, rec); err != nil {
+			return fmt.Errorf("line %d: %v: %w", line, err, ErrCSV)
 		}
 	}
 }

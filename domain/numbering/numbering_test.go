@@ -107,7 +107,7 @@ func TestPlanRefusesContradictions(t *testing.T) {
 }
 
 func TestReadCSV(t *testing.T) {
-	rows, err := numbering.ReadPlanCSV(strings.NewReader("Prefix, MCC, MNC, Country, Operator\n+49151,262,01,DE,Telekom\n49152,262,02,DE,\"Vodafone, GmbH\"\n"), 10)
+	rows, err := numbering.ReadPlanCSV(strings.NewReader("\ufeffPrefix, MCC, MNC, Country, Operator\n+49151,262,01,DE,Telekom\n49152,262,02,DE,\"Vodafone, GmbH\"\n"), 10)
 	if err != nil || len(rows) != 2 || rows[0].Prefix != "49151" || rows[1].Operator != "Vodafone, GmbH" {
 		t.Fatalf("plan: %+v %v", rows, err)
 	}
@@ -123,6 +123,7 @@ func TestReadCSV(t *testing.T) {
 		{numbering.PlanHeader + "\n49,262,01\n", "line 2"},
 		{numbering.PlanHeader + "\n1,262,01,,\n2,262,01,,\n3,262,01,,\n", "line 4"}, // over maxRows 2
 		{numbering.PlanHeader + "\n\"49,262,01,DE,T\n", "line 2"},
+		{numbering.PlanHeader + "\n49,262,01,DE,T\n\n\n49x,262,01,DE,T\n", "line 5"}, // blank lines counted
 	} {
 		_, err := numbering.ReadPlanCSV(strings.NewReader(tc.in), 2)
 		if !errors.Is(err, numbering.ErrCSV) || !strings.Contains(err.Error(), tc.line) {
