@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -232,6 +233,8 @@ type routeView struct {
 	Prefix    string   `json:"prefix"`
 	MCCMNC    string   `json:"mccmnc,omitempty"`
 	Suppliers []string `json:"suppliers"`
+	Weights   []int    `json:"weights,omitempty"`
+	Hours     string   `json:"hours,omitempty"`
 }
 
 // getRates: a tenant's rate card (JSON; CSV with Accept: text/csv, in
@@ -287,12 +290,12 @@ func (h *handler) getRoutes(w http.ResponseWriter, r *http.Request, _ string) er
 	routes := h.svc.Routes()
 	if wantsCSV(r) {
 		return writeDeckCSV(w, "suppliers", len(routes), func(i int) (string, string, string) {
-			return routes[i].Prefix, routes[i].MCCMNC, strings.Join(routes[i].Suppliers, " ")
+			return routes[i].Prefix, routes[i].MCCMNC, routeSuppliersText(routes[i])
 		})
 	}
 	out := make([]routeView, len(routes))
 	for i, l := range routes {
-		out[i] = routeView{Prefix: l.Prefix, MCCMNC: l.MCCMNC, Suppliers: l.Suppliers}
+		out[i] = routeView{Prefix: l.Prefix, MCCMNC: l.MCCMNC, Suppliers: l.Suppliers, Weights: weightsList(l.Weights), Hours: l.Hours}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"routes": out})
 	return nil
@@ -363,14 +366,18 @@ func parseCardCSV(rd io.Reader, value string) ([]cardLine, error) {
 func parseRoutesCSV(rd io.Reader) ([]events.Route, error) {
 	var out []events.Route
 	err := readDeckCSV(rd, "suppliers", func(prefix, mccmnc, raw string) error {
-		suppliers := strings.Fields(raw)
-		if len(suppliers) == 0 {
+		rt, err := parseRouteSuppliers(raw)
+		if err != nil {
+			return err
+		}
+		if len(rt.Suppliers) == 0 {
 			if mccmnc != "" {
 				return fmt.Errorf("no supplier for network %q", truncate(mccmnc))
 			}
 			return fmt.Errorf("no supplier for prefix %q", truncate(prefix))
 		}
-		out = append(out, events.Route{Prefix: prefix, MCCMNC: mccmnc, Suppliers: suppliers})
+		rt.Prefix, rt.MCCMNC = prefix, mccmnc
+		out = append(out, rt)
 		return nil
 	})
 	if err != nil {
@@ -472,4 +479,73 @@ func deckHeader(rec []string, value string) int {
 		return 3
 	}
 	return 0
+}
+
+// A route's suppliers field in CSV: the suppliers in preference order
+// separated by spaces, each with an optional ":weight" (its traffic share;
+// all or none of them), then an optional "@HH:MM-HH:MM" (the row's hours,
+// UTC) — "a:70 b:30 @08:00-20:00". routeSuppliersText writes it,
+// parseRouteSuppliers reads it back.
+func routeSuppliersText(r events.Route) string {
+	weights := strings.Fields(r.Weights)
+	parts := make([]string, 0, len(r.Suppliers)+1)
+	for i, s := range r.Suppliers {
+		if i < len(weights) {
+			s += ":" + weights[i]
+		}
+		parts = append(parts, s)
+	}
+	if r.Hours != "" {
+		parts = append(parts, "@"+r.Hours)
+	}
+	return strings.Join(parts, " ")
+}
+
+func parseRouteSuppliers(raw string) (events.Route, error) {
+	var rt events.Route
+	var weights []string
+	for _, f := range strings.Fields(raw) {
+		if h, ok := strings.CutPrefix(f, "@"); ok {
+			if rt.Hours != "" {
+				return rt, fmt.Errorf("hours given twice")
+			}
+			rt.Hours = h
+			continue
+		}
+		id, w, hasWeight := strings.Cut(f, ":")
+		if hasWeight {
+			if _, err := strconv.Atoi(w); err != nil {
+				return rt, fmt.Errorf("supplier %q: the weight after ':' must be an integer", truncate(f))
+			}
+			weights = append(weights, w)
+		}
+		rt.Suppliers = append(rt.Suppliers, id)
+	}
+	if len(weights) > 0 && len(weights) != len(rt.Suppliers) {
+		return rt, fmt.Errorf("weights for %d of %d suppliers: give all or none", len(weights), len(rt.Suppliers))
+	}
+	rt.Weights = strings.Join(weights, " ")
+	return rt, nil
+}
+
+// weightsText and weightsList convert a route's traffic shares between the
+// API's list and the event's "70 30".
+func weightsText(w []int) string {
+	parts := make([]string, len(w))
+	for i, n := range w {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, " ")
+}
+
+func weightsList(s string) []int {
+	var out []int
+	for _, f := range strings.Fields(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil // the ledger never keeps such a table
+		}
+		out = append(out, n)
+	}
+	return out
 }

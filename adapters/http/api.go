@@ -359,6 +359,8 @@ func (h *handler) setRoutes(w http.ResponseWriter, r *http.Request, _ string) er
 			Prefix    *string  `json:"prefix"`
 			MCCMNC    string   `json:"mccmnc"`
 			Suppliers []string `json:"suppliers"`
+			Weights   []int    `json:"weights"`
+			Hours     string   `json:"hours"`
 		}
 		if err := decode(w, r, MaxCardBodyBytes, &req); err != nil {
 			return err
@@ -368,7 +370,8 @@ func (h *handler) setRoutes(w http.ResponseWriter, r *http.Request, _ string) er
 			if !deckKeyGiven(l.Prefix, l.MCCMNC) || len(l.Suppliers) == 0 {
 				return errorf(http.StatusBadRequest, "invalid_request", "route %d: a prefix or an mccmnc, and suppliers, are required", i)
 			}
-			routes[i] = events.Route{Prefix: deref(l.Prefix), MCCMNC: l.MCCMNC, Suppliers: l.Suppliers}
+			routes[i] = events.Route{Prefix: deref(l.Prefix), MCCMNC: l.MCCMNC, Suppliers: l.Suppliers,
+				Weights: weightsText(l.Weights), Hours: l.Hours}
 		}
 	}
 	if err := h.svc.SetRoutes(r.Context(), routes); err != nil {

@@ -181,3 +181,56 @@ func authed(r *http.Request) *http.Request {
 	r.Header.Set("Content-Type", "application/json")
 	return r
 }
+
+// Traffic shares and hours on route rows: JSON weights and hours, CSV
+// "a:70 b:30 @08:00-20:00"; both read back as they were given and round
+// trip; bad ones are a 400.
+func TestRouteSharesAndHours(t *testing.T) {
+	c, _ := start(t, httpapi.Options{})
+	setup(t, c)
+	if st, m := c.do("POST", "/v1/suppliers", admin, `{"id":"sup2","name":"S","currency":"EUR","host":"127.0.0.1","port":2776,"system_id":"s","password":"p","binds":1,"tps_limit":100,"window":10}`); st != 201 {
+		t.Fatalf("supplier: %d %v", st, m)
+	}
+	if st, m := c.do("PUT", "/v1/suppliers/sup2/costs", admin, `[{"prefix":"49","cost":"0.02"}]`); st != 200 {
+		t.Fatalf("costs: %d %v", st, m)
+	}
+	if st, m := c.do("PUT", "/v1/routes", admin, `[{"prefix":"49","suppliers":["sup1","sup2"],"weights":[70,30]},{"prefix":"49","suppliers":["sup2"],"hours":"22:00-06:00"}]`); st != 200 {
+		t.Fatalf("routes: %d %v", st, m)
+	}
+	st, m := c.do("GET", "/v1/routes", admin, "")
+	routes, _ := m["routes"].([]any)
+	if st != 200 || len(routes) != 2 {
+		t.Fatalf("get: %d %v", st, m)
+	}
+	first := routes[0].(map[string]any)
+	if w, _ := first["weights"].([]any); len(w) != 2 || w[0] != float64(70) || first["hours"] != nil {
+		t.Errorf("first row: %v", first)
+	}
+	if second := routes[1].(map[string]any); second["hours"] != "22:00-06:00" || second["weights"] != nil {
+		t.Errorf("second row: %v", second)
+	}
+	st, raw := c.raw("GET", "/v1/routes", admin, "", "Accept", "text/csv")
+	want := "prefix,suppliers\n49,sup1:70 sup2:30\n49,sup2 @22:00-06:00\n"
+	if st != 200 || string(raw) != want {
+		t.Fatalf("csv: %d %q, want %q", st, raw, want)
+	}
+	if st, m := c.do("PUT", "/v1/routes", admin, string(raw), "Content-Type", "text/csv"); st != 200 {
+		t.Fatalf("the CSV back: %d %v", st, m)
+	}
+	if _, again := c.raw("GET", "/v1/routes", admin, "", "Accept", "text/csv"); string(again) != want {
+		t.Errorf("round trip: %q", again)
+	}
+	for _, body := range []string{
+		"prefix,suppliers\n49,sup1:70 sup2\n",
+		"prefix,suppliers\n49,sup1:x\n",
+		"prefix,suppliers\n49,sup1 @1-2\n",
+		"prefix,suppliers\n49,sup1 @08:00-20:00 @09:00-10:00\n",
+	} {
+		if st, m := c.do("PUT", "/v1/routes", admin, body, "Content-Type", "text/csv"); st != 400 {
+			t.Errorf("%q: %d %v, want 400", body, st, m)
+		}
+	}
+	if st, _ := c.do("PUT", "/v1/routes", admin, `[{"prefix":"49","suppliers":["sup1","sup2"],"weights":[100]}]`); st != 400 {
+		t.Errorf("weights for one of two suppliers: %d, want 400", st)
+	}
+}
