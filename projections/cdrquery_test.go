@@ -121,7 +121,9 @@ func TestCDRQueryFilters(t *testing.T) {
 		{"supplier", projections.CDRQuery{SupplierID: "sup2"}, func(m findMsg) bool { return m.supplier == "sup2" }},
 		{"status", projections.CDRQuery{Status: "accepted"}, func(m findMsg) bool { return m.supplier == "" }},
 		{"destination in a period", projections.CDRQuery{Destination: "4915112345678", From: msgs[1].at, To: msgs[5].at},
-			func(m findMsg) bool { return m.to == "4915112345678" && !m.at.Before(msgs[1].at) && m.at.Before(msgs[5].at) }},
+			func(m findMsg) bool {
+				return m.to == "4915112345678" && !m.at.Before(msgs[1].at) && m.at.Before(msgs[5].at)
+			}},
 		{"nothing", projections.CDRQuery{Destination: "4915112345678", ClientRef: "order-2"}, func(findMsg) bool { return false }},
 	}
 	for _, tc := range cases {
