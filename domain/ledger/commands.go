@@ -45,6 +45,9 @@ type TenantSpec struct {
 	// AllowedIPs are the CIDRs (or single addresses) the tenant's binds and
 	// API calls may come from (empty: any; at most MaxAllowedIPs).
 	AllowedIPs []string
+	// MOPrice is what each mobile-originated message to one of its numbers
+	// costs it (zero: free; mo.go).
+	MOPrice decimal.Decimal
 }
 
 // SupplierSpec is the configuration of a new supplier. Password is sealed
@@ -187,6 +190,9 @@ func (spec TenantSpec) validSettings() ([]netip.Prefix, error) {
 	if _, err := nonNegativeExact("credit_limit", spec.CreditLimit); err != nil {
 		return nil, err
 	}
+	if _, err := nonNegativeExact("mo_price", spec.MOPrice); err != nil {
+		return nil, err
+	}
 	if spec.DefaultValidityS < 0 || spec.DefaultValidityS > MaxValidityS {
 		return nil, invalid("default_validity_s", "must be 0 (the default) to %d", MaxValidityS)
 	}
@@ -210,7 +216,7 @@ func (s *Service) CreateTenant(ctx context.Context, spec TenantSpec) error {
 		TenantID: spec.ID, Name: spec.Name, Currency: spec.Currency, Billing: spec.Billing,
 		TPSLimit: spec.TPSLimit, CreditLimit: spec.CreditLimit, Tier: spec.Tier,
 		DefaultValidityS: spec.DefaultValidityS, MaxBinds: spec.MaxBinds, AllowedIPs: prefixStrings(allowed),
-		At: s.clock().UTC(),
+		MOPrice: spec.MOPrice, At: s.clock().UTC(),
 	})
 	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 		return fmt.Errorf("tenant %q: %w", spec.ID, ErrAlreadyExists)

@@ -71,7 +71,7 @@ func (f *follower) newTenant(e events.TenantCreated) (*tenantSnap, error) {
 		return nil, err
 	}
 	f.tallies[e.TenantID] = &tally{currency: cur, credit: credit}
-	return &tenantSnap{
+	t := &tenantSnap{
 		accept:   accept.Tenant{ID: e.TenantID, Billing: billing, Tier: tier, Rates: rc, Account: acct},
 		Name:     e.Name,
 		Currency: cur,
@@ -80,7 +80,9 @@ func (f *follower) newTenant(e events.TenantCreated) (*tenantSnap, error) {
 		// Out of range in a log written by another build: the default.
 		DefaultValidityS: clampValidity(e.DefaultValidityS, MaxValidityS),
 		Access:           accessOf(e.MaxBinds, e.AllowedIPs),
-	}, nil
+	}
+	t.setMOPrice(e.MOPrice, f.s.log)
+	return t, nil
 }
 
 // tenantChanged also moves the credit limit, in the tally and, live, on
@@ -103,6 +105,7 @@ func (f *follower) tenantChanged(cur, orig *state, e events.TenantChanged) *stat
 	nt.Name, nt.TPSLimit, nt.Credit = e.Name, e.TPSLimit, e.CreditLimit
 	nt.DefaultValidityS = clampValidity(e.DefaultValidityS, MaxValidityS)
 	nt.Access = accessOf(e.MaxBinds, e.AllowedIPs)
+	nt.setMOPrice(e.MOPrice, f.s.log)
 	nt.accept.Billing, nt.accept.Tier = billing, tier
 	// Anything but "suspended" (empty, "active") is active.
 	nt.Suspended = e.Status == TenantSuspended

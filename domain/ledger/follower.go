@@ -70,6 +70,7 @@ func (f *follower) applyBatch(batch []eventstore.RecordedEvent) {
 		next = f.apply(next, st, ev)
 		if id, ok := events.MessageIDFromStream(rec.Stream); ok {
 			f.s.work.apply(f.s, id, ev, rec)
+			f.s.mos.apply(f.s, ev, rec.Position, rec.Version) // MOs to forward (mo.go)
 		}
 		f.pos = rec.Position
 	}
@@ -146,6 +147,8 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 		return f.numberingPlanChanged(cur, orig, e)
 	case events.PortabilityChanged:
 		return f.portabilityChanged(cur, orig, e)
+	case events.TenantNumbersChanged:
+		return f.tenantNumbersChanged(cur, orig, e)
 	case events.FXTableChanged:
 		return f.fxTableChanged(cur, orig, e)
 
@@ -160,6 +163,8 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 		f.settled(cur, e)
 	case events.Released:
 		f.released(cur, e)
+	case events.MOReceived:
+		f.moCharged(cur, e)
 
 	// The idempotency index (idempotency.go).
 	case events.MessageAccepted:

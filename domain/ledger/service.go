@@ -139,6 +139,8 @@ type Service struct {
 
 	// work tracks unfinished messages from the log (recovery, pending DLRs).
 	work *tracker
+	// mos tracks the MOs their tenants have not had yet (mo.go).
+	mos *moTracker
 
 	outbox        chan uuid.UUID
 	outboxDropped atomic.Uint64
@@ -203,6 +205,7 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		topUps:    make(map[topUpKey]money.Units),
 		outbox:    make(chan uuid.UUID, opts.OutboxSize),
 		work:      newTracker(opts.UnfinishedMax),
+		mos:       newMOTracker(),
 		idem:      newIdempotency(opts.IdempotencyMax),
 		throttles: make(map[string]*throttle),
 	}

@@ -31,6 +31,9 @@ type state struct {
 	// one currency) and when it was loaded.
 	fx   *fx.Table
 	fxAt time.Time
+	// numbers maps the numbers tenants own to them, for MOs (nil: none;
+	// mo_numbers.go).
+	numbers *numberIndex
 }
 
 func emptyState() *state {
@@ -73,6 +76,12 @@ type tenantSnap struct {
 	// Suspended: its new binds and API calls are refused and its open
 	// binds closed (tenantadmin.go); its accepted messages still finish.
 	Suspended bool
+	// Numbers are the numbers it owns for MOs, sorted, separated by
+	// single spaces (mo_numbers.go); MOPrice is what an MO costs it, MOUnits
+	// the same in units (mo.go).
+	Numbers string
+	MOPrice decimal.Decimal
+	MOUnits money.Units
 }
 
 type smppCred struct {

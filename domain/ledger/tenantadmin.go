@@ -48,6 +48,7 @@ type TenantPatch struct {
 	MaxBinds         *int // 0: no limit
 	AllowedIPs       *[]string
 	Status           *string // "active" | "suspended"
+	MOPrice          *decimal.Decimal
 }
 
 // patchMu serialises PatchTenant's read-modify-write of a tenant's settings
@@ -80,9 +81,10 @@ func (s *Service) PatchTenant(ctx context.Context, id string, p TenantPatch) (Te
 	set(&next.DefaultValidityS, p.DefaultValidityS)
 	set(&next.MaxBinds, p.MaxBinds)
 	set(&next.AllowedIPs, p.AllowedIPs)
+	set(&next.MOPrice, p.MOPrice)
 	// The settings after the patch are checked as CreateTenant checks them.
 	allowed, err := TenantSpec{Billing: next.Billing, TPSLimit: next.TPSLimit, CreditLimit: next.CreditLimit, Tier: next.Tier,
-		DefaultValidityS: next.DefaultValidityS, MaxBinds: next.MaxBinds, AllowedIPs: next.AllowedIPs}.validSettings()
+		DefaultValidityS: next.DefaultValidityS, MaxBinds: next.MaxBinds, AllowedIPs: next.AllowedIPs, MOPrice: next.MOPrice}.validSettings()
 	if err != nil {
 		return TenantInfo{}, err
 	}
@@ -110,13 +112,15 @@ func tenantChangedOf(id string, t *tenantSnap) events.TenantChanged {
 		TenantID: id, Name: t.Name, Billing: string(t.accept.Billing), TPSLimit: t.TPSLimit,
 		CreditLimit: t.Credit, Tier: t.accept.Tier.String(), DefaultValidityS: t.DefaultValidityS,
 		MaxBinds: t.Access.MaxBinds, AllowedIPs: prefixStrings(t.Access.AllowedIPs), Status: statusOf(t),
+		MOPrice: t.MOPrice,
 	}
 }
 
 func sameSettings(a, b events.TenantChanged) bool {
 	return a.Name == b.Name && a.Billing == b.Billing && a.TPSLimit == b.TPSLimit &&
 		a.CreditLimit.Equal(b.CreditLimit) && a.Tier == b.Tier && a.DefaultValidityS == b.DefaultValidityS &&
-		a.MaxBinds == b.MaxBinds && slices.Equal(a.AllowedIPs, b.AllowedIPs) && a.Status == b.Status
+		a.MaxBinds == b.MaxBinds && slices.Equal(a.AllowedIPs, b.AllowedIPs) && a.Status == b.Status &&
+		a.MOPrice.Equal(b.MOPrice)
 }
 
 func statusOf(t *tenantSnap) string {
@@ -170,6 +174,7 @@ func (s *Service) ListTenants(after string, limit int) ([]TenantInfo, string) {
 			Tier: t.accept.Tier.String(), TPSLimit: t.TPSLimit, CreditLimit: t.Credit.String(),
 			SystemID: t.SystemID, DefaultValidityS: s.validityOf(t),
 			MaxBinds: t.Access.MaxBinds, AllowedIPs: prefixStrings(t.Access.AllowedIPs), Status: statusOf(t),
+			MOPrice: t.MOPrice.String(),
 		})
 	}
 	return out, next

@@ -30,6 +30,8 @@ type TenantInfo struct {
 	// Status is "active" or "suspended" (filled by TenantDetail and
 	// ListTenants; Tenant leaves it empty).
 	Status string
+	// MOPrice is what an MO to one of its numbers costs it (decimal).
+	MOPrice string
 }
 
 // SupplierInfo is a supplier's configuration. PasswordSealed opens with
@@ -117,6 +119,7 @@ func (s *Service) Tenant(id string) (TenantInfo, error) {
 		Tier: t.accept.Tier.String(), TPSLimit: t.TPSLimit, CreditLimit: t.Credit.String(),
 		SystemID: t.SystemID, Rates: t.Rates, DefaultValidityS: s.validityOf(t),
 		MaxBinds: t.Access.MaxBinds, AllowedIPs: prefixStrings(t.Access.AllowedIPs), Status: statusOf(t),
+		MOPrice: t.MOPrice.String(),
 	}, nil
 }
 
