@@ -70,6 +70,7 @@ type supplierLive struct {
 // string, shown as it is).
 type supplierCost struct {
 	Prefix string `json:"prefix"`
+	MCCMNC string `json:"mccmnc"` // a network row (Prefix empty)
 	Cost   string `json:"cost"`
 }
 
@@ -77,7 +78,10 @@ type supplierCost struct {
 // preference order.
 type routeLine struct {
 	Prefix    string   `json:"prefix"`
+	MCCMNC    string   `json:"mccmnc"` // a network row (Prefix empty)
 	Suppliers []string `json:"suppliers"`
+	Weights   []int    `json:"weights"` // traffic shares, one per supplier
+	Hours     string   `json:"hours"`   // UTC time of day the row applies
 }
 
 // supplierPath is the API path of supplier id (plus suffix).

@@ -75,6 +75,7 @@ type tenantBind struct {
 // tenantRate is one line of a tenant's rate deck.
 type tenantRate struct {
 	Prefix string `json:"prefix"`
+	MCCMNC string `json:"mccmnc"` // a network row (Prefix empty)
 	Price  string `json:"price"`
 }
 
