@@ -225,7 +225,8 @@ func TestSessionCookieAndCSRF(t *testing.T) {
 }
 
 func TestPagesAreSelfContained(t *testing.T) {
-	e := start(t, httpapi.Options{})
+	// Reports that answer without a database, so that the CDR page renders.
+	e := start(t, httpapi.Options{Reports: pagedReports{ids: []string{"m1"}}})
 	b := e.signedIn()
 	res, body := b.get("/console/")
 	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
