@@ -228,7 +228,7 @@ type SupplierHealthReport struct {
 	SupplierID    string              `json:"supplier_id"`
 	At            time.Time           `json:"at"`
 	WindowSeconds int64               `json:"window_seconds"`
-	Supplier      HealthFigures       `json:"supplier"`
+	Supplier      SupplierHealth      `json:"supplier"`
 	Networks      []DestinationHealth `json:"networks"`
 	Prefixes      []DestinationHealth `json:"prefixes"`
 }
@@ -239,6 +239,7 @@ type SupplierHealthReport struct {
 // HealthMinSamples answers are full and come last, then most answers).
 func SupplierHealthDetail(ctx context.Context, pool *pgxpool.Pool, supplierID string, at time.Time, window time.Duration, limit int) (SupplierHealthReport, error) {
 	rep := SupplierHealthReport{SupplierID: supplierID, At: at.UTC(), WindowSeconds: int64(window / time.Second),
+		Supplier: SupplierHealth{SupplierID: supplierID, Enabled: true}, // until the read model has it
 		Networks: []DestinationHealth{}, Prefixes: []DestinationHealth{}}
 	rep.Supplier.derive(nil)
 	all, err := RouteHealth(ctx, pool, at, window)
@@ -247,7 +248,7 @@ func SupplierHealthDetail(ctx context.Context, pool *pgxpool.Pool, supplierID st
 	}
 	for _, h := range all {
 		if h.SupplierID == supplierID {
-			rep.Supplier = h.HealthFigures
+			rep.Supplier = h
 		}
 	}
 	// The busiest destinations at most, so that the sort below is bounded

@@ -654,7 +654,10 @@ func (d *daemon) smppServer() supervise.Component {
 
 // feedHealth keeps the routing health snapshot fresh: a supplier with no
 // bind up is down; otherwise its score comes from the route-health read
-// model (submit success, delivery rate, latency over the last 15 minutes).
+// model (submit success, delivery rate, latency over the last 15 minutes),
+// and so do its scores per destination network and route prefix (those
+// with enough answers, the busiest routing.MaxDestinationHealth), which
+// routing prefers where they apply.
 func feedHealth(ctx context.Context, svc *ledger.Service, rel *relay.Relay, pool *pgxpool.Pool, log *slog.Logger, m *serveMetrics) {
 	const every = time.Second
 	tick := time.NewTicker(every)
@@ -663,7 +666,7 @@ func feedHealth(ctx context.Context, svc *ledger.Service, rel *relay.Relay, pool
 	for {
 		states := rel.Health()
 		qctx, cancel := context.WithTimeout(ctx, every)
-		scores, err := projections.HealthSnapshot(qctx, pool, time.Now(), 15*time.Minute, 0)
+		levels, err := projections.RouteHealthLevels(qctx, pool, time.Now(), 15*time.Minute)
 		cancel()
 		if err != nil && !warned && ctx.Err() == nil {
 			log.Warn("route health read model unavailable; routing uses bind state only", "err", err)
@@ -671,11 +674,13 @@ func feedHealth(ctx context.Context, svc *ledger.Service, rel *relay.Relay, pool
 		}
 		if err == nil {
 			for id, st := range states {
-				st.Score = scores.Of(id).Score
+				if h, ok := levels.Suppliers[id]; ok {
+					st.Score = h.Score
+				}
 				states[id] = st
 			}
 		}
-		svc.SetSupplierHealth(states)
+		svc.SetRouteHealth(states, levels.Destinations)
 		for id, st := range states {
 			score := float64(st.Score)
 			if !st.Up {
