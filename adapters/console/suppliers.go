@@ -113,7 +113,36 @@ type supplierPageData struct {
 	Costs     []supplierCost // the first supplierCostsShown lines
 	CostCount int
 	Billings  []string
+	// Networks is the supplier's health per destination network, worst
+	// first; NetworksNote says why there is none to show when the API
+	// could not tell (e.g. no reports on this server).
+	Networks     []networkHealth
+	NetworksNote string
 }
+
+// networkHealth is one network of GET /v1/suppliers/{id}/health: the
+// supplier's answers there over the API's window, its submit success and
+// delivery rate (permille) and the score routing gives it there.
+type networkHealth struct {
+	MCCMNC        string `json:"mccmnc"`
+	Accepted      int64  `json:"accepted"`
+	Rejected      int64  `json:"rejected"`
+	TimedOut      int64  `json:"timed_out"`
+	SubmitSuccess int    `json:"submit_success_permille"`
+	DeliveryRate  int    `json:"delivery_rate_permille"`
+	Score         int    `json:"score"`
+}
+
+// Answers is the number of submit answers (accepted, rejected or timed
+// out) the figures rest on.
+func (n networkHealth) Answers() int64 { return n.Accepted + n.Rejected + n.TimedOut }
+
+// SubmitPct and DeliveryPct are the permille ratios as percentages.
+func (n networkHealth) SubmitPct() string { return permillePct(n.SubmitSuccess) }
+
+func (n networkHealth) DeliveryPct() string { return permillePct(n.DeliveryRate) }
+
+func permillePct(p int) string { return fmt.Sprintf("%d.%d %%", p/10, p%10) }
 
 // supplierPage shows one supplier: its live state and health chart, the
 // forms that disable, enable and tune it, and its cost deck.
@@ -133,7 +162,22 @@ func (c *Console) supplierPage(w http.ResponseWriter, r *http.Request, s *sessio
 	}
 	d.CostCount = len(deck.Costs)
 	d.Costs = deck.Costs[:min(len(deck.Costs), supplierCostsShown)]
+	d.Networks, d.NetworksNote = c.supplierNetworks(r, s, id)
 	c.render(w, r, s, http.StatusOK, "supplier", "Supplier "+id, "suppliers", d)
+}
+
+// supplierNetworks reads a supplier's health per network from the API. The
+// page shows the rest of the supplier without it, so a failure (a server
+// without the health reports answers 503) becomes the note shown in its
+// place, in the API's words.
+func (c *Console) supplierNetworks(r *http.Request, s *session, id string) ([]networkHealth, string) {
+	var h struct {
+		Networks []networkHealth `json:"networks"`
+	}
+	if err := c.getJSON(r, s, supplierPath(id, "/health"), &h); err != nil {
+		return nil, "Health per network is not available: " + err.Error()
+	}
+	return h.Networks, ""
 }
 
 // supplierCreateReq is POST /v1/suppliers's body as the create form fills

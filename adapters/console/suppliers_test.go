@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -10,9 +11,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	httpapi "github.com/smsledger/smsledger/adapters/http"
 	"github.com/smsledger/smsledger/domain/ledger"
+	"github.com/smsledger/smsledger/projections"
 )
 
 // supplierStates is a fixed live state of the suppliers, as serve's relay
@@ -359,7 +362,7 @@ func TestRouteTableUploadAndDownload(t *testing.T) {
 	if want := `[{"prefix":"49","suppliers":["sup2","sup1"]},{"prefix":"4915","suppliers":["sup1"]}]`; st != http.StatusOK || string(got) != want {
 		t.Fatalf("GET /v1/routes after the upload: %d %s, want %s", st, got, want)
 	}
-	if got, want := supplierRow(t, page, "routes", "/console/suppliers/sup2"), "49 sup2 → sup1"; got != want {
+	if got, want := supplierRow(t, page, "routes", "/console/suppliers/sup2"), "49 sup2 → sup1 – all day"; got != want {
 		t.Errorf("route 49: %q, want %q", got, want)
 	}
 	res, body := b.get("/console/routes.csv")
@@ -385,4 +388,94 @@ func TestRouteTableUploadAndDownload(t *testing.T) {
 	}
 	page = supplierPost(t, b, "/console/routes", url.Values{}, []byte{}, "/console/routes")
 	supplierShows(t, page, "error", "line 1")
+}
+
+// networkReports answers GET /v1/suppliers/{id}/health with a fixed report
+// (the projections' type, as serve's reports give it); the API's other
+// reports are not used by the supplier page.
+type networkReports struct {
+	httpapi.Reports
+}
+
+func (networkReports) SupplierHealth(_ context.Context, id string, window time.Duration, _ int) (any, error) {
+	return projections.SupplierHealthReport{
+		SupplierID: id, At: time.Now().UTC(), WindowSeconds: int64(window / time.Second),
+		Supplier: projections.SupplierHealth{SupplierID: id, Enabled: true, HealthFigures: projections.HealthFigures{Accepted: 45, Rejected: 30, Score: 820}},
+		Networks: []projections.DestinationHealth{
+			{SupplierID: id, MCCMNC: "26201", HealthFigures: projections.HealthFigures{Accepted: 0, Rejected: 30, SubmitSuccess: 0, DeliveryRate: 1000, Score: 500}},
+			{SupplierID: id, MCCMNC: "26202", HealthFigures: projections.HealthFigures{Accepted: 40, TimedOut: 2, SubmitSuccess: 952, DeliveryRate: 875, Score: 905}},
+			{SupplierID: id, MCCMNC: "262001", HealthFigures: projections.HealthFigures{Accepted: 5, SubmitSuccess: 1000, DeliveryRate: 1000, Score: 1000}},
+		},
+		Prefixes: []projections.DestinationHealth{},
+	}, nil
+}
+
+// tableRows is the text of each body row of table tableID on page.
+func tableRows(t *testing.T, page, tableID string) []string {
+	t.Helper()
+	i := strings.Index(page, `id="`+tableID+`"`)
+	if i < 0 {
+		t.Fatalf("no table #%s on the page", tableID)
+	}
+	table := page[i:]
+	table = table[strings.Index(table, "<tbody>"):strings.Index(table, "</table>")]
+	var rows []string
+	for _, row := range strings.Split(table, "<tr>")[1:] {
+		rows = append(rows, supplierText(row))
+	}
+	return rows
+}
+
+// The supplier page shows its health per network under the chart as the
+// API has it (worst first); without the health reports, the API's word
+// for it in place of the table, and the rest of the page still there.
+func TestSupplierNetworkHealth(t *testing.T) {
+	e := start(t, httpapi.Options{Reports: networkReports{}})
+	supplierCreate(t, e, "sup1")
+	b := e.signedIn()
+	res, page := b.get("/console/suppliers/sup1")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET the supplier page: %d", res.StatusCode)
+	}
+	if strings.Index(page, `id="network-health"`) < strings.Index(page, `id="supplier-health-chart"`) {
+		t.Error("the network table is not under the health chart")
+	}
+	// What the API answers, row by row.
+	st, raw := supplierAPI(t, e, "GET", "/v1/suppliers/sup1/health", "", "", "")
+	var api struct {
+		Networks []struct {
+			MCCMNC   string `json:"mccmnc"`
+			Accepted int    `json:"accepted"`
+			Rejected int    `json:"rejected"`
+			TimedOut int    `json:"timed_out"`
+		} `json:"networks"`
+	}
+	if st != http.StatusOK || json.Unmarshal(raw, &api) != nil || len(api.Networks) != 3 {
+		t.Fatalf("the API's health of sup1: %d %s", st, raw)
+	}
+	rows := tableRows(t, page, "network-health")
+	want := []string{"26201 30 0.0 % 100.0 % 500", "26202 42 95.2 % 87.5 % 905", "262001 5 100.0 % 100.0 % 1000"}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Errorf("network rows:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+	for i, n := range api.Networks {
+		if i < len(rows) && !strings.HasPrefix(rows[i], fmt.Sprintf("%s %d ", n.MCCMNC, n.Accepted+n.Rejected+n.TimedOut)) {
+			t.Errorf("row %d %q is not the API's %+v", i, rows[i], n)
+		}
+	}
+
+	// A server without the health reports: the API's message instead.
+	e = start(t, httpapi.Options{})
+	supplierCreate(t, e, "sup1")
+	b = e.signedIn()
+	st, raw = supplierAPI(t, e, "GET", "/v1/suppliers/sup1/health", "", "", "")
+	msg := supplierAPIMessage(t, st, raw)
+	res, page = b.get("/console/suppliers/sup1")
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, `id="costs"`) {
+		t.Fatalf("the supplier page without health reports: %d", res.StatusCode)
+	}
+	note := regexp.MustCompile(`<p class="muted" id="network-health-note">([^<]*)</p>`).FindStringSubmatch(page)
+	if note == nil || !strings.Contains(html.UnescapeString(note[1]), msg) || strings.Contains(page, `id="network-health"`) {
+		t.Errorf("the note in place of the table: %q, want the API's %q", note, msg)
+	}
 }
