@@ -40,7 +40,8 @@ func (rr *recordingReports) CDRs(ctx context.Context, q httpapi.CDRQuery) (httpa
 	rr.mu.Lock()
 	rr.queries = append(rr.queries, q)
 	rr.mu.Unlock()
-	return httpapi.CDRPage{Columns: []string{"message_id", "tenant_id"}, Rows: [][]string{{"m1", q.TenantID}}}, nil
+	return httpapi.CDRPage{Columns: []string{"message_id", "tenant_id", "supplier_id", "cost", "price"},
+		Rows: [][]string{{"m1", q.TenantID, "sup1", "0.02", "0.05"}}}, nil
 }
 
 func (rr *recordingReports) last() httpapi.CDRQuery {
@@ -148,5 +149,29 @@ func TestReconcileInvoiceEndpoint(t *testing.T) {
 	big := "supplier_message_id,destination,parts,cost,date\n" + strings.Repeat("sm-1,4915112345678,1,0.02,2026-04-02\n", httpapi.MaxInvoiceBodyBytes/37+1)
 	if st, m := c.do("POST", path, admin, big, csv...); st != http.StatusRequestEntityTooLarge {
 		t.Errorf("an invoice over %d bytes: %d %v, want 413", httpapi.MaxInvoiceBodyBytes, st, m)
+	}
+}
+
+// A tenant's CDRs leave out whom its messages went through and what they
+// cost us, in JSON and CSV; the admin token gets every column.
+func TestTenantCDRsHideSupplierAndCost(t *testing.T) {
+	rr := &recordingReports{}
+	c, _ := start(t, httpapi.Options{Reports: rr})
+	acme, _ := setup(t, c)
+	st, m := c.do("GET", "/v1/cdrs", acme, "")
+	items, _ := m["items"].([]any)
+	if st != 200 || len(items) != 1 {
+		t.Fatalf("tenant: %d %v", st, m)
+	}
+	row := items[0].(map[string]any)
+	if _, ok := row["supplier_id"]; ok || row["cost"] != nil || row["price"] != "0.05" {
+		t.Errorf("a tenant's CDR: %v", row)
+	}
+	if st, raw := c.raw("GET", "/v1/cdrs", acme, "", "Accept", "text/csv"); st != 200 || string(raw) != "message_id,tenant_id,price\nm1,acme,0.05\n" {
+		t.Errorf("a tenant's CSV: %d %q", st, raw)
+	}
+	st, m = c.do("GET", "/v1/cdrs", admin, "")
+	if items, _ := m["items"].([]any); st != 200 || len(items) != 1 || items[0].(map[string]any)["supplier_id"] != "sup1" {
+		t.Errorf("admin: %d %v", st, m)
 	}
 }

@@ -220,7 +220,6 @@ func newHandler(svc Ledger, opts Options) *handler {
 	h.routesList = append(h.routesList, h.supplierAdminRoutes()...)
 	h.routesList = append(h.routesList, h.bindAdminRoutes()...)
 	h.routesList = append(h.routesList, h.numberingAdminRoutes()...)
-	h.routesList = append(h.routesList, h.healthAdminRoutes()...)
 	for _, rt := range h.routesList {
 		h.mux.Handle(rt.Method+" "+rt.Path, h.wrap(rt))
 	}
@@ -595,6 +594,9 @@ func (h *handler) cdrs(w http.ResponseWriter, r *http.Request, tenant string) er
 	page, err := rep.CDRs(r.Context(), q)
 	if err != nil {
 		return err
+	}
+	if tenant != "" {
+		page = tenantCDRPage(page)
 	}
 	if strings.Contains(r.Header.Get("Accept"), "text/csv") {
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")

@@ -108,3 +108,37 @@ func filterData(data json.RawMessage, allowed map[string]bool) json.RawMessage {
 	}
 	return b
 }
+
+// tenantHiddenCDRColumns are the CDR columns a tenant's key does not get:
+// whom its messages went through and what they cost us — as its message
+// view and audit trail hide them (D61).
+var tenantHiddenCDRColumns = map[string]bool{
+	"supplier_id": true, "supplier_message_id": true, "cost": true, "cost_currency": true, "cost_booked_at": true,
+}
+
+// tenantCDRPage is a CDR page without tenantHiddenCDRColumns.
+func tenantCDRPage(p CDRPage) CDRPage {
+	keep := make([]int, 0, len(p.Columns))
+	for i, c := range p.Columns {
+		if !tenantHiddenCDRColumns[c] {
+			keep = append(keep, i)
+		}
+	}
+	if len(keep) == len(p.Columns) {
+		return p
+	}
+	out := CDRPage{Columns: make([]string, len(keep)), Rows: make([][]string, len(p.Rows)), NextCursor: p.NextCursor}
+	for j, i := range keep {
+		out.Columns[j] = p.Columns[i]
+	}
+	for r, row := range p.Rows {
+		nr := make([]string, 0, len(keep))
+		for _, i := range keep {
+			if i < len(row) {
+				nr = append(nr, row[i])
+			}
+		}
+		out.Rows[r] = nr
+	}
+	return out
+}
