@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,7 +29,7 @@ func newCDRs() *cdrs { return &cdrs{partitions: map[string]bool{}} }
 func (*cdrs) name() string { return ProjectorCDRs }
 
 // stateOf is a message state as the CDR's state column holds it: the
-// column holds domain/message.State values, no others.
+// column holds domain/message.State values, and stateMOReceived for an MO.
 func stateOf(st message.State) *string { return sp(string(st)) }
 
 // Two states of a change that only the row can settle, for a change that
@@ -41,6 +42,17 @@ const (
 	// stateFailedOver: routed, unless the row is scheduled (a failover
 	// before the send time keeps the message scheduled).
 	stateFailedOver = "+failed_over"
+)
+
+// stateMOReceived is the state of every MO's row (direction "mo"): an MO
+// is final at its receipt; forwarded_at says when its tenant had it.
+const stateMOReceived = "received"
+
+// CDR directions: a message a tenant sent, or an MO a supplier delivered
+// to a tenant's number.
+const (
+	directionMT = "mt"
+	directionMO = "mo"
 )
 
 // routeSelected is the state a RouteSelected leaves: scheduled for a
@@ -72,6 +84,7 @@ func failedOver(ch *cdrChange) *string {
 type cdrChange struct {
 	id   uuid.UUID
 	acc  *events.MessageAccepted // set when the message was accepted in this batch
+	mo   *events.MOReceived      // set when the MO was received in this batch
 	last eventstore.Position     // the last event merged in (replay: when to write it)
 
 	routePrefix, supplierID, costCurrency, state, errText, smid, dlrStatus *string
@@ -179,6 +192,15 @@ func collectCDRs(evs []Event, get func(uuid.UUID) *cdrChange) error {
 		case events.DeliveryForwarded:
 			ch = get(e.MessageID)
 			ch.forwardedAt = tp(e.At)
+		case events.MOReceived:
+			ch = get(e.MessageID)
+			if ch.acc != nil || ch.mo != nil {
+				return fmt.Errorf("message %s received twice (position %d)", e.MessageID, evs[i].Position)
+			}
+			ch.mo = &e
+		case events.MOForwarded:
+			ch = get(e.MessageID)
+			ch.forwardedAt = tp(e.At)
 		}
 		if ch != nil {
 			ch.last = evs[i].Position
@@ -188,14 +210,14 @@ func collectCDRs(evs []Event, get func(uuid.UUID) *cdrChange) error {
 }
 
 // write inserts the CDRs of the changes that carry their MessageAccepted
-// and updates the others' rows.
+// (or MOReceived) and updates the others' rows.
 func (c *cdrs) write(ctx context.Context, tx pgx.Tx, schema string, order []*cdrChange) error {
 	if len(order) == 0 {
 		return nil
 	}
 	var inserts, updates []*cdrChange
 	for _, ch := range order {
-		if ch.acc != nil {
+		if ch.acc != nil || ch.mo != nil {
 			inserts = append(inserts, ch)
 		} else {
 			updates = append(updates, ch)
@@ -249,7 +271,7 @@ var cdrColumns = []string{
 	"parts", "encoding", "price_per_part", "price", "currency", "billing", "supplier_id", "attempts",
 	"cost", "cost_currency", "state", "error", "supplier_message_id", "dlr_status", "expires_at",
 	"routed_at", "submitted_at", "supplier_accepted_at", "dlr_at", "done_at", "final_at",
-	"settled_at", "released_at", "forwarded_at", "client_ref", "send_at", "cost_booked_at",
+	"settled_at", "released_at", "forwarded_at", "client_ref", "send_at", "cost_booked_at", "direction",
 }
 
 func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrChange) error {
@@ -260,6 +282,11 @@ func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 	rows := make([][]any, len(chs))
 	keys := make([][]any, len(chs))
 	for i, ch := range chs {
+		if ch.mo != nil {
+			rows[i], keys[i] = ch.moRow()
+			months[monthOf(ch.mo.At)] = true
+			continue
+		}
 		a := ch.acc
 		at := a.At.UTC()
 		months[monthOf(at)] = true
@@ -283,7 +310,7 @@ func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 			int32(a.Parts), a.Encoding, numeric(a.PricePerPart), numeric(a.Price), a.Currency, a.Billing, ch.supplierID, int32(ch.attempts),
 			cost, ch.costCurrency, *ch.state, ch.errText, ch.smid, ch.dlrStatus, expires,
 			ch.routedAt, ch.submittedAt, ch.supplierAcceptedAt, ch.dlrAt, ch.doneAt, ch.finalAt,
-			ch.settledAt, ch.releasedAt, ch.forwardedAt, clientRef, sendAt, ch.costBookedAt,
+			ch.settledAt, ch.releasedAt, ch.forwardedAt, clientRef, sendAt, ch.costBookedAt, directionMT,
 		}
 		keys[i] = []any{pgUUID(a.MessageID), at}
 	}
@@ -297,6 +324,29 @@ func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		return fmt.Errorf("copy CDRs: %w", err)
 	}
 	return nil
+}
+
+// moRow is an MO's CDR (cdrColumns) and its key: the handset as source,
+// the tenant's number (its digits) as destination, the supplier it came
+// from, one part at the tenant's mo_price settled at its receipt, a cost
+// of 0 (nothing is booked for the supplier), the state stateMOReceived
+// (final at once) and forwarded_at when its tenant had it.
+func (ch *cdrChange) moRow() (row, key []any) {
+	e := ch.mo
+	at := e.At.UTC()
+	var errText *string
+	if e.Unbilled {
+		errText = sp("unbilled: the available balance did not cover mo_price")
+	}
+	zero := decimal.Zero
+	row = []any{
+		pgUUID(e.MessageID), at, e.TenantID, "smpp", e.From, strings.TrimPrefix(e.To, "+"), "", nil,
+		int32(1), e.Encoding, numeric(e.Price), numeric(e.Price), e.Currency, "on_receipt", e.SupplierID, int32(0),
+		numeric(zero), e.Currency, stateMOReceived, errText, nil, nil, nil,
+		nil, nil, nil, nil, nil, &at,
+		&at, nil, ch.forwardedAt, nil, nil, nil, directionMO,
+	}
+	return row, []any{pgUUID(e.MessageID), at}
 }
 
 func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrChange) error {

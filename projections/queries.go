@@ -47,6 +47,9 @@ type CDR struct {
 	// scheduled delivery time (nil: at once).
 	ClientRef string     `json:"client_ref,omitempty"`
 	SendAt    *time.Time `json:"send_at,omitempty"`
+	// Direction is "mt" for a message the tenant sent, "mo" for a
+	// mobile-originated message to one of its numbers.
+	Direction string `json:"direction"`
 }
 
 // CDRQuery selects CDRs. TenantID empty means every tenant (admin); From
@@ -222,6 +225,7 @@ var cdrFields = []cdrField{
 	timeField("forwarded_at", func(c *CDR) **time.Time { return &c.ForwardedAt }),
 	textField("client_ref", "coalesce(client_ref, '')", func(c *CDR) *string { return &c.ClientRef }),
 	timeField("send_at", func(c *CDR) **time.Time { return &c.SendAt }),
+	textField("direction", "direction", func(c *CDR) *string { return &c.Direction }),
 }
 
 func textField(name, sql string, f func(*CDR) *string) cdrField {
