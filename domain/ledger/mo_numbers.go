@@ -14,9 +14,10 @@ package ledger
 // Bounds and memory: at most MaxTenantNumbers numbers per tenant and
 // MaxNumbers in all. The index keys a number by its digits packed in a
 // uint64 (length and value) and points at the tenant id the snapshot
-// already holds: about 40 bytes a number with the map's overhead, ~40 MB at
-// MaxNumbers; each tenant's list is kept as the event's one string (~15
-// bytes a number). The index is split in numberShards maps, copied on
+// already holds: about 83 bytes a number with the maps' overhead, ~83 MB at
+// MaxNumbers (BenchmarkNumberIndex; a lookup ~130 ns there, cache misses
+// in a map that size); each tenant's list is kept as the event's one
+// string (~15 bytes a number). The index is split in numberShards maps, copied on
 // write one shard at a time, so a change copies only the shards it touches
 // (all of them for a list of thousands: a replacement of the biggest lists
 // copies the whole index, ~100 ms at MaxNumbers; rare and off the hot path).
