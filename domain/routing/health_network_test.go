@@ -171,3 +171,30 @@ func TestDecideWithDestinationHealthDoesNotAllocate(t *testing.T) {
 		t.Errorf("OfOn allocates %v times", n)
 	}
 }
+
+// BenchmarkDecideWithDestinationHealth: deciding with a full snapshot of
+// MaxDestinationHealth network and prefix entries (the candidates found
+// on the network, on the prefix, or on neither), against a snapshot of
+// suppliers only.
+func BenchmarkDecideWithDestinationHealth(b *testing.B) {
+	s := testSnapshot(&testing.T{})
+	vodafone := mustCode(b, "23415")
+	dests := make([]DestinationHealth, 0, MaxDestinationHealth)
+	for i := 0; len(dests) < MaxDestinationHealth-2; i++ {
+		net, _ := numbering.ParseCode(fmt.Sprintf("%06d", 100000+i))
+		dests = append(dests, DestinationHealth{SupplierID: "a", Network: net, Score: 900, Samples: 100},
+			DestinationHealth{SupplierID: "b", Prefix: fmt.Sprint(1000 + i), Score: 900, Samples: 100})
+	}
+	dests = append(dests, DestinationHealth{SupplierID: "a", Network: vodafone, Score: 200, Samples: 100},
+		DestinationHealth{SupplierID: "b", Prefix: "447", Score: 800, Samples: 100})
+	for name, h := range map[string]*Health{"supplier-only": NewHealth(nil, 500), "100k-destinations": NewHealthOn(nil, dests, 500)} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.DecideAt("447700900123", vodafone, Premium, h, time.Time{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
