@@ -194,6 +194,8 @@ func (d *Driver) routeForwards(ctx context.Context) {
 		case id := <-d.toForward:
 			if w, ok := d.ledger.WorkOf(id); ok {
 				d.lanes.push(ctx, w.Message.TenantID, id, nil)
+			} else if mo, ok := d.moOf(id); ok {
+				d.lanes.push(ctx, mo.TenantID, id, nil)
 			}
 		}
 	}
@@ -218,8 +220,12 @@ const (
 // webhook) gave the DLR up for now.
 var errNotDelivered = errors.New("the tenant's channel gave up on the DLR for now")
 
-// forward sends the final DLR of a message to its tenant, once.
+// forward sends the final DLR of a message (or an MO, mo.go) to its
+// tenant, once.
 func (d *Driver) forward(ctx context.Context, id uuid.UUID) forwardResult {
+	if mo, ok := d.moOf(id); ok {
+		return d.forwardMO(ctx, mo)
+	}
 	if !d.loose.startForward(id) {
 		return forwardSkipped // another worker has it, or it was sent a moment ago
 	}
@@ -301,6 +307,7 @@ func (d *Driver) forwardPending(ctx context.Context) {
 			d.lanes.push(ctx, tenant, w.Message.ID, b)
 		}
 	}
+	d.pendingMOs(ctx, ready, b)
 	b.finish() // the hander's own count
 	t := time.NewTimer(forwardPassWait)
 	defer t.Stop()

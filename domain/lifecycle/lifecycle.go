@@ -73,6 +73,11 @@ type Ledger interface {
 	Expire(ctx context.Context, id uuid.UUID) (ledger.Transition, error)
 	ExpiryDue(now time.Time, max int) []uuid.UUID
 	SendDue(now time.Time, max int) []uuid.UUID
+
+	// MOs waiting for their tenants (mo.go).
+	MOOf(id uuid.UUID) (ledger.PendingMO, bool)
+	PendingMOs(limit int) []ledger.PendingMO
+	MOForwarded(ctx context.Context, id uuid.UUID) error
 }
 
 // AttemptKey names one attempt of a message at a supplier.
@@ -191,6 +196,9 @@ type Options struct {
 	// throughput comes from many in flight.
 	Workers  int
 	Observer Observer
+	// MOs forwards mobile-originated messages to their tenants, through
+	// the lanes of the final DLRs (mo.go); nil: MOs are not forwarded.
+	MOs MOSink
 }
 
 func (o *Options) setDefaults() {
