@@ -21,7 +21,12 @@
 //   - balances: tenant_balances (balance, held, credit limit, available);
 //   - cdrs: one row per message, monthly partitions created on demand;
 //   - route_health: suppliers and per-minute counters by supplier, from which
-//     RouteHealth computes rolling windows and the routing score.
+//     RouteHealth computes rolling windows and the routing score;
+//   - route_health_destinations: the same counters per supplier × mobile
+//     network and per supplier × route prefix (route_health_networks,
+//     route_health_prefixes; migrations/006), from each message's network
+//     and route kept in route_health_messages while it is open (72 h at
+//     most), for routing's health per destination.
 //
 // # Replay
 //

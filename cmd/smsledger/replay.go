@@ -115,6 +115,8 @@ func projectorOf(readModel string) string {
 		return projections.ProjectorBalances
 	case "cdrs":
 		return projections.ProjectorCDRs
+	case "route_health_destinations":
+		return projections.ProjectorRouteHealthDestinations
 	}
 	return projections.ProjectorRouteHealth
 }
