@@ -101,13 +101,28 @@ type DLR struct {
 	DoneAt    time.Time `json:"done_at"`
 }
 
-// Delivery is one DLR to push.
+// MO is the JSON body POSTed for one mobile-originated message: a
+// handset's message to one of the tenant's numbers. Type is always "mo"
+// (a DLR's body has no type); a receiver deduplicates by message_id, as
+// for DLRs.
+type MO struct {
+	Type       string    `json:"type"` // "mo"
+	MessageID  string    `json:"message_id"`
+	From       string    `json:"from"` // the handset
+	To         string    `json:"to"`   // the tenant's number
+	Text       string    `json:"text"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// Delivery is one DLR, or one MO, to push.
 type Delivery struct {
 	// Tenant names the queue the delivery waits in (default: the URL).
 	Tenant string
 	URL    string
 	Secret string
 	DLR    DLR
+	// MO, when set, is pushed instead of DLR (signed and retried alike).
+	MO *MO
 	// Done, if set, is called exactly once with the outcome, from a worker
 	// goroutine (so it may block briefly, e.g. to record the outcome),
 	// unless the sender stops first: then it gets ErrClosed.
@@ -303,14 +318,13 @@ func New(cfg Config) *Sender {
 // returns ErrQueueFull (the tenant's queue or the sender's is full) or
 // ErrClosed when it cannot take it.
 func (s *Sender) Enqueue(d Delivery) error {
-	if d.DLR.MessageID == "" || d.URL == "" {
+	key, body, err := d.payload()
+	if err != nil {
+		return err
+	}
+	if key == "" || d.URL == "" {
 		return errors.New("webhook: delivery without message id or URL")
 	}
-	body, err := json.Marshal(d.DLR)
-	if err != nil {
-		return fmt.Errorf("webhook: encode DLR: %w", err)
-	}
-	key := d.DLR.MessageID
 	tenant := d.Tenant
 	if tenant == "" {
 		tenant = d.URL
@@ -337,6 +351,33 @@ func (s *Sender) Enqueue(d Delivery) error {
 	tq.pending++
 	s.queueLocked(&item{tenant: tenant, d: d, body: body})
 	return nil
+}
+
+// payload is the delivery's key (the message id its receiver deduplicates
+// by) and its JSON body.
+func (d *Delivery) payload() (key string, body []byte, err error) {
+	if d.MO != nil {
+		mo := *d.MO
+		mo.Type = "mo"
+		body, err = json.Marshal(mo)
+		if err != nil {
+			return "", nil, fmt.Errorf("webhook: encode MO: %w", err)
+		}
+		return mo.MessageID, body, nil
+	}
+	body, err = json.Marshal(d.DLR)
+	if err != nil {
+		return "", nil, fmt.Errorf("webhook: encode DLR: %w", err)
+	}
+	return d.DLR.MessageID, body, nil
+}
+
+// key is the message id the delivery is known by.
+func (d *Delivery) key() string {
+	if d.MO != nil {
+		return d.MO.MessageID
+	}
+	return d.DLR.MessageID
 }
 
 // queueLocked puts it in its tenant's queue (its place in pending is
@@ -542,12 +583,12 @@ func (s *Sender) attempt(ctx context.Context, it *item) (failed bool) {
 	delay := s.backoff(it.attempts, retryAfter)
 	if it.attempts >= s.cfg.MaxAttempts || s.cfg.Now().Add(delay).Sub(it.first) > s.cfg.MaxElapsed {
 		// Counted per tenant and logged with their number (reportGaveUp).
-		s.log.Debug("webhook: giving up on a DLR for now", "tenant", it.tenant, "message", it.d.DLR.MessageID, "attempts", it.attempts, "err", err)
+		s.log.Debug("webhook: giving up on a DLR for now", "tenant", it.tenant, "message", it.d.key(), "attempts", it.attempts, "err", err)
 		s.gaveUpOn(it, err)
 		s.finish(it, fmt.Errorf("%w after %d attempts: %w", ErrExhausted, it.attempts, err))
 		return true
 	}
-	s.log.Debug("webhook: attempt failed; retrying", "tenant", it.tenant, "message", it.d.DLR.MessageID, "attempt", it.attempts, "in", delay, "err", err)
+	s.log.Debug("webhook: attempt failed; retrying", "tenant", it.tenant, "message", it.d.key(), "attempt", it.attempts, "in", delay, "err", err)
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -630,7 +671,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 // finish ends a delivery: it leaves pending, is refused for RecentFor
 // (unless the sender stopped), and Done is told.
 func (s *Sender) finish(it *item, err error) {
-	key := it.d.DLR.MessageID
+	key := it.d.key()
 	res := Result{Attempts: it.attempts, StatusCode: it.status, Err: err}
 	if it.d.Done != nil {
 		it.d.Done(res) // before the id leaves pending: the outcome is recorded first
