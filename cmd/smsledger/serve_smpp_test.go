@@ -227,15 +227,24 @@ func TestServeSMPPEndToEnd(t *testing.T) {
 	if good.DLRsSent.Load() == 0 {
 		t.Fatal("the second supplier sent no DLR")
 	}
-	// The traffic shows on /metrics.
-	req, _ := http.NewRequest("GET", base+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// The traffic shows on /metrics (the health scores once the health
+	// feed's one-second tick has seen both suppliers' egress).
+	scrape := func() string {
+		req, _ := http.NewRequest("GET", base+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := scrape()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(body, `smsledger_supplier_health_score{supplier="bad"}`) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		body = scrape()
+	}
 	for _, series := range []string{
 		`smsledger_smpp_submits_total{result="ok"}`,
 		`smsledger_dlr_total{status="DELIVRD",supplier="good"}`,
