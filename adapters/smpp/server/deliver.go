@@ -1,7 +1,8 @@
 package server
 
 // Outbound deliver_sm: DeliverReceipt sends a tenant's DLR on one of its
-// receiver binds and waits for the deliver_sm_resp.
+// receiver binds and waits for the deliver_sm_resp; DeliverMO
+// (deliver_mo.go) does the same for a mobile-originated message.
 
 import (
 	"context"
@@ -80,6 +81,12 @@ type DLR struct {
 // the ESME answers with an error status, or the failure (no response in
 // Config.DeliverTimeout, session closed, ctx).
 func (s *Server) DeliverReceipt(ctx context.Context, tenantID string, d DLR) error {
+	return s.deliver(ctx, tenantID, func() (*pdu.DeliverSM, error) { return buildDeliverSM(d) })
+}
+
+// deliver sends the deliver_sm build makes (anew for each bind tried) on
+// a receiver-capable bind of the tenant, as DeliverReceipt says.
+func (s *Server) deliver(ctx context.Context, tenantID string, build func() (*pdu.DeliverSM, error)) error {
 	s.mu.Lock()
 	binds := append([]*session(nil), s.receivers[tenantID]...)
 	s.mu.Unlock()
@@ -90,7 +97,7 @@ func (s *Server) DeliverReceipt(ctx context.Context, tenantID string, d DLR) err
 	var lastErr error
 	for i := range binds {
 		sess := binds[(start+i)%len(binds)]
-		p, err := buildDeliverSM(d)
+		p, err := build()
 		if err != nil {
 			return err
 		}
