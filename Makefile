@@ -2,7 +2,7 @@
 
 GO ?= go
 
-.PHONY: all test fmt-check vet build bench clean
+.PHONY: all test fmt-check vet build bench console-screenshots clean
 
 all: test build
 
@@ -25,6 +25,13 @@ build:
 ## bench: all benchmarks (no tests), e.g. the event store's durable appends.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 45m ./...
+
+## console-screenshots: the console's pages in a headless Chromium
+## (TestConsoleInBrowser), with a full-page screenshot of each written to
+## docs/console/ (the README links them).
+console-screenshots:
+	SMSLEDGER_REQUIRE_BROWSER=1 SMSLEDGER_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console \
+		$(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./cmd/smsledger/
 
 clean:
 	rm -rf bin
