@@ -21,12 +21,12 @@ func chartSVG(title, yLabel string, lines []series, yMax float64) ([]byte, error
 	p.Y.Label.Text = yLabel
 	p.Y.Min = 0
 	if yMax > 0 {
-		p.Y.Max = yMax
+		p.Y.Max = yMax * 1.05 // a line at the maximum stays visible above the frame
 	}
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
-	drawn := 0
+	drawn, span := 0, 0.0
 	for i, s := range lines {
 		if len(s.x) == 0 {
 			continue
@@ -44,6 +44,12 @@ func chartSVG(title, yLabel string, lines []series, yMax float64) ([]byte, error
 		p.Add(l)
 		p.Legend.Add(s.name, l)
 		drawn++
+		span = max(span, -s.x[0])
+	}
+	if span < 60 {
+		// Under a minute of samples (just started): a minute's axis, not
+		// one stretched over a second or two.
+		p.X.Min, p.X.Max = -60, 0
 	}
 	if drawn == 0 {
 		p.Title.Text = title + " (no data yet)"
