@@ -109,7 +109,7 @@ func (b *bind) onPDU(p pdu.PDU) (resp pdu.PDU, closeBind bool) {
 	case *pdu.DeliverSM:
 		resp := q.GetResponse()
 		if !receipt.IsReceipt(q) {
-			return resp, false // MO: not ours to handle; acknowledged
+			return b.onMO(q, resp)
 		}
 		r, err := receipt.FromDeliverSM(q)
 		if err != nil {
@@ -120,28 +120,9 @@ func (b *bind) onPDU(p pdu.PDU) (resp pdu.PDU, closeBind bool) {
 		if _, tlv := q.OptionalParameters[pdu.TagReceiptedMessageID]; !tlv {
 			id = receipt.ConvertID(id, b.s.cfg.DLRIDFormat, b.s.cfg.RespIDFormat)
 		}
-		// The receipt is recorded before it is acknowledged (a supplier
-		// redelivers an unacknowledged DLR), but not on gosmpp's read loop:
-		// that would make a bind's DLRs, and the submit_sm_resps behind
-		// them, wait one durable append each. A bounded pool records them
-		// concurrently (their appends share group commits) and writes each
-		// deliver_sm_resp when its DLR is durable.
-		b.s.dlrSlots <- struct{}{} // backpressure: the read loop waits when all are busy
-		go func() {
-			defer func() { <-b.s.dlrSlots }()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := b.s.rep.DeliveryReport(ctx, DLR{SupplierID: b.s.cfg.SupplierID, SupplierMessageID: id, Receipt: r})
-			cancel()
-			if err != nil {
-				resp.(*pdu.DeliverSMResp).CommandStatus = data.ESME_RSYSERR
-			}
-			select {
-			case <-b.sessUp:
-				_ = b.sess.Load().Transceiver().Submit(resp)
-			case <-b.closed:
-				// The bind is gone; the supplier redelivers the DLR.
-			}
-		}()
+		b.answerWhenRecorded(resp, func(ctx context.Context) error {
+			return b.s.rep.DeliveryReport(ctx, DLR{SupplierID: b.s.cfg.SupplierID, SupplierMessageID: id, Receipt: r})
+		})
 		return nil, false
 	case *pdu.EnquireLink:
 		return q.GetResponse(), false
@@ -149,4 +130,30 @@ func (b *bind) onPDU(p pdu.PDU) (resp pdu.PDU, closeBind bool) {
 		return q.GetResponse(), true
 	}
 	return nil, false
+}
+
+// answerWhenRecorded writes resp (a deliver_sm_resp) once record has made
+// what the supplier delivered durable, or with ESME_RSYSERR if it could
+// not (the supplier delivers it again). What a supplier delivers is
+// recorded before it is acknowledged, but not on gosmpp's read loop: that
+// would make a bind's DLRs and MOs, and the submit_sm_resps behind them,
+// wait one durable append each. A bounded pool records them concurrently
+// (their appends share group commits).
+func (b *bind) answerWhenRecorded(resp pdu.PDU, record func(ctx context.Context) error) {
+	b.s.dlrSlots <- struct{}{} // backpressure: the read loop waits when all are busy
+	go func() {
+		defer func() { <-b.s.dlrSlots }()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := record(ctx)
+		cancel()
+		if err != nil {
+			resp.(*pdu.DeliverSMResp).CommandStatus = data.ESME_RSYSERR
+		}
+		select {
+		case <-b.sessUp:
+			_ = b.sess.Load().Transceiver().Submit(resp)
+		case <-b.closed:
+			// The bind is gone; the supplier delivers it again.
+		}
+	}()
 }

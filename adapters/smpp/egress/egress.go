@@ -64,9 +64,21 @@ type DLR struct {
 	Receipt           receipt.Receipt
 }
 
+// MO is a mobile-originated message a supplier delivered: a deliver_sm
+// that is not a receipt.
+type MO struct {
+	From, To string // the handset; the number it was sent to, as written
+	Text     string
+	// DataCoding is the text's coding to send it on in: 0 GSM 03.38, 3
+	// Latin-1 (also for the supplier's IA5), 8 UCS-2.
+	DataCoding byte
+}
+
 // Reporter receives outcomes; calls may come from many goroutines. A
-// DeliveryReport error makes the deliver_sm be answered ESME_RSYSERR (the
-// supplier will redeliver).
+// DeliveryReport or MOReceived error makes the deliver_sm be answered
+// ESME_RSYSERR (the supplier will redeliver); nil answers ESME_ROK, so the
+// reporter returns only once what it was given is durable (or is not to
+// be kept: an MO for a number nobody owns).
 type Reporter interface {
 	SupplierAccepted(ctx context.Context, r Result)
 	SupplierRejected(ctx context.Context, r Result)
@@ -74,6 +86,7 @@ type Reporter interface {
 	// Expired: never written, its ExpiresAt passed while it was queued.
 	Expired(ctx context.Context, r Result)
 	DeliveryReport(ctx context.Context, d DLR) error
+	MOReceived(ctx context.Context, supplierID string, mo MO) error
 }
 
 // Config is one supplier.
@@ -145,7 +158,8 @@ type Supplier struct {
 	premium   chan Message
 	normal    chan Message
 	window    chan struct{}
-	dlrSlots  chan struct{} // DLRs being recorded (bounded)
+	dlrSlots  chan struct{} // DLRs and MOs being recorded (bounded)
+	moDropped atomic.Int64  // MOs acknowledged but not decodable
 	limiter   *rate.Limiter
 	ewmaNs    atomic.Int64
 	up        atomic.Int32 // binds up

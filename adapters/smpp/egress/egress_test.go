@@ -20,6 +20,8 @@ type rec struct {
 	accepted, rejected, timeout []Result
 	expired                     []Result
 	dlrs                        []DLR
+	mos                         []MO
+	moErr                       error // MOReceived's answer
 }
 
 func (r *rec) SupplierAccepted(_ context.Context, x Result) {
@@ -46,6 +48,18 @@ func (r *rec) DeliveryReport(_ context.Context, d DLR) error {
 	r.mu.Lock()
 	r.dlrs = append(r.dlrs, d)
 	r.mu.Unlock()
+	return nil
+}
+func (r *rec) MOReceived(_ context.Context, supplierID string, mo MO) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if supplierID != "s1" {
+		panic("MO from " + supplierID)
+	}
+	if r.moErr != nil {
+		return r.moErr
+	}
+	r.mos = append(r.mos, mo)
 	return nil
 }
 func (r *rec) counts() (int, int, int, int) {

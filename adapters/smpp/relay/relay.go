@@ -10,6 +10,8 @@
 //   - suppliers.go: the egress binds (started, changed and stopped as the
 //     ledger's supplier list says), Enqueue, and their reports.
 //   - receipts.go: final DLRs to receiver binds or webhooks.
+//   - mo.go: suppliers' mobile-originated messages, recorded for the
+//     tenant owning their number and forwarded like final DLRs.
 package relay
 
 import (
@@ -97,6 +99,8 @@ type Relay struct {
 	syncMu    sync.Mutex
 	supMu     sync.Mutex
 	suppliers map[string]*runningSupplier
+
+	mos moCounters // MOs received, unknown, unbilled, forwarded (mo.go)
 }
 
 // New makes a relay over the ledger. Attach the ingress server, then Run.
@@ -108,7 +112,7 @@ func New(svc *ledger.Service, opts Options) *Relay {
 	}
 	r.driver = lifecycle.New(svc, supplierPort{r}, receiptSink{r}, lifecycle.Options{
 		Logger: opts.Logger, SubmitTimeout: opts.SubmitTimeout, RetryEvery: opts.RetryEvery,
-		RecoverMax: opts.RecoverMax, Workers: opts.Workers, Observer: opts.Observer,
+		RecoverMax: opts.RecoverMax, Workers: opts.Workers, Observer: opts.Observer, MOs: moSink{r},
 	})
 	return r
 }

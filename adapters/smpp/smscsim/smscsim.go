@@ -9,7 +9,8 @@
 // supplier whose network or front end drops its TCP sessions. A supplier
 // that loses DLRs: Config.DLRDropRate never sends a share of them, and
 // SetDLRMute makes it send none for a while (the DLRs due meanwhile are
-// lost, not delayed). Config.OnSubmit sees every accepted submit.
+// lost, not delayed). Config.OnSubmit sees every accepted submit. SendMO
+// delivers a mobile-originated message (mo.go).
 package smscsim
 
 import (
@@ -80,6 +81,8 @@ type Sim struct {
 	// (SetDLRMute).
 	Submitted, DLRsSent, Errors, Binds atomic.Int64
 	DLRsDropped, DLRsMuted             atomic.Int64
+	// MOsSent counts the MOs the ESME acknowledged (SendMO).
+	MOsSent atomic.Int64
 
 	muted atomic.Bool
 
