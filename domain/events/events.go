@@ -67,6 +67,10 @@ const (
 	TypeTenantNumbersChanged = "TenantNumbersChanged"
 	TypeMOReceived           = "MOReceived"
 	TypeMOForwarded          = "MOForwarded"
+	// Controls before a message is accepted.
+	TypeTenantControlsChanged = "TenantControlsChanged"
+	TypeGlobalControlsChanged = "GlobalControlsChanged"
+	TypeSubmitRefused         = "SubmitRefused"
 )
 
 // ---------------------------------------------------------------------------
@@ -623,6 +627,63 @@ type MOForwarded struct {
 	At        time.Time `json:"at"`
 }
 
+// ---------------------------------------------------------------------------
+// Controls before a message is accepted (domain/controls): sender and
+// content rules, per tenant and global, the tenant's per-destination rate
+// limit and duplicate window, and the audit of a refusal.
+
+// SenderRewrite replaces the sender of messages to one mobile network
+// (From "*": any sender).
+type SenderRewrite struct {
+	MCCMNC string `json:"mccmnc"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+}
+
+// TenantControlsChanged replaces a tenant's whole controls document: its
+// sender and content rules, its per-destination rate limit (at most
+// DestRateCount messages to one number per DestRateWindowS seconds; 0:
+// off) and its duplicate window (the same destination and text within
+// DuplicateWindowS seconds is refused; 0: off).
+type TenantControlsChanged struct {
+	TenantID         string          `json:"tenant_id"`
+	SenderAllow      []string        `json:"sender_allow"`
+	SenderRewrites   []SenderRewrite `json:"sender_rewrites"`
+	Keywords         []string        `json:"keywords"`
+	Patterns         []string        `json:"patterns"`
+	URLDomains       []string        `json:"url_domains"`
+	DestRateCount    int             `json:"dest_rate_count"`
+	DestRateWindowS  int             `json:"dest_rate_window_s"`
+	DuplicateWindowS int             `json:"duplicate_window_s"`
+	At               time.Time       `json:"at"`
+}
+
+// GlobalControlsChanged replaces the rules every tenant's messages pass.
+type GlobalControlsChanged struct {
+	SenderAllow    []string        `json:"sender_allow"`
+	SenderRewrites []SenderRewrite `json:"sender_rewrites"`
+	Keywords       []string        `json:"keywords"`
+	Patterns       []string        `json:"patterns"`
+	URLDomains     []string        `json:"url_domains"`
+	At             time.Time       `json:"at"`
+}
+
+// SubmitRefused is the whole stream of a message a control refused (it
+// was given its id before it was decided): why — Code is the refusal
+// (sender_not_allowed, content_blocked, destination_rate_limited,
+// duplicate_message) and Rule the rule ("tenant keyword: casino"). Nothing
+// was held and nothing is sent; To is the normalised destination.
+type SubmitRefused struct {
+	MessageID uuid.UUID `json:"message_id"`
+	TenantID  string    `json:"tenant_id"`
+	Channel   string    `json:"channel"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Code      string    `json:"code"`
+	Rule      string    `json:"rule"`
+	At        time.Time `json:"at"`
+}
+
 // EventType implementations.
 func (TenantCreated) EventType() string        { return TypeTenantCreated }
 func (TenantChanged) EventType() string        { return TypeTenantChanged }
@@ -660,3 +721,8 @@ func (AdjustmentRecorded) EventType() string   { return TypeAdjustmentRecorded }
 func (TenantNumbersChanged) EventType() string { return TypeTenantNumbersChanged }
 func (MOReceived) EventType() string           { return TypeMOReceived }
 func (MOForwarded) EventType() string          { return TypeMOForwarded }
+
+// EventType of the controls' events.
+func (TenantControlsChanged) EventType() string { return TypeTenantControlsChanged }
+func (GlobalControlsChanged) EventType() string { return TypeGlobalControlsChanged }
+func (SubmitRefused) EventType() string         { return TypeSubmitRefused }

@@ -56,6 +56,10 @@ func samples() []Event {
 		TenantNumbersChanged{TenantID: "acme", Numbers: "+4915112345678 12345", Count: 2, At: at},
 		MOReceived{MessageID: msgID, SupplierID: "s1", TenantID: "acme", From: "4917600000001", To: "+4915112345678", Text: "STOP", Encoding: "gsm7", Price: amt, Currency: "EUR", At: at},
 		MOForwarded{MessageID: msgID, TenantID: "acme", At: at},
+		TenantControlsChanged{TenantID: "acme", SenderAllow: []string{"ACME"}, SenderRewrites: []SenderRewrite{{MCCMNC: "23415", From: "*", To: "447700900000"}},
+			Keywords: []string{"casino"}, Patterns: []string{`(?i)win\s+\d+`}, URLDomains: []string{"bit.ly"}, DestRateCount: 5, DestRateWindowS: 60, DuplicateWindowS: 300, At: at},
+		GlobalControlsChanged{Keywords: []string{"loan"}, URLDomains: []string{"evil.example"}, At: at},
+		SubmitRefused{MessageID: msgID, TenantID: "acme", Channel: "http", From: "ACME", To: "447700900123", Code: "content_blocked", Rule: "tenant keyword: casino", At: at},
 		JournalEntryRecorded{EntryID: msgID, Kind: "settlement", Currency: "EUR", Postings: []Posting{{"tenant:acme", amt}, {"revenue", amt.Neg()}}, MessageID: msgID, TenantID: "acme", At: at},
 	}
 }
@@ -141,6 +145,10 @@ func TestStreams(t *testing.T) {
 		TypeTenantNumbersChanged: "tenant-acme",
 		TypeMOReceived:           MessageStream(msgID),
 		TypeMOForwarded:          MessageStream(msgID),
+
+		TypeGlobalControlsChanged: "controls",
+		TypeTenantControlsChanged: "tenant-acme",
+		TypeSubmitRefused:         MessageStream(msgID),
 	}
 	for _, e := range samples() {
 		if w, ok := want[e.EventType()]; ok {

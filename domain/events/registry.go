@@ -108,6 +108,11 @@ var registry = map[string]registration{
 	TypeTenantNumbersChanged: reg[TenantNumbersChanged](1),
 	TypeMOReceived:           reg[MOReceived](1),
 	TypeMOForwarded:          reg[MOForwarded](1),
+
+	// Controls before a message is accepted.
+	TypeTenantControlsChanged: reg[TenantControlsChanged](1),
+	TypeGlobalControlsChanged: reg[GlobalControlsChanged](1),
+	TypeSubmitRefused:         reg[SubmitRefused](1),
 }
 
 // Types returns every registered type name, sorted.

@@ -23,6 +23,9 @@ import (
 //   - routes: RouteTableChanged.
 //   - numbering: NumberingPlanChanged, PortabilityChanged.
 //   - fx: FXTableChanged.
+//   - controls: GlobalControlsChanged (a tenant's TenantControlsChanged is
+//     in its tenant stream; a refused submit's SubmitRefused is the whole
+//     of its message stream).
 //
 // Balances, CDRs and route health are projections of the global order.
 const (
@@ -32,6 +35,7 @@ const (
 	RoutesStreamName     = "routes"
 	NumberingStreamName  = "numbering"
 	FXStreamName         = "fx"
+	ControlsStreamName   = "controls"
 )
 
 // MessageStream names a message's stream.
@@ -98,6 +102,12 @@ func StreamOf(e Event) (stream string, ok bool) {
 	case MOReceived:
 		return MessageStream(e.MessageID), true
 	case MOForwarded:
+		return MessageStream(e.MessageID), true
+	case TenantControlsChanged:
+		return TenantStream(e.TenantID), true
+	case GlobalControlsChanged:
+		return ControlsStreamName, true
+	case SubmitRefused:
 		return MessageStream(e.MessageID), true
 	case MessageAccepted:
 		return MessageStream(e.MessageID), true

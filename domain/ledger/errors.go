@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/controls"
 	"github.com/smsledger/smsledger/domain/money"
 )
 
@@ -95,6 +96,15 @@ const (
 	CodeSystemError Code = Code(accept.RefusedSystem)
 )
 
+// The codes of the controls' refusals (controls.go), each a
+// *RefusedError carrying the message id.
+const (
+	CodeSenderNotAllowed       Code = Code(controls.RefusedSenderNotAllowed)
+	CodeContentBlocked         Code = Code(controls.RefusedContentBlocked)
+	CodeDestinationRateLimited Code = Code(controls.RefusedDestinationRateLimited)
+	CodeDuplicateMessage       Code = Code(controls.RefusedDuplicate)
+)
+
 // CodeOf maps an error of this package or of the domain to its stable code
 // (nil is CodeOK; anything unknown is CodeSystemError).
 func CodeOf(err error) Code {
@@ -127,6 +137,9 @@ func CodeOf(err error) Code {
 		return CodeIdempotencyInProgress
 	case errors.Is(err, ErrNotDurable):
 		return CodeSystemError
+	}
+	if r := controls.RefusalOf(err); r != "" {
+		return Code(r)
 	}
 	return Code(accept.RefusalOf(err))
 }

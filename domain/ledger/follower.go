@@ -151,6 +151,10 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 		return f.tenantNumbersChanged(cur, orig, e)
 	case events.FXTableChanged:
 		return f.fxTableChanged(cur, orig, e)
+	case events.TenantControlsChanged:
+		return f.tenantControlsChanged(cur, orig, e)
+	case events.GlobalControlsChanged:
+		return f.globalControlsChanged(cur, orig, e)
 
 	// Money.
 	case events.TopUpRecorded:
@@ -171,6 +175,7 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 		if e.IdempotencyKey != "" {
 			f.s.idem.indexAccept(e, f.s.clock())
 		}
+		f.replayControls(cur, e) // the windows of the controls (controls.go)
 
 	// The DLR index.
 	case events.SupplierAccepted:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/controls"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/fx"
 	"github.com/smsledger/smsledger/domain/money"
@@ -34,6 +35,11 @@ type state struct {
 	// numbers maps the numbers tenants own to them, for MOs (nil: none;
 	// mo_numbers.go).
 	numbers *numberIndex
+	// controls are the rules every tenant's messages pass (nil: none);
+	// limits the stateful controls' counters, shared by every snapshot
+	// (controls.go).
+	controls *controls.Set
+	limits   *limits
 }
 
 func emptyState() *state {
@@ -47,6 +53,7 @@ func emptyState() *state {
 		apiKeys:   map[string]apiKeyRec{},
 		suppliers: map[string]*supplierSnap{},
 		snapshot:  snap,
+		limits:    newLimits(),
 	}
 }
 
@@ -82,6 +89,11 @@ type tenantSnap struct {
 	Numbers string
 	MOPrice decimal.Decimal
 	MOUnits money.Units
+	// controls are its sender and content rules (nil: none), DestRate and
+	// DuplicateWindowS its stateful controls (controls.go).
+	controls         *controls.Set
+	DestRate         DestRateLimit
+	DuplicateWindowS int
 }
 
 type smppCred struct {

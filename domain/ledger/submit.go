@@ -125,6 +125,17 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 	if err != nil {
 		return Accepted{}, false, err
 	}
+	// The controls (controls.go): a refusal has given the hold back; what
+	// the stateful ones took goes back unless the message is accepted.
+	tk, err := s.control(t, st, &tenant, &d, &req, now)
+	if err != nil {
+		return Accepted{}, false, err
+	}
+	defer func() {
+		if err != nil && !inDoubt {
+			tk.release()
+		}
+	}()
 	// From here the price is held: every path must end durable or undone.
 	s.pending.Store(req.MessageID, struct{}{})
 	at := s.clock().UTC()

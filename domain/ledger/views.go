@@ -97,6 +97,24 @@ type MessageView struct {
 	DoneAt             *time.Time `json:"done_at,omitempty"`
 	FinalAt            *time.Time `json:"final_at,omitempty"`
 	Version            int        `json:"version"`
+	// Refusal says why a control refused the message (state "refused";
+	// nothing was held or sent).
+	Refusal *RefusalView `json:"refusal,omitempty"`
+}
+
+// RefusalView is why a control refused a message: the refusal's code and
+// the rule ("tenant keyword: casino").
+type RefusalView struct {
+	Code string `json:"code"`
+	Rule string `json:"rule"`
+}
+
+// refusedView is the view of a message a control refused.
+func refusedView(r events.SubmitRefused) MessageView {
+	at := r.At
+	return MessageView{ID: r.MessageID, TenantID: r.TenantID, State: StateRefused, Channel: r.Channel,
+		From: r.From, To: r.To, AcceptedAt: r.At, FinalAt: &at, Version: 1,
+		Refusal: &RefusalView{Code: r.Code, Rule: r.Rule}}
 }
 
 // EventView is one event of a message's audit trail.
@@ -188,11 +206,16 @@ func (s *Service) readMessage(ctx context.Context, tenantID string, id uuid.UUID
 			return nil, nil, fmt.Errorf("message %s event %d: %w", id, recs[i].Version, err)
 		}
 	}
-	acc, ok := evs[0].(events.MessageAccepted)
-	if !ok {
+	var owner string
+	switch e := evs[0].(type) {
+	case events.MessageAccepted:
+		owner = e.TenantID
+	case events.SubmitRefused: // refused by a control (controls.go)
+		owner = e.TenantID
+	default:
 		return nil, nil, fmt.Errorf("message %s starts with %s: %w", id, recs[0].Type, ErrNotFound)
 	}
-	if tenantID != "" && acc.TenantID != tenantID {
+	if tenantID != "" && owner != tenantID {
 		return nil, nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
 	}
 	return recs, evs, nil
@@ -203,6 +226,9 @@ func (s *Service) Message(ctx context.Context, tenantID string, id uuid.UUID) (M
 	_, evs, err := s.readMessage(ctx, tenantID, id)
 	if err != nil {
 		return MessageView{}, err
+	}
+	if r, ok := evs[0].(events.SubmitRefused); ok {
+		return refusedView(r), nil
 	}
 	m, err := message.Rebuild(evs)
 	if err != nil {
