@@ -55,6 +55,8 @@ func (in ingress) Submit(ctx context.Context, tenantID string, req accept.Reques
 	case errors.Is(err, ledger.ErrTenantSuspended):
 		return server.Accepted{}, &server.StatusError{Status: server.StatusTenantSuspended, Err: err}
 	case err != nil:
+		// The accept and controls refusals (a *ledger.RefusedError wraps
+		// the controls' error) map by server.StatusOf.
 		return server.Accepted{}, err
 	}
 	return server.Accepted{MessageID: acc.MessageID.String(), Parts: acc.Parts}, nil
@@ -86,7 +88,7 @@ func stateOf(s message.State) receipt.MessageState {
 		return receipt.StateDelivered
 	case message.StateUndelivered, message.StateFailed:
 		return receipt.StateUndeliverable
-	case message.StateRejected:
+	case message.StateRejected, message.State(ledger.StateRefused): // refused by a control: never accepted
 		return receipt.StateRejected
 	case message.StateExpired:
 		return receipt.StateExpired

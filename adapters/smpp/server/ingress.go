@@ -10,6 +10,7 @@ import (
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
 	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/controls"
 )
 
 // Ingress is what the server needs from the application side. The ledger
@@ -105,6 +106,11 @@ const (
 	StatusUnsupportedEncoding data.CommandStatusType = 0x00000404 // data_coding not supported
 	StatusTenantMisconfigured data.CommandStatusType = 0x00000405 // tenant has no usable rate card
 	StatusTenantSuspended     data.CommandStatusType = 0x00000406 // tenant suspended by an operator
+	// The controls before a message is accepted (domain/controls); a
+	// sender not allowed is StatusInvalidSource.
+	StatusContentBlocked         data.CommandStatusType = 0x00000407 // a keyword, pattern or URL domain blocklist matched
+	StatusDestinationRateLimited data.CommandStatusType = 0x00000408 // over the tenant's per-destination rate limit
+	StatusDuplicateMessage       data.CommandStatusType = 0x00000409 // the same destination and text within the duplicate window
 )
 
 // Standard statuses used by the server (names as in SMPP v3.4).
@@ -125,10 +131,16 @@ const (
 	StatusQueryFail    = data.ESME_RQUERYFAIL
 )
 
+// StatusInvalidSource (ESME_RINVSRCADR, 0x0A) refuses a sender the
+// tenant's allow-list does not hold.
+const StatusInvalidSource = data.ESME_RINVSRCADR
+
 // StatusOf maps a Submit error to the submit_sm_resp command_status:
 // a *StatusError gives its own status; ErrThrottled → ESME_RTHROTTLED;
-// ErrNotDurable → ESME_RSYSERR; the domain's refusals (accept.RefusalOf)
-// map as documented in docs/ARCHITECTURE.md; anything else → ESME_RSYSERR.
+// ErrNotDurable → ESME_RSYSERR; the controls' refusals
+// (controls.RefusalOf) → ESME_RINVSRCADR and the vendor statuses
+// 0x407-0x409; the domain's refusals (accept.RefusalOf) map as documented
+// in docs/ARCHITECTURE.md; anything else → ESME_RSYSERR.
 func StatusOf(err error) data.CommandStatusType {
 	if err == nil {
 		return StatusOK
@@ -144,6 +156,16 @@ func StatusOf(err error) data.CommandStatusType {
 		return StatusSystemError
 	case errors.Is(err, accept.ErrTenantMisconfigured):
 		return StatusTenantMisconfigured
+	}
+	switch controls.RefusalOf(err) {
+	case controls.RefusedSenderNotAllowed:
+		return StatusInvalidSource
+	case controls.RefusedContentBlocked:
+		return StatusContentBlocked
+	case controls.RefusedDestinationRateLimited:
+		return StatusDestinationRateLimited
+	case controls.RefusedDuplicate:
+		return StatusDuplicateMessage
 	}
 	switch accept.RefusalOf(err) {
 	case accept.RefusedInvalidDestination:
