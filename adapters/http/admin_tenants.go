@@ -49,6 +49,7 @@ type tenantView struct {
 	Balance          string   `json:"balance"`
 	Held             string   `json:"held"`
 	Available        string   `json:"available"`
+	MOPrice          string   `json:"mo_price"`
 }
 
 func (h *handler) tenantView(t ledger.TenantInfo) (tenantView, error) {
@@ -59,7 +60,7 @@ func (h *handler) tenantView(t ledger.TenantInfo) (tenantView, error) {
 	return tenantView{ID: t.ID, Name: t.Name, Currency: t.Currency, Billing: t.Billing, TPSLimit: t.TPSLimit,
 		CreditLimit: t.CreditLimit, Tier: t.Tier, DefaultValidityS: t.DefaultValidityS, MaxBinds: t.MaxBinds,
 		AllowedIPs: orEmpty(t.AllowedIPs), Status: t.Status, SystemID: t.SystemID,
-		Balance: b.Balance, Held: b.Held, Available: b.Available}, nil
+		Balance: b.Balance, Held: b.Held, Available: b.Available, MOPrice: orZero(t.MOPrice)}, nil
 }
 
 // listTenants: GET /v1/tenants?cursor=&limit= (limit 1..1000, default
@@ -118,6 +119,7 @@ type tenantPatchReq struct {
 	MaxBinds         *int      `json:"max_binds"`
 	AllowedIPs       *[]string `json:"allowed_ips"`
 	Status           *string   `json:"status"`
+	MOPrice          Amount    `json:"mo_price"`
 }
 
 func (h *handler) patchTenant(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -141,6 +143,9 @@ func (h *handler) patchTenant(w http.ResponseWriter, r *http.Request, _ string) 
 	if req.CreditLimit.set {
 		p.CreditLimit = &req.CreditLimit.Decimal
 	}
+	if req.MOPrice.set {
+		p.MOPrice = &req.MOPrice.Decimal
+	}
 	t, err := h.svc.PatchTenant(r.Context(), id, p)
 	if err != nil {
 		return err
@@ -151,4 +156,12 @@ func (h *handler) patchTenant(w http.ResponseWriter, r *http.Request, _ string) 
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// orZero is a decimal string, "0" when empty (a stand-in ledger's).
+func orZero(s string) string {
+	if s == "" {
+		return "0"
+	}
+	return s
 }

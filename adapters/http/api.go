@@ -80,6 +80,8 @@ type tenantReq struct {
 	// CIDRs the tenant's binds and API calls may come from (empty: any).
 	MaxBinds   int      `json:"max_binds"`
 	AllowedIPs []string `json:"allowed_ips"`
+	// MOPrice: what each MO to one of its numbers costs it (absent: 0).
+	MOPrice Amount `json:"mo_price"`
 }
 
 func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string) error {
@@ -92,7 +94,7 @@ func (h *handler) createTenant(w http.ResponseWriter, r *http.Request, _ string)
 	}
 	err := h.svc.CreateTenant(r.Context(), ledger.TenantSpec{ID: req.ID, Name: req.Name, Currency: req.Currency,
 		Billing: req.Billing, TPSLimit: req.TPSLimit, CreditLimit: req.CreditLimit.Decimal, Tier: req.Tier,
-		DefaultValidityS: req.DefaultValidityS, MaxBinds: req.MaxBinds, AllowedIPs: req.AllowedIPs})
+		DefaultValidityS: req.DefaultValidityS, MaxBinds: req.MaxBinds, AllowedIPs: req.AllowedIPs, MOPrice: req.MOPrice.Decimal})
 	if err != nil {
 		return err
 	}

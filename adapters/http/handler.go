@@ -220,6 +220,7 @@ func newHandler(svc Ledger, opts Options) *handler {
 	h.routesList = append(h.routesList, h.supplierAdminRoutes()...)
 	h.routesList = append(h.routesList, h.bindAdminRoutes()...)
 	h.routesList = append(h.routesList, h.numberingAdminRoutes()...)
+	h.routesList = append(h.routesList, h.numbersAdminRoutes()...)
 	h.routesList = append(h.routesList, h.healthAdminRoutes()...)
 	for _, rt := range h.routesList {
 		h.mux.Handle(rt.Method+" "+rt.Path, h.wrap(rt))

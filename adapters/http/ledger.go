@@ -45,6 +45,7 @@ type Ledger interface {
 	fxAdmin
 	supplierAdmin
 	numberingAdmin
+	numbersAdmin
 
 	// Probes and metrics.
 	Ready() bool
