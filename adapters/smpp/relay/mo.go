@@ -31,17 +31,17 @@ type MOStats struct {
 	Unknown   int64 // for a number nobody owns: acknowledged, not stored
 	Unbilled  int64 // recorded free: the tenant's balance did not cover its mo_price
 	Forwarded int64 // reached the tenant
-	Dropped   int64 // not decodable as text: acknowledged, not stored
+	Dropped   int64 // not decodable as text, or refused by the ledger (over-long): acknowledged, not stored
 }
 
 type moCounters struct {
-	received, unknown, unbilled, forwarded atomic.Int64
+	received, unknown, unbilled, forwarded, refused atomic.Int64
 }
 
 // MOStats returns the MO counts.
 func (r *Relay) MOStats() MOStats {
 	st := MOStats{Received: r.mos.received.Load(), Unknown: r.mos.unknown.Load(),
-		Unbilled: r.mos.unbilled.Load(), Forwarded: r.mos.forwarded.Load()}
+		Unbilled: r.mos.unbilled.Load(), Forwarded: r.mos.forwarded.Load(), Dropped: r.mos.refused.Load()}
 	r.supMu.Lock()
 	for _, rs := range r.suppliers {
 		st.Dropped += rs.eg.MOsDropped()
@@ -62,7 +62,8 @@ func (rp reporter) MOReceived(ctx context.Context, supplierID string, mo egress.
 		r.log.Debug("MO for a number no tenant owns; acknowledged, not stored", "supplier", supplierID, "to", mo.To)
 		return nil
 	case errors.Is(err, ledger.ErrInvalid):
-		r.mos.unknown.Add(1)
+		// Delivering it again would not change it.
+		r.mos.refused.Add(1)
 		r.log.Warn("MO refused by the ledger; acknowledged, not stored", "supplier", supplierID, "to", mo.To, "err", err)
 		return nil
 	case err != nil:

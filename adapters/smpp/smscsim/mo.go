@@ -45,8 +45,9 @@ func (s *Sim) SendMO(ctx context.Context, from, to, text string) error {
 
 // MOHandler serves POST /mo with the form fields from, to and text: it
 // sends that MO (SendMO) and answers 204, or 503 with the reason (no
-// receiver bind, the ESME's error status, down), 400 without from and to.
-// smsc-sim mounts it on its --control-addr, for scenarios.
+// receiver bind, the ESME's error status, down), 400 without from and to:
+// a trigger for scenarios and operators, on a control listener of their
+// own (never the SMPP address).
 func (s *Sim) MOHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /mo", func(w http.ResponseWriter, r *http.Request) {
