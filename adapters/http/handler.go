@@ -222,6 +222,7 @@ func newHandler(svc Ledger, opts Options) *handler {
 	h.routesList = append(h.routesList, h.numberingAdminRoutes()...)
 	h.routesList = append(h.routesList, h.numbersAdminRoutes()...)
 	h.routesList = append(h.routesList, h.healthAdminRoutes()...)
+	h.routesList = append(h.routesList, h.controlsAdminRoutes()...)
 	for _, rt := range h.routesList {
 		h.mux.Handle(rt.Method+" "+rt.Path, h.wrap(rt))
 	}
@@ -284,7 +285,7 @@ func (h *handler) wrap(rt Route) http.Handler {
 			if status >= 500 {
 				h.log.Error("http: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 			}
-			writeError(sw, status, code, msg)
+			writeErrorOf(sw, err, status, code, msg) // a refused message's id too (admin_controls.go)
 		}
 		if sw.status == 0 {
 			sw.status = http.StatusOK
@@ -403,6 +404,12 @@ var statusOf = map[ledger.Code]int{
 	ledger.CodeInvalidExpiry:         http.StatusBadRequest,
 	ledger.CodeIdempotencyConflict:   http.StatusConflict,
 	ledger.CodeIdempotencyInProgress: http.StatusConflict,
+
+	// The controls before a message is accepted (admin_controls.go).
+	ledger.CodeSenderNotAllowed:       http.StatusBadRequest,
+	ledger.CodeContentBlocked:         http.StatusUnprocessableEntity,
+	ledger.CodeDestinationRateLimited: http.StatusTooManyRequests,
+	ledger.CodeDuplicateMessage:       http.StatusConflict,
 }
 
 func (h *handler) classify(err error) (int, string, string) {

@@ -44,6 +44,7 @@ type Ledger interface {
 	keyAdmin
 	fxAdmin
 	supplierAdmin
+	controlsAdmin
 	numberingAdmin
 	numbersAdmin
 

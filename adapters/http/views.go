@@ -70,6 +70,9 @@ var tenantEventFields = func() map[string]map[string]bool {
 		events.TypeReleased:             {"tenant_id", "amount", "currency", "reason"},
 		events.TypeSupplierCostBooked:   {},
 		events.TypeJournalEntryRecorded: {"entry_id", "kind", "tenant_id", "reference"},
+
+		// A message a control refused: why, in the tenant's own terms.
+		events.TypeSubmitRefused: {"tenant_id", "channel", "from", "to", "code", "rule"},
 	}
 	out := make(map[string]map[string]bool, len(lists))
 	for typ, fields := range lists {
