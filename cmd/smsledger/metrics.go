@@ -95,7 +95,8 @@ type stateCollector struct {
 	smpp *server.Server
 	proj *projections.Runtime
 
-	binds, queue, tps, customerBinds, lagEvents, lagSeconds *prometheus.Desc
+	binds, queue, tps, customerBinds, lagEvents, lagSeconds   *prometheus.Desc
+	moReceived, moUnknown, moUnbilled, moForwarded, moDropped *prometheus.Desc
 }
 
 func newStateCollector(rel *relay.Relay, smpp *server.Server, proj *projections.Runtime) *stateCollector {
@@ -107,11 +108,17 @@ func newStateCollector(rel *relay.Relay, smpp *server.Server, proj *projections.
 		lagEvents:     prometheus.NewDesc("smsledger_projection_lag_events", "Events between the log's head and a projector's checkpoint.", []string{"projector"}, nil),
 		lagSeconds:    prometheus.NewDesc("smsledger_projection_lag_seconds", "Age of the last event a projector applied while behind (0 when caught up).", []string{"projector"}, nil),
 		customerBinds: prometheus.NewDesc("smsledger_smpp_sessions", "Customer SMPP connections.", nil, nil),
+		moReceived:    prometheus.NewDesc("smsledger_mo_received_total", "MOs suppliers delivered for a tenant's number, recorded.", nil, nil),
+		moUnknown:     prometheus.NewDesc("smsledger_mo_unknown_total", "MOs for a number no tenant owns: acknowledged, not stored.", nil, nil),
+		moUnbilled:    prometheus.NewDesc("smsledger_mo_unbilled_total", "MOs recorded free: the tenant's available balance did not cover its mo_price.", nil, nil),
+		moForwarded:   prometheus.NewDesc("smsledger_mo_forwarded_total", "MOs that reached their tenant (receiver bind or webhook).", nil, nil),
+		moDropped:     prometheus.NewDesc("smsledger_mo_dropped_total", "MOs acknowledged but not stored: not decodable as text, or over-long.", nil, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.binds, c.queue, c.tps, c.lagEvents, c.lagSeconds, c.customerBinds} {
+	for _, d := range []*prometheus.Desc{c.binds, c.queue, c.tps, c.lagEvents, c.lagSeconds, c.customerBinds,
+		c.moReceived, c.moUnknown, c.moUnbilled, c.moForwarded, c.moDropped} {
 		ch <- d
 	}
 }
@@ -123,6 +130,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.tps, prometheus.GaugeValue, s.TPS, s.ID)
 	}
 	ch <- prometheus.MustNewConstMetric(c.customerBinds, prometheus.GaugeValue, float64(c.smpp.Sessions()))
+	mo := c.rel.MOStats()
+	for d, n := range map[*prometheus.Desc]int64{c.moReceived: mo.Received, c.moUnknown: mo.Unknown,
+		c.moUnbilled: mo.Unbilled, c.moForwarded: mo.Forwarded, c.moDropped: mo.Dropped} {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n))
+	}
 	for _, l := range c.proj.Lag() {
 		ch <- prometheus.MustNewConstMetric(c.lagEvents, prometheus.GaugeValue, float64(l.Events), l.Projector)
 		ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, l.Seconds, l.Projector)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +22,7 @@ type smscSimConfig struct {
 	errorStatus uint
 	outageAfter time.Duration
 	outageFor   time.Duration
+	controlAddr string
 }
 
 func parseSmscSimFlags(args []string, stderr io.Writer, getenv func(string) string) (smscSimConfig, error) {
@@ -40,6 +43,7 @@ func parseSmscSimFlags(args []string, stderr io.Writer, getenv func(string) stri
 	fs.IntVar(&cfg.sim.WindowMax, "window", 256, "outstanding requests per bind")
 	fs.DurationVar(&cfg.outageAfter, "outage-after", 0, "go down after this long (0: never; SIGUSR1 toggles down/up)")
 	fs.DurationVar(&cfg.outageFor, "outage-for", 10*time.Second, "how long an --outage-after outage lasts")
+	fs.StringVar(&cfg.controlAddr, "control-addr", "", "HTTP listen address of the control endpoint (POST /mo from=&to=&text= sends an MO); empty: none")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 	if err := parseFlags(fs, args, getenv, nil); err != nil {
@@ -66,6 +70,16 @@ func runSmscSim(ctx context.Context, cfg smscSimConfig, stdout io.Writer, log *s
 		return err
 	}
 	fmt.Fprintf(stdout, "smsc-sim listening on %s (system_id %s)\n", sim.Addr(), cfg.sim.SystemID)
+	if cfg.controlAddr != "" {
+		ln, err := net.Listen("tcp", cfg.controlAddr)
+		if err != nil {
+			return fmt.Errorf("smsc-sim control listener: %w", err)
+		}
+		ctl := &http.Server{Handler: sim.MOHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = ctl.Serve(ln) }()
+		defer ctl.Close()
+		fmt.Fprintf(stdout, "smsc-sim control on http://%s (POST /mo)\n", ln.Addr())
+	}
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
