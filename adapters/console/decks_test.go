@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -37,5 +38,29 @@ func TestDeckPagesShowNetworksSharesAndHours(t *testing.T) {
 	_, page = b.get("/console/tenants/acme")
 	if !strings.Contains(page, "network 26202") || !strings.Contains(page, "0.042") {
 		t.Error("the tenant page does not show its network rate row")
+	}
+}
+
+// A tenant's numbers and MO price are shown and set on its page, through
+// the API.
+func TestTenantNumbersAndMOPrice(t *testing.T) {
+	e := start(t, httpapi.Options{})
+	adminCall(t, e, "POST", "/v1/tenants", `{"id":"acme","name":"Acme","currency":"EUR","billing":"on_submit","tier":"standard","credit_limit":"0","tps_limit":0}`, 201)
+	b := e.signedIn()
+	_, page := b.get("/console/tenants/acme")
+	if !strings.Contains(page, "No numbers.") {
+		t.Fatal("a new tenant's page lists numbers")
+	}
+	res, _ := b.post("/console/tenants/acme/numbers", url.Values{"numbers": {"+4930123456\n12345"}})
+	if _, page = b.follow(res); !strings.Contains(page, "2 numbers") || !strings.Contains(page, "4930123456</code>") || !strings.Contains(page, "<code>12345</code>") {
+		t.Errorf("after setting numbers:\n%s", page)
+	}
+	res, _ = b.post("/console/tenants/acme/numbers", url.Values{"numbers": {"+49x"}})
+	if _, page = b.follow(res); !strings.Contains(page, `id="error"`) {
+		t.Error("a bad number shows no error")
+	}
+	res, _ = b.post("/console/tenants/acme/limits", url.Values{"mo_price": {"0.003"}, "was_mo_price": {"0"}})
+	if _, page = b.follow(res); !strings.Contains(page, `id="tenant-mo-price">0.003<`) {
+		t.Errorf("mo_price not saved:\n%s", page)
 	}
 }

@@ -24,6 +24,7 @@ func (c *Console) tenantRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/tenants/{id}/api-keys", c.action(c.issueTenantKey))
 	mux.HandleFunc("POST /console/tenants/{id}/api-keys/{key_id}/revoke", c.action(c.revokeTenantKey))
 	mux.HandleFunc("POST /console/tenants/{id}/rates", c.action(c.uploadTenantRates))
+	mux.HandleFunc("POST /console/tenants/{id}/numbers", c.action(c.setTenantNumbers))
 }
 
 // Choices the forms offer: the values the API takes (ledger.TenantSpec).
@@ -45,6 +46,7 @@ type tenantInfo struct {
 	Billing          string   `json:"billing"`
 	TPSLimit         int      `json:"tps_limit"`
 	CreditLimit      string   `json:"credit_limit"`
+	MOPrice          string   `json:"mo_price"` // charged for each MO to its numbers
 	Tier             string   `json:"tier"`
 	DefaultValidityS int      `json:"default_validity_s"`
 	MaxBinds         int      `json:"max_binds"`
@@ -119,6 +121,7 @@ type tenantPageData struct {
 	Keys      []tenantKey
 	Rates     []tenantRate // the first tenantRatesShown lines
 	RateCount int
+	Numbers   []string // the MSISDNs and short codes whose MOs it gets
 	// NewKeyID and NewKey: the key issued by the POST that led here, shown
 	// this once (the API cannot show it again).
 	NewKeyID, NewKey string
@@ -155,6 +158,14 @@ func (c *Console) tenantPage(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	d.RateCount = len(deck.Rates)
 	d.Rates = deck.Rates[:min(len(deck.Rates), tenantRatesShown)]
+	var numbers struct {
+		Numbers []string `json:"numbers"`
+	}
+	if err := c.getJSON(r, s, tenantPath(id, "/numbers"), &numbers); err != nil {
+		c.renderError(w, r, s, "tenants", err)
+		return
+	}
+	d.Numbers = numbers.Numbers
 	d.NewKeyID, d.NewKey = c.takeNewKey(s)
 	c.render(w, r, s, http.StatusOK, "tenant", "Tenant "+id, "tenants", d)
 }
@@ -258,8 +269,10 @@ func (c *Console) patchTenantLimits(r *http.Request, s *session) (string, string
 			patch[f] = v
 		}
 	}
-	if v, ok := tenantFieldChanged(r, "credit_limit"); ok {
-		patch["credit_limit"] = strings.TrimSpace(v)
+	for _, f := range []string{"credit_limit", "mo_price"} {
+		if v, ok := tenantFieldChanged(r, f); ok {
+			patch[f] = strings.TrimSpace(v)
+		}
 	}
 	for _, f := range []struct{ name, label string }{
 		{"tps_limit", "TPS limit"}, {"max_binds", "max binds"}, {"default_validity_s", "default validity"},
@@ -402,4 +415,24 @@ func (c *Console) uploadTenantRates(r *http.Request, s *session) (string, string
 		return "", "", fmt.Errorf("console: PUT rates: %w", err)
 	}
 	return back, fmt.Sprintf("Rate deck of %s replaced: %d lines.", id, out.Rates), nil
+}
+
+// setTenantNumbers replaces the numbers whose MOs the tenant gets (PUT
+// /v1/tenants/{id}/numbers): one per line, or separated by commas or
+// spaces; the API checks each and names a bad or taken one.
+func (c *Console) setTenantNumbers(r *http.Request, s *session) (string, string, error) {
+	id := r.PathValue("id")
+	numbers := strings.FieldsFunc(r.PostFormValue("numbers"), func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t'
+	})
+	if numbers == nil {
+		numbers = []string{}
+	}
+	var out struct {
+		Numbers []string `json:"numbers"`
+	}
+	if err := c.sendJSON(r, s, http.MethodPut, tenantPath(id, "/numbers"), map[string]any{"numbers": numbers}, &out); err != nil {
+		return tenantPageURL(id), "", err
+	}
+	return tenantPageURL(id), fmt.Sprintf("Tenant %s: %d numbers.", id, len(out.Numbers)), nil
 }

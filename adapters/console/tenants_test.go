@@ -244,7 +244,7 @@ func TestTenantLimitsAndSMPP(t *testing.T) {
 		form.Set("was_"+m[1], html.UnescapeString(m[2]))
 		form.Set(m[1], html.UnescapeString(m[2]))
 	}
-	if len(form) != 16 {
+	if len(form) != 18 {
 		t.Fatalf("the limits form shows %d fields: %v", len(form)/2, form)
 	}
 	// Someone renames the tenant meanwhile; the form leaves the name alone.
