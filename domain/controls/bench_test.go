@@ -62,14 +62,16 @@ func BenchmarkCheck(b *testing.B) {
 	for _, n := range []int{100, 10_000} {
 		global, tenant := benchSets(b, n)
 		net := code(b, "23415")
-		b.Run(fmt.Sprintf("keywords=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, v := Check(global, tenant, "Acme", net, benchText); v.Refused() {
-					b.Fatal(v)
+		for name, t := range map[string]*Set{"global": nil, "global+tenant": tenant} {
+			b.Run(fmt.Sprintf("%s/keywords=%d", name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, v := Check(global, t, "Acme", net, benchText); v.Refused() {
+						b.Fatal(v)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 	b.Run("no-rules", func(b *testing.B) {
 		b.ReportAllocs()
@@ -138,7 +140,7 @@ func TestSetMemory(t *testing.T) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		t.Logf("%d keywords: %.1f MB, %d automaton states", n, float64(after.HeapAlloc-before.HeapAlloc)/1e6, s.keywords.StateCount())
+		t.Logf("%d keywords: %.1f MB, %d automaton states", n, float64(after.HeapAlloc-before.HeapAlloc)/1e6, s.scan.StateCount())
 		runtime.KeepAlive(s)
 	}
 }

@@ -116,7 +116,7 @@ func checkSets(global, tenant *Set, text string, folded []byte) Verdict {
 
 // needsFold: s has rules that read the folded text.
 func needsFold(s *Set) bool {
-	return s != nil && (s.keywords != nil || len(s.domains) > 0 || s.patAtoms != nil)
+	return s != nil && (s.scan != nil || len(s.domains) > 0)
 }
 
 // checkText runs the content rules of s: keywords and URL domains on the
@@ -125,8 +125,18 @@ func (s *Set) checkText(text string, folded []byte, scope Scope) Verdict {
 	if s == nil {
 		return Verdict{}
 	}
-	if s.keywords != nil {
-		if m, ok := s.keywords.Find(folded, 0); ok {
+	sawAtom := false
+	if s.scan != nil {
+		m, ok := s.scan.Find(folded, 0)
+		if ok && m.PatternID >= len(s.kwRule) { // an atom first: a keyword may follow
+			sawAtom = true
+			if s.keywords != nil {
+				m, ok = s.keywords.Find(folded, 0)
+			} else {
+				ok = false
+			}
+		}
+		if ok {
 			return Verdict{Refusal: RefusedContentBlocked, Scope: scope, Kind: KindKeyword, Rule: s.kwRule[m.PatternID]}
 		}
 	}
@@ -135,7 +145,7 @@ func (s *Set) checkText(text string, folded []byte, scope Scope) Verdict {
 			return Verdict{Refusal: RefusedContentBlocked, Scope: scope, Kind: KindURLDomain, Rule: d}
 		}
 	}
-	if s.patternMatches(text, folded) {
+	if s.patternMatches(text, sawAtom) {
 		for i, re := range s.res { // name the first that matches
 			if re.MatchString(text) {
 				return Verdict{Refusal: RefusedContentBlocked, Scope: scope, Kind: KindPattern, Rule: s.rules.Patterns[i]}
@@ -148,17 +158,11 @@ func (s *Set) checkText(text string, folded []byte, scope Scope) Verdict {
 // patternMatches reports whether any pattern of s matches: those without
 // atoms always run, the others only when the folded text holds one of
 // their atoms (prefilter.go).
-func (s *Set) patternMatches(text string, folded []byte) bool {
+func (s *Set) patternMatches(text string, sawAtom bool) bool {
 	if s.always != nil && s.always.MatchString(text) {
 		return true
 	}
-	if s.filtered == nil {
-		return false
-	}
-	if _, ok := s.patAtoms.Find(folded, 0); !ok {
-		return false
-	}
-	return s.filtered.MatchString(text)
+	return sawAtom && s.filtered != nil && s.filtered.MatchString(text)
 }
 
 // blockedHost finds in the folded text a host name (a run of host

@@ -207,14 +207,19 @@ type Set struct {
 	rules    Rules               // as given, for reading back
 	senders  map[string]struct{} // folded
 	rewrites map[numbering.Code][]rewrite
-	keywords *ahocorasick.Automaton // over folded keywords; nil: none
-	kwRule   []string               // the keyword as given, by pattern id
-	res      []*regexp.Regexp       // each pattern, to name the one that matched
+	// scan finds in the folded text the keywords (pattern ids below
+	// len(kwRule)) and the patterns' atoms (prefilter.go) in one pass;
+	// keywords is the keywords alone, rescanned only when scan stops at an
+	// atom first. nil: none.
+	scan, keywords *ahocorasick.Automaton
+	kwRule         []string // the keyword as given, by pattern id
+	kwFolded       [][]byte
+	res            []*regexp.Regexp // each pattern, to name the one that matched
 	// always is the alternation of the patterns without atoms, filtered
-	// that of the others, run when patAtoms finds one of their atoms in
-	// the folded text (prefilter.go); nil: none.
+	// that of the others, run when scan finds one of their atoms in the
+	// folded text (prefilter.go); nil: none.
 	always, filtered *regexp.Regexp
-	patAtoms         *ahocorasick.Automaton
+	atoms            [][]byte
 	domains          map[string]string // folded → as given
 }
 
@@ -228,7 +233,7 @@ type rewrite struct {
 // parsing regexp: missing closing ): `(`").
 func Compile(r Rules) (*Set, error) {
 	s := &Set{rules: cloneRules(r)}
-	steps := []func(*Set, Rules) error{compileSenders, compileRewrites, compileKeywords, compilePatterns, compileDomains}
+	steps := []func(*Set, Rules) error{compileSenders, compileRewrites, compileKeywords, compilePatterns, compileDomains, compileScan}
 	for _, step := range steps {
 		if err := step(s, r); err != nil {
 			return nil, err
@@ -247,7 +252,7 @@ func (s *Set) Rules() Rules {
 
 // Empty reports whether the Set has no rule at all.
 func (s *Set) Empty() bool {
-	return s == nil || (len(s.senders) == 0 && len(s.rewrites) == 0 && s.keywords == nil && len(s.res) == 0 && len(s.domains) == 0)
+	return s == nil || (len(s.senders) == 0 && len(s.rewrites) == 0 && s.scan == nil && len(s.res) == 0 && len(s.domains) == 0)
 }
 
 func cloneRules(r Rules) Rules {
@@ -336,11 +341,29 @@ func compileKeywords(s *Set, r Rules) error {
 		folded = append(folded, fold(nil, k))
 		s.kwRule = append(s.kwRule, k)
 	}
-	ac, err := ahocorasick.NewBuilder().AddPatterns(folded).Build()
-	if err != nil {
+	s.kwFolded = folded
+	return nil
+}
+
+// compileScan builds the automata of the keywords and the patterns' atoms.
+func compileScan(s *Set, _ Rules) error {
+	all := append(append([][]byte(nil), s.kwFolded...), s.atoms...)
+	if len(all) == 0 {
+		return nil
+	}
+	var err error
+	if s.scan, err = ahocorasick.NewBuilder().AddPatterns(all).Build(); err != nil {
 		return ruleErr("keywords", -1, "%v", err)
 	}
-	s.keywords = ac
+	switch {
+	case len(s.atoms) == 0:
+		s.keywords = s.scan
+	case len(s.kwFolded) > 0:
+		if s.keywords, err = ahocorasick.NewBuilder().AddPatterns(s.kwFolded).Build(); err != nil {
+			return ruleErr("keywords", -1, "%v", err)
+		}
+	}
+	s.kwFolded, s.atoms = nil, nil
 	return nil
 }
 
@@ -349,7 +372,6 @@ func compilePatterns(s *Set, r Rules) error {
 		return ruleErr("patterns", -1, "at most %d patterns", MaxPatterns)
 	}
 	var always, filtered []string
-	var lits [][]byte
 	for i, p := range r.Patterns {
 		if p == "" {
 			return ruleErr("patterns", i, "empty")
@@ -376,7 +398,7 @@ func compilePatterns(s *Set, r Rules) error {
 		}
 		filtered = append(filtered, group)
 		for _, lit := range a {
-			lits = append(lits, []byte(lit))
+			s.atoms = append(s.atoms, []byte(lit))
 		}
 	}
 	var err error
@@ -385,11 +407,6 @@ func compilePatterns(s *Set, r Rules) error {
 	}
 	if s.filtered, err = alternation(filtered); err != nil {
 		return err
-	}
-	if len(lits) > 0 {
-		if s.patAtoms, err = ahocorasick.NewBuilder().AddPatterns(lits).Build(); err != nil {
-			return ruleErr("patterns", -1, "%v", err)
-		}
 	}
 	return nil
 }

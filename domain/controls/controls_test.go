@@ -330,7 +330,7 @@ func TestPatternAtoms(t *testing.T) {
 		{`(?i)win\s+\$?\d+`, "win"},
 		{`(?i)(free|cheap)\s+pills`, "free|cheap"},
 		{`(?i)pills`, "pill"}, // the 's' folds with the long s: cut there
-		{`Casino`, "casino"}, // exact letters are safe to fold
+		{`Casino`, "casino"},  // exact letters are safe to fold
 		{`(?i)Kelvin`, "kelvin"},
 		{`\d{16}`, ""},
 		{`(?i)(free|\d+) money`, " money"},
@@ -366,6 +366,11 @@ func FuzzPatterns(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	mixedKeywords := []string{"ree", "ab", "kelvin", "top"}
+	mixed, err := Compile(Rules{Keywords: mixedKeywords, Patterns: pats})
+	if err != nil {
+		f.Fatal(err)
+	}
 	var res []*regexp.Regexp
 	for _, p := range pats {
 		res = append(res, regexp.MustCompile(p))
@@ -380,6 +385,18 @@ func FuzzPatterns(f *testing.F) {
 		}
 		if _, v := Check(nil, s, "", 0, text); v.Rule != want {
 			t.Fatalf("%q: %+v, want rule %q", text, v, want)
+		}
+		// With keywords in the same scan as the atoms: a keyword first,
+		// else the same pattern.
+		kw := ""
+		for _, k := range mixedKeywords {
+			if bytes.Contains(fold(nil, text), []byte(k)) {
+				kw = k
+			}
+		}
+		_, v := Check(nil, mixed, "", 0, text)
+		if (kw != "") != (v.Kind == KindKeyword) || (kw == "" && v.Rule != want) {
+			t.Fatalf("%q with keywords: %+v, want keyword %q or rule %q", text, v, kw, want)
 		}
 	})
 }
