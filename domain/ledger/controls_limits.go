@@ -17,8 +17,8 @@ import (
 // is a rate limit of one message per window.
 //
 // Bounds and memory: at most MaxRateWindows + MaxDuplicateWindows =
-// 1,000,000 open windows, each a map entry and a heap entry (~50-60 bytes:
-// ~60 MB with both full, measured by TestLimitsMemory). Windows leave as
+// 1,000,000 open windows, each a map entry and a heap entry (~75 bytes:
+// ~75 MB with both full, measured by TestLimitsMemory). Windows leave as
 // they end. When the rate windows are full, the one ending first is
 // forgotten (its destination may get up to its count again: harmless);
 // when the duplicate windows are full, a submit that needs a new one is
@@ -116,10 +116,11 @@ func (l *limits) take(t *tenantSnap, to, text string, now time.Time) (ticket, co
 // record counts a message accepted at `at` (replaying the log) in the
 // windows still open at now, refusing nothing.
 func (l *limits) record(t *tenantSnap, to, text string, at, now time.Time) {
-	if w := t.DuplicateWindowS; w > 0 {
+	open := func(s int) bool { return at.Add(time.Duration(s) * time.Second).After(now) } // else nothing to hash
+	if w := t.DuplicateWindowS; w > 0 && open(w) {
 		l.dup.record(l.key(keyDup, t.accept.ID, to, text), at.UnixNano(), now.UnixNano(), int64(w)*int64(time.Second))
 	}
-	if r := t.DestRate; r.Count > 0 {
+	if r := t.DestRate; r.Count > 0 && open(r.WindowS) {
 		l.rate.record(l.key(keyRate, t.accept.ID, to, ""), at.UnixNano(), now.UnixNano(), int64(r.WindowS)*int64(time.Second))
 	}
 }
