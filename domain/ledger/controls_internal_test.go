@@ -103,9 +103,9 @@ func TestLimitsMemory(t *testing.T) {
 	l := newLimits()
 	for i := range MaxRateWindows + MaxDuplicateWindows {
 		k := uint64(i) * 0x9E3779B97F4A7C15 // spread over the shards
-		w := l.rate
-		if i%2 == 1 {
-			w = l.dup
+		w := l.dup
+		if i < MaxRateWindows {
+			w = l.rate
 		}
 		w.take(k, 0, int64(time.Hour), 1)
 	}

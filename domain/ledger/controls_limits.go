@@ -17,17 +17,19 @@ import (
 // is a rate limit of one message per window.
 //
 // Bounds and memory: at most MaxRateWindows + MaxDuplicateWindows =
-// 1,000,000 open windows, each a map entry and a heap entry (~75 bytes:
-// ~75 MB with both full, measured by TestLimitsMemory). Windows leave as
+// 1,000,000 open windows, each a map entry and a heap entry (60-75 bytes,
+// as the maps' growth falls: 60-75 MB with both full, measured by
+// TestLimitsMemory). Windows leave as
 // they end. When the rate windows are full, the one ending first is
 // forgotten (its destination may get up to its count again: harmless);
 // when the duplicate windows are full, a submit that needs a new one is
 // refused (ErrThrottled) rather than forgetting one, which would let a
-// duplicate through and charge the tenant for it. At 10,000 messages a
-// second with a 60-second window, each holds 600,000 entries at most.
+// duplicate through and charge the tenant for it; so the duplicate
+// windows have the larger share: 750,000 hold 75 seconds of windows at
+// 10,000 messages a second.
 const (
-	MaxRateWindows      = 500_000
-	MaxDuplicateWindows = 500_000
+	MaxRateWindows      = 250_000
+	MaxDuplicateWindows = 750_000
 )
 
 // limits is the stateful controls' counters and the refusal audit's
