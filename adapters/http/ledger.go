@@ -52,6 +52,7 @@ type Ledger interface {
 	Ready() bool
 	Position() eventstore.Position
 	OutboxDropped() uint64
+	RefusalAuditDropped() uint64
 	UnfinishedCount() int
 }
 

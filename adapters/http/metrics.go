@@ -44,6 +44,10 @@ func newMetrics(reg *prometheus.Registry, svc Ledger) *metrics {
 				Name: "smsledger_outbox_dropped_total",
 				Help: "Accepted messages whose dispatch notification was dropped (outbox full).",
 			}, func() float64 { return float64(svc.OutboxDropped()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "smsledger_refusal_audit_dropped_total",
+				Help: "Submits refused by a control whose SubmitRefused audit event was not written (too many in flight, or the store failed).",
+			}, func() float64 { return float64(svc.RefusalAuditDropped()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "smsledger_ledger_position",
 				Help: "Global log position applied by the ledger's in-memory snapshots.",
