@@ -101,6 +101,15 @@ func (ch *cdrChange) bookCost(supplierID string, cost decimal.Decimal, currency 
 }
 
 func sp(s string) *string { return &s }
+
+// orNull is s, or NULL when empty: a column that is not known (the
+// destination's network outside the numbering plan) holds NULL, not an empty string.
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
 func tp(t time.Time) *time.Time {
 	u := t.UTC()
 	return &u
@@ -272,6 +281,7 @@ var cdrColumns = []string{
 	"cost", "cost_currency", "state", "error", "supplier_message_id", "dlr_status", "expires_at",
 	"routed_at", "submitted_at", "supplier_accepted_at", "dlr_at", "done_at", "final_at",
 	"settled_at", "released_at", "forwarded_at", "client_ref", "send_at", "cost_booked_at", "direction",
+	"mccmnc", "country", "operator",
 }
 
 func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrChange) error {
@@ -311,6 +321,7 @@ func (c *cdrs) insert(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 			cost, ch.costCurrency, *ch.state, ch.errText, ch.smid, ch.dlrStatus, expires,
 			ch.routedAt, ch.submittedAt, ch.supplierAcceptedAt, ch.dlrAt, ch.doneAt, ch.finalAt,
 			ch.settledAt, ch.releasedAt, ch.forwardedAt, clientRef, sendAt, ch.costBookedAt, directionMT,
+			orNull(a.MCCMNC), orNull(a.Country), orNull(a.Operator),
 		}
 		keys[i] = []any{pgUUID(a.MessageID), at}
 	}
@@ -345,6 +356,7 @@ func (ch *cdrChange) moRow() (row, key []any) {
 		numeric(zero), e.Currency, stateMOReceived, errText, nil, nil, nil,
 		nil, nil, nil, nil, nil, &at,
 		&at, nil, ch.forwardedAt, nil, nil, nil, directionMO,
+		nil, nil, nil,
 	}
 	return row, []any{pgUUID(e.MessageID), at}
 }

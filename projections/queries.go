@@ -50,13 +50,19 @@ type CDR struct {
 	// Direction is "mt" for a message the tenant sent, "mo" for a
 	// mobile-originated message to one of its numbers.
 	Direction string `json:"direction"`
+	// MCCMNC, Country and Operator are the destination's mobile network
+	// (the numbering plan's range or the portability table's entry), empty
+	// when not known — and for an MO.
+	MCCMNC   string `json:"mccmnc"`
+	Country  string `json:"country"`
+	Operator string `json:"operator"`
 }
 
 // CDRQuery selects CDRs. TenantID empty means every tenant (admin); From
 // inclusive, To exclusive on accepted_at; Status filters on state;
-// Destination (E.164 digits as stored, no "+"), ClientRef and SupplierID
-// are exact matches, empty for any; Cursor continues a previous page with
-// the same filters.
+// Destination (E.164 digits as stored, no "+"), ClientRef, SupplierID and
+// MCCMNC (the destination's network) are exact matches, empty for any;
+// Cursor continues a previous page with the same filters.
 type CDRQuery struct {
 	TenantID    string
 	From, To    time.Time
@@ -64,6 +70,7 @@ type CDRQuery struct {
 	Destination string
 	ClientRef   string
 	SupplierID  string
+	MCCMNC      string
 	Cursor      string
 	// Limit is the page size, 1..CDRPageMax (default 100).
 	Limit int
@@ -167,7 +174,7 @@ func cdrQuerySQL(schema string, q CDRQuery, afterAt time.Time, afterID uuid.UUID
 	}
 	for _, f := range []struct{ column, value string }{
 		{"tenant_id", q.TenantID}, {"state", q.Status}, {"destination", q.Destination},
-		{"client_ref", q.ClientRef}, {"supplier_id", q.SupplierID},
+		{"client_ref", q.ClientRef}, {"supplier_id", q.SupplierID}, {"mccmnc", q.MCCMNC},
 	} {
 		if f.value != "" {
 			where = append(where, f.column+" = "+arg(f.value))
@@ -226,6 +233,9 @@ var cdrFields = []cdrField{
 	textField("client_ref", "coalesce(client_ref, '')", func(c *CDR) *string { return &c.ClientRef }),
 	timeField("send_at", func(c *CDR) **time.Time { return &c.SendAt }),
 	textField("direction", "direction", func(c *CDR) *string { return &c.Direction }),
+	textField("mccmnc", "coalesce(mccmnc, '')", func(c *CDR) *string { return &c.MCCMNC }),
+	textField("country", "coalesce(country, '')", func(c *CDR) *string { return &c.Country }),
+	textField("operator", "coalesce(operator, '')", func(c *CDR) *string { return &c.Operator }),
 }
 
 func textField(name, sql string, f func(*CDR) *string) cdrField {

@@ -26,7 +26,7 @@ var messageStates = []string{"accepted", "routed", "scheduled", "submitted", "su
 
 // cdrFilterFields are the filters of the CDR page, as GET /v1/cdrs names
 // them.
-var cdrFilterFields = []string{"tenant_id", "from", "to", "status", "destination", "client_ref", "supplier_id"}
+var cdrFilterFields = []string{"tenant_id", "from", "to", "status", "destination", "client_ref", "supplier_id", "mccmnc"}
 
 // maxExportPages bounds a CSV export (pages of 1,000 CDRs): a million rows;
 // a longer period is exported in parts.
@@ -214,7 +214,11 @@ type reconReport struct {
 	MarginByTenant   []reconMargin `json:"margin_by_tenant"`
 	MarginBySupplier []reconMargin `json:"margin_by_supplier"`
 	MarginByPrefix   []reconMargin `json:"margin_by_prefix"`
-	Checks           []struct {
+	MarginByNetwork  []reconMargin `json:"margin_by_network"`
+	// Reporting is the period in the FX table's base currency; nil when
+	// the platform has no FX table.
+	Reporting *reconReporting `json:"reporting_currency"`
+	Checks    []struct {
 		Name       string   `json:"name"`
 		OK         bool     `json:"ok"`
 		Count      int64    `json:"count"`
@@ -225,6 +229,8 @@ type reconReport struct {
 
 type reconMargin struct {
 	Key          string `json:"key"`
+	Country      string `json:"country"`  // a network's
+	Operator     string `json:"operator"` // a network's
 	Currency     string `json:"currency"`
 	CostCurrency string `json:"cost_currency"`
 	Messages     int64  `json:"messages"`
@@ -233,20 +239,58 @@ type reconMargin struct {
 	Margin       string `json:"margin"`
 }
 
-// marginTable is one of the report's margin tables, titled.
+// marginTable is one of the report's margin tables, titled; Network
+// tables show each network's country and operator, and the messages of no
+// known network as such.
 type marginTable struct {
 	Title, ID, Key string
+	Network        bool
 	Rows           []reconMargin
 }
 
-// Margins are the report's margins by tenant, supplier and destination
-// prefix, as the page shows them.
+// Margins are the report's margins by tenant, supplier, destination
+// prefix and destination network, as the page shows them.
 func (r *reconReport) Margins() []marginTable {
+	return marginTables("Margin", "margin", r.MarginByTenant, r.MarginBySupplier, r.MarginByPrefix, r.MarginByNetwork)
+}
+
+// marginTables titles the four margin lists: "<title> by tenant" with id
+// "<id>-tenant", and so on.
+func marginTables(title, id string, tenant, supplier, prefix, network []reconMargin) []marginTable {
 	return []marginTable{
-		{"Margin by tenant", "margin-tenant", "Tenant", r.MarginByTenant},
-		{"Margin by supplier", "margin-supplier", "Supplier", r.MarginBySupplier},
-		{"Margin by destination prefix", "margin-prefix", "Prefix", r.MarginByPrefix},
+		{Title: title + " by tenant", ID: id + "-tenant", Key: "Tenant", Rows: tenant},
+		{Title: title + " by supplier", ID: id + "-supplier", Key: "Supplier", Rows: supplier},
+		{Title: title + " by destination prefix", ID: id + "-prefix", Key: "Prefix", Rows: prefix},
+		{Title: title + " by destination network", ID: id + "-network", Key: "Network", Network: true, Rows: network},
 	}
+}
+
+// reconReporting is the report's figures in the reporting currency: the
+// messages converted (each at the rates in force at its acceptance), and
+// those that could not be (no rate then), counted and the first listed.
+type reconReporting struct {
+	Currency            string        `json:"currency"`
+	Messages            int64         `json:"messages"`
+	Revenue             string        `json:"revenue"`
+	Cost                string        `json:"cost"`
+	Margin              string        `json:"margin"`
+	MarginByTenant      []reconMargin `json:"margin_by_tenant"`
+	MarginBySupplier    []reconMargin `json:"margin_by_supplier"`
+	MarginByPrefix      []reconMargin `json:"margin_by_prefix"`
+	MarginByNetwork     []reconMargin `json:"margin_by_network"`
+	Unconverted         int64         `json:"unconverted"`
+	UnconvertedMessages []struct {
+		MessageID  string   `json:"message_id"`
+		TenantID   string   `json:"tenant_id"`
+		AcceptedAt string   `json:"accepted_at"`
+		Currencies []string `json:"currencies"`
+	} `json:"unconverted_messages"`
+}
+
+// Margins are the margins in the reporting currency, as the page shows
+// them.
+func (r *reconReporting) Margins() []marginTable {
+	return marginTables("Margin in "+r.Currency, "reporting-margin", r.MarginByTenant, r.MarginBySupplier, r.MarginByPrefix, r.MarginByNetwork)
 }
 
 // invoiceReport is a supplier-invoice diff as POST

@@ -20,6 +20,7 @@ import (
 
 	"github.com/smsledger/smsledger/adapters/console"
 	httpapi "github.com/smsledger/smsledger/adapters/http"
+	"github.com/smsledger/smsledger/domain/fx"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
 	"github.com/smsledger/smsledger/eventstore/pgstore"
@@ -28,16 +29,18 @@ import (
 )
 
 // projectionReports serves the API's reports from the projections of the
-// test's database, as serve's reports (cmd/smsledger/reports.go) do.
+// test's database, as serve's reports (cmd/smsledger/reports.go) do; fx
+// is the FX table in force (serve reads it from the log; nil: none).
 type projectionReports struct {
 	store *pgstore.Store
 	pool  *pgxpool.Pool
+	fx    func() *fx.Table
 }
 
 func (r projectionReports) CDRs(ctx context.Context, q httpapi.CDRQuery) (httpapi.CDRPage, error) {
 	page, err := projections.QueryCDRs(ctx, r.pool, projections.CDRQuery{
 		TenantID: q.TenantID, From: q.From, To: q.To, Status: q.Status, Destination: q.Destination,
-		ClientRef: q.ClientRef, SupplierID: q.SupplierID, Cursor: q.Cursor, Limit: q.Limit,
+		ClientRef: q.ClientRef, SupplierID: q.SupplierID, MCCMNC: q.MCCMNC, Cursor: q.Cursor, Limit: q.Limit,
 	})
 	if errors.Is(err, projections.ErrBadCursor) {
 		return httpapi.CDRPage{}, fmt.Errorf("%w: %w", httpapi.ErrBadRequest, err)
@@ -53,7 +56,11 @@ func (r projectionReports) CDRs(ctx context.Context, q httpapi.CDRQuery) (httpap
 }
 
 func (r projectionReports) Reconcile(ctx context.Context, from, to time.Time) (any, error) {
-	return projections.Reconcile(ctx, r.pool, from, to)
+	var table *fx.Table
+	if r.fx != nil {
+		table = r.fx()
+	}
+	return projections.Reconcile(ctx, r.pool, from, to, table)
 }
 
 func (r projectionReports) Replay(ctx context.Context) (any, error) {
@@ -93,7 +100,7 @@ func startReports(t *testing.T) *reportEnv {
 	t.Cleanup(func() { _ = store.Close() })
 	svc := ledgertest.Start(t, store, ledger.Options{})
 	reg := prometheus.NewRegistry()
-	api := httpapi.NewHandler(svc, httpapi.Options{AdminToken: admin, Registry: reg, Reports: projectionReports{store, pool}})
+	api := httpapi.NewHandler(svc, httpapi.Options{AdminToken: admin, Registry: reg, Reports: projectionReports{store, pool, svc.FXTable}})
 	con, err := console.New(console.Options{API: api, Gatherer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -406,5 +413,105 @@ func TestReconciliationChecksAndInvoice(t *testing.T) {
 	form.Set("csrf", "forged")
 	if res, _ := b.postFile("/console/reconciliation/invoice", form, "file", "invoice.csv", []byte(invoice)); res.StatusCode != http.StatusForbidden {
 		t.Errorf("forged CSRF: %d, want 403", res.StatusCode)
+	}
+}
+
+// The reconciliation page shows margins per destination network (its
+// country and operator; the messages of no known network as unknown) and,
+// once the platform has an FX table, the period in its base currency: the
+// messages converted at the rate of their acceptance, the one accepted
+// before any rate of its currency listed as not converted. The CDRs carry
+// the network and filter by it.
+func TestReconciliationByNetworkAndReportingCurrency(t *testing.T) {
+	e := startReports(t)
+	b := e.signedIn()
+	putCSV := func(path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", e.url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		req.Header.Set("Content-Type", "text/csv")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("PUT %s: %d %s", path, res.StatusCode, raw)
+		}
+	}
+	putCSV("/v1/numbering", "prefix,mcc,mnc,country,operator\n4915,262,01,Germany,Telekom\n")
+	e.call("POST", "/v1/tenants", admin, `{"id":"yank","name":"Y","currency":"USD","billing":"on_submit","tps_limit":0,"credit_limit":"0","tier":"premium"}`, 201)
+	e.call("PUT", "/v1/tenants/yank/rates", admin, `[{"prefix":"49","price":"0.05"},{"prefix":"4915","price":"0.07"}]`, 200)
+	e.call("POST", "/v1/tenants/yank/topups", admin, `{"amount":"10","reference":"first"}`, 201)
+	yank := e.call("POST", "/v1/tenants/yank/api-keys", admin, "", 201)["key"].(string)
+
+	early := e.send(yank, "+4915112345670", "") // before any USD rate
+	e.deliver(early, "smid-early")
+	e.catchUp()
+	from, to := period()
+	_, page := b.get("/console/reconciliation?from=" + from + "&to=" + to)
+	if strings.Contains(page, `id="reporting-currency"`) {
+		t.Fatalf("a reporting currency without an FX table:\n%s", page)
+	}
+
+	fxFrom := time.Now().UTC().Format(time.RFC3339Nano)
+	e.call("PUT", "/v1/fx", admin, `{"base":"EUR","rates":[{"currency":"USD","rate":"0.9","from":"`+fxFrom+`"}]}`, 200)
+	telekom, unknown := e.send(e.acme, "+4915112345678", ""), e.send(e.acme, "+4930123456", "")
+	late := e.send(yank, "+4915112345679", "")
+	for i, id := range []string{telekom, unknown, late} {
+		e.deliver(id, fmt.Sprintf("smid-%d", i))
+	}
+	e.catchUp()
+
+	// The CDRs carry the network, and filter by it.
+	_, page = b.get("/console/cdrs?mccmnc=26201&tenant_id=acme")
+	table := reportElement(t, page, "table", "cdrs")
+	if !strings.Contains(table, "<th>mccmnc</th>") || !strings.Contains(table, "<td>Telekom</td>") ||
+		!strings.Contains(table, telekom) || strings.Contains(table, unknown) || strings.Contains(table, early) {
+		t.Errorf("CDRs of 26201:\n%s", table)
+	}
+
+	// A tenant's key reads its destinations' networks, and filters by
+	// them.
+	items, _ := e.call("GET", "/v1/cdrs?mccmnc=26201", e.acme, "", 200)["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("acme's CDRs of 26201: %v", items)
+	}
+	if c := items[0].(map[string]any); c["message_id"] != telekom || c["mccmnc"] != "26201" || c["country"] != "Germany" || c["operator"] != "Telekom" {
+		t.Errorf("acme's CDR of 26201: %v", c)
+	}
+
+	res, page := b.get("/console/reconciliation?from=" + from + "&to=" + to)
+	if res.StatusCode != 200 {
+		t.Fatalf("reconciliation: %d\n%s", res.StatusCode, page)
+	}
+	network := reportElement(t, page, "table", "margin-network")
+	for _, want := range []string{
+		`<td>26201</td><td>Germany</td><td>Telekom</td><td class="num">1</td><td class="num">0.07 EUR</td><td class="num">0.02 EUR</td><td class="num">0.05</td>`,
+		`<td>26201</td><td>Germany</td><td>Telekom</td><td class="num">2</td><td class="num">0.14 USD</td><td class="num">0.04 EUR</td><td class="num"><span class="muted">currencies differ</span></td>`,
+		`<td><span class="muted">unknown</span></td><td></td><td></td><td class="num">1</td><td class="num">0.05 EUR</td>`,
+	} {
+		if !strings.Contains(network, want) {
+			t.Errorf("margin by network lacks %s:\n%s", want, network)
+		}
+	}
+	// In EUR: acme's 0.07 + 0.05, yank's late 0.07 USD at 0.9; costs 0.02
+	// each; yank's early message not converted.
+	totals := reportElement(t, page, "table", "reporting-currency")
+	if want := `<td>EUR</td><td class="num">3</td><td class="num">0.183</td><td class="num">0.06</td><td class="num">0.123</td><td class="num"><span class="badge fail">1</span></td>`; !strings.Contains(totals, want) {
+		t.Errorf("reporting-currency totals lack %s:\n%s", want, totals)
+	}
+	if un := reportElement(t, page, "table", "reporting-unconverted"); !strings.Contains(un, early) || !strings.Contains(un, "<td>yank</td>") || !strings.Contains(un, "<td>USD</td>") ||
+		strings.Contains(un, late) {
+		t.Errorf("not converted:\n%s", un)
+	}
+	if rn := reportElement(t, page, "table", "reporting-margin-network"); !strings.Contains(rn, `<td>26201</td><td>Germany</td><td>Telekom</td><td class="num">2</td><td class="num">0.133 EUR</td><td class="num">0.04 EUR</td><td class="num">0.093</td>`) {
+		t.Errorf("margin by network in EUR:\n%s", rn)
+	}
+	// The same report through the API.
+	rep := e.call("GET", "/v1/reconciliation?from="+from+"&to="+to, admin, "", 200)
+	if rc, ok := rep["reporting_currency"].(map[string]any); !ok || rc["currency"] != "EUR" || rc["margin"] != "0.123" || rc["unconverted"] != 1.0 {
+		t.Errorf("the API's reporting currency: %v", rep["reporting_currency"])
 	}
 }

@@ -16,7 +16,7 @@ const MaxInvoiceBodyBytes = 64 << 20
 const cdrPageRows = 1000
 
 // cdrQuery reads the filters of GET /v1/cdrs: from, to, status,
-// destination, client_ref and cursor for everyone; tenant_id and
+// destination, client_ref, mccmnc and cursor for everyone; tenant_id and
 // supplier_id for the admin token. A tenant's key always reads its own
 // CDRs: a tenant_id it gives is ignored (it cannot name another tenant),
 // and supplier_id is refused. A destination may be given with its "+";
@@ -33,7 +33,7 @@ func cdrQuery(r *http.Request, tenant string) (CDRQuery, error) {
 	}
 	q := CDRQuery{TenantID: tenant, From: from, To: to, Status: v.Get("status"),
 		Destination: strings.TrimPrefix(strings.TrimSpace(v.Get("destination")), "+"),
-		ClientRef:   v.Get("client_ref"), Cursor: v.Get("cursor"), Limit: cdrPageRows}
+		ClientRef:   v.Get("client_ref"), MCCMNC: strings.TrimSpace(v.Get("mccmnc")), Cursor: v.Get("cursor"), Limit: cdrPageRows}
 	if tenant == "" {
 		q.TenantID, q.SupplierID = v.Get("tenant_id"), v.Get("supplier_id")
 	} else if v.Get("supplier_id") != "" {

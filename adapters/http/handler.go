@@ -61,6 +61,7 @@ type CDRQuery struct {
 	Destination string // E.164 digits as stored (no "+")
 	ClientRef   string
 	SupplierID  string
+	MCCMNC      string // the destination's network
 	Cursor      string // opaque, from CDRPage.NextCursor
 	Limit       int
 }

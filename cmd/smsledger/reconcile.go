@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/smsledger/smsledger/projections"
@@ -70,7 +71,11 @@ func runReconcile(ctx context.Context, cfg reconcileConfig, stdout io.Writer, lo
 		return err
 	}
 	defer db.close()
-	rep, err := projections.Reconcile(ctx, db.pool, cfg.from, cfg.to)
+	table, err := latestFXTable(ctx, db.store)
+	if err != nil {
+		return err
+	}
+	rep, err := projections.Reconcile(ctx, db.pool, cfg.from, cfg.to, table)
 	if err != nil {
 		return err
 	}
@@ -119,18 +124,9 @@ func printReport(w io.Writer, rep projections.Report, inv *projections.InvoiceRe
 	for _, s := range rep.Suppliers {
 		fmt.Fprintf(w, "  %-20s %-4s messages %-8d parts %-8d cost %s\n", s.SupplierID, s.Currency, s.Messages, s.Parts, s.Cost)
 	}
-	for _, g := range []struct {
-		name string
-		ms   []projections.Margin
-	}{{"tenant", rep.MarginByTenant}, {"supplier", rep.MarginBySupplier}, {"destination prefix", rep.MarginByPrefix}} {
-		fmt.Fprintf(w, "\nmargin by %s:\n", g.name)
-		for _, m := range g.ms {
-			margin := m.Margin
-			if margin == "" {
-				margin = "(currencies differ)"
-			}
-			fmt.Fprintf(w, "  %-20s messages %-8d revenue %s %s  cost %s %s  margin %s\n", m.Key, m.Messages, m.Revenue, m.Currency, m.Cost, m.CostCurrency, margin)
-		}
+	printMargins(w, "", marginGroups(rep.MarginByTenant, rep.MarginBySupplier, rep.MarginByPrefix, rep.MarginByNetwork))
+	if rc := rep.Reporting; rc != nil {
+		printReporting(w, rc)
 	}
 	fmt.Fprintln(w, "\nchecks:")
 	for _, c := range rep.Checks {
@@ -149,5 +145,70 @@ func printReport(w io.Writer, rep projections.Report, inv *projections.InvoiceRe
 		for _, d := range inv.Differences {
 			fmt.Fprintf(w, "  %-20s %-24s ours %q  invoice %q\n", d.Kind, d.SupplierMessageID, d.Ours, d.Theirs)
 		}
+	}
+}
+
+// marginGroup is one list of margins, by what they are keyed.
+type marginGroup struct {
+	name string
+	ms   []projections.Margin
+}
+
+// marginGroups are a report's four lists of margins.
+func marginGroups(tenant, supplier, prefix, network []projections.Margin) []marginGroup {
+	return []marginGroup{{"tenant", tenant}, {"supplier", supplier}, {"destination prefix", prefix}, {networkGroup, network}}
+}
+
+// networkGroup names the margins by destination network.
+const networkGroup = "destination network"
+
+// printMargins prints each group's margins, its title after what.
+func printMargins(w io.Writer, what string, groups []marginGroup) {
+	for _, g := range groups {
+		fmt.Fprintf(w, "\nmargin by %s%s:\n", g.name, what)
+		for _, m := range g.ms {
+			margin := m.Margin
+			if margin == "" {
+				margin = "(currencies differ)"
+			}
+			key := m.Key
+			if g.name == networkGroup {
+				key = networkKey(m)
+			}
+			fmt.Fprintf(w, "  %-20s messages %-8d revenue %s %s  cost %s %s  margin %s\n", key, m.Messages, m.Revenue, m.Currency, m.Cost, m.CostCurrency, margin)
+		}
+	}
+}
+
+// networkKey is a network's margin key as printed: its mccmnc with its
+// country and operator, the messages of no known network as "(unknown)".
+func networkKey(m projections.Margin) string {
+	key := m.Key
+	if key == "" {
+		key = "(unknown)"
+	}
+	if m.Country != "" || m.Operator != "" {
+		key += " " + strings.TrimSpace(m.Country+" "+m.Operator)
+	}
+	return key
+}
+
+// printReporting prints the period in the FX table's base currency and
+// the messages it could not convert.
+func printReporting(w io.Writer, rc *projections.ReportingCurrency) {
+	fmt.Fprintf(w, "\nin the reporting currency %s (each message at the rates in force at its acceptance):\n", rc.Currency)
+	fmt.Fprintf(w, "  messages %-8d revenue %s  cost %s  margin %s\n", rc.Messages, rc.Revenue, rc.Cost, rc.Margin)
+	what := " in " + rc.Currency
+	printMargins(w, what, marginGroups(rc.MarginByTenant, rc.MarginBySupplier, rc.MarginByPrefix, rc.MarginByNetwork))
+	if rc.Unconverted == 0 {
+		fmt.Fprintf(w, "\nevery message converted to %s\n", rc.Currency)
+		return
+	}
+	fmt.Fprintf(w, "\nNOT CONVERTED to %s (no rate in force at acceptance; left out of the figures in %s above): %d messages\n", rc.Currency, rc.Currency, rc.Unconverted)
+	for _, u := range rc.UnconvertedMessages {
+		fmt.Fprintf(w, "  %s  %-20s accepted %s  no rate for %s\n", u.MessageID, u.TenantID, u.AcceptedAt.UTC().Format(time.RFC3339), strings.Join(u.Currencies, ", "))
+	}
+	if n := rc.Unconverted - int64(len(rc.UnconvertedMessages)); n > 0 {
+		fmt.Fprintf(w, "  ... and %d more\n", n)
 	}
 }
