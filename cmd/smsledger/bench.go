@@ -12,6 +12,10 @@ package main
 // Against a running serve: --smpp-addr and --http-addr (+ --admin-token to
 // configure it, or --system-id/--password of an existing tenant to skip the
 // configuration), the supplier being --smsc-addr or an in-process smsc-sim.
+//
+// Sustained (--sustained, --find-capacity; bench_sustained.go): serve and
+// smsc-sim as child processes, an open-loop rate for a measured window, and
+// the verdict whether the whole lifecycle keeps up with it.
 
 import (
 	"context"
@@ -67,6 +71,8 @@ type benchConfig struct {
 	sim                                  smscsim.Config
 	supplierBinds, supplierWindow        int
 	supplierTPS                          int
+
+	sustained sustainedConfig // --sustained, --find-capacity
 }
 
 func parseBenchFlags(args []string, stderr io.Writer, getenv func(string) string) (benchConfig, error) {
@@ -119,6 +125,7 @@ func parseBenchFlags(args []string, stderr io.Writer, getenv func(string) string
 	fs.IntVar(&cfg.supplierBinds, "supplier-binds", 4, "binds serve opens to the supplier")
 	fs.IntVar(&cfg.supplierWindow, "supplier-window", 1024, "outstanding submit_sm to the supplier over all its binds")
 	fs.IntVar(&cfg.supplierTPS, "supplier-tps", 1_000_000, "supplier TPS limit")
+	cfg.sustained.register(fs)
 
 	if err := parseFlags(fs, args, getenv, nil); err != nil {
 		return cfg, err
@@ -178,12 +185,18 @@ func parseBenchFlags(args []string, stderr io.Writer, getenv func(string) string
 		}
 	}
 	l.DestPrefix, l.DestDigits = cfg.prefix, 12
+	if err := cfg.checkSustained(flagGiven(fs, getenv)); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 
 // runBench runs the whole bench and prints the report; it fails if nothing
 // was accepted or the run counted any error.
 func runBench(ctx context.Context, cfg benchConfig, stdout, stderr io.Writer) error {
+	if cfg.sustained.on() {
+		return runSustained(ctx, cfg, stdout, stderr)
+	}
 	log := newLogger(stderr, commonConfig{logFormat: cfg.logFmt, logLevel: cfg.logLevel}).With("component", "bench")
 	serveLog := newLogger(stderr, commonConfig{logFormat: cfg.logFmt, logLevel: cfg.serveLogLevel})
 	runID := randomHex(4)

@@ -113,9 +113,22 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 	case q >= 1:
 		return h.max
 	}
-	rank := uint64(math.Ceil(q * float64(h.n)))
+	return h.Rank(uint64(math.Ceil(q * float64(h.n))))
+}
+
+// Rank returns the sample of rank r (1 = the smallest) as its bucket's
+// midpoint clamped to [Min, Max]: Quantile's nearest rank, for quantiles
+// over more samples than were recorded (those not recorded being larger,
+// e.g. DLRs still missing). Ranks past Count give Max; without samples, 0.
+func (h *Histogram) Rank(rank uint64) time.Duration {
+	if h.n == 0 {
+		return 0
+	}
 	if rank < 1 {
 		rank = 1
+	}
+	if rank > h.n {
+		return h.max
 	}
 	var seen uint64
 	for i, c := range h.counts {

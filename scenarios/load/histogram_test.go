@@ -96,3 +96,23 @@ func TestHistogramMerge(t *testing.T) {
 		t.Fatalf("p50 of 1..1000 ms = %v", p50)
 	}
 }
+
+// TestHistogramRank: Rank is Quantile's nearest rank, and ranks past the
+// samples recorded (samples known to be larger, not recorded) give Max.
+func TestHistogramRank(t *testing.T) {
+	var h Histogram
+	if h.Rank(1) != 0 {
+		t.Fatal("empty histogram: rank 1 not 0")
+	}
+	for i := 1; i <= 100; i++ {
+		h.Record(time.Duration(i) * time.Millisecond)
+	}
+	for _, q := range []float64{0.01, 0.5, 0.99} {
+		if got, want := h.Rank(uint64(math.Ceil(q*100))), h.Quantile(q); got != want {
+			t.Errorf("q=%v: rank %v, quantile %v", q, got, want)
+		}
+	}
+	if h.Rank(0) != h.Rank(1) || h.Rank(101) != h.Max() || h.Rank(1000) != 100*time.Millisecond {
+		t.Fatalf("clamping: rank 0 %v, rank 101 %v, rank 1000 %v", h.Rank(0), h.Rank(101), h.Rank(1000))
+	}
+}

@@ -83,6 +83,10 @@ type Config struct {
 	// last submit_sm_resp for them.
 	RegisteredDelivery bool
 	DLRWait            time.Duration
+	// DLRMark, when set, takes Result.AtMark: the DLRs matched by DLRMark
+	// after the submit phase ended, while the wait goes on (up to DLRWait)
+	// for the rest — a verdict at a deadline, a drain after it.
+	DLRMark time.Duration
 	// ResponseTimeout bounds the wait for outstanding submit_sm_resp once
 	// sending stopped (default 30s); unanswered submits are errors.
 	ResponseTimeout time.Duration
@@ -98,6 +102,26 @@ type Config struct {
 	// OnReceipt, when set, is called for every DLR received (duplicates
 	// and DLRs of other runs too), with its message id and stat.
 	OnReceipt func(messageID, stat string)
+	// OnMO, when set, is called for every deliver_sm that is not a
+	// receipt — a mobile-originated message for one of the tenant's
+	// numbers — on a session's reader goroutine (keep it short).
+	OnMO func(MO)
+}
+
+// MO is a mobile-originated message a bind received: a deliver_sm that is
+// not a receipt.
+type MO struct {
+	From, To string // the handset, the tenant's number (as the deliver_sm has them)
+	Text     string
+	EsmClass byte
+}
+
+// MOOf reads an MO from a deliver_sm that is not a receipt: its short
+// message in its data coding (a text past 254 octets, in
+// message_payload, reads as empty: scenarios send short ones).
+func MOOf(q *pdu.DeliverSM) MO {
+	text, _ := q.Message.GetMessage()
+	return MO{From: q.SourceAddr.Address(), To: q.DestAddr.Address(), Text: text, EsmClass: q.EsmClass}
 }
 
 // trafficDefaults fills in and checks what the SMPP and HTTP generators
@@ -213,10 +237,25 @@ type Result struct {
 	DLR           Summary `json:"dlr_latency"` // from submit_sm to its DLR
 	// DLRWaited is how long the run waited for DLRs after the submit phase.
 	DLRWaited time.Duration `json:"dlr_waited_ns"`
+	// DLRsInSubmitPhase counts the DLRs matched by the end of the submit
+	// phase: what came back while traffic was offered.
+	DLRsInSubmitPhase int64 `json:"dlrs_in_submit_phase"`
+	// AtMark is the DLR side DLRMark after the submit phase (zero without
+	// DLRMark; the final figures if every DLR came back before the mark).
+	AtMark DLRMark `json:"dlr_at_mark"`
 	// SubmitHist and DLRHist are the histograms behind Submit and DLR, for
 	// merging the results of several runs.
 	SubmitHist Histogram `json:"-"`
 	DLRHist    Histogram `json:"-"`
+}
+
+// DLRMark is the DLR side at a moment of the wait: the DLRs matched by
+// then and their round trips.
+type DLRMark struct {
+	After time.Duration `json:"after_submit_phase_ns"` // when, after the submit phase
+	DLRs  int64         `json:"dlrs"`
+	DLR   Summary       `json:"dlr_latency"`
+	Hist  Histogram     `json:"-"`
 }
 
 // HasErrors reports whether anything in Errors is non-zero.
@@ -265,6 +304,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	r.log.Info("sending stopped", "sent", r.sent.Load(), "elapsed", time.Since(r.start).Round(time.Millisecond))
 	r.awaitResponses(ctx)
 	res := r.result()
+	r.mu.Lock()
+	res.DLRsInSubmitPhase = r.dlrs
+	r.mu.Unlock()
 	if cfg.RegisteredDelivery && res.Accepted > 0 {
 		r.awaitDLRs(ctx, res)
 	}
@@ -465,7 +507,10 @@ func (b *bind) onResp(seq int32, st data.CommandStatusType, id string) {
 func (r *runner) onDeliver(q *pdu.DeliverSM) {
 	now := time.Now()
 	if !receipt.IsReceipt(q) {
-		return // a mobile-originated message: not ours to measure
+		if r.cfg.OnMO != nil { // a mobile-originated message: not measured, handed on
+			r.cfg.OnMO(MOOf(q))
+		}
+		return
 	}
 	rc, err := receipt.FromDeliverSM(q)
 	if err != nil {
@@ -580,11 +625,17 @@ func (r *runner) allClosed() bool {
 	return true
 }
 
-// awaitDLRs waits (≤ DLRWait) until every accepted message has its DLR.
+// awaitDLRs waits (≤ DLRWait) until every accepted message has its DLR,
+// taking the DLRMark snapshot on the way (or at the end, if sooner).
 func (r *runner) awaitDLRs(ctx context.Context, res *Result) {
 	start := time.Now()
 	deadline := start.Add(r.cfg.DLRWait)
+	marked := r.cfg.DLRMark <= 0
 	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if !marked && time.Since(start) >= r.cfg.DLRMark {
+			r.mark(res, time.Since(start))
+			marked = true
+		}
 		r.mu.Lock()
 		n := r.dlrs
 		r.mu.Unlock()
@@ -593,7 +644,17 @@ func (r *runner) awaitDLRs(ctx context.Context, res *Result) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if !marked {
+		r.mark(res, time.Since(start))
+	}
 	res.DLRWaited = time.Since(start)
+}
+
+// mark copies the DLR side into res.AtMark.
+func (r *runner) mark(res *Result, after time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res.AtMark = DLRMark{After: after, DLRs: r.dlrs, DLR: r.dlrHist.Summary(), Hist: r.dlrHist}
 }
 
 // finishDLRs fills the DLR side once the sessions are closed.

@@ -73,6 +73,31 @@ func TestRunCountsRefusalsAndMissingDLRs(t *testing.T) {
 	}
 }
 
+// TestRunDLRMark: the mark is taken DLRMark after the submit phase while
+// the wait goes on for the rest; DLRs still to come at the mark are not in
+// it, and every DLR back before the mark is.
+func TestRunDLRMark(t *testing.T) {
+	sim := startSim(t, smscsim.Config{DLRDelay: 600 * time.Millisecond})
+	cfg := Config{Addr: sim.Addr(), Credentials: []Credential{{"bench", "pw"}}, Binds: 1, Window: 8, Messages: 20,
+		RegisteredDelivery: true, DLRWait: 20 * time.Second, DLRMark: 50 * time.Millisecond}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.AtMark
+	if res.DLRs != 20 || res.DLRsInSubmitPhase != 0 || m.DLRs != 0 || m.DLR.Count != 0 || m.After < 50*time.Millisecond || m.After > res.DLRWaited {
+		t.Fatalf("early mark: DLRs %d (in the submit phase %d), at the mark %+v, waited %v", res.DLRs, res.DLRsInSubmitPhase, m, res.DLRWaited)
+	}
+	cfg.DLRMark = time.Minute // after DLRWait: taken when the wait ends
+	res, err = Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := res.AtMark; m.DLRs != 20 || m.Hist.Count() != 20 || m.DLR.P50 < 600*time.Millisecond {
+		t.Fatalf("late mark: %+v", m)
+	}
+}
+
 func TestRunStopsAtDurationAndRate(t *testing.T) {
 	sim := startSim(t, smscsim.Config{})
 	start := time.Now()
@@ -147,5 +172,47 @@ func TestOffsetAndRelativeTimes(t *testing.T) {
 	_ = plain.cfg.defaults()
 	if p, _ := plain.buildSubmit(1); p.ValidityPeriod != "" || p.ScheduleDeliveryTime != "" {
 		t.Fatalf("times without asking: %q %q", p.ValidityPeriod, p.ScheduleDeliveryTime)
+	}
+}
+
+// TestRunHandsOnMOs: a deliver_sm that is not a receipt (an MO the SMSC
+// sends on the binds) goes to OnMO with its addresses, text and
+// esm_class, and is not counted as a DLR.
+func TestRunHandsOnMOs(t *testing.T) {
+	// The DLR comes a second after the submit: the run's bind is up that
+	// long at least, for the MO.
+	sim := startSim(t, smscsim.Config{DLRDelay: time.Second})
+	got := make(chan MO, 4)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Until the run's bind is up (the simulator needs a
+		// receiver-capable bind to send an MO on).
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err := sim.SendMO(ctx, "4917600000001", "4930111111", "hello from a handset")
+			cancel()
+			if err == nil {
+				return
+			}
+		}
+	}()
+	res, err := Run(context.Background(), Config{Addr: sim.Addr(), Credentials: []Credential{{"bench", "pw"}},
+		Binds: 1, Window: 1, Messages: 1, Rate: 1, RegisteredDelivery: true, DLRWait: 5 * time.Second,
+		Duration: 2 * time.Second, OnMO: func(m MO) { got <- m }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	select {
+	case m := <-got:
+		if m.From != "4917600000001" || m.To != "4930111111" || m.Text != "hello from a handset" || m.EsmClass != 0 {
+			t.Fatalf("MO %+v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no MO handed on (the simulator sent %d)", sim.MOsSent.Load())
+	}
+	if res.DLRs != 1 || res.Errors["dlr_unmatched"] != 0 {
+		t.Fatalf("DLRs %d, errors %v: the MO must not count as a DLR", res.DLRs, res.Errors)
 	}
 }
