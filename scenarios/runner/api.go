@@ -60,17 +60,27 @@ func (a api) get(ctx context.Context, path string) ([]byte, error) {
 // do sends body as JSON (none when nil) and decodes a 2xx answer into out
 // (when not nil).
 func (a api) do(ctx context.Context, method, path string, body, out any) error {
+	if body == nil {
+		return a.send(ctx, method, path, "", nil, out)
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return a.send(ctx, method, path, "application/json", raw, out)
+}
+
+// send sends body as it is with its Content-Type (none when body is nil;
+// e.g. text/csv for the numbering tables) and decodes a 2xx answer into
+// out (when not nil).
+func (a api) send(ctx context.Context, method, path, contentType string, body []byte, out any) error {
 	s := a.r.current()
 	if s == nil {
 		return errors.New("serve is restarting")
 	}
 	var rd io.Reader
 	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(raw)
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.HTTPAddr()+path, rd)
 	if err != nil {
@@ -78,7 +88,7 @@ func (a api) do(ctx context.Context, method, path string, body, out any) error {
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {

@@ -56,10 +56,12 @@ type Report struct {
 	// receipt of the submit (scheduled_on_time).
 	ScheduleLag *Latency       `json:"schedule_lag,omitempty"`
 	Streams     []StreamReport `json:"streams"`
-	Faults      []FaultReport  `json:"faults"`
-	Invariants  []Invariant    `json:"invariants"`
-	DurationS   float64        `json:"duration_s"`
-	Machine     map[string]any `json:"machine"`
+	// MO: the mobile-originated messages the simulators sent.
+	MO         []MOReport     `json:"mo,omitempty"`
+	Faults     []FaultReport  `json:"faults"`
+	Invariants []Invariant    `json:"invariants"`
+	DurationS  float64        `json:"duration_s"`
+	Machine    map[string]any `json:"machine"`
 }
 
 func latency(h interface {
@@ -112,6 +114,9 @@ func (rep *Report) PrintText(w io.Writer) {
 	for _, s := range rep.Streams {
 		fmt.Fprintf(tw, "  stream %s (%s, %s)\t%d runs, %d sent, %d accepted, %d refused, %.0f msg/s, p50 %.2f ms, p99 %.2f ms\n",
 			s.Name, s.Kind, s.Tenant, s.Runs, s.Sent, s.Accepted, s.Refused, s.MsgPerS, s.P50ms, s.P99ms)
+	}
+	for _, m := range rep.MO {
+		fmt.Fprintf(tw, "  mo %s (from %s)\t%d sent, %d acknowledged by serve (%d after more than one attempt)\n", m.Name, m.Supplier, m.Sent, m.Acked, m.Retried)
 	}
 	for _, f := range rep.Faults {
 		switch f.Kind {

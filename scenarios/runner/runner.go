@@ -116,6 +116,8 @@ type run struct {
 	submitsTo map[string][]simSubmit
 	// kills: when serve was SIGKILLed and when it listened again.
 	kills [][2]time.Time
+	// nets: the MOs sent and received, the health watch (networks.go).
+	nets *netState
 }
 
 // Run runs the scenario and returns its report. An error means the
@@ -138,7 +140,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	r := &run{sc: sc, opts: opts, log: opts.Logger.With("component", "scenario", "scenario", sc.Name), token: randomHex(16),
 		sims: map[string]*smscsim.Sim{}, proxies: map[string]*dlrProxy{}, statuses: map[string]int64{}, simPw: map[string]string{}, creds: map[string]load.Credential{}, keys: map[string]string{},
 		acked: map[string]*ackInfo{}, dlrs: map[string]int{}, submitsTo: map[string][]simSubmit{}, dlrStats: map[string]map[string]bool{}, minAvl: map[string]decimal.Decimal{}, trafficDone: make(chan struct{}),
-		totals: load.Result{Statuses: map[string]int64{}, Errors: map[string]int64{}, DLRByStat: map[string]int64{}}}
+		totals: load.Result{Statuses: map[string]int64{}, Errors: map[string]int64{}, DLRByStat: map[string]int64{}}, nets: newNetState(sc)}
 	began := time.Now()
 	var err error
 	if r.tmp, err = os.MkdirTemp("", "smsledger-scenario-"); err != nil {
@@ -167,7 +169,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		sim, err := smscsim.New(smscsim.Config{Addr: "127.0.0.1:0", SystemID: p.ID, Password: pw,
 			Logger: opts.SimLogger.With("supplier", p.ID), Latency: p.Latency.D(), DLRDelay: p.DLRDelay.D(),
 			Delivered: p.Mix.Delivered, Undelivered: p.Mix.Undelivered, Rejected: p.Mix.Rejected,
-			ErrorRate: p.ErrorRate, NoResponseRate: p.NoResponseRate, DLRDropRate: p.DLRDropRate, OnSubmit: onSubmit})
+			ErrorRate: p.ErrorRate, NoResponseRate: p.NoResponseRate, DLRDropRate: p.DLRDropRate, OnSubmit: onSubmit,
+			RejectPrefixes: p.RejectPrefixes})
 		if err != nil {
 			return nil, fmt.Errorf("runner: supplier %s: %w", p.ID, err)
 		}
@@ -230,10 +233,14 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	r.start = time.Now()
 	trafficCtx, stopTraffic := context.WithCancel(ctx)
 	var samplerWG sync.WaitGroup
-	samplerWG.Add(1)
+	samplerWG.Add(2)
 	go func() {
 		defer samplerWG.Done()
 		r.sampleBalances(trafficCtx)
+	}()
+	go func() {
+		defer samplerWG.Done()
+		r.watchHealth(trafficCtx)
 	}()
 	var wg sync.WaitGroup
 	streams := make([]StreamReport, len(sc.Traffic))
@@ -242,6 +249,14 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		go func() {
 			defer wg.Done()
 			streams[i] = r.stream(trafficCtx, st)
+		}()
+	}
+	mos := make([]MOReport, len(sc.MO))
+	for i, m := range sc.MO {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mos[i] = r.moStream(trafficCtx, m)
 		}()
 	}
 	var faultWG sync.WaitGroup
@@ -262,7 +277,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		return nil, errors.New("runner: serve is not running after the faults")
 	}
 
-	rep := &Report{Scenario: sc.Name, Scale: opts.Scale, Process: sc.Process(), Streams: streams, Faults: r.faults}
+	rep := &Report{Scenario: sc.Name, Scale: opts.Scale, Process: sc.Process(), Streams: streams, MO: mos, Faults: r.faults}
 	rep.fillTraffic(r, trafficEnd.Sub(r.start))
 	r.log.Info("traffic done; settling", "accepted", rep.Accepted, "settle", sc.Settle.D())
 	st := r.settle(ctx)
@@ -323,9 +338,14 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// configure creates suppliers, costs, routes and tenants through the admin API.
+// configure loads the numbering plan and the portability table, and
+// creates suppliers, costs, routes and tenants (with their numbers)
+// through the admin API.
 func (r *run) configure(ctx context.Context) error {
 	a := r.admin()
+	if err := r.configureNetworks(ctx); err != nil {
+		return err
+	}
 	for _, p := range r.sc.Suppliers {
 		host, portS, _ := net.SplitHostPort(r.supplierAddr(p.ID))
 		port, _ := strconv.Atoi(portS)
@@ -343,7 +363,7 @@ func (r *run) configure(ctx context.Context) error {
 		}
 		costs := make([]map[string]string, 0, len(p.Costs))
 		for _, c := range p.Costs {
-			costs = append(costs, map[string]string{"prefix": c.Prefix, "cost": c.Price})
+			costs = append(costs, deckJSON(c, "cost"))
 		}
 		if err := a.do(ctx, "PUT", "/v1/suppliers/"+p.ID+"/costs", costs, nil); err != nil {
 			return err
@@ -351,7 +371,16 @@ func (r *run) configure(ctx context.Context) error {
 	}
 	routes := make([]map[string]any, 0, len(r.sc.Routes))
 	for _, rt := range r.sc.Routes {
-		routes = append(routes, map[string]any{"prefix": rt.Prefix, "suppliers": rt.Suppliers})
+		row := map[string]any{"suppliers": rt.Suppliers}
+		if rt.MCCMNC != "" {
+			row["mccmnc"] = rt.MCCMNC
+		} else {
+			row["prefix"] = rt.Prefix
+		}
+		if len(rt.Weights) > 0 {
+			row["weights"] = rt.Weights
+		}
+		routes = append(routes, row)
 	}
 	if err := a.do(ctx, "PUT", "/v1/routes", routes, nil); err != nil {
 		return err
@@ -361,7 +390,7 @@ func (r *run) configure(ctx context.Context) error {
 		r.creds[t.ID] = c
 		rates := make([]map[string]string, 0, len(t.Rates))
 		for _, rt := range t.Rates {
-			rates = append(rates, map[string]string{"prefix": rt.Prefix, "price": rt.Price})
+			rates = append(rates, deckJSON(rt, "price"))
 		}
 		var key struct {
 			Key string `json:"key"`
@@ -371,6 +400,9 @@ func (r *run) configure(ctx context.Context) error {
 		if t.DefaultValidity > 0 {
 			tenant["default_validity_s"] = seconds(t.DefaultValidity)
 		}
+		if t.MOPrice != "" {
+			tenant["mo_price"] = t.MOPrice
+		}
 		steps := []struct {
 			method, path string
 			body, out    any
@@ -379,6 +411,12 @@ func (r *run) configure(ctx context.Context) error {
 			{"PUT", "/v1/tenants/" + t.ID + "/rates", rates, nil},
 			{"POST", "/v1/tenants/" + t.ID + "/smpp-credentials", map[string]string{"system_id": c.SystemID, "password": c.Password}, nil},
 			{"POST", "/v1/tenants/" + t.ID + "/api-keys", nil, &key},
+		}
+		if len(t.Numbers) > 0 {
+			steps = append(steps, struct {
+				method, path string
+				body, out    any
+			}{"PUT", "/v1/tenants/" + t.ID + "/numbers", map[string][]string{"numbers": t.Numbers}, nil})
 		}
 		if d, _ := decimal.NewFromString(t.Topup); d.IsPositive() {
 			steps = append(steps, struct {
@@ -400,9 +438,9 @@ func (r *run) configure(ctx context.Context) error {
 }
 
 // warmUp sends one message per traffic tenant (≤ 30 s each) until one is
-// accepted and reaches a supplier, then gives every supplier bind a moment:
-// serve binds its suppliers asynchronously. Warm-up messages are tracked
-// and checked like all others.
+// accepted and reaches a supplier, uses every tenant's API key once, then
+// gives every supplier bind a moment: serve binds its suppliers
+// asynchronously. Warm-up messages are tracked and checked like all others.
 func (r *run) warmUp(ctx context.Context) error {
 	seen := map[string]bool{}
 	for _, st := range r.sc.Traffic {
@@ -421,7 +459,8 @@ func (r *run) warmUp(ctx context.Context) error {
 			before := r.simSubmitted()
 			res, err := load.Run(ctx, load.Config{Addr: r.current().SMPPAddr(), Credentials: []load.Credential{r.creds[st.Tenant]},
 				Binds: 1, Window: 1, Messages: 1, DestPrefix: st.Prefix, DestDigits: 12, RegisteredDelivery: true, Offset: max(top-1-int64(attempt), 0),
-				ResponseTimeout: 10 * time.Second, DLRWait: 5 * time.Second, OnAccepted: r.onAccepted(st.Tenant, StreamSMPP, true), OnReceipt: r.onReceipt})
+				ResponseTimeout: 10 * time.Second, DLRWait: 5 * time.Second, OnAccepted: r.onAccepted(st.Tenant, StreamSMPP, true), OnReceipt: r.onReceipt,
+				OnMO: r.onMO(st.Tenant)})
 			if err == nil && res.Accepted == 1 {
 				wait := time.Now().Add(3 * time.Second)
 				for r.simSubmitted() == before && time.Now().Before(wait) && ctx.Err() == nil {
@@ -435,6 +474,16 @@ func (r *run) warmUp(ctx context.Context) error {
 				return fmt.Errorf("runner: warm-up of %s: the path to a supplier did not work within 30s (last: %v)", st.Tenant, err)
 			}
 			sleep(ctx, 200*time.Millisecond)
+		}
+	}
+	// Each tenant's API key once: its first check is a password hash
+	// comparison (seconds in a race-detector build, one at a time), later
+	// ones are cached; HTTP streams and the balance sampler then start at
+	// their time.
+	for _, t := range r.sc.Tenants {
+		var b balance
+		if err := r.tenantAPI(t.ID).do(ctx, "GET", "/v1/balance", nil, &b); err != nil {
+			return fmt.Errorf("runner: warm-up of %s's API key: %w", t.ID, err)
 		}
 	}
 	sleep(ctx, 500*time.Millisecond) // the other supplier binds
@@ -526,6 +575,9 @@ func (r *run) stream(ctx context.Context, st Stream) StreamReport {
 	sleep(ctx, time.Until(r.start.Add(st.Start.D())))
 	begin := time.Now()
 	end := begin.Add(st.Duration.D())
+	if st.AfterHealth {
+		r.awaitHealth(ctx, end)
+	}
 	remaining := int64(st.Messages)
 	var offset int64 // message numbers handed to earlier runs: each run has its own destinations
 	var hist load.Histogram
@@ -605,7 +657,8 @@ func (r *run) loadRun(ctx context.Context, s Serve, st Stream, offset int64, mes
 		DestPrefix: st.Prefix, DestDigits: 12, LongShare: st.LongShare, UCS2Share: st.UCS2Share,
 		Validity: st.Validity.D(), SendAfter: st.SendAfter.D(),
 		RegisteredDelivery: !st.NoDLR, DLRWait: min(r.sc.Settle.D(), 30*time.Second) + st.SendAfter.D(), ResponseTimeout: 10 * time.Second,
-		Logger: log, OnAccepted: r.onAcceptedAfter(st.Tenant, StreamSMPP, !st.NoDLR, st.SendAfter.D()), OnReceipt: r.onReceipt, OnStatus: r.onSMPPStatus})
+		Logger: log, OnAccepted: r.onAcceptedAfter(st.Tenant, StreamSMPP, !st.NoDLR, st.SendAfter.D()), OnReceipt: r.onReceipt, OnStatus: r.onSMPPStatus,
+		OnMO: r.onMO(st.Tenant)})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

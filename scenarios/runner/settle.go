@@ -12,6 +12,7 @@ import (
 	"github.com/linxGnu/gosmpp/pdu"
 
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
+	"github.com/smsledger/smsledger/scenarios/load"
 )
 
 // Terminal message states (domain/message).
@@ -27,6 +28,13 @@ type message struct {
 	Price     string `json:"price"`
 	To        string `json:"to"`
 	Money     string `json:"money"` // held | settled | released
+	// The destination's network (the tenant sees it), and the route row
+	// that matched (the admin's view only).
+	MCCMNC      string `json:"mccmnc"`
+	Country     string `json:"country"`
+	Operator    string `json:"operator"`
+	RoutePrefix string `json:"route_prefix"`
+	RouteMCCMNC string `json:"route_mccmnc"`
 }
 
 // settled is what the settle phase saw of each acknowledged message.
@@ -39,10 +47,11 @@ type settled struct {
 	allFinal time.Duration
 }
 
-// settle binds a receiver per tenant to collect the DLRs still to come and
-// polls every acknowledged message (≤ Settle) until it is terminal and,
-// when asked for, its DLR was received; then waits a moment more for
-// duplicates.
+// settle binds a receiver per tenant to collect the DLRs (and MOs) still
+// to come and polls every acknowledged message (≤ Settle) until it is
+// terminal and, when asked for, its DLR was received, and until every
+// acknowledged MO for a tenant's number reached that tenant; then waits a
+// moment more for duplicates.
 func (r *run) settle(ctx context.Context) *settled {
 	start := time.Now()
 	stop := r.collectDLRs(ctx)
@@ -57,7 +66,7 @@ func (r *run) settle(ctx context.Context) *settled {
 	st := &settled{msgs: map[string]*message{}, missing: map[string]string{}, allFinal: -1}
 	pending := ids
 	deadline := start.Add(r.sc.Settle.D())
-	for round := 0; len(pending) > 0 && round < 10_000; round++ {
+	for round := 0; (len(pending) > 0 || r.mosPending() > 0) && round < 10_000; round++ {
 		got := r.fetchMessages(ctx, pending)
 		var next []string
 		final := true
@@ -87,7 +96,7 @@ func (r *run) settle(ctx context.Context) *settled {
 		if final && st.allFinal < 0 {
 			st.allFinal = time.Since(start)
 		}
-		if len(pending) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+		if len(pending) == 0 && r.mosPending() == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		sleep(ctx, 250*time.Millisecond)
@@ -119,7 +128,7 @@ func (r *run) fetchMessages(ctx context.Context, ids []string) map[string]*messa
 				}
 				var full message
 				if err := r.admin().do(ctx, "GET", "/v1/messages/"+id, nil, &full); err == nil {
-					m.Supplier = full.Supplier
+					m.Supplier, m.RoutePrefix, m.RouteMCCMNC = full.Supplier, full.RoutePrefix, full.RouteMCCMNC
 				}
 				mu.Lock()
 				out[id] = &m
@@ -136,7 +145,7 @@ func (r *run) fetchMessages(ctx context.Context, ids []string) map[string]*messa
 }
 
 // collectDLRs binds one SMPP receiver per tenant (binding again while the
-// run lasts, bounded) and counts every receipt; stop unbinds them.
+// run lasts, bounded) and counts every receipt and MO; stop unbinds them.
 func (r *run) collectDLRs(ctx context.Context) (stop func()) {
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -177,6 +186,8 @@ func (r *run) receive(ctx context.Context, addr, tenant string) error {
 						if rc, err := receipt.FromDeliverSM(q); err == nil {
 							r.onReceipt(rc.ID, rc.Stat)
 						}
+					} else {
+						r.onMO(tenant)(load.MOOf(q))
 					}
 					return q.GetResponse(), false
 				case *pdu.EnquireLink:

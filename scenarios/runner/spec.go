@@ -71,6 +71,15 @@ type Scenario struct {
 	Routes      []Route    `yaml:"routes"`
 	Traffic     []Stream   `yaml:"traffic"`
 	Faults      []Fault    `yaml:"faults"`
+	// Numbering is the numbering plan (PUT /v1/numbering): ranges of
+	// destinations and their mobile network.
+	Numbering []NumberingRow `yaml:"numbering"`
+	// Ported are ranges of numbers moved to another network (PUT
+	// /v1/portability).
+	Ported []PortedRange `yaml:"ported"`
+	// MO are mobile-originated messages the simulated suppliers send to
+	// serve for tenants' numbers (and numbers nobody owns).
+	MO []MOStream `yaml:"mo"`
 	// Settle bounds the wait, after the traffic, for every acknowledged
 	// message to reach a terminal state and its DLR (default 30s).
 	Settle Duration `yaml:"settle"`
@@ -104,6 +113,10 @@ type Limits struct {
 	// MaxScheduleLag: invariant scheduled_on_time — a scheduled message
 	// reaches its supplier at most this long after its send_at (default 3s).
 	MaxScheduleLag Duration `yaml:"max_schedule_lag"`
+	// HealthGrace: invariant network_health — messages acknowledged this
+	// long after the supplier's health report first had its samples are
+	// checked (serve's feed refreshes routing every second; default 2s).
+	HealthGrace Duration `yaml:"health_grace"`
 }
 
 // StreamLimits are per-stream bars (invariant stream_limits); zero values
@@ -151,13 +164,75 @@ type Tenant struct {
 	// DefaultValidity is the tenant's default_validity_s (whole seconds;
 	// 0: not sent, the ledger's default).
 	DefaultValidity Duration `yaml:"default_validity"`
+	// MOPrice is what an MO to one of its numbers costs it ("": not sent,
+	// free).
+	MOPrice string `yaml:"mo_price"`
+	// Numbers are the MSISDNs and short codes whose MOs go to it (PUT
+	// /v1/tenants/{id}/numbers).
+	Numbers []string `yaml:"numbers"`
 }
 
-// Rate is one rate card entry.
+// Rate is one rate card (or cost card) entry: a prefix, or a mobile
+// network (mccmnc) — a network row applies to the destinations the
+// numbering plan or the portability table puts on that network.
 type Rate struct {
 	Prefix string `yaml:"prefix"`
+	MCCMNC string `yaml:"mccmnc"`
 	Price  string `yaml:"price"`
 }
+
+// key names the row in messages: its prefix or its network.
+func (r Rate) key() string {
+	if r.MCCMNC != "" {
+		return "mccmnc " + r.MCCMNC
+	}
+	return "prefix " + r.Prefix
+}
+
+// NumberingRow is one range of the numbering plan.
+type NumberingRow struct {
+	Prefix   string `yaml:"prefix"`
+	MCCMNC   string `yaml:"mccmnc"` // 5 or 6 digits: MCC (3) and MNC (2 or 3)
+	Country  string `yaml:"country"`
+	Operator string `yaml:"operator"`
+}
+
+// PortedRange is Count numbers from First on (First, First+1, …, as many
+// digits as First) moved to the network MCCMNC.
+type PortedRange struct {
+	First  string `yaml:"first"`
+	Count  int    `yaml:"count"`
+	MCCMNC string `yaml:"mccmnc"`
+}
+
+// portedMax bounds the numbers of a scenario's portability table.
+const portedMax = 100_000
+
+// numbers lists the range's numbers.
+func (p PortedRange) numbers() []string {
+	first, _ := strconv.ParseInt(p.First, 10, 64)
+	out := make([]string, p.Count)
+	for i := range out {
+		out[i] = fmt.Sprintf("%0*d", len(p.First), first+int64(i))
+	}
+	return out
+}
+
+// MOStream is a run of mobile-originated messages: the supplier's
+// simulator sends Messages MOs to serve (SendMO), to the numbers of To in
+// turn, from handsets From + a counter (12 digits), each with its own text.
+type MOStream struct {
+	Name     string   `yaml:"name"`
+	Supplier string   `yaml:"supplier"`
+	Start    Duration `yaml:"start"`    // offset from the start of the traffic
+	Messages int      `yaml:"messages"` // scaled by --scale
+	Rate     float64  `yaml:"rate"`     // MO/s, scaled by --scale (0: one after the other)
+	From     string   `yaml:"from"`     // handsets' prefix
+	To       []string `yaml:"to"`       // tenants' numbers, or numbers nobody owns
+}
+
+// moMax bounds an MO stream.
+const moMax = 100_000
 
 // Supplier is a simulated supplier (an in-process smsc-sim).
 type Supplier struct {
@@ -170,7 +245,7 @@ type Supplier struct {
 	Binds          int      `yaml:"binds"`            // serve's binds to it (default 2)
 	Window         int      `yaml:"window"`           // default 512
 	TPS            int      `yaml:"tps"`              // default 1000000
-	Costs          []Rate   `yaml:"costs"`            // buy price per part by prefix (the price field)
+	Costs          []Rate   `yaml:"costs"`            // buy price per part by prefix or network (the price field)
 	DLRStorm       DLRStorm `yaml:"dlr_storm"`        // duplicate and late DLRs (none by default)
 	// DLRDropRate: the share of DLRs the simulator never sends (lost).
 	DLRDropRate float64 `yaml:"dlr_drop_rate"`
@@ -180,6 +255,9 @@ type Supplier struct {
 	// Billing is the supplier's billing basis (on_submit | on_delivery;
 	// empty: not sent, the ledger's default on_submit).
 	Billing string `yaml:"billing"`
+	// RejectPrefixes: the simulator answers every submit to these
+	// destinations ESME_RSUBMITFAIL (a supplier failing on one network).
+	RejectPrefixes []string `yaml:"reject_prefixes"`
 }
 
 // Mix weighs the DLR outcomes (all zero: all delivered).
@@ -189,11 +267,26 @@ type Mix struct {
 	Rejected    float64 `yaml:"rejected"`
 }
 
-// Route is one route table entry: suppliers in preference order.
+// Route is one route table entry for a prefix or a network (mccmnc):
+// suppliers in preference order, or in traffic shares (weights, one per
+// supplier, summing to at most routing's cycle of 1000).
 type Route struct {
 	Prefix    string   `yaml:"prefix"`
+	MCCMNC    string   `yaml:"mccmnc"`
 	Suppliers []string `yaml:"suppliers"`
+	Weights   []int    `yaml:"weights"`
 }
+
+// key names the row in messages: its prefix or its network.
+func (r Route) key() string {
+	if r.MCCMNC != "" {
+		return "mccmnc " + r.MCCMNC
+	}
+	return "prefix " + r.Prefix
+}
+
+// shareCycleMax is routing.MaxShareCycle (the sum of a row's weights).
+const shareCycleMax = 1000
 
 // Stream kinds.
 const (
@@ -233,8 +326,13 @@ type Stream struct {
 	// SendAfter schedules each message this long after its submit: smpp a
 	// relative schedule_delivery_time (whole seconds, rounded up), http
 	// send_at (0: sent at once). Invariant scheduled_on_time checks them.
-	SendAfter Duration     `yaml:"send_after"`
-	Limits    StreamLimits `yaml:"limits"`
+	SendAfter Duration `yaml:"send_after"`
+	// AfterHealth holds the stream, once its start has come, until every
+	// supplier with reject_prefixes has its health per network measured
+	// (invariant network_health) and health_grace has passed — bounded by
+	// its duration.
+	AfterHealth bool         `yaml:"after_health"`
+	Limits      StreamLimits `yaml:"limits"`
 }
 
 // Fault kinds.
@@ -282,15 +380,24 @@ const (
 	InvTrackerEmpty     = "tracker_empty"
 	InvBooksAvailable   = "books_available"
 	InvScheduledOnTime  = "scheduled_on_time"
+	// The networks invariants (networks.go): each passes with nothing to
+	// check in a scenario without its feature.
+	InvPricedByNetwork = "priced_by_network"
+	InvSharesHeld      = "shares_held"
+	InvNetworkHealth   = "network_health"
+	InvMORoundTrip     = "mo_round_trip"
 )
 
 // AllInvariants are checked when a scenario names none. The lifecycle
 // ones (all_final … scheduled_on_time) hold for every scenario: each
 // message must be final after settle anyway, and scheduled_on_time passes
-// with nothing to check when no stream schedules.
+// with nothing to check when no stream schedules; so do the networks ones
+// (priced_by_network … mo_round_trip) without a numbering plan, traffic
+// shares, a supplier rejecting a network or MOs.
 var AllInvariants = []string{InvAckedExistOnce, InvOneTerminalState, InvBalances, InvCDRsEqualJournal,
 	InvReplayVerify, InvDLRAtMostOnce, InvFailover, InvRefusals, InvStreamLimits, InvStoreOutage, InvSupplierCut,
-	InvAllFinal, InvHoldsClosed, InvTrackerEmpty, InvBooksAvailable, InvScheduledOnTime}
+	InvAllFinal, InvHoldsClosed, InvTrackerEmpty, InvBooksAvailable, InvScheduledOnTime,
+	InvPricedByNetwork, InvSharesHeld, InvNetworkHealth, InvMORoundTrip}
 
 // Load reads and validates a scenario file.
 func Load(path string) (*Scenario, error) {
@@ -391,6 +498,7 @@ func (s *Scenario) validate() error {
 		return fmt.Errorf("faults: at most %d", faultsMax)
 	}
 	tenants, suppliers := map[string]bool{}, map[string]bool{}
+	owners := map[string]string{} // a number's digits → its tenant
 	for i := range s.Tenants {
 		t := &s.Tenants[i]
 		if t.ID == "" || tenants[t.ID] || len(t.ID) > 15 {
@@ -425,9 +533,19 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("tenant %s: no rates", t.ID)
 		}
 		for _, r := range t.Rates {
-			if !digits(r.Prefix) || !positiveDecimal(r.Price, false) {
-				return fmt.Errorf("tenant %s: rate %+v: prefix 1..8 digits, positive price", t.ID, r)
+			if !deckRow(r) {
+				return fmt.Errorf("tenant %s: rate %+v: a prefix (1..8 digits) or an mccmnc (5 or 6 digits), and a positive price", t.ID, r)
 			}
+		}
+		if t.MOPrice != "" && !positiveDecimal(t.MOPrice, true) {
+			return fmt.Errorf("tenant %s: mo_price must be ≥ 0", t.ID)
+		}
+		for _, n := range t.Numbers {
+			d := strings.TrimPrefix(n, "+")
+			if !numberDigits(d) || owners[d] != "" {
+				return fmt.Errorf("tenant %s: number %q: 3..15 digits (a leading + allowed), owned by one tenant only", t.ID, n)
+			}
+			owners[d] = t.ID
 		}
 	}
 	for i := range s.Suppliers {
@@ -477,8 +595,13 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("supplier %s: billing must be on_submit or on_delivery", p.ID)
 		}
 		for _, c := range p.Costs {
-			if !digits(c.Prefix) || !positiveDecimal(c.Price, false) {
-				return fmt.Errorf("supplier %s: cost %+v: prefix 1..8 digits, positive price", p.ID, c)
+			if !deckRow(c) {
+				return fmt.Errorf("supplier %s: cost %+v: a prefix (1..8 digits) or an mccmnc (5 or 6 digits), and a positive price", p.ID, c)
+			}
+		}
+		for _, rp := range p.RejectPrefixes {
+			if !digits(strings.TrimPrefix(rp, "+")) {
+				return fmt.Errorf("supplier %s: reject_prefixes %q: 1..8 digits", p.ID, rp)
 			}
 		}
 	}
@@ -486,14 +609,29 @@ func (s *Scenario) validate() error {
 		return errors.New("no routes")
 	}
 	for _, r := range s.Routes {
-		if !digits(r.Prefix) || len(r.Suppliers) == 0 {
-			return fmt.Errorf("route %+v: prefix 1..8 digits and at least one supplier", r)
+		if (r.Prefix == "") == (r.MCCMNC == "") || r.Prefix != "" && !digits(r.Prefix) || r.MCCMNC != "" && !mccmnc(r.MCCMNC) || len(r.Suppliers) == 0 {
+			return fmt.Errorf("route %+v: a prefix (1..8 digits) or an mccmnc (5 or 6 digits), and at least one supplier", r)
 		}
 		for _, id := range r.Suppliers {
 			if !suppliers[id] {
-				return fmt.Errorf("route %s: unknown supplier %q", r.Prefix, id)
+				return fmt.Errorf("route %s: unknown supplier %q", r.key(), id)
 			}
 		}
+		if len(r.Weights) > 0 {
+			sum := 0
+			for _, w := range r.Weights {
+				sum += max(w, 0)
+				if w < 0 {
+					sum = -1 << 30
+				}
+			}
+			if len(r.Weights) != len(r.Suppliers) || sum < 1 || sum > shareCycleMax {
+				return fmt.Errorf("route %s: weights: one per supplier, each ≥ 0, summing to 1..%d", r.key(), shareCycleMax)
+			}
+		}
+	}
+	if err := s.validateNetworks(suppliers); err != nil {
+		return err
 	}
 	for i := range s.Traffic {
 		st := &s.Traffic[i]
@@ -553,6 +691,9 @@ func (s *Scenario) validate() error {
 		case !share(st.Limits.MinAcceptedRatio) || st.Limits.MinRateShare < 0 || st.Limits.MinRateShare > 0 && st.Rate == 0 || st.Limits.MaxP99 < 0:
 			return fmt.Errorf("stream %s: limits: min_accepted_ratio 0..1, min_rate_share ≥ 0 (rate-limited streams), max_p99 ≥ 0", st.Name)
 		}
+		if st.AfterHealth && !s.rejectsNetworks() {
+			return fmt.Errorf("stream %s: after_health needs a supplier with reject_prefixes and a numbering plan (whose health per network it waits for)", st.Name)
+		}
 		for status, v := range st.Limits.MinRefusedShare {
 			if status == "" || !share(v) {
 				return fmt.Errorf("stream %s: limits: min_refused_share %q: 0..1", st.Name, status)
@@ -603,11 +744,14 @@ func (s *Scenario) validate() error {
 	if s.Limits.MaxScheduleLag == 0 {
 		s.Limits.MaxScheduleLag = Duration(3 * time.Second)
 	}
+	if s.Limits.HealthGrace == 0 {
+		s.Limits.HealthGrace = Duration(2 * time.Second)
+	}
 	switch {
 	case s.Limits.MaxPending < 0 || s.Limits.MaxDLRDuplicates < 0 || s.Limits.MinRefused < 0:
 		return errors.New("limits: max_pending, max_dlr_duplicates and min_refused ≥ 0")
-	case s.Limits.MaxFailover < 0 || s.Limits.MaxStoreRecovery < 0 || s.Limits.MaxRebind < 0 || s.Limits.MaxExpiryLag < 0 || s.Limits.MaxScheduleLag < 0:
-		return errors.New("limits: max_failover, max_store_recovery, max_rebind, max_expiry_lag and max_schedule_lag ≥ 0")
+	case s.Limits.MaxFailover < 0 || s.Limits.MaxStoreRecovery < 0 || s.Limits.MaxRebind < 0 || s.Limits.MaxExpiryLag < 0 || s.Limits.MaxScheduleLag < 0 || s.Limits.HealthGrace < 0:
+		return errors.New("limits: max_failover, max_store_recovery, max_rebind, max_expiry_lag, max_schedule_lag and health_grace ≥ 0")
 	}
 	if len(s.Invariants) == 0 {
 		s.Invariants = AllInvariants
@@ -622,6 +766,94 @@ func (s *Scenario) validate() error {
 		}
 	}
 	return nil
+}
+
+// validateNetworks checks the numbering plan, the ported ranges and the MO
+// streams.
+func (s *Scenario) validateNetworks(suppliers map[string]bool) error {
+	networks, prefixes := map[string]bool{}, map[string]bool{}
+	for i, n := range s.Numbering {
+		if n.Prefix == "" || len(n.Prefix) > 15 || strings.Trim(n.Prefix, "0123456789") != "" {
+			return fmt.Errorf("numbering %d: prefix %q: 1..15 digits", i, n.Prefix)
+		}
+		if !mccmnc(n.MCCMNC) || len(n.Country) > 64 || len(n.Operator) > 64 || prefixes[n.Prefix] {
+			return fmt.Errorf("numbering %s: mccmnc 5 or 6 digits, country and operator ≤ 64 bytes, each prefix once", n.Prefix)
+		}
+		networks[n.MCCMNC], prefixes[n.Prefix] = true, true
+	}
+	total, ported := 0, map[string]bool{}
+	for i, p := range s.Ported {
+		if !numberDigits(p.First) || p.First[0] == '0' || p.Count < 1 || !networks[p.MCCMNC] {
+			return fmt.Errorf("ported %d: first 3..15 digits (not starting with 0), count ≥ 1, mccmnc a network of the numbering plan (got %q)", i, p.MCCMNC)
+		}
+		if first, _ := strconv.ParseInt(p.First, 10, 64); len(strconv.FormatInt(first+int64(p.Count)-1, 10)) != len(p.First) {
+			return fmt.Errorf("ported %d: %s + %d numbers leave %d digits", i, p.First, p.Count, len(p.First))
+		}
+		if total += p.Count; total > portedMax {
+			return fmt.Errorf("ported: at most %d numbers", portedMax)
+		}
+		for _, n := range p.numbers() {
+			if ported[n] {
+				return fmt.Errorf("ported %d: number %s in two ranges", i, n)
+			}
+			ported[n] = true
+		}
+	}
+	names := map[string]bool{}
+	for i := range s.MO {
+		m := &s.MO[i]
+		if m.Name == "" {
+			m.Name = fmt.Sprintf("mo-%d", i+1)
+		}
+		switch {
+		case names[m.Name]:
+			return fmt.Errorf("mo %s: name repeated", m.Name)
+		case !suppliers[m.Supplier]:
+			return fmt.Errorf("mo %s: unknown supplier %q", m.Name, m.Supplier)
+		case m.Messages < 1 || m.Messages > moMax:
+			return fmt.Errorf("mo %s: messages 1..%d", m.Name, moMax)
+		case m.Rate < 0 || m.Start < 0 || m.Start.D() > 30*time.Minute:
+			return fmt.Errorf("mo %s: rate ≥ 0, start 0..30m", m.Name)
+		case !digits(m.From) || len(m.To) == 0:
+			return fmt.Errorf("mo %s: from 1..8 digits (the handsets' prefix) and at least one number in to", m.Name)
+		}
+		names[m.Name] = true
+		for _, to := range m.To {
+			if !numberDigits(strings.TrimPrefix(to, "+")) {
+				return fmt.Errorf("mo %s: to %q: 3..15 digits (a leading + allowed)", m.Name, to)
+			}
+		}
+	}
+	return nil
+}
+
+// rejectsNetworks reports whether a supplier rejects a network of the plan
+// (its health per network is watched).
+func (s *Scenario) rejectsNetworks() bool {
+	for _, p := range s.Suppliers {
+		if failing, _ := s.failingNetworks(p); len(failing) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// deckRow: a prefix or a network, not both, and a positive price.
+func deckRow(r Rate) bool {
+	if (r.Prefix == "") == (r.MCCMNC == "") {
+		return false
+	}
+	return (r.Prefix == "" || digits(r.Prefix)) && (r.MCCMNC == "" || mccmnc(r.MCCMNC)) && positiveDecimal(r.Price, false)
+}
+
+// mccmnc: MCC (3 digits) and MNC (2 or 3).
+func mccmnc(s string) bool {
+	return (len(s) == 5 || len(s) == 6) && strings.Trim(s, "0123456789") == ""
+}
+
+// numberDigits: 3..15 digits (an MSISDN or a short code).
+func numberDigits(s string) bool {
+	return len(s) >= 3 && len(s) <= 15 && strings.Trim(s, "0123456789") == ""
 }
 
 func share(v float64) bool { return v >= 0 && v <= 1 }
@@ -664,9 +896,9 @@ func (s *Scenario) has(kind string) bool {
 	return false
 }
 
-// Scaled returns a copy with every stream's messages and rate and every
-// tenant's top-up and TPS limit multiplied by n (n ≥ 1); times and the
-// per-stream limits (shares, latencies) stay as they are.
+// Scaled returns a copy with every stream's (and MO stream's) messages and
+// rate and every tenant's top-up and TPS limit multiplied by n (n ≥ 1);
+// times and the per-stream limits (shares, latencies) stay as they are.
 func (s *Scenario) Scaled(n int) *Scenario {
 	c := *s
 	if n <= 1 {
@@ -682,6 +914,11 @@ func (s *Scenario) Scaled(n int) *Scenario {
 	for i := range c.Traffic {
 		c.Traffic[i].Messages = min(c.Traffic[i].Messages*n, load.MessagesMax)
 		c.Traffic[i].Rate *= float64(n)
+	}
+	c.MO = append([]MOStream(nil), s.MO...)
+	for i := range c.MO {
+		c.MO[i].Messages = min(c.MO[i].Messages*n, moMax)
+		c.MO[i].Rate *= float64(n)
 	}
 	return &c
 }

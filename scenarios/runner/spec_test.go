@@ -189,7 +189,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Missing or unknown suppliers and tenants.
 		{"no suppliers", strings.Replace(strings.Replace(scenarioYAML, "  - id: sup\n    costs: [{prefix: \"49\", price: \"0.005\"}]\n  - id: backup\n    costs: [{prefix: \"49\", price: \"0.006\"}]\n", "", 1), "suppliers:\n", "suppliers: []\n", 1), []string{"suppliers"}},
-		{"route to an unknown supplier", with(t, "- {prefix: \"49\", suppliers:", `- {prefix: "49", suppliers: [sup, spare]}`), []string{"route 49", "supplier", "spare"}},
+		{"route to an unknown supplier", with(t, "- {prefix: \"49\", suppliers:", `- {prefix: "49", suppliers: [sup, spare]}`), []string{"route prefix 49", "supplier", "spare"}},
 		{"route without suppliers", with(t, "- {prefix: \"49\", suppliers:", `- {prefix: "49", suppliers: []}`), []string{"route", "supplier"}},
 		{"supplier_down without a supplier", with(t, "faults: []", "faults: [{at: 1s, kind: supplier_down, for: 1s}]"), []string{"fault 0", "supplier_down", "supplier"}},
 		{"supplier_down of an unknown supplier", with(t, "faults: []", "faults: [{at: 1s, kind: supplier_down, supplier: spare, for: 1s}]"), []string{"fault 0", "supplier"}},
@@ -236,6 +236,28 @@ func TestParseErrors(t *testing.T) {
 		{"mute_dlrs of an unknown supplier", with(t, "faults: []", "faults: [{at: 1s, kind: mute_dlrs, supplier: spare, for: 1s}]"), []string{"fault 0", "mute_dlrs", "spare"}},
 		{"negative max_schedule_lag", with(t, "settle: 5s", "settle: 5s\nlimits: {max_schedule_lag: -1s}"), []string{"max_schedule_lag"}},
 		{"error rates above one", with(t, "- id: sup", "- id: sup\n  error_rate: 0.6\n  no_response_rate: 0.6"), []string{"supplier sup", "error_rate"}},
+
+		// Networks, shares, MOs.
+		{"rate with prefix and mccmnc", with(t, "rates:", `rates: [{prefix: "49", mccmnc: "26201", price: "0.01"}]`), []string{"tenant acme", "rate", "mccmnc"}},
+		{"rate with a bad mccmnc", with(t, "rates:", `rates: [{mccmnc: "2620", price: "0.01"}]`), []string{"tenant acme", "mccmnc"}},
+		{"cost without prefix or mccmnc", with(t, "- id: sup", "- id: sup\n  costs: [{price: \"0.01\"}]\n- id: spare"), []string{"supplier sup", "cost"}},
+		{"route with prefix and mccmnc", with(t, "- {prefix: \"49\", suppliers:", `- {prefix: "49", mccmnc: "26201", suppliers: [sup]}`), []string{"route", "mccmnc"}},
+		{"weights not one per supplier", with(t, "- {prefix: \"49\", suppliers:", `- {prefix: "49", suppliers: [sup, backup], weights: [70]}`), []string{"route prefix 49", "weights"}},
+		{"weights over the cycle", with(t, "- {prefix: \"49\", suppliers:", `- {prefix: "49", suppliers: [sup, backup], weights: [700, 301]}`), []string{"route prefix 49", "weights"}},
+		{"negative weight", with(t, "- {prefix: \"49\", suppliers:", `- {mccmnc: "26201", suppliers: [sup, backup], weights: [-1, 5]}`), []string{"route mccmnc 26201", "weights"}},
+		{"bad reject prefix", with(t, "- id: sup", "- id: sup\n  reject_prefixes: [\"49x\"]"), []string{"supplier sup", "reject_prefixes"}},
+		{"bad mo_price", with(t, "- id: acme", "- id: acme\n  mo_price: \"-1\""), []string{"tenant acme", "mo_price"}},
+		{"bad number", with(t, "- id: acme", "- id: acme\n  numbers: [\"+49-30\"]"), []string{"tenant acme", "number"}},
+		{"number twice", with(t, "- id: acme", "- id: acme\n  numbers: [\"+4930111\", \"4930111\"]"), []string{"tenant acme", "4930111"}},
+		{"numbering without mccmnc", with(t, "faults: []", "faults: []\nnumbering: [{prefix: \"4915\"}]"), []string{"numbering 4915", "mccmnc"}},
+		{"numbering prefix twice", with(t, "faults: []", "faults: []\nnumbering: [{prefix: \"4915\", mccmnc: \"26201\"}, {prefix: \"4915\", mccmnc: \"26202\"}]"), []string{"numbering 4915", "once"}},
+		{"ported to a network off the plan", with(t, "faults: []", "faults: []\nported: [{first: \"491500000001\", count: 1, mccmnc: \"26202\"}]"), []string{"ported 0", "mccmnc", "26202"}},
+		{"ported past its digits", with(t, "faults: []", "faults: []\nnumbering: [{prefix: \"4915\", mccmnc: \"26201\"}]\nported: [{first: \"999\", count: 2, mccmnc: \"26201\"}]"), []string{"ported 0", "digits"}},
+		{"mo from an unknown supplier", with(t, "faults: []", "faults: []\nmo: [{name: m, supplier: spare, messages: 1, from: \"4917\", to: [\"4930111\"]}]"), []string{"mo m", "supplier", "spare"}},
+		{"mo without numbers", with(t, "faults: []", "faults: []\nmo: [{name: m, supplier: sup, messages: 1, from: \"4917\"}]"), []string{"mo m", "to"}},
+		{"mo without messages", with(t, "faults: []", "faults: []\nmo: [{name: m, supplier: sup, from: \"4917\", to: [\"4930111\"]}]"), []string{"mo m", "messages"}},
+		{"after_health without a failing network", with(t, "- {name: s", `- {name: s, tenant: acme, prefix: "4915", messages: 10, after_health: true}`), []string{"stream s", "after_health"}},
+		{"negative health_grace", with(t, "settle: 5s", "settle: 5s\nlimits: {health_grace: -1s}"), []string{"health_grace"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))

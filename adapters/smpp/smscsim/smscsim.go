@@ -9,7 +9,9 @@
 // supplier whose network or front end drops its TCP sessions. A supplier
 // that loses DLRs: Config.DLRDropRate never sends a share of them, and
 // SetDLRMute makes it send none for a while (the DLRs due meanwhile are
-// lost, not delayed). Config.OnSubmit sees every accepted submit. SendMO
+// lost, not delayed). A supplier that cannot reach one network:
+// Config.RejectPrefixes answers every submit to those destinations with
+// ErrorStatus. Config.OnSubmit sees every accepted submit. SendMO
 // delivers a mobile-originated message (mo.go).
 package smscsim
 
@@ -21,6 +23,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +58,11 @@ type Config struct {
 	// DLRDropRate is the fraction (0..1) of accepted submits with
 	// registered delivery whose DLR is never sent (counted in DLRsDropped).
 	DLRDropRate float64
+	// RejectPrefixes: every submit to a destination starting with one of
+	// them (E.164 digits, a leading '+' ignored) is answered ErrorStatus,
+	// as a supplier whose route to one network is broken while the others
+	// work (counted in RejectedByPrefix, not in Errors).
+	RejectPrefixes []string
 	// OnSubmit, when set, is called with every accepted submit (on the
 	// submit's goroutine: keep it short).
 	OnSubmit func(Submit)
@@ -83,6 +91,8 @@ type Sim struct {
 	DLRsDropped, DLRsMuted             atomic.Int64
 	// MOsSent counts the MOs the ESME acknowledged (SendMO).
 	MOsSent atomic.Int64
+	// RejectedByPrefix counts the submits refused by Config.RejectPrefixes.
+	RejectedByPrefix atomic.Int64
 
 	muted atomic.Bool
 
@@ -332,6 +342,10 @@ func (in *ingress) Submit(ctx context.Context, _ string, req accept.Request) (se
 			return server.Accepted{}, ctx.Err()
 		}
 	}
+	if s.rejects(req.To) {
+		s.RejectedByPrefix.Add(1)
+		return server.Accepted{}, &server.StatusError{Status: data.CommandStatusType(s.cfg.ErrorStatus)}
+	}
 	r := rand.Float64()
 	if r < s.cfg.NoResponseRate {
 		select { // never answered: until the sim stops or goes down
@@ -363,6 +377,17 @@ func (in *ingress) Submit(ctx context.Context, _ string, req accept.Request) (se
 		}
 	}
 	return server.Accepted{MessageID: id, Parts: 1}, nil
+}
+
+// rejects reports whether Config.RejectPrefixes refuses a destination.
+func (s *Sim) rejects(to string) bool {
+	to = strings.TrimPrefix(to, "+")
+	for _, p := range s.cfg.RejectPrefixes {
+		if p = strings.TrimPrefix(p, "+"); p != "" && strings.HasPrefix(to, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Sim) outcome() (stat, errc string) {

@@ -27,14 +27,15 @@ type esme struct {
 	sess   *gosmpp.Session
 	closed chan struct{}
 
-	mu    sync.Mutex
-	resps map[int32]string // sequence → message id (ESME_ROK)
-	dlrs  []string
+	mu       sync.Mutex
+	resps    map[int32]string                 // sequence → message id (ESME_ROK)
+	statuses map[int32]data.CommandStatusType // sequence → command_status of its submit_sm_resp
+	dlrs     []string
 }
 
 func bind(t *testing.T, addr string) *esme {
 	t.Helper()
-	e := &esme{closed: make(chan struct{}), resps: map[int32]string{}}
+	e := &esme{closed: make(chan struct{}), resps: map[int32]string{}, statuses: map[int32]data.CommandStatusType{}}
 	var once sync.Once
 	dialer := func(a string) (net.Conn, error) { return net.DialTimeout("tcp", a, 5*time.Second) }
 	sess, err := gosmpp.NewSession(gosmpp.TRXConnector(dialer, gosmpp.Auth{SMSC: addr, SystemID: "sup", Password: "pw"}),
@@ -42,11 +43,12 @@ func bind(t *testing.T, addr string) *esme {
 			OnAllPDU: func(p pdu.PDU) (pdu.PDU, bool) {
 				switch q := p.(type) {
 				case *pdu.SubmitSMResp:
+					e.mu.Lock()
+					e.statuses[q.GetSequenceNumber()] = q.CommandStatus
 					if q.CommandStatus == data.ESME_ROK {
-						e.mu.Lock()
 						e.resps[q.GetSequenceNumber()] = q.MessageID
-						e.mu.Unlock()
 					}
+					e.mu.Unlock()
 				case *pdu.DeliverSM:
 					if rc, err := receipt.FromDeliverSM(q); err == nil && receipt.IsReceipt(q) {
 						e.mu.Lock()
@@ -216,5 +218,53 @@ func TestDLRMute(t *testing.T) {
 	}
 	if sim.DLRsSent.Load() != 1 || sim.DLRsDropped.Load() != 0 {
 		t.Fatalf("sent %d, dropped %d; want 1 and 0", sim.DLRsSent.Load(), sim.DLRsDropped.Load())
+	}
+}
+
+// submitTo sends one submit_sm to dest and waits (≤ 5 s) for the status of
+// its submit_sm_resp.
+func (e *esme) submitTo(t *testing.T, dest string) data.CommandStatusType {
+	t.Helper()
+	p := pdu.NewSubmitSM().(*pdu.SubmitSM)
+	p.SourceAddr, _ = pdu.NewAddressWithAddr("Test")
+	p.DestAddr, _ = pdu.NewAddressWithAddr(dest)
+	if err := p.Message.SetMessageWithEncoding("hello", data.GSM7BIT); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sess.Transceiver().Submit(p); err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	var st data.CommandStatusType
+	waitFor(t, "submit_sm_resp to "+dest, func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		var ok bool
+		st, ok = e.statuses[p.GetSequenceNumber()]
+		return ok
+	})
+	return st
+}
+
+// TestRejectPrefixes: submits to the listed destinations (a '+' on either
+// side ignored) are answered ErrorStatus and counted apart from the error
+// rate; every other destination is accepted, as a supplier that fails on
+// one network only.
+func TestRejectPrefixes(t *testing.T) {
+	sim := startSim(t, smscsim.Config{RejectPrefixes: []string{"4915", "+4477"}})
+	e := bind(t, sim.Addr())
+	for dest, want := range map[string]data.CommandStatusType{
+		"491512345678":  data.ESME_RSUBMITFAIL,
+		"+491599999999": data.ESME_RSUBMITFAIL,
+		"447700900123":  data.ESME_RSUBMITFAIL,
+		"491612345678":  data.ESME_ROK,
+		"4915":          data.ESME_RSUBMITFAIL,
+		"4491512345678": data.ESME_ROK, // the prefix anchors at the start
+	} {
+		if got := e.submitTo(t, dest); got != want {
+			t.Errorf("submit to %s: %v, want %v", dest, got, want)
+		}
+	}
+	if sim.RejectedByPrefix.Load() != 4 || sim.Submitted.Load() != 2 || sim.Errors.Load() != 0 {
+		t.Fatalf("rejected %d, submitted %d, errors %d; want 4, 2, 0", sim.RejectedByPrefix.Load(), sim.Submitted.Load(), sim.Errors.Load())
 	}
 }
