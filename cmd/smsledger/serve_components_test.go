@@ -25,7 +25,7 @@ func TestServeComponentOrder(t *testing.T) {
 	for _, c := range (&daemon{}).components() {
 		names = append(names, c.Name)
 	}
-	want := []string{"database", "event store", "ledger", "projections", "webhooks", "relay", "route health", "http", "smpp"}
+	want := []string{"database", "event store", "portability lookup", "ledger", "projections", "webhooks", "relay", "route health", "http", "smpp"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("start order %q, want %q", names, want)
 	}

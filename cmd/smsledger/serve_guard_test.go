@@ -57,6 +57,24 @@ func TestServeRefusesSecondServe(t *testing.T) {
 	defer conn.Close(ctx)
 	// A cut alone is healed: serve takes its lock again (as after a
 	// PostgreSQL restart) and goes on.
+	// lockConns counts serve's lock connections now.
+	lockConns := func() int {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, serveLockApp).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// waitLockConn waits (≤ 15 s) until serve holds its lock on one
+	// connection: at start, and after it healed a cut.
+	waitLockConn := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); lockConns() != 1; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: serve's lock connection not there within 15 s", what)
+			}
+		}
+	}
 	cutLock := func() {
 		t.Helper()
 		var n int
@@ -64,26 +82,48 @@ func TestServeRefusesSecondServe(t *testing.T) {
 			t.Fatalf("terminate the lock's connection: %d %v", n, err)
 		}
 	}
+	waitLockConn("at start")
 	cutLock()
-	regained := false
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`, serveLockApp).Scan(&n); err == nil && n == 1 {
-			regained = true
-			break
-		}
-	}
-	if !regained {
-		t.Fatal("serve did not take its lock again after a cut connection")
-	}
+	// The cut connection goes, a new one comes back with the lock.
+	time.Sleep(200 * time.Millisecond)
+	waitLockConn("after a cut")
 	if st, _ := apiCall(t, "GET", "http://"+info.HTTPAddr+"/healthz", "", ""); st != 200 {
 		t.Fatalf("serve after regaining its lock: %d", st)
 	}
-	// Cut again, and another holder takes the lock first: serve stops.
+	// Cut again while another holder waits for the lock: PostgreSQL grants
+	// it to the waiter queued first, so the other holder gets it before
+	// serve's reconnection can try, and serve stops.
+	other, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	var otherPID int
+	if err := other.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&otherPID); err != nil {
+		t.Fatal(err)
+	}
+	took := make(chan error, 1)
+	go func() {
+		_, err := other.Exec(ctx, `SELECT pg_advisory_lock($1)`, serveLockKey)
+		took <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var waiting bool
+		if err := conn.QueryRow(ctx, `SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1`, otherPID).Scan(&waiting); err == nil && waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other holder never queued for the lock")
+		}
+	}
 	cutLock()
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, serveLockKey).Scan(&got); err != nil || !got {
-		t.Fatalf("the test takes the lock: %v %v", got, err)
+	select {
+	case err := <-took:
+		if err != nil {
+			t.Fatalf("the other holder's lock: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other holder did not get the lock after the cut")
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
