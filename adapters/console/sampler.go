@@ -130,6 +130,11 @@ func (s *sampler) take() {
 		s.samples = s.samples[:samplesKept-1]
 	}
 	s.samples = append(s.samples, sm)
+	if n := len(s.health); n > 0 && len(s.health[n-1].scores) == 0 {
+		// The first points came before any score (serve just started): a
+		// sample with scores takes their place rather than waiting 10 s.
+		s.health = s.health[:n-1]
+	}
 	if n := len(s.health); n == 0 || sm.at.Sub(s.health[n-1].at) >= healthEvery {
 		if n == healthPointsKept {
 			copy(s.health, s.health[1:])
