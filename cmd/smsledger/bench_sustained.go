@@ -18,7 +18,8 @@ package main
 // simulator's DLR delay + 1 s and, that long after the last submit_sm_resp,
 // fewer than R DLRs (a second of traffic) are still missing. The wait for
 // the rest goes on up to --dlr-wait, so that the next step starts clean; if
-// DLRs are still missing then, the next step starts a fresh serve.
+// DLRs are still missing then, the next step starts a fresh serve (as every
+// step does with --capacity-fresh-serve).
 
 import (
 	"context"
@@ -51,6 +52,7 @@ type sustainedConfig struct {
 	findCapacity bool // --find-capacity
 	warmup       time.Duration
 	search       capacitySearch
+	freshServe   bool // --capacity-fresh-serve
 
 	// exe is the binary re-executed as serve and smsc-sim (default: this
 	// one); childEnv is added to their environment (tests: the test binary
@@ -83,6 +85,7 @@ func (s *sustainedConfig) register(fs *flag.FlagSet) {
 	fs.Float64Var(&s.search.Max, "capacity-max", 50000, "--find-capacity: highest rate tried")
 	fs.Float64Var(&s.search.Resolution, "capacity-resolution", 0.05, "--find-capacity: stop when the last sustained and the first not sustained rate are this close (relative)")
 	fs.IntVar(&s.search.Steps, "capacity-steps", 20, "--find-capacity: most measurements")
+	fs.BoolVar(&s.freshServe, "capacity-fresh-serve", false, "--find-capacity: every step on a fresh serve and embedded PostgreSQL (default: the same one while steps drain their DLRs)")
 }
 
 func (s *sustainedConfig) on() bool { return s.enabled || s.findCapacity }
@@ -102,7 +105,7 @@ func (cfg *benchConfig) checkSustained(given func(string) bool) error {
 		return fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
 	}
 	if !s.on() {
-		for _, name := range []string{"warmup", "capacity-start", "capacity-factor", "capacity-min", "capacity-max", "capacity-resolution", "capacity-steps"} {
+		for _, name := range []string{"warmup", "capacity-start", "capacity-factor", "capacity-min", "capacity-max", "capacity-resolution", "capacity-steps", "capacity-fresh-serve"} {
 			if given(name) {
 				return bad("--%s is for --sustained or --find-capacity", name)
 			}
@@ -234,7 +237,9 @@ type rig struct {
 	creds              []load.Credential
 
 	offset int64 // message numbers used so far (every run sends to new numbers)
-	dirty  bool  // the last step left DLRs missing: the next starts a fresh serve
+	// dirty: the next step starts a fresh serve (the last one left DLRs
+	// missing, or --capacity-fresh-serve after a step).
+	dirty bool
 }
 
 // start starts the simulator and serve and configures serve.
@@ -478,14 +483,9 @@ func (r *rig) settle(ctx context.Context) {
 func (r *rig) measure(ctx context.Context, rate float64) (*sustainedStep, error) {
 	fresh := r.dirty
 	if r.dirty {
-		r.log.Warn("the last step left DLRs missing: starting a fresh serve", "serve", r.serves+1)
-		if err := r.serve.stop(serveStopGrace); err != nil {
-			return nil, fmt.Errorf("bench: %w", err)
-		}
-		if err := r.startServe(ctx); err != nil {
+		if err := r.restartServe(ctx); err != nil {
 			return nil, err
 		}
-		r.dirty = false
 	}
 	sc := r.cfg.sustained
 	perRun := func(d time.Duration) int { return int(math.Ceil(rate * d.Seconds())) }
@@ -536,8 +536,27 @@ func (r *rig) measure(ctx context.Context, rate float64) (*sustainedStep, error)
 		sim: after.sim - before.sim, load: after.load - before.load}, r.postmaster != 0)
 	step.ServePeakRSSMiB = float64(rss) / (1 << 20)
 	step.FreshServe, step.WarmupDLRsMissing = fresh, warmMissing
-	r.dirty = step.DLRsMissing > 0 || warmMissing > 0
+	if step.DLRsMissing > 0 || warmMissing > 0 {
+		r.log.Warn("the step left DLRs missing: the next starts a fresh serve", "missing", step.DLRsMissing, "warmup_missing", warmMissing)
+		r.dirty = true
+	}
+	r.dirty = r.dirty || r.cfg.sustained.freshServe
 	return step, nil
+}
+
+// restartServe replaces serve by a fresh one (its temporary data directory
+// removed: a step leaves a large database at high rates).
+func (r *rig) restartServe(ctx context.Context) error {
+	if err := r.serve.stop(serveStopGrace); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if r.cfg.dataDir == "" {
+		if err := os.RemoveAll(r.dataDir); err != nil {
+			r.log.Warn("removing the last serve's data", "err", err)
+		}
+	}
+	r.dirty = false
+	return r.startServe(ctx)
 }
 
 // sustainedStep is one measured rate; its JSON keys are the report's.
@@ -791,7 +810,7 @@ func (r capacityReport) print(w io.Writer, jsonOut bool) error {
 	for _, s := range r.Steps {
 		verdict := s.verdictText()
 		if s.FreshServe {
-			verdict += " (on a fresh serve: the step before left DLRs missing)"
+			verdict += " (fresh serve)"
 		}
 		fmt.Fprintf(tw, "%d\t%g\t%.0f\t%.1f / %.1f / %.1f\t%s%.0f / %s%.0f\t%.0f\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t  %s\n",
 			s.Step, s.OfferedPerS, s.AcceptedPerS, s.SubmitP50ms, s.SubmitP99ms, s.SubmitP999ms, atLeastMark(s.DLRP50AtLeast), s.DLRP50ms,

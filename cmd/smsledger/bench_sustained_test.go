@@ -42,7 +42,7 @@ func TestBenchSustainedFlags(t *testing.T) {
 		{"--sustained", "--rate", "1000000", "--duration", "1h"}, {"--sustained", "--rate", "100", "--warmup", "1h"},
 		{"--find-capacity", "--capacity-factor", "1"}, {"--find-capacity", "--capacity-start", "50"},
 		{"--find-capacity", "--capacity-resolution", "0"}, {"--find-capacity", "--capacity-steps", "0"},
-		{"--warmup", "1s"}, {"--capacity-max", "10"},
+		{"--warmup", "1s"}, {"--capacity-max", "10"}, {"--capacity-fresh-serve"},
 	} {
 		if _, err := parseBenchFlags(bad, io.Discard, env(nil)); !errors.Is(err, errUsage) {
 			t.Errorf("%v: err = %v, want a usage error", bad, err)
