@@ -127,12 +127,32 @@ func (f *follower) numberingPlanChanged(cur, orig *state, e events.NumberingPlan
 		f.s.log.Error("ledger: invalid NumberingPlanChanged skipped", "err", err)
 		return cur
 	}
-	cur = mutable(cur, orig)
-	t := &numbering.Tables{Plan: plan, Remote: f.s.opts.Portability}
-	if cur.numbering != nil {
-		t.Ported = cur.numbering.Ported
+	cur = f.withTables(cur, orig, plan, cur.ported())
+	cur.planAt = e.At
+	return cur
+}
+
+// ported is the portability table in force (nil: none).
+func (st *state) ported() *numbering.Ported {
+	if st.numbering == nil {
+		return nil
 	}
-	cur.numbering, cur.planAt = t, e.At
+	return st.numbering.Ported
+}
+
+// plan is the numbering plan in force (nil: none).
+func (st *state) plan() *numbering.Plan {
+	if st.numbering == nil {
+		return nil
+	}
+	return st.numbering.Plan
+}
+
+// withTables swaps in the numbering tables of plan and ported, with the
+// service's remote portability source.
+func (f *follower) withTables(cur, orig *state, plan *numbering.Plan, ported *numbering.Ported) *state {
+	cur = mutable(cur, orig)
+	cur.numbering = &numbering.Tables{Plan: plan, Ported: ported, Remote: f.s.opts.Portability}
 	return cur
 }
 
@@ -156,12 +176,8 @@ func (f *follower) portabilityChanged(cur, orig *state, e events.PortabilityChan
 		f.s.log.Error("ledger: invalid PortabilityChanged skipped", "err", err)
 		return cur
 	}
-	cur = mutable(cur, orig)
-	t := &numbering.Tables{Ported: ported, Remote: f.s.opts.Portability}
-	if cur.numbering != nil {
-		t.Plan = cur.numbering.Plan
-	}
-	cur.numbering, cur.portedAt = t, e.At
+	cur = f.withTables(cur, orig, cur.plan(), ported)
+	cur.portedAt = e.At
 	return cur
 }
 

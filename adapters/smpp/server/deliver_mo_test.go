@@ -24,6 +24,8 @@ func TestDeliverMOToAReceiverBind(t *testing.T) {
 		t.Fatalf("no bind: %v", err)
 	}
 	r := bound(t, srv, pdu.Receiver)
+	// The bind_resp goes out before the session counts as a receiver.
+	waitFor(t, func() bool { return srv.ReceiverBinds("t-acme") == 1 })
 	long := strings.Repeat("ünïcødé ", 20) // 160 characters, 320 octets in UCS-2
 	for _, tc := range []struct {
 		mo       MO
