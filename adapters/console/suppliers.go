@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -212,7 +211,7 @@ func (c *Console) createSupplier(r *http.Request, s *session) (string, string, e
 		{"port", "port", &req.Port}, {"binds", "binds", &req.Binds},
 		{"tps_limit", "TPS limit", &req.TPSLimit}, {"window", "window", &req.Window},
 	} {
-		n, err := supplierFormInt(r, f.name, f.label)
+		n, err := formInt(r, f.name, f.label)
 		if err != nil {
 			return back, "", err
 		}
@@ -259,7 +258,7 @@ func (c *Console) patchSupplierSettings(r *http.Request, s *session) (string, st
 		if strings.TrimSpace(r.PostFormValue(f.name)) == strings.TrimSpace(r.PostFormValue("was_"+f.name)) {
 			continue
 		}
-		n, err := supplierFormInt(r, f.name, f.label)
+		n, err := formInt(r, f.name, f.label)
 		if err != nil {
 			return back, "", err
 		}
@@ -278,19 +277,6 @@ func (c *Console) patchSupplierSettings(r *http.Request, s *session) (string, st
 		return back, "", err
 	}
 	return back, fmt.Sprintf("Supplier %s: settings saved.", id), nil
-}
-
-// supplierFormInt parses a whole-number form field; an empty field is nil.
-func supplierFormInt(r *http.Request, name, label string) (*int, error) {
-	v := strings.TrimSpace(r.PostFormValue(name))
-	if v == "" {
-		return nil, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s must be a whole number, not %q", label, v)
-	}
-	return &n, nil
 }
 
 // supplierCostsCSV downloads the supplier's whole cost deck as the API's

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -197,7 +196,7 @@ func (c *Console) createTenant(r *http.Request, s *session) (string, string, err
 		Currency: strings.TrimSpace(r.PostFormValue("currency")), Billing: r.PostFormValue("billing"),
 		Tier: r.PostFormValue("tier"), CreditLimit: strings.TrimSpace(r.PostFormValue("credit_limit")),
 	}
-	tps, err := tenantFormInt(r, "tps_limit", "TPS limit")
+	tps, err := formInt(r, "tps_limit", "TPS limit")
 	if err != nil {
 		return back, "", err
 	}
@@ -280,7 +279,7 @@ func (c *Console) patchTenantLimits(r *http.Request, s *session) (string, string
 		if _, ok := tenantFieldChanged(r, f.name); !ok {
 			continue
 		}
-		n, err := tenantFormInt(r, f.name, f.label)
+		n, err := formInt(r, f.name, f.label)
 		if err != nil {
 			return back, "", err
 		}
@@ -313,19 +312,6 @@ func tenantFieldChanged(r *http.Request, name string) (string, bool) {
 // commas or white space (the API checks each).
 func splitTenantIPs(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
-}
-
-// tenantFormInt parses an integer form field; an empty field is nil.
-func tenantFormInt(r *http.Request, name, label string) (*int, error) {
-	v := strings.TrimSpace(r.PostFormValue(name))
-	if v == "" {
-		return nil, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s must be a whole number, not %q", label, v)
-	}
-	return &n, nil
 }
 
 // setTenantSMPP sets (or replaces) the tenant's SMPP system_id and password.

@@ -295,7 +295,7 @@ func (h *handler) getRoutes(w http.ResponseWriter, r *http.Request, _ string) er
 	}
 	out := make([]routeView, len(routes))
 	for i, l := range routes {
-		out[i] = routeView{Prefix: l.Prefix, MCCMNC: l.MCCMNC, Suppliers: l.Suppliers, Weights: weightsList(l.Weights), Hours: l.Hours}
+		out[i] = routeView{Prefix: l.Prefix, MCCMNC: l.MCCMNC, Suppliers: l.Suppliers, Weights: weightsOf(l), Hours: l.Hours}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"routes": out})
 	return nil
@@ -528,24 +528,9 @@ func parseRouteSuppliers(raw string) (events.Route, error) {
 	return rt, nil
 }
 
-// weightsText and weightsList convert a route's traffic shares between the
-// API's list and the event's "70 30".
-func weightsText(w []int) string {
-	parts := make([]string, len(w))
-	for i, n := range w {
-		parts[i] = strconv.Itoa(n)
-	}
-	return strings.Join(parts, " ")
-}
-
-func weightsList(s string) []int {
-	var out []int
-	for _, f := range strings.Fields(s) {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			return nil // the ledger never keeps such a table
-		}
-		out = append(out, n)
-	}
-	return out
+// weightsOf is a route row's traffic shares as the API lists them (the
+// ledger keeps no row whose weights do not read).
+func weightsOf(r events.Route) []int {
+	w, _ := r.WeightList()
+	return w
 }

@@ -373,7 +373,7 @@ func (h *handler) setRoutes(w http.ResponseWriter, r *http.Request, _ string) er
 				return errorf(http.StatusBadRequest, "invalid_request", "route %d: a prefix or an mccmnc, and suppliers, are required", i)
 			}
 			routes[i] = events.Route{Prefix: deref(l.Prefix), MCCMNC: l.MCCMNC, Suppliers: l.Suppliers,
-				Weights: weightsText(l.Weights), Hours: l.Hours}
+				Weights: events.FormatWeights(l.Weights), Hours: l.Hours}
 		}
 	}
 	if err := h.svc.SetRoutes(r.Context(), routes); err != nil {

@@ -10,6 +10,9 @@
 package events
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -726,3 +729,29 @@ func (MOForwarded) EventType() string          { return TypeMOForwarded }
 func (TenantControlsChanged) EventType() string { return TypeTenantControlsChanged }
 func (GlobalControlsChanged) EventType() string { return TypeGlobalControlsChanged }
 func (SubmitRefused) EventType() string         { return TypeSubmitRefused }
+
+// WeightList reads r.Weights ("70 30") as integers; empty gives nil.
+func (r Route) WeightList() ([]int, error) {
+	fields := strings.Fields(r.Weights)
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	out := make([]int, len(fields))
+	for i, f := range fields {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("weights %q: integers separated by spaces", r.Weights)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// FormatWeights is Route.Weights' form of traffic shares: "70 30".
+func FormatWeights(w []int) string {
+	parts := make([]string, len(w))
+	for i, n := range w {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, " ")
+}

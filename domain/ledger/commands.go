@@ -435,7 +435,7 @@ func (s *Service) SetRoutes(ctx context.Context, routes []events.Route) error {
 				return invalid("routes", "route %q names unknown supplier %q", r.Prefix+r.MCCMNC, id)
 			}
 		}
-		w, err := weightsOf(r.Weights)
+		w, err := r.WeightList()
 		if err != nil {
 			return invalid("routes", "%v", err)
 		}

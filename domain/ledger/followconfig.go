@@ -259,7 +259,7 @@ func (f *follower) costCardChanged(cur, orig *state, e events.CostCardChanged) *
 func (f *follower) routeTableChanged(cur, orig *state, e events.RouteTableChanged) *state {
 	routes := make([]routing.Route, len(e.Routes))
 	for i, r := range e.Routes {
-		w, err := weightsOf(r.Weights)
+		w, err := r.WeightList()
 		if err != nil {
 			f.s.log.Error("ledger: invalid RouteTableChanged skipped", "err", err)
 			return cur

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -179,31 +178,4 @@ func (f *follower) portabilityChanged(cur, orig *state, e events.PortabilityChan
 	cur = f.withTables(cur, orig, cur.plan(), ported)
 	cur.portedAt = e.At
 	return cur
-}
-
-// weightsOf reads a route row's traffic shares as the event keeps them
-// ("70 30"); errors are the route table's to report.
-func weightsOf(s string) ([]int, error) {
-	if s == "" {
-		return nil, nil
-	}
-	fields := strings.Fields(s)
-	out := make([]int, len(fields))
-	for i, f := range fields {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			return nil, fmt.Errorf("weights %q: integers separated by spaces", s)
-		}
-		out[i] = n
-	}
-	return out, nil
-}
-
-// weightsString is the event's form of a route row's shares.
-func weightsString(w []int) string {
-	parts := make([]string, len(w))
-	for i, n := range w {
-		parts[i] = strconv.Itoa(n)
-	}
-	return strings.Join(parts, " ")
 }

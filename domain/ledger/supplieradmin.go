@@ -152,7 +152,7 @@ func (s *Service) Routes() []events.Route {
 	out := make([]events.Route, len(rr))
 	for i, r := range rr {
 		out[i] = events.Route{Prefix: r.Prefix, MCCMNC: r.MCCMNC, Suppliers: append([]string(nil), r.Suppliers...),
-			Weights: weightsString(r.Weights), Hours: r.Hours}
+			Weights: events.FormatWeights(r.Weights), Hours: r.Hours}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Prefix == out[j].Prefix && out[i].MCCMNC == out[j].MCCMNC {
