@@ -242,3 +242,28 @@ func TestPagesAreSelfContained(t *testing.T) {
 		}
 	}
 }
+
+// apiRaw calls the HTTP API at e.url directly, as a client of the platform
+// would: a Bearer token, a body of contentType, an optional Accept.
+func apiRaw(t testing.TB, e *env, method, path, token, contentType, accept, body string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, e.url+path, rd)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}

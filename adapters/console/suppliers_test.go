@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -31,25 +30,7 @@ func (f supplierStates) SupplierState(id string) (ledger.SupplierLive, bool) {
 // console) with the admin token, as a client of the platform would.
 func supplierAPI(t *testing.T, e *env, method, path, contentType, accept, body string) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, e.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+admin)
-	if body != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
+	return apiRaw(t, e, method, path, admin, contentType, accept, body)
 }
 
 // supplierAPIJSON is supplierAPI with a JSON body and answer.

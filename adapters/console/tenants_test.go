@@ -3,7 +3,6 @@ package console_test
 import (
 	"encoding/json"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,25 +15,10 @@ import (
 )
 
 // tenantAPIRaw calls the HTTP API at e.url directly (not through the
-// console), as a client of the platform would.
+// console) with token, as a client of the platform would.
 func tenantAPIRaw(t *testing.T, e *env, method, path, token, contentType, body string) (int, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, e.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
+	return apiRaw(t, e, method, path, token, contentType, "", body)
 }
 
 // tenantAPI is tenantAPIRaw with a JSON body and a JSON object answer (nil
