@@ -104,12 +104,20 @@ func Decide(t *Tenant, routes *routing.Snapshot, health *routing.Health, req *Re
 // when req.To is plain digits.
 func DecideOn(t *Tenant, routes *routing.Snapshot, health *routing.Health, nets *numbering.Tables, req *Request) (Decision, error) {
 	var d Decision
+	err := DecideInto(&d, t, routes, health, nets, req)
+	return d, err
+}
+
+// DecideInto is DecideOn writing into d, as the hot path does: a Decision
+// is over a kilobyte, and returning it by value copies it once more per
+// message.
+func DecideInto(d *Decision, t *Tenant, routes *routing.Snapshot, health *routing.Health, nets *numbering.Tables, req *Request) error {
 	if t.Rates == nil || t.Account == nil || t.Rates.Currency() != t.Account.Currency() {
-		return d, fmt.Errorf("tenant %s: %w", t.ID, ErrTenantMisconfigured)
+		return fmt.Errorf("tenant %s: %w", t.ID, ErrTenantMisconfigured)
 	}
 	to, err := routing.Normalize(req.To)
 	if err != nil {
-		return d, err
+		return err
 	}
 	d.To = to
 	d.Network, d.NetworkSource = nets.Resolve(to)
@@ -119,20 +127,19 @@ func DecideOn(t *Tenant, routes *routing.Snapshot, health *routing.Health, nets 
 		d.Segments, err = pricing.CountAuto(req.Text)
 	}
 	if err != nil {
-		return d, fmt.Errorf("message %s: %w", req.MessageID, err)
+		return fmt.Errorf("message %s: %w", req.MessageID, err)
 	}
 	d.Quote, err = t.Rates.QuoteOn(to, d.Network.Code, d.Segments.Parts)
 	if err != nil {
-		return d, fmt.Errorf("tenant %s to %s: %w", t.ID, to, err)
+		return fmt.Errorf("tenant %s to %s: %w", t.ID, to, err)
 	}
-	d.Route, err = routes.DecideAt(to, d.Network.Code, t.Tier, health, req.At)
-	if err != nil {
-		return d, fmt.Errorf("to %s: %w", to, err)
+	if err := routes.DecideInto(&d.Route, to, d.Network.Code, t.Tier, health, req.At); err != nil {
+		return fmt.Errorf("to %s: %w", to, err)
 	}
 	if err := t.Account.Hold(d.Quote.Price); err != nil {
-		return d, fmt.Errorf("tenant %s: %w", t.ID, err)
+		return fmt.Errorf("tenant %s: %w", t.ID, err)
 	}
-	return d, nil
+	return nil
 }
 
 // Undo gives back the hold of a Decision whose accept events could not be

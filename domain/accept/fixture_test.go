@@ -18,6 +18,7 @@ type fixture struct {
 	routes       *routing.Snapshot
 	rates        *pricing.RateCard
 	destinations []string
+	networks     []numbering.Code // set by withNetworks
 }
 
 // genPrefixes returns n distinct prefixes of 3..7 digits starting 1..9.
@@ -162,8 +163,13 @@ func (f *fixture) withNetworks(planRows, networks, ported int, seed uint64) (*nu
 	}
 	in := routing.SnapshotInput{Routes: []routing.Route{{Prefix: "", Suppliers: []string{"sup-0", "sup-1", "sup-2"}}}}
 	for i := 0; i < networks*3/10; i++ {
-		in.Routes = append(in.Routes, routing.Route{MCCMNC: mccmnc[i], Suppliers: []string{"sup-3", "sup-1"}})
+		route := routing.Route{MCCMNC: mccmnc[i], Suppliers: []string{"sup-3", "sup-1"}}
+		if i%2 == 0 { // half of them share their traffic 70/30
+			route.Weights = []int{70, 30}
+		}
+		in.Routes = append(in.Routes, route)
 	}
+	f.networks = codes
 	for s := 0; s < 5; s++ {
 		cc := routing.CostCard{SupplierID: "sup-" + strconv.Itoa(s), Currency: "EUR", Costs: []routing.Cost{{Prefix: "", Cost: decimal.RequireFromString("0.01")}}}
 		for _, p := range genPrefixes(r, 100_000) {

@@ -172,6 +172,56 @@ func Count(text string, enc Encoding) (Segments, error) {
 	default:
 		return Segments{}, fmt.Errorf("%s: %w", enc, ErrUnsupportedDataCoding)
 	}
+	if enc == GSM7 {
+		if seg, ok := countGSMASCII(text); ok {
+			return seg, nil
+		}
+	}
+	return countRunes(text, enc, single, per)
+}
+
+// countGSMASCII is Count in GSM7 of a text of ASCII characters that are
+// all in the GSM 03.38 alphabet (nearly every message: codes, alerts,
+// notices), reading bytes through a table instead of decoding runes, and
+// packing parts only when the text needs more than one (BenchmarkCount).
+// ok is false for any other text, which countRunes then counts (and
+// names its error).
+func countGSMASCII(text string) (seg Segments, ok bool) {
+	total, narrowest := 0, uint8(2)
+	for i := 0; i < len(text); i++ {
+		w := gsmByte[text[i]]
+		total += int(w)
+		narrowest = min(narrowest, w)
+	}
+	if narrowest == 0 {
+		return Segments{}, false // a byte outside the table: not ASCII GSM
+	}
+	if total <= GSM7SingleMax {
+		return Segments{Encoding: GSM7, Parts: 1, Units: total}, true
+	}
+	parts, used := 1, 0
+	for i := 0; i < len(text); i++ {
+		w := int(gsmByte[text[i]])
+		if used+w > GSM7PartMax {
+			parts++
+			used = 0
+		}
+		used += w
+	}
+	if parts > MaxParts {
+		return Segments{}, false
+	}
+	return Segments{Encoding: GSM7, Parts: parts, Units: total}, true
+}
+
+// gsmByte is gsmASCII over every byte value: 0 for bytes from 0x80.
+var gsmByte = func() (t [256]uint8) {
+	copy(t[:], gsmASCII[:])
+	return t
+}()
+
+// countRunes is Count of any text, rune by rune.
+func countRunes(text string, enc Encoding, single, per int) (Segments, error) {
 	// One pass: total units, and the parts the text would need if
 	// concatenated (packing greedily without splitting a character).
 	total, parts, used := 0, 1, 0
@@ -222,6 +272,9 @@ func unitWidth(r rune, enc Encoding) int {
 
 // CountAuto counts text in AutoEncoding(text).
 func CountAuto(text string) (Segments, error) {
+	if seg, ok := countGSMASCII(text); ok {
+		return seg, nil // GSM7: one pass instead of IsGSM7's and Count's
+	}
 	return Count(text, AutoEncoding(text))
 }
 

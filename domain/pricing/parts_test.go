@@ -2,8 +2,10 @@ package pricing
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestCount(t *testing.T) {
@@ -120,4 +122,74 @@ func TestCountDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { _, _ = CountAuto(text) }); n != 0 {
 		t.Fatalf("%v allocs", n)
 	}
+}
+
+// TestCountGSMASCIIMatchesRunes: the byte fast path counts exactly as the
+// rune path on random texts of ASCII, extension characters (two septets,
+// which may not straddle parts) and a few others, of every length up to
+// past MaxParts; and it declines every text the rune path refuses or
+// needs a non-ASCII character for.
+func TestCountGSMASCIIMatchesRunes(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 71))
+	alphabet := []rune("abcXYZ0129 .,@\n{}[]~^|\\€é\x00\x7f\u0394")
+	for range 5_000 {
+		n := r.IntN(400)
+		if r.IntN(50) == 0 {
+			n = MaxParts*GSM7PartMax + r.IntN(400) // around the part limit
+		}
+		b := make([]rune, n)
+		for i := range b {
+			if r.IntN(20) == 0 {
+				b[i] = alphabet[r.IntN(len(alphabet))]
+			} else {
+				b[i] = rune('a' + r.IntN(26))
+			}
+		}
+		checkFastPath(t, string(b))
+	}
+}
+
+func FuzzCountGSMASCII(f *testing.F) {
+	for _, s := range []string{"", "hello", "{}{}{}", "é", "\xff", strings.Repeat("[", 200)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) { checkFastPath(t, s) })
+}
+
+func checkFastPath(t *testing.T, text string) {
+	t.Helper()
+	want, werr := countRunes(text, GSM7, GSM7SingleMax, GSM7PartMax)
+	got, ok := countGSMASCII(text)
+	if !ok {
+		for i := 0; i < len(text); i++ {
+			if text[i] >= utf8.RuneSelf || gsmASCII[text[i]] == 0 {
+				return // declined for a character the fast path does not read
+			}
+		}
+		if werr == nil {
+			t.Fatalf("fast path declined %q, which counts as %+v", text, want)
+		}
+		return
+	}
+	if werr != nil || got != want {
+		t.Fatalf("%q: fast path %+v, rune path %+v (%v)", text, got, want, werr)
+	}
+}
+
+func BenchmarkCount(b *testing.B) {
+	const text = "Your verification code is 123456. It expires in 10 minutes."
+	b.Run("auto", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := CountAuto(text); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("runes", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := countRunes(text, GSM7, GSM7SingleMax, GSM7PartMax); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -170,8 +170,17 @@ func (s *Snapshot) Decide(destination string, tier Tier, health *Health) (Decisi
 // schedule names first (shares.go); failover follows the tier's order.
 func (s *Snapshot) DecideAt(destination string, net numbering.Code, tier Tier, health *Health, at time.Time) (Decision, error) {
 	var d Decision
-	d.Destination = destination
-	d.Tier = tier
+	err := s.DecideInto(&d, destination, net, tier, health, at)
+	return d, err
+}
+
+// DecideInto is DecideAt writing into d, which the hot path keeps in
+// place: a Decision is most of a kilobyte, and returning it by value
+// copies it once more per message. Candidates beyond d.N are left as they
+// were.
+func (s *Snapshot) DecideInto(d *Decision, destination string, net numbering.Code, tier Tier, health *Health, at time.Time) error {
+	d.Destination, d.RoutePrefix, d.RouteNetwork = destination, "", 0
+	d.Tier, d.Reason, d.N, d.Eligible = tier, 0, 0, 0
 	gi, ok := int32(0), false
 	if net.Known() && s.netRoutes != nil {
 		if gi, ok = s.netRoutes[net]; ok {
@@ -181,7 +190,7 @@ func (s *Snapshot) DecideAt(destination string, net numbering.Code, tier Tier, h
 	if !ok {
 		var n int
 		if gi, n, ok = s.routes.Lookup(destination); !ok {
-			return d, ErrNoRoute
+			return ErrNoRoute
 		}
 		d.RoutePrefix = destination[:n]
 	}
@@ -192,16 +201,20 @@ func (s *Snapshot) DecideAt(destination string, net numbering.Code, tier Tier, h
 	}
 	route, ok := s.rowAt(s.groups[gi], minute)
 	if !ok {
-		return d, ErrNoRoute
+		return ErrNoRoute
 	}
 	minScore := health.MinScore()
+	scores := health.indexFor(s)
 	// Fill eligible candidates from the front and excluded ones from the
 	// back, each group in preference order; the excluded group is reversed
 	// into preference order afterwards.
 	front, back := 0, int(route.n)
 	for i := 0; i < int(route.n); i++ {
 		sup := &s.suppliers[route.suppliers[i]]
-		c := Candidate{SupplierID: sup.id, Preference: i + 1, Currency: sup.currency, Billing: sup.billing, Health: health.OfOn(sup.id, net, d.RoutePrefix)}
+		c := Candidate{SupplierID: sup.id, Preference: i + 1, Currency: sup.currency, Billing: sup.billing, Health: DefaultHealth}
+		if scores != nil {
+			c.Health = scores[route.suppliers[i]].on(net, d.RoutePrefix)
+		}
 		if cost, found := sup.netCosts[net]; found && net.Known() {
 			c.CostPerPart, c.CostNetwork, c.costBase = cost.native, net, cost.base
 		} else if cost, cn, found := sup.costs.Lookup(destination); found {
@@ -233,7 +246,7 @@ func (s *Snapshot) DecideAt(destination string, net numbering.Code, tier Tier, h
 		d.Candidates[i], d.Candidates[j] = d.Candidates[j], d.Candidates[i]
 	}
 	if d.Eligible == 0 {
-		return d, ErrNoEligibleSupplier
+		return ErrNoEligibleSupplier
 	}
 	// Insertion sort of the (at most MaxCandidates) eligible candidates.
 	for i := 1; i < d.Eligible; i++ {
@@ -255,7 +268,7 @@ func (s *Snapshot) DecideAt(destination string, net numbering.Code, tier Tier, h
 	if route.shares != nil && d.Eligible > 1 {
 		d.applyShares(route.shares)
 	}
-	return d, nil
+	return nil
 }
 
 // applyShares moves the eligible candidate the share schedule names next

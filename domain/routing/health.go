@@ -3,6 +3,7 @@ package routing
 import (
 	"cmp"
 	"slices"
+	"sync/atomic"
 
 	"github.com/smsledger/smsledger/domain/numbering"
 )
@@ -54,26 +55,31 @@ type DestinationHealth struct {
 	Samples int64
 }
 
-// netKey and prefixKey key the finer levels. Looking a struct key with a
-// string up in a map hashes the string in place: no allocation.
-type netKey struct {
-	supplier string
-	net      numbering.Code
-}
-
-type prefixKey struct {
-	supplier, prefix string
-}
-
 // Health is an immutable health snapshot with the eligibility threshold:
 // per supplier, and per supplier × network and supplier × route prefix
 // where those have enough samples. A nil *Health treats every supplier as
 // DefaultHealth.
 type Health struct {
-	suppliers map[string]SupplierHealth
-	networks  map[netKey]uint16
-	prefixes  map[prefixKey]uint16
+	suppliers map[string]*supplierScores
 	minScore  uint16
+	entries   int // network and prefix entries of all suppliers
+	// index is the suppliers of the routing Snapshot last decided with, by
+	// the snapshot's supplier index (indexFor): the hot path then looks a
+	// candidate's health up by position instead of hashing its id.
+	index atomic.Pointer[healthIndex]
+}
+
+// supplierScores is one supplier's health and its finer levels (nil maps:
+// none measured).
+type supplierScores struct {
+	health   SupplierHealth
+	networks map[numbering.Code]uint16
+	prefixes map[string]uint16
+}
+
+type healthIndex struct {
+	snap       *Snapshot
+	bySupplier []*supplierScores // nil: no data, DefaultHealth
 }
 
 // NewHealth copies states into a snapshot. Suppliers with Up false, or a
@@ -86,27 +92,34 @@ func NewHealth(states map[string]SupplierHealth, minScore uint16) *Health {
 // network and route prefix besides. Entries with fewer than
 // HealthMinSamples samples, or naming neither a network nor a prefix, are
 // left out; of the rest at most MaxDestinationHealth are kept, those with
-// the most samples. dests is not modified.
+// the most samples. dests is not modified. A destination entry of a
+// supplier without a state of its own has the default health besides.
 func NewHealthOn(states map[string]SupplierHealth, dests []DestinationHealth, minScore uint16) *Health {
-	h := &Health{suppliers: make(map[string]SupplierHealth, len(states)), minScore: minScore}
+	h := &Health{suppliers: make(map[string]*supplierScores, len(states)), minScore: minScore}
 	for k, v := range states {
 		v.Score = min(v.Score, ScoreMax)
-		h.suppliers[k] = v
+		h.suppliers[k] = &supplierScores{health: v}
 	}
 	kept := busiest(dests)
 	for _, d := range kept {
+		sc := h.suppliers[d.SupplierID]
+		if sc == nil {
+			sc = &supplierScores{health: DefaultHealth}
+			h.suppliers[d.SupplierID] = sc
+		}
 		score := min(d.Score, ScoreMax)
 		if d.Network.Known() {
-			if h.networks == nil {
-				h.networks = make(map[netKey]uint16)
+			if sc.networks == nil {
+				sc.networks = make(map[numbering.Code]uint16)
 			}
-			h.networks[netKey{d.SupplierID, d.Network}] = score
+			sc.networks[d.Network] = score
 		} else {
-			if h.prefixes == nil {
-				h.prefixes = make(map[prefixKey]uint16)
+			if sc.prefixes == nil {
+				sc.prefixes = make(map[string]uint16)
 			}
-			h.prefixes[prefixKey{d.SupplierID, d.Prefix}] = score
+			sc.prefixes[d.Prefix] = score
 		}
+		h.entries++
 	}
 	return h
 }
@@ -137,8 +150,8 @@ func (h *Health) Of(supplierID string) SupplierHealth {
 	if h == nil {
 		return DefaultHealth
 	}
-	if s, ok := h.suppliers[supplierID]; ok {
-		return s
+	if sc, ok := h.suppliers[supplierID]; ok {
+		return sc.health
 	}
 	return DefaultHealth
 }
@@ -150,22 +163,51 @@ func (h *Health) Of(supplierID string) SupplierHealth {
 // route prefix, else the supplier; Up is always the supplier's (binds and
 // the operator's switch are per supplier). It does not allocate.
 func (h *Health) OfOn(supplierID string, net numbering.Code, routePrefix string) SupplierHealth {
-	s := h.Of(supplierID)
 	if h == nil {
-		return s
+		return DefaultHealth
 	}
-	if net.Known() && h.networks != nil {
-		if score, ok := h.networks[netKey{supplierID, net}]; ok {
+	return h.suppliers[supplierID].on(net, routePrefix)
+}
+
+// on is OfOn of the supplier sc (nil: no data).
+func (sc *supplierScores) on(net numbering.Code, routePrefix string) SupplierHealth {
+	if sc == nil {
+		return DefaultHealth
+	}
+	s := sc.health
+	if net.Known() && sc.networks != nil {
+		if score, ok := sc.networks[net]; ok {
 			s.Score = score
 			return s
 		}
 	}
-	if routePrefix != "" && h.prefixes != nil {
-		if score, ok := h.prefixes[prefixKey{supplierID, routePrefix}]; ok {
+	if routePrefix != "" && sc.prefixes != nil {
+		if score, ok := sc.prefixes[routePrefix]; ok {
 			s.Score = score
 		}
 	}
 	return s
+}
+
+// indexFor returns the scores of snap's suppliers by their index in snap,
+// built on the first decision with this pair of snapshots and kept: both
+// are immutable, and a new health snapshot comes every few seconds, a new
+// routing snapshot with a configuration change. Concurrent first calls
+// may each build it; any of them is right. nil h: nil (every supplier
+// DefaultHealth).
+func (h *Health) indexFor(snap *Snapshot) []*supplierScores {
+	if h == nil {
+		return nil
+	}
+	if ix := h.index.Load(); ix != nil && ix.snap == snap {
+		return ix.bySupplier
+	}
+	by := make([]*supplierScores, len(snap.suppliers))
+	for i := range snap.suppliers {
+		by[i] = h.suppliers[snap.suppliers[i].id]
+	}
+	h.index.Store(&healthIndex{snap: snap, bySupplier: by})
+	return by
 }
 
 // Destinations is the number of supplier × network and supplier × prefix
@@ -174,7 +216,7 @@ func (h *Health) Destinations() int {
 	if h == nil {
 		return 0
 	}
-	return len(h.networks) + len(h.prefixes)
+	return h.entries
 }
 
 // MinScore is the eligibility threshold.

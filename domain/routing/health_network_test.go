@@ -198,3 +198,33 @@ func BenchmarkDecideWithDestinationHealth(b *testing.B) {
 		})
 	}
 }
+
+// One health snapshot decided with by two routing snapshots in turn (a
+// configuration change while health stays) scores each candidate as its
+// own supplier's, whatever index each snapshot gives it.
+func TestHealthFollowsTheRoutingSnapshot(t *testing.T) {
+	first := testSnapshot(t)
+	second, err := NewSnapshot(SnapshotInput{
+		Routes: []Route{{Prefix: "447", Suppliers: []string{"c", "b", "a"}}},
+		CostCards: []CostCard{
+			{SupplierID: "c", Currency: "EUR", Costs: []Cost{{Prefix: "447", Cost: d("0.010")}}},
+			{SupplierID: "b", Currency: "EUR", Costs: []Cost{{Prefix: "4", Cost: d("0.015")}}},
+			{SupplierID: "a", Currency: "EUR", Costs: []Cost{{Prefix: "447", Cost: d("0.020")}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHealth(map[string]SupplierHealth{"a": {Up: true, Score: 610}, "b": {Up: false, Score: 620}, "c": {Up: true, Score: 630}}, 500)
+	for i, s := range []*Snapshot{first, second, first, second} {
+		dec, err := s.DecideAt("447700900123", 0, Standard, h, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range dec.Candidates[:dec.N] {
+			if want := h.Of(c.SupplierID); c.Health != want {
+				t.Errorf("decision %d: %s has health %+v, want %+v", i, c.SupplierID, c.Health, want)
+			}
+		}
+	}
+}
