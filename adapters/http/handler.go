@@ -286,6 +286,12 @@ func (h *handler) wrap(rt Route) http.Handler {
 			if status >= 500 {
 				h.log.Error("http: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 			}
+			if status == http.StatusTooManyRequests && sw.Header().Get("Retry-After") == "" {
+				// Throttled (TPS, or the backlog behind the accepts): a
+				// second is when trying again makes sense; a limit that
+				// knows better has set its own.
+				sw.Header().Set("Retry-After", "1")
+			}
 			writeErrorOf(sw, err, status, code, msg) // a refused message's id too (admin_controls.go)
 		}
 		if sw.status == 0 {

@@ -58,6 +58,8 @@ type serveConfig struct {
 	// long an answer is kept.
 	mnpURL                  string
 	mnpTimeout, mnpCacheTTL time.Duration
+	// backlogMax bounds the work behind the accepts (ledger.Options.BacklogMax).
+	backlogMax int
 
 	// ready, if set, is called once every component has started (tests).
 	ready func(readyInfo)
@@ -91,6 +93,7 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 	fs.StringVar(&cfg.mnpURL, "mnp-url", "", "number-portability provider (GET ?msisdn= → {\"mccmnc\"} or 404), looked up behind the hot path and cached; empty: the local portability table only")
 	fs.DurationVar(&cfg.mnpTimeout, "mnp-timeout", mnp.DefaultTimeout, "deadline of one --mnp-url lookup")
 	fs.DurationVar(&cfg.mnpCacheTTL, "mnp-cache-ttl", mnp.DefaultCacheTTL, "how long a --mnp-url answer is kept")
+	fs.IntVar(&cfg.backlogMax, "backlog-max", ledger.BacklogMaxDefault, "messages and DLRs accepted but not yet carried to the supplier or the tenant; over 50 % of it economy submits are throttled, over 75 % standard, premium last, every submit at 100 %")
 	if err := parseFlags(fs, args, getenv, commonFallbacks); err != nil {
 		return cfg, err
 	}
@@ -107,6 +110,9 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 	}
 	if cfg.adminToken != "" && cfg.adminTokenFile != "" {
 		return cfg, fmt.Errorf("%w: give --admin-token or --admin-token-file, not both", errUsage)
+	}
+	if cfg.backlogMax < 1 {
+		return cfg, fmt.Errorf("%w: --backlog-max must be at least 1, not %d", errUsage, cfg.backlogMax)
 	}
 	if cfg.httpMaxConns < 1 {
 		return cfg, fmt.Errorf("%w: --http-max-conns must be at least 1, not %d", errUsage, cfg.httpMaxConns)
@@ -366,7 +372,7 @@ func (d *daemon) ledger() supervise.Component {
 			if err != nil {
 				return err
 			}
-			opts := ledger.Options{Logger: d.log, Sealer: sealer, Hasher: hasher}
+			opts := ledger.Options{Logger: d.log, Sealer: sealer, Hasher: hasher, BacklogMax: d.cfg.backlogMax}
 			if d.mnp != nil {
 				opts.Portability = d.mnp
 			}
@@ -375,6 +381,7 @@ func (d *daemon) ledger() supervise.Component {
 				return fmt.Errorf("ledger: %w", err)
 			}
 			d.svc = svc
+			d.reg.MustRegister(newBacklogCollector(svc))
 			return nil
 		},
 		Run: func(ctx context.Context) error {

@@ -87,6 +87,12 @@ type Options struct {
 	// (default UnfinishedMaxDefault); near it, Submit refuses with
 	// ErrThrottled.
 	UnfinishedMax int
+	// BacklogMax bounds the backlog: the messages and DLRs this node has
+	// accepted and not yet carried to the supplier or the tenant (default
+	// BacklogMaxDefault; backlog.go). From 50 % of it economy tenants are
+	// refused (ErrBacklog), standard from 75 %, premium last, each tier's
+	// heaviest tenants first; at 100 % every submit is.
+	BacklogMax int
 	// IdempotencyMax bounds the idempotency keys kept (default
 	// IdempotencyMaxDefault; idempotency.go).
 	IdempotencyMax int
@@ -139,6 +145,9 @@ type Service struct {
 
 	// work tracks unfinished messages from the log (recovery, pending DLRs).
 	work *tracker
+	// backlog counts the work behind the accepts (backlog.go), kept by
+	// the tracker; Submit refuses over its lines.
+	backlog *backlog
 	// mos tracks the MOs their tenants have not had yet (mo.go).
 	mos *moTracker
 
@@ -186,6 +195,9 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 	if opts.UnfinishedMax <= 0 {
 		opts.UnfinishedMax = UnfinishedMaxDefault
 	}
+	if opts.BacklogMax <= 0 {
+		opts.BacklogMax = BacklogMaxDefault
+	}
 	if opts.IdempotencyMax <= 0 {
 		opts.IdempotencyMax = IdempotencyMaxDefault
 	}
@@ -205,6 +217,7 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		topUps:    make(map[topUpKey]money.Units),
 		outbox:    make(chan uuid.UUID, opts.OutboxSize),
 		work:      newTracker(opts.UnfinishedMax),
+		backlog:   newBacklog(opts.BacklogMax),
 		mos:       newMOTracker(),
 		idem:      newIdempotency(opts.IdempotencyMax),
 		throttles: make(map[string]*throttle),

@@ -105,6 +105,9 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 	if s.work.refusing() {
 		return Accepted{}, false, fmt.Errorf("%d unfinished messages, near the bound of %d: %w", s.work.size.Load(), s.work.max, ErrThrottled)
 	}
+	if err := s.admitBacklog(tenantID, t.accept.Tier); err != nil {
+		return Accepted{}, false, err
+	}
 	if req.MessageID == uuid.Nil {
 		id, err := s.id()
 		if err != nil {

@@ -28,6 +28,10 @@ type Work struct {
 	// CorrelationID and LastEventID are the metadata a lifecycle command
 	// needs to append after the message's last event without reading it.
 	CorrelationID, LastEventID uuid.UUID
+
+	// backlog is its tenant's part of the backlog (backlog.go), set the
+	// first time the message counts there; under the tracker's lock.
+	backlog *tenantBacklog
 }
 
 // NeedsDispatch: a supplier is chosen and nothing was sent to it yet.
@@ -158,6 +162,7 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 		// skipped and the follower brings the copy up to date.
 		return w
 	}
+	before := backlogKindOf(&w.Message)
 	if err := w.Message.Apply(ev); err != nil {
 		// Skip it, keeping the copy's version in step with the stream: a
 		// command deciding on this copy fails its expected version and
@@ -170,6 +175,7 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 		w.CorrelationID = correlationID
 	}
 	w.LastEventID = eventID
+	s.trackBacklogLocked(w, before)
 	t.due.set(id, dueOf(w, s.dlrGrace))
 	t.sched.set(id, sendDueOf(w))
 	return w

@@ -69,6 +69,9 @@ type SupplierDLR struct {
 // supplier message id wraps ledger.ErrNotFound): the supplier side should
 // refuse the DLR so that the supplier redelivers it.
 func (d *Driver) DeliveryReport(ctx context.Context, r SupplierDLR) error {
+	// Received and not yet recorded: the node's backlog until it is.
+	d.ledger.DLRIntakeStarted()
+	defer d.ledger.DLRIntakeEnded()
 	ctx, cancel := detach(ctx)
 	defer cancel()
 	// A fast supplier's DLR can overtake the recording of its own
@@ -240,10 +243,14 @@ func (d *Driver) forward(ctx context.Context, id uuid.UUID) forwardResult {
 	err := d.receipts.Deliver(ctx, r, func(o Outcome) { d.forwarded(ctx, w, o) })
 	switch {
 	case err == nil:
+		d.ledger.ReceiverReady(w.Message.TenantID, true)
 		d.forwarded(ctx, w, Delivered)
 	case errors.Is(err, ErrDeliveryPending):
 		// The sink reports later.
+		d.ledger.ReceiverReady(w.Message.TenantID, true)
 	case errors.Is(err, ErrNoReceiver):
+		// Its DLRs wait durably for a receiver: not the node's backlog.
+		d.ledger.ReceiverReady(w.Message.TenantID, false)
 		return forwardNoReceiver // waits for a receiver
 	default:
 		// Counted, and logged once per tenant per forwardFailLogEvery.
@@ -302,6 +309,9 @@ func (d *Driver) forwardPending(ctx context.Context) {
 		if !seen {
 			up = d.receipts.Ready(tenant)
 			ready[tenant] = up
+			// Only the DLRs of a tenant that can take them are the
+			// node's backlog (ledger/backlog.go).
+			d.ledger.ReceiverReady(tenant, up)
 		}
 		if up {
 			d.lanes.push(ctx, tenant, w.Message.ID, b)

@@ -78,6 +78,12 @@ type Ledger interface {
 	MOOf(id uuid.UUID) (ledger.PendingMO, bool)
 	PendingMOs(limit int) []ledger.PendingMO
 	MOForwarded(ctx context.Context, id uuid.UUID) error
+
+	// The backlog behind the accepts (ledger/backlog.go): which tenants
+	// can take their DLRs now, and the supplier DLRs being recorded.
+	ReceiverReady(tenantID string, up bool)
+	DLRIntakeStarted()
+	DLRIntakeEnded()
 }
 
 // AttemptKey names one attempt of a message at a supplier.

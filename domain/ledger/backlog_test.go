@@ -1,0 +1,233 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/ledger"
+	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
+)
+
+// Backpressure (backlog.go): nothing here drains the lifecycle but the test
+// itself — no dispatch runs, so every accepted message stays routed, the
+// node's backlog, until the test moves it on.
+
+// backlogWorld is a ledger with a small backlog bound and tenants of the
+// given tiers, each with money for many messages.
+func backlogWorld(t *testing.T, bound int, tiers map[string]string) *ledger.Service {
+	t.Helper()
+	ctx := context.Background()
+	svc := ledgertest.Start(t, ledgertest.MemStore(t), ledger.Options{BacklogMax: bound})
+	for id, tier := range tiers {
+		ledgertest.Setup(t, svc, id)
+		if _, err := svc.TopUp(ctx, id, dec("1000"), "t-"+id); err != nil {
+			t.Fatal(err)
+		}
+		if tier != "standard" {
+			if _, err := svc.PatchTenant(ctx, id, ledger.TenantPatch{Tier: &tier}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return svc
+}
+
+// submitN submits n messages for tenant and returns how many were accepted;
+// every refusal must be a backlog refusal (an ErrThrottled, code throttled).
+func submitN(t *testing.T, svc *ledger.Service, tenant string, n int) int {
+	t.Helper()
+	accepted := 0
+	for range n {
+		_, err := svc.Submit(context.Background(), tenant, accept.Request{To: "+4915112345678", Text: "x", RegisteredDelivery: true})
+		switch {
+		case err == nil:
+			accepted++
+		case errors.Is(err, ledger.ErrBacklog) && errors.Is(err, ledger.ErrThrottled) && ledger.CodeOf(err) == ledger.CodeThrottled:
+		default:
+			t.Fatalf("submit for %s: %v, want accepted or refused for backlog", tenant, err)
+		}
+	}
+	return accepted
+}
+
+func backlogTotal(svc *ledger.Service) int64 {
+	b := svc.Backlog()
+	return b.Dispatch + b.DLRIntake + b.DLRForward
+}
+
+// supplierAccepts moves up to n of tenant's routed messages past the
+// supplier's submit_sm_resp: no longer the node's backlog (the DLR wait is
+// the supplier's). It returns the supplier message ids by message.
+func supplierAccepts(t *testing.T, svc *ledger.Service, tenant string, n int) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	for _, w := range svc.Unfinished(func(w *ledger.Work) bool { return w.NeedsDispatch() && w.Message.TenantID == tenant }, n) {
+		id := w.Message.ID
+		if _, err := svc.SubmittedToSupplier(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		smid := "SUP-" + id.String()
+		if _, err := svc.SupplierAccepted(ctx, id, "sup1", 1, smid, time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		out[id.String()] = smid
+	}
+	return out
+}
+
+func TestBacklogRefusesEconomyThenStandardThenPremium(t *testing.T) {
+	// Bound 20: economy fair from 10, all from 15; standard fair from 15,
+	// all from 20; premium fair from 18, all from 20.
+	svc := backlogWorld(t, 20, map[string]string{"eco": "economy", "std": "standard", "prem": "premium", "prem2": "premium"})
+
+	if got := submitN(t, svc, "prem", 9); got != 9 {
+		t.Fatalf("premium below every line: %d of 9 accepted", got)
+	}
+	if got := submitN(t, svc, "eco", 1); got != 1 {
+		t.Fatalf("economy below 50 %%: %d of 1 accepted", got)
+	}
+	if b := svc.Backlog(); b.Dispatch != 10 || b.DLRIntake != 0 || b.DLRForward != 0 || b.Max != 20 {
+		t.Fatalf("backlog of 10 routed messages: %+v", b)
+	}
+	// 50 %: economy, holding all of its tier's backlog, is refused; the
+	// others are not.
+	if got := submitN(t, svc, "eco", 3); got != 0 {
+		t.Fatalf("economy at 50 %%: %d accepted, want 0", got)
+	}
+	if got := submitN(t, svc, "std", 4); got != 4 {
+		t.Fatalf("standard at 50-70 %%: %d of 4 accepted", got)
+	}
+	if got := submitN(t, svc, "prem", 1); got != 1 {
+		t.Fatal("premium at 70 %: refused")
+	}
+	// 75 %: economy all refused, standard (one tenant: its tier's whole
+	// share) refused, premium still accepted.
+	if got := submitN(t, svc, "eco", 2) + submitN(t, svc, "std", 2); got != 0 {
+		t.Fatalf("economy and standard at 75 %%: %d accepted", got)
+	}
+	if got := submitN(t, svc, "prem", 3); got != 3 {
+		t.Fatalf("premium at 75-85 %%: %d of 3 accepted", got)
+	}
+	// 90 %: the premium tenant holding its tier's backlog is refused; a
+	// premium tenant holding less still gets in, up to the bound.
+	if got := submitN(t, svc, "prem", 2); got != 0 {
+		t.Fatalf("premium flooder at 90 %%: %d accepted", got)
+	}
+	if got := submitN(t, svc, "prem2", 5); got != 2 {
+		t.Fatalf("small premium tenant at 90 %%: %d accepted, want 2 (to the bound)", got)
+	}
+	if n := backlogTotal(svc); n != 20 {
+		t.Fatalf("backlog %d, want the bound 20", n)
+	}
+	// 100 %: everyone is refused.
+	for _, tenant := range []string{"eco", "std", "prem", "prem2"} {
+		if got := submitN(t, svc, tenant, 1); got != 0 {
+			t.Fatalf("%s at the bound: accepted", tenant)
+		}
+	}
+	thr := svc.Backlog().Throttled
+	if thr["economy"] != 6 || thr["standard"] != 3 || thr["premium"] != 7 {
+		t.Fatalf("refusals by tier: %v", thr)
+	}
+
+	// The lifecycle catches up: premium's messages are answered by the
+	// supplier, the backlog falls under 50 % and economy is accepted again.
+	supplierAccepts(t, svc, "prem", 100)
+	supplierAccepts(t, svc, "prem2", 100)
+	if n := backlogTotal(svc); n != 5 {
+		t.Fatalf("backlog after premium's messages went out: %d, want 5 (eco 1, std 4)", n)
+	}
+	if got := submitN(t, svc, "eco", 4); got != 4 {
+		t.Fatalf("economy after the drain: %d of 4 accepted", got)
+	}
+}
+
+func TestBacklogOneTenantsFloodDoesNotStarveASmallOne(t *testing.T) {
+	// Bound 20, both standard: fair from 15, all refused from 20.
+	svc := backlogWorld(t, 20, map[string]string{"big": "standard", "small": "standard"})
+	if got := submitN(t, svc, "big", 30); got != 15 {
+		t.Fatalf("flooding tenant: %d accepted, want 15 (to the fair line)", got)
+	}
+	// The flood goes on: big is refused, small (under the equal share of
+	// its tier) is still accepted, interleaved, up to the bound.
+	small := 0
+	for range 10 {
+		if submitN(t, svc, "big", 1) != 0 {
+			t.Fatal("flooding tenant accepted over its share")
+		}
+		small += submitN(t, svc, "small", 1)
+	}
+	if small != 5 {
+		t.Fatalf("small tenant: %d accepted beside the flood, want 5 (to the bound)", small)
+	}
+	// Drained (the supplier answered big's messages): both are accepted again.
+	supplierAccepts(t, svc, "big", 100)
+	if got := submitN(t, svc, "big", 3) + submitN(t, svc, "small", 3); got != 6 {
+		t.Fatalf("after the drain: %d of 6 accepted", got)
+	}
+}
+
+func TestBacklogCountsDLRsOnlyForTenantsThatCanTakeThem(t *testing.T) {
+	ctx := context.Background()
+	// Bound 8: a tenant's DLRs count at most 2; economy refused from 4.
+	svc := backlogWorld(t, 8, map[string]string{"acme": "economy"})
+	if got := submitN(t, svc, "acme", 3); got != 3 {
+		t.Fatalf("%d of 3 accepted", got)
+	}
+	for id, smid := range supplierAccepts(t, svc, "acme", 3) {
+		if _, err := svc.DeliveryReported(ctx, "sup1", smid, "DELIVRD", "000", time.Now()); err != nil {
+			t.Fatalf("DLR of %s: %v", id, err)
+		}
+	}
+	want := func(dispatch, intake, forward int64) {
+		t.Helper()
+		if b := svc.Backlog(); b.Dispatch != dispatch || b.DLRIntake != intake || b.DLRForward != forward {
+			t.Fatalf("backlog %+v, want dispatch %d, intake %d, forward %d", b, dispatch, intake, forward)
+		}
+	}
+	// Three DLRs due; the tenant has no channel (not seen yet): durable, not backlog.
+	want(0, 0, 0)
+	svc.ReceiverReady("acme", true)
+	want(0, 0, 2) // capped at a quarter of the bound
+	svc.ReceiverReady("acme", false)
+	want(0, 0, 0)
+	svc.ReceiverReady("acme", true)
+	// Supplier DLRs being recorded count too, and can fill the bound.
+	svc.DLRIntakeStarted()
+	svc.DLRIntakeStarted()
+	want(0, 2, 2)
+	if got := submitN(t, svc, "acme", 1); got != 0 {
+		t.Fatal("economy accepted at 50 %")
+	}
+	svc.DLRIntakeEnded()
+	svc.DLRIntakeEnded()
+	// The DLRs reach the tenant: nothing is owed any more.
+	for _, w := range svc.Unfinished((*ledger.Work).NeedsForward, 10) {
+		if _, err := svc.DeliveryForwarded(ctx, w.Message.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(0, 0, 0)
+	if got := submitN(t, svc, "acme", 1); got != 1 {
+		t.Fatal("refused with nothing owed")
+	}
+}
+
+func TestBacklogScheduledMessagesAreNotBacklog(t *testing.T) {
+	svc := backlogWorld(t, 4, map[string]string{"acme": "standard"})
+	for i := range 10 {
+		_, err := svc.Submit(context.Background(), "acme", accept.Request{To: "+4915112345678", Text: fmt.Sprint(i),
+			SendAt: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatalf("scheduled submit %d: %v", i, err)
+		}
+	}
+	if n := backlogTotal(svc); n != 0 {
+		t.Fatalf("backlog of scheduled messages: %d, want 0", n)
+	}
+}
