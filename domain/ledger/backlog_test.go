@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
+	"github.com/smsledger/smsledger/domain/message"
 )
 
 // Backpressure (backlog.go): nothing here drains the lifecycle but the test
@@ -229,5 +231,156 @@ func TestBacklogScheduledMessagesAreNotBacklog(t *testing.T) {
 	}
 	if n := backlogTotal(svc); n != 0 {
 		t.Fatalf("backlog of scheduled messages: %d, want 0", n)
+	}
+}
+
+// Random submits, lifecycle steps, channel changes, DLR intake and tier
+// changes, with a bound small enough to refuse: after every step the
+// backlog's counters equal a recount from the tracker and none is
+// negative; once all is drained the backlog is zero.
+func TestBacklogCountersEqualARecountProperty(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { backlogProperty(t, seed) })
+	}
+}
+
+func backlogProperty(t *testing.T, seed uint64) {
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(seed, seed*7919))
+	tenants := []string{"t1", "t2", "t3", "t4"}
+	tierNames := []string{"economy", "standard", "premium"}
+	tiers := map[string]string{}
+	for _, id := range tenants {
+		tiers[id] = tierNames[rnd.IntN(len(tierNames))]
+	}
+	svc := backlogWorld(t, 24, tiers)
+	pick := func(keep func(*ledger.Work) bool) (ledger.Work, bool) {
+		ws := svc.Unfinished(keep, 1000)
+		if len(ws) == 0 {
+			return ledger.Work{}, false
+		}
+		return ws[rnd.IntN(len(ws))], true
+	}
+	smid := func(w ledger.Work) string { return "SUP-" + w.Message.ID.String() }
+	intake := 0
+	done := map[string]int{} // successful steps by kind
+	ok := func(kind string, err error) {
+		if err == nil {
+			done[kind]++
+		}
+	}
+	for step := range 500 {
+		switch op := rnd.IntN(10); op {
+		case 0, 1:
+			req := accept.Request{To: "+4915112345678", Text: "x", RegisteredDelivery: rnd.IntN(4) > 0, ReceiptOnFailureOnly: rnd.IntN(4) == 0}
+			if rnd.IntN(10) == 0 {
+				req.SendAt = time.Now().Add(time.Hour)
+			}
+			_, err := svc.Submit(ctx, tenants[rnd.IntN(len(tenants))], req)
+			if err != nil && !errors.Is(err, ledger.ErrBacklog) {
+				t.Fatalf("step %d: submit: %v", step, err)
+			}
+			if errors.Is(err, ledger.ErrBacklog) {
+				done["refused"]++
+			} else {
+				done["submit"]++
+			}
+		case 2:
+			if w, found := pick((*ledger.Work).NeedsDispatch); found {
+				_, err := svc.SubmittedToSupplier(ctx, w.Message.ID)
+				ok("dispatch", err)
+			}
+		case 3:
+			if w, found := pick((*ledger.Work).InFlight); found {
+				if rnd.IntN(4) == 0 {
+					_, err := svc.SupplierRejected(ctx, w.Message.ID, "sup1", w.Message.Attempt, 0x45)
+					ok("rejected", err)
+				} else {
+					_, err := svc.SupplierAccepted(ctx, w.Message.ID, "sup1", w.Message.Attempt, smid(w), time.Millisecond)
+					ok("accepted", err)
+				}
+			}
+		case 4:
+			if w, found := pick(func(w *ledger.Work) bool { return w.Message.State == message.StateSupplierAccepted }); found {
+				stat := []string{"DELIVRD", "UNDELIV", "REJECTD", "ENROUTE"}[rnd.IntN(4)]
+				_, err := svc.DeliveryReported(ctx, "sup1", smid(w), stat, "000", time.Now())
+				ok("dlr", err)
+			}
+		case 5:
+			if w, found := pick((*ledger.Work).NeedsForward); found {
+				_, err := svc.DeliveryForwarded(ctx, w.Message.ID)
+				ok("forwarded", err)
+			}
+		case 6:
+			if w, found := pick(func(w *ledger.Work) bool { return !w.Message.State.Terminal() }); found && rnd.IntN(3) == 0 {
+				_, err := svc.Expire(ctx, w.Message.ID)
+				ok("expired", err)
+			}
+		case 7:
+			svc.ReceiverReady(tenants[rnd.IntN(len(tenants))], rnd.IntN(2) == 0)
+		case 8:
+			if intake > 0 && rnd.IntN(2) == 0 {
+				svc.DLRIntakeEnded()
+				intake--
+			} else {
+				svc.DLRIntakeStarted()
+				intake++
+			}
+		case 9:
+			if rnd.IntN(5) == 0 {
+				tier := tierNames[rnd.IntN(len(tierNames))]
+				_, err := svc.PatchTenant(ctx, tenants[rnd.IntN(len(tenants))], ledger.TenantPatch{Tier: &tier})
+				ok("retier", err)
+			}
+		}
+		if err := ledger.CheckBacklog(svc); err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if b := svc.Backlog(); b.Dispatch < 0 || b.DLRIntake < 0 || b.DLRForward < 0 {
+			t.Fatalf("step %d: negative backlog %+v", step, b)
+		}
+	}
+	for _, kind := range []string{"submit", "refused", "dispatch", "accepted", "rejected", "dlr", "forwarded", "expired", "retier"} {
+		if done[kind] == 0 {
+			t.Errorf("no successful %q step in 500: %v", kind, done)
+		}
+	}
+
+	// Drain: every message answered, every DLR delivered, every tenant able
+	// to take its DLRs: nothing is owed.
+	for range intake {
+		svc.DLRIntakeEnded()
+	}
+	for _, id := range tenants {
+		svc.ReceiverReady(id, true)
+	}
+	for _, w := range svc.Unfinished((*ledger.Work).NeedsDispatch, 10_000) {
+		if _, err := svc.SubmittedToSupplier(ctx, w.Message.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, w := range svc.Unfinished((*ledger.Work).InFlight, 10_000) {
+		if _, err := svc.SupplierAccepted(ctx, w.Message.ID, "sup1", w.Message.Attempt, smid(w), time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, w := range svc.Unfinished(func(w *ledger.Work) bool { return w.Message.State == message.StateSupplierAccepted }, 10_000) {
+		if _, err := svc.DeliveryReported(ctx, "sup1", smid(w), "DELIVRD", "000", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ledger.CheckBacklog(svc); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range svc.Unfinished((*ledger.Work).NeedsForward, 10_000) {
+		if _, err := svc.DeliveryForwarded(ctx, w.Message.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ledger.CheckBacklog(svc); err != nil {
+		t.Fatal(err)
+	}
+	if n := backlogTotal(svc); n != 0 {
+		t.Fatalf("backlog after the drain: %d (%+v)", n, svc.Backlog())
 	}
 }
