@@ -176,7 +176,15 @@ func (s *Set) blockedHost(folded []byte) (string, bool) {
 		if dot < 0 {
 			return "", false
 		}
-		start, end := hostAround(folded, i+dot)
+		p := i + dot
+		if next := p + 1; next == len(folded) || (folded[next] != '.' && folded[next] < utf8.RuneSelf && !hostASCII(folded[next])) {
+			// A dot ending a sentence ("in 10 minutes. Do"): no dot
+			// lies between i and it, so its run has no other one and
+			// is a word, not a host.
+			i = next
+			continue
+		}
+		start, end := hostAround(folded, p)
 		if d, ok := s.domainOf(folded[start:end]); ok {
 			return d, true
 		}

@@ -319,6 +319,20 @@ func FuzzCheck(f *testing.F) {
 		if v.Kind == KindURLDomain && !bytes.Contains(folded, []byte(v.Rule)) {
 			t.Fatalf("domain %q not in %q", v.Rule, text)
 		}
+		// blockedHost skips the dots that end words; looking at the run
+		// around every dot must find the same.
+		_, got := s.blockedHost(folded)
+		want = false
+		for p := range folded {
+			if folded[p] == '.' {
+				start, end := hostAround(folded, p)
+				_, found := s.domainOf(folded[start:end])
+				want = want || found
+			}
+		}
+		if got != want {
+			t.Fatalf("blocked host in %q: %v, every dot's run says %v", text, got, want)
+		}
 	})
 }
 

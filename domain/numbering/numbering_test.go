@@ -260,3 +260,69 @@ func BenchmarkResolve(b *testing.B) {
 	runtime.KeepAlive(plan)
 	runtime.KeepAlive(ported)
 }
+
+// The flat portability table answers as a map would: random numbers of
+// 1–15 digits, many listed twice (the last network wins), lookups of
+// numbers present and absent, across table sizes that wrap their probes.
+func TestPortedMatchesAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	codes := []numbering.Code{code(t, "26201"), code(t, "26202"), code(t, "310410"), code(t, "23415")}
+	for _, n := range []int{0, 1, 7, 8, 9, 100, 5_000} {
+		var nums []numbering.PortedNumber
+		want := map[string]numbering.Code{}
+		msisdn := func() string {
+			d := []byte{byte('1' + rng.IntN(9))}
+			for l := 1 + rng.IntN(15); len(d) < l; {
+				d = append(d, byte('0'+rng.IntN(10)))
+			}
+			return string(d)
+		}
+		for range n {
+			m := msisdn()
+			if len(nums) > 0 && rng.IntN(4) == 0 {
+				m = nums[rng.IntN(len(nums))].MSISDN // listed again
+			}
+			c := codes[rng.IntN(len(codes))]
+			nums = append(nums, numbering.PortedNumber{MSISDN: m, Code: c})
+			want[m] = c
+		}
+		p, err := numbering.NewPorted(nums)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Len() != len(want) {
+			t.Errorf("%d lines: Len %d, want %d", n, p.Len(), len(want))
+		}
+		for m, c := range want {
+			if got, ok := p.Lookup(m); !ok || got != c {
+				t.Fatalf("%d lines: %s → %v %v, want %v", n, m, got, ok, c)
+			}
+		}
+		for range 1_000 {
+			m := msisdn()
+			got, ok := p.Lookup(m)
+			if c, listed := want[m]; ok != listed || got != c {
+				t.Fatalf("%d lines: %s → %v %v, want %v %v", n, m, got, ok, c, listed)
+			}
+		}
+		for _, bad := range []string{"", "0123", "12a4", "1234567890123456"} {
+			if _, ok := p.Lookup(bad); ok {
+				t.Errorf("%q found", bad)
+			}
+		}
+	}
+}
+
+// A table names at most 16,384 distinct networks; the next is refused.
+func TestPortedBoundsNetworks(t *testing.T) {
+	var nums []numbering.PortedNumber
+	for i := range 1<<14 + 1 {
+		nums = append(nums, numbering.PortedNumber{MSISDN: fmt.Sprintf("49%09d", i), Code: code(t, fmt.Sprintf("%06d", 100000+i))})
+	}
+	if _, err := numbering.NewPorted(nums[:1<<14]); err != nil {
+		t.Fatalf("16,384 networks: %v", err)
+	}
+	if _, err := numbering.NewPorted(nums); !errors.Is(err, numbering.ErrTooManyNetworks) || !strings.Contains(err.Error(), "number 16385") {
+		t.Fatalf("16,385 networks: %v, want ErrTooManyNetworks naming the number", err)
+	}
+}

@@ -181,11 +181,11 @@ func (s *Snapshot) DecideAt(destination string, net numbering.Code, tier Tier, h
 func (s *Snapshot) DecideInto(d *Decision, destination string, net numbering.Code, tier Tier, health *Health, at time.Time) error {
 	d.Destination, d.RoutePrefix, d.RouteNetwork = destination, "", 0
 	d.Tier, d.Reason, d.N, d.Eligible = tier, 0, 0, 0
+	ni := s.networkIndex(net)
 	gi, ok := int32(0), false
-	if net.Known() && s.netRoutes != nil {
-		if gi, ok = s.netRoutes[net]; ok {
-			d.RouteNetwork = net
-		}
+	if ni >= 0 && s.netRoute[ni] >= 0 {
+		gi, ok = s.netRoute[ni], true
+		d.RouteNetwork = net
 	}
 	if !ok {
 		var n int
@@ -213,9 +213,10 @@ func (s *Snapshot) DecideInto(d *Decision, destination string, net numbering.Cod
 		sup := &s.suppliers[route.suppliers[i]]
 		c := Candidate{SupplierID: sup.id, Preference: i + 1, Currency: sup.currency, Billing: sup.billing, Health: DefaultHealth}
 		if scores != nil {
-			c.Health = scores[route.suppliers[i]].on(net, d.RoutePrefix)
+			c.Health = scores[route.suppliers[i]].on(ni, net, d.RoutePrefix)
 		}
-		if cost, found := sup.netCosts[net]; found && net.Known() {
+		if ni >= 0 && sup.netCost != nil && sup.netCost[ni].ok {
+			cost := sup.netCost[ni].cost
 			c.CostPerPart, c.CostNetwork, c.costBase = cost.native, net, cost.base
 		} else if cost, cn, found := sup.costs.Lookup(destination); found {
 			c.CostPerPart, c.CostPrefix, c.costBase = cost.native, destination[:cn], cost.base

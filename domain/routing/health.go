@@ -79,8 +79,17 @@ type supplierScores struct {
 
 type healthIndex struct {
 	snap       *Snapshot
-	bySupplier []*supplierScores // nil: no data, DefaultHealth
+	bySupplier []indexedScores
 }
+
+// indexedScores is a supplier's scores with its network scores laid out
+// by the routing snapshot's network numbers (noScore: none).
+type indexedScores struct {
+	*supplierScores // nil: no data, DefaultHealth
+	net             []uint16
+}
+
+const noScore = 0xFFFF
 
 // NewHealth copies states into a snapshot. Suppliers with Up false, or a
 // score below minScore, are not eligible.
@@ -181,6 +190,10 @@ func (sc *supplierScores) on(net numbering.Code, routePrefix string) SupplierHea
 			return s
 		}
 	}
+	return sc.onPrefix(s, routePrefix)
+}
+
+func (sc *supplierScores) onPrefix(s SupplierHealth, routePrefix string) SupplierHealth {
 	if routePrefix != "" && sc.prefixes != nil {
 		if score, ok := sc.prefixes[routePrefix]; ok {
 			s.Score = score
@@ -189,22 +202,51 @@ func (sc *supplierScores) on(net numbering.Code, routePrefix string) SupplierHea
 	return s
 }
 
+// on is supplierScores.on for network net, numbered ni in the routing
+// snapshot (-1: no row names it, so its score, if any, is in the map).
+func (ix indexedScores) on(ni int32, net numbering.Code, routePrefix string) SupplierHealth {
+	if ix.supplierScores == nil {
+		return DefaultHealth
+	}
+	if ni < 0 {
+		return ix.supplierScores.on(net, routePrefix)
+	}
+	s := ix.health
+	if ix.net != nil && ix.net[ni] != noScore {
+		s.Score = ix.net[ni]
+		return s
+	}
+	return ix.onPrefix(s, routePrefix)
+}
+
 // indexFor returns the scores of snap's suppliers by their index in snap,
 // built on the first decision with this pair of snapshots and kept: both
 // are immutable, and a new health snapshot comes every few seconds, a new
 // routing snapshot with a configuration change. Concurrent first calls
 // may each build it; any of them is right. nil h: nil (every supplier
 // DefaultHealth).
-func (h *Health) indexFor(snap *Snapshot) []*supplierScores {
+func (h *Health) indexFor(snap *Snapshot) []indexedScores {
 	if h == nil {
 		return nil
 	}
 	if ix := h.index.Load(); ix != nil && ix.snap == snap {
 		return ix.bySupplier
 	}
-	by := make([]*supplierScores, len(snap.suppliers))
+	by := make([]indexedScores, len(snap.suppliers))
 	for i := range snap.suppliers {
-		by[i] = h.suppliers[snap.suppliers[i].id]
+		sc := h.suppliers[snap.suppliers[i].id]
+		by[i].supplierScores = sc
+		if sc == nil || sc.networks == nil || len(snap.netCodes) == 0 {
+			continue
+		}
+		by[i].net = make([]uint16, len(snap.netCodes))
+		for ni, c := range snap.netCodes {
+			score, ok := sc.networks[c]
+			if !ok {
+				score = noScore
+			}
+			by[i].net[ni] = score
+		}
 	}
 	h.index.Store(&healthIndex{snap: snap, bySupplier: by})
 	return by

@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -224,6 +225,66 @@ func TestHealthFollowsTheRoutingSnapshot(t *testing.T) {
 		for _, c := range dec.Candidates[:dec.N] {
 			if want := h.Of(c.SupplierID); c.Health != want {
 				t.Errorf("decision %d: %s has health %+v, want %+v", i, c.SupplierID, c.Health, want)
+			}
+		}
+	}
+}
+
+// Property: whatever networks the rows name, a decision gives each
+// candidate the health OfOn gives it and the cost of its card's network
+// row when there is one — the numbered layout (networkIndex, netCost,
+// indexedScores) answers as the maps it is built from.
+func TestDecideNumberedNetworksAgreeWithMaps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	codes := []numbering.Code{mustCode(t, "23415"), mustCode(t, "23420"), mustCode(t, "23410"), mustCode(t, "26201"), mustCode(t, "310410")}
+	sups := []string{"a", "b", "c", "d"}
+	for round := range 200 {
+		var in SnapshotInput
+		in.Routes = append(in.Routes, Route{Prefix: "", Suppliers: sups[:2+rng.IntN(3)]})
+		for _, c := range codes {
+			if rng.IntN(2) == 0 {
+				in.Routes = append(in.Routes, Route{MCCMNC: c.String(), Suppliers: []string{sups[rng.IntN(4)]}})
+			}
+		}
+		netRow := map[string]map[numbering.Code]bool{}
+		for _, id := range sups {
+			cc := CostCard{SupplierID: id, Currency: "EUR", Costs: []Cost{{Prefix: "", Cost: d("0.01")}}}
+			netRow[id] = map[numbering.Code]bool{}
+			for _, c := range codes {
+				if rng.IntN(3) == 0 {
+					cc.Costs = append(cc.Costs, Cost{MCCMNC: c.String(), Cost: d(fmt.Sprintf("0.00%d", 1+rng.IntN(9)))})
+					netRow[id][c] = true
+				}
+			}
+			in.CostCards = append(in.CostCards, cc)
+		}
+		s, err := NewSnapshot(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		states := map[string]SupplierHealth{}
+		var dests []DestinationHealth
+		for _, id := range sups {
+			states[id] = SupplierHealth{Up: true, Score: uint16(500 + rng.IntN(500))}
+			for _, c := range codes {
+				if rng.IntN(2) == 0 {
+					dests = append(dests, DestinationHealth{SupplierID: id, Network: c, Score: uint16(rng.IntN(1001)), Samples: 50})
+				}
+			}
+		}
+		h := NewHealthOn(states, dests, 0)
+		for _, net := range append([]numbering.Code{0}, codes...) {
+			dec, err := s.DecideAt("447700900123", net, Premium, h, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range dec.Candidates[:dec.N] {
+				if want := h.OfOn(c.SupplierID, net, dec.RoutePrefix); c.Health != want {
+					t.Fatalf("round %d network %v: %s health %+v, want %+v", round, net, c.SupplierID, c.Health, want)
+				}
+				if want := net.Known() && netRow[c.SupplierID][net]; (c.CostNetwork == net && net.Known()) != want {
+					t.Fatalf("round %d network %v: %s cost network %v, want the network row: %v", round, net, c.SupplierID, c.CostNetwork, want)
+				}
 			}
 		}
 	}
