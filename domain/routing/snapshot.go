@@ -135,10 +135,10 @@ type Snapshot struct {
 	// decision hashes its destination's network once (networkIndex) and
 	// reaches the network's route (netRoute), each candidate's cost
 	// (supplier.netCost) and health (healthIndex) by that number.
-	nets     map[numbering.Code]int32
-	netCodes []numbering.Code // by network number
-	netRoute []int32          // by network number: index into groups, -1 none
-	groups   []routeGroup
+	nets      map[numbering.Code]int32
+	netCodes  []numbering.Code // by network number
+	netRoute  []int32          // by network number: index into groups, -1 none
+	groups    []routeGroup
 	routeList []routeEntry
 	suppliers []supplier
 }
