@@ -2,6 +2,7 @@ package controls
 
 import (
 	"bytes"
+	"encoding/binary"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -276,6 +277,11 @@ var lowerASCII = func() (t [utf8.RuneSelf]byte) {
 	return t
 }()
 
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
 // fold appends s in lower case to dst (Unicode simple lower case; bytes
 // that are not UTF-8 are copied as they are). ASCII goes through a table.
 func fold(dst []byte, s string) []byte {
@@ -284,7 +290,21 @@ func fold(dst []byte, s string) []byte {
 		dst = append(dst, make([]byte, len(s))...)[:n]
 	}
 	out := dst[n : n+len(s)]
-	for i := 0; i < len(s); i++ {
+	i := 0
+	// Eight ASCII bytes at a time: add 0x20 to each byte in 'A'..'Z'
+	// (SWAR), until a word holds a byte that is not ASCII.
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if w&highBits != 0 {
+			break
+		}
+		atLeastA := w + lowBits*(0x80-'A')        // high bit set where byte >= 'A'
+		aboveZ := w + lowBits*(0x80-'Z'-1)        // high bit set where byte > 'Z'
+		w |= (atLeastA &^ aboveZ & highBits) >> 2 // 0x80 >> 2 == 0x20
+		binary.LittleEndian.PutUint64(out[i:], w)
+	}
+	for ; i < len(s); i++ {
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			return foldRunes(dst[:n+i], s[i:])

@@ -414,3 +414,17 @@ func FuzzPatterns(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFold: the eight-bytes-at-a-time ASCII fold gives what the byte-by-
+// byte one does, for any text, any length and any place of a non-ASCII
+// byte.
+func FuzzFold(f *testing.F) {
+	for _, s := range []string{"", "ABCDEFGH", "Your Code IS 123456 @[`{ AZaz", "ÀÉÎ İstanbul", "12345678É", "\xff\x80ABCDEFGHIJ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := fold([]byte("x"), s), foldRunes([]byte("x"), s); !bytes.Equal(got, want) {
+			t.Fatalf("fold(%q) = %q, byte by byte %q", s, got, want)
+		}
+	})
+}
