@@ -53,6 +53,8 @@ type sustainedConfig struct {
 	warmup       time.Duration
 	search       capacitySearch
 	freshServe   bool // --capacity-fresh-serve
+	// serveCPUProfile is --serve-cpu-profile: serve profiles itself into it.
+	serveCPUProfile string
 
 	// exe is the binary re-executed as serve and smsc-sim (default: this
 	// one); childEnv is added to their environment (tests: the test binary
@@ -85,6 +87,7 @@ func (s *sustainedConfig) register(fs *flag.FlagSet) {
 	fs.Float64Var(&s.search.Max, "capacity-max", 50000, "--find-capacity: highest rate tried")
 	fs.Float64Var(&s.search.Resolution, "capacity-resolution", 0.05, "--find-capacity: stop when the last sustained and the first not sustained rate are this close (relative)")
 	fs.IntVar(&s.search.Steps, "capacity-steps", 20, "--find-capacity: most measurements")
+	fs.StringVar(&s.serveCPUProfile, "serve-cpu-profile", "", "--sustained: write a CPU profile of serve to this file (of the n-th serve, n > 1: file-n), for go tool pprof")
 	fs.BoolVar(&s.freshServe, "capacity-fresh-serve", false, "--find-capacity: every step on a fresh serve and embedded PostgreSQL (default: the same one while steps drain their DLRs)")
 }
 
@@ -374,8 +377,15 @@ func (r *rig) startServe(ctx context.Context) error {
 	if r.cfg.databaseURL != "" {
 		args = append(args, "--database-url", r.cfg.databaseURL)
 	}
+	env := r.childEnv()
+	if p := r.cfg.sustained.serveCPUProfile; p != "" {
+		if r.serves > 1 {
+			p = fmt.Sprintf("%s-%d", p, r.serves)
+		}
+		env = append(env, cpuProfileEnv+"="+p)
+	}
 	ready := make(chan string, 1)
-	r.serve, err = startChild("serve", exe, args, r.childEnv(), nil, func(line []byte) {
+	r.serve, err = startChild("serve", exe, args, env, nil, func(line []byte) {
 		var l serveReady
 		if json.Unmarshal(line, &l) == nil && l.Msg == "serving" {
 			select {

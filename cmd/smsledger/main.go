@@ -34,10 +34,21 @@ func main() {
 		stop()
 	}()
 	setGCDefaults(os.Getenv)
+	stopProfile, err := startCPUProfile(os.Getenv(cpuProfileEnv))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "smsledger: %s: %v\n", cpuProfileEnv, err)
+		stopProfile = func() {}
+	}
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
+	stopProfile()
 	os.Exit(code)
 }
+
+// cpuProfileEnv names a file for a CPU profile of the whole command, for
+// diagnosis (bench --serve-cpu-profile sets it for serve). It is not a
+// flag: it applies to every subcommand alike.
+const cpuProfileEnv = "SMSLEDGER_CPU_PROFILE"
 
 // gcPercentDefault is the garbage collector's target when GOGC is not set:
 // serve's live heap is modest (snapshots, the tracker of unfinished

@@ -24,7 +24,7 @@ import (
 // settings in the same document; their counters are the bounded windows of
 // controls_limits.go, shared by every snapshot.
 //
-// Submit checks a message after accept.DecideOn (the destination's network
+// Submit checks a message after accept.DecideInto (the destination's network
 // is known then, for the sender rewrites) and before its events are
 // built: a refusal gives the hold back at once, so nothing was ever
 // accepted, and returns a *RefusedError carrying the message id; the

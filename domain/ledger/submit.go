@@ -124,8 +124,8 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 		return Accepted{}, false, invalid("client_ref", "must be at most %d bytes", accept.MaxClientRefLen)
 	}
 	tenant := t.accept // a copy; Account is shared
-	d, err := accept.DecideOn(&tenant, st.snapshot, s.health.Load(), st.numbering, &req)
-	if err != nil {
+	var d accept.Decision // kept in place: over a kilobyte
+	if err := accept.DecideInto(&d, &tenant, st.snapshot, s.health.Load(), st.numbering, &req); err != nil {
 		return Accepted{}, false, err
 	}
 	// The controls (controls.go): a refusal has given the hold back; what
