@@ -123,7 +123,7 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 	if len(req.ClientRef) > accept.MaxClientRefLen {
 		return Accepted{}, false, invalid("client_ref", "must be at most %d bytes", accept.MaxClientRefLen)
 	}
-	tenant := t.accept // a copy; Account is shared
+	tenant := t.accept    // a copy; Account is shared
 	var d accept.Decision // kept in place: over a kilobyte
 	if err := accept.DecideInto(&d, &tenant, st.snapshot, s.health.Load(), st.numbering, &req); err != nil {
 		return Accepted{}, false, err
