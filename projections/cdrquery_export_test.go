@@ -9,3 +9,6 @@ func CDRQuerySQL(q CDRQuery) (string, []any) {
 	sql, args := cdrQuerySQL(LiveSchema, q, q.From, [16]byte{})
 	return sql, args
 }
+
+// CDRUpdateSQL is the UPDATE the CDR projector runs per month of a batch.
+func CDRUpdateSQL() string { return cdrUpdateSQL(ident(LiveSchema)) }

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -230,4 +231,76 @@ func TestReplaySchemaHasTheFindIndexes(t *testing.T) {
 			t.Errorf("schema %s: %d of the 2 find indexes on cdrs", schema, n)
 		}
 	}
+}
+
+// The CDR projector's UPDATE reads on the CDR side only the rows of its
+// batch, also with the plan it cached while the month's partition was new
+// and unanalysed: such a plan once scanned the whole partition for every
+// batch (a nested loop with the partition outside), which grew with the
+// month until the projections fell minutes behind.
+func TestCDRUpdateReadsOnlyItsBatch(t *testing.T) {
+	e := newEnv(t)
+	msgs := findMessages(t, e) // March and April 2026 partitions, a few rows each
+	ctx := context.Background()
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	// The plan is made now, on the near-empty partition, and kept.
+	if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan; PREPARE upd AS "+projections.CDRUpdateSQL()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = tx.Exec(ctx, "DEALLOCATE upd") }()
+	// The month fills up.
+	if _, err := tx.Exec(ctx, `INSERT INTO readmodel.cdrs (message_id, accepted_at, tenant_id, channel, source, destination, prefix,
+		parts, encoding, price_per_part, price, currency, billing, state)
+		SELECT gen_random_uuid(), timestamptz '2026-04-01 00:00:00.000123+00' + i * interval '1 second', 'acme', 'http', 'ACME',
+			'4915100000000', '49', 1, 'gsm7', 0.05, 0.05, 'EUR', 'on_submit', 'routed'
+		FROM generate_series(1, 5000) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	var id, at string
+	m := msgs[len(msgs)-1] // an April message
+	id, at = m.id.String(), m.at.UTC().Format(time.RFC3339Nano)
+	nulls := "'{NULL}'"
+	args := []string{"'{" + id + "}'", "'{" + at + "}'"}
+	for range 8 { // route_prefix … cost: text
+		args = append(args, nulls)
+	}
+	args = append(args, "'{1}'") // attempts
+	for range 10 { // the times
+		args = append(args, nulls)
+	}
+	args = append(args, "'2026-04-01T00:00:00Z'", "'2026-05-01T00:00:00Z'")
+	var plan string
+	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE upd("+strings.Join(args, ", ")+")").Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	var doc []struct{ Plan planNode }
+	if err := json.Unmarshal([]byte(plan), &doc); err != nil {
+		t.Fatal(err)
+	}
+	read := 0.0
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		if strings.HasPrefix(n.Relation, "cdrs") && n.Type != "ModifyTable" {
+			read += n.ActualRows * n.ActualLoops
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(doc[0].Plan)
+	if read != 1 {
+		t.Fatalf("the UPDATE of 1 CDR read %v CDR rows of a 5,000-row month:\n%s", read, plan)
+	}
+}
+
+type planNode struct {
+	Type        string     `json:"Node Type"`
+	Relation    string     `json:"Relation Name"`
+	ActualRows  float64    `json:"Actual Rows"`
+	ActualLoops float64    `json:"Actual Loops"`
+	Plans       []planNode `json:"Plans"`
 }

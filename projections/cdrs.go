@@ -388,7 +388,12 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		return fmt.Errorf("look up CDR keys: %w", err)
 	}
 	// One UPDATE per month, each pruned to its partition, sent in one round
-	// trip.
+	// trip. "accepted_at = ANY($2)" bounds the rows read on the CDR side to
+	// the batch's whatever the plan: the plan of this statement is cached,
+	// and one made while a month's partition was new (no statistics: "1
+	// row") scanned the whole partition as the outer side of a nested loop
+	// over the batch — 327,360 rows compared for 96 updates, 590 ms a batch
+	// after 3,400 CDRs and growing with the month (auto_explain, 850 msg/s).
 	type cols struct {
 		ids                                                         []pgtype.UUID
 		ats                                                         []time.Time
@@ -423,7 +428,40 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		cl.settledAt, cl.releasedAt, cl.forwardedAt = append(cl.settledAt, ch.settledAt), append(cl.releasedAt, ch.releasedAt), append(cl.forwardedAt, ch.forwardedAt)
 		cl.costBookedAt = append(cl.costBookedAt, ch.costBookedAt)
 	}
-	q := `UPDATE ` + s + `.cdrs c SET
+	q := cdrUpdateSQL(s)
+	b := &pgx.Batch{}
+	want := map[int]int{}
+	i := 0
+	for m, cl := range byMonth {
+		want[i] = len(cl.ids)
+		i++
+		b.Queue(q, cl.ids, cl.ats, cl.routePrefix, cl.supplierID, cl.costCurrency, cl.state, cl.errText, cl.smid,
+			cl.dlrStatus, cl.cost, cl.attempts, cl.routedAt, cl.submittedAt, cl.supplierAcceptedAt, cl.dlrAt,
+			cl.doneAt, cl.finalAt, cl.settledAt, cl.releasedAt, cl.forwardedAt, cl.costBookedAt, m, m.AddDate(0, 1, 0))
+	}
+	br := tx.SendBatch(ctx, b)
+	for j := 0; j < i; j++ {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return fmt.Errorf("update CDRs: %w", err)
+		}
+		if int(tag.RowsAffected()) != want[j] {
+			br.Close()
+			return fmt.Errorf("update CDRs: %d rows updated, want %d", tag.RowsAffected(), want[j])
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("update CDRs: %w", err)
+	}
+	return nil
+}
+
+// cdrUpdateSQL is the UPDATE of a batch's CDRs of one month in schema s
+// (quoted): $1 message ids, $2 their accepted_at, $3..$21 the columns,
+// $22..$23 the month.
+func cdrUpdateSQL(s string) string {
+	return `UPDATE ` + s + `.cdrs c SET
 		route_prefix = coalesce(u.route_prefix, c.route_prefix),
 		supplier_id = coalesce(u.supplier_id, c.supplier_id),
 		cost_currency = coalesce(u.cost_currency, c.cost_currency),
@@ -452,31 +490,6 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 		AS u(id, accepted_at, route_prefix, supplier_id, cost_currency, state, error, smid,
 			dlr_status, cost, attempts, routed_at, submitted_at, supplier_accepted_at, dlr_at,
 			done_at, final_at, settled_at, released_at, forwarded_at, cost_booked_at)
-	WHERE c.accepted_at = u.accepted_at AND c.message_id = u.id AND c.accepted_at >= $22 AND c.accepted_at < $23`
-	b := &pgx.Batch{}
-	want := map[int]int{}
-	i := 0
-	for m, cl := range byMonth {
-		want[i] = len(cl.ids)
-		i++
-		b.Queue(q, cl.ids, cl.ats, cl.routePrefix, cl.supplierID, cl.costCurrency, cl.state, cl.errText, cl.smid,
-			cl.dlrStatus, cl.cost, cl.attempts, cl.routedAt, cl.submittedAt, cl.supplierAcceptedAt, cl.dlrAt,
-			cl.doneAt, cl.finalAt, cl.settledAt, cl.releasedAt, cl.forwardedAt, cl.costBookedAt, m, m.AddDate(0, 1, 0))
-	}
-	br := tx.SendBatch(ctx, b)
-	for j := 0; j < i; j++ {
-		tag, err := br.Exec()
-		if err != nil {
-			br.Close()
-			return fmt.Errorf("update CDRs: %w", err)
-		}
-		if int(tag.RowsAffected()) != want[j] {
-			br.Close()
-			return fmt.Errorf("update CDRs: %d rows updated, want %d", tag.RowsAffected(), want[j])
-		}
-	}
-	if err := br.Close(); err != nil {
-		return fmt.Errorf("update CDRs: %w", err)
-	}
-	return nil
+	WHERE c.accepted_at = ANY($2) AND c.accepted_at = u.accepted_at AND c.message_id = u.id
+		AND c.accepted_at >= $22 AND c.accepted_at < $23`
 }
