@@ -269,7 +269,7 @@ func TestCDRUpdateReadsOnlyItsBatch(t *testing.T) {
 		args = append(args, nulls)
 	}
 	args = append(args, "'{1}'") // attempts
-	for range 10 { // the times
+	for range 10 {               // the times
 		args = append(args, nulls)
 	}
 	args = append(args, "'2026-04-01T00:00:00Z'", "'2026-05-01T00:00:00Z'")
