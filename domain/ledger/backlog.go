@@ -120,6 +120,11 @@ type tenantBacklog struct {
 	forwarding int64         // what forwardDue adds to the backlog now
 	receiving  atomic.Bool   // the lifecycle found a channel for its DLRs
 	share      atomic.Int64  // dispatch + forwarding: read by Submit without the lock
+	// forwardFull: receiving, and its DLRs due are at the cap — its DLRs
+	// are not forwarded as fast as it submits, so it is refused whatever
+	// the total (the cap keeps it from filling the bound for the others,
+	// this keeps its own DLR delay bounded).
+	forwardFull atomic.Bool
 }
 
 // backlog holds the counters. Writes of the tracked counts happen under the
@@ -131,6 +136,7 @@ type backlog struct {
 	fair, hard [tierCount]int64
 
 	tracked  atomic.Int64 // Σ share over tenants
+	full     atomic.Int64 // tenants with forwardFull
 	dispatch atomic.Int64 // Σ dispatch
 	forward  atomic.Int64 // Σ forwarding
 	intake   atomic.Int64 // supplier DLRs being recorded
@@ -216,6 +222,14 @@ func (b *backlog) refreshLocked(tb *tenantBacklog) {
 		b.forward.Add(fwd - tb.forwarding)
 		tb.forwarding = fwd
 	}
+	if full := tb.receiving.Load() && tb.forwardDue >= b.forwardCap; full != tb.forwardFull.Load() {
+		tb.forwardFull.Store(full)
+		if full {
+			b.full.Add(1)
+		} else {
+			b.full.Add(-1)
+		}
+	}
 	old, share := tb.share.Load(), tb.dispatch+tb.forwarding
 	if old == share {
 		return
@@ -256,6 +270,11 @@ func (s *Service) admitBacklog(tenantID string, tier routing.Tier) error {
 		tier = routing.Standard
 	}
 	total := b.total()
+	if b.full.Load() > 0 {
+		if tb := b.lookup(tenantID); tb != nil && tb.forwardFull.Load() {
+			return s.refuseBacklog(tenantID, tier, total, forwardFullShare)
+		}
+	}
 	if total < b.fair[tier] {
 		return nil
 	}
@@ -281,8 +300,13 @@ func (s *Service) admitBacklog(tenantID string, tier routing.Tier) error {
 	return s.refuseBacklog(tenantID, tier, total, own)
 }
 
+// forwardFullShare is refuseBacklog's own for a tenant refused because its
+// DLRs due are at the cap.
+const forwardFullShare = -2
+
 // refuseBacklog counts a refusal, logs one line per backlogLogEvery, and
-// returns the error (own < 0: refused at the hard line, whatever its share).
+// returns the error (own -1: refused at the hard line, whatever its share;
+// forwardFullShare: its DLRs due at the cap).
 func (s *Service) refuseBacklog(tenantID string, tier routing.Tier, total, own int64) error {
 	b := s.backlog
 	b.throttled[tier].Add(1)
@@ -292,7 +316,10 @@ func (s *Service) refuseBacklog(tenantID string, tier routing.Tier, total, own i
 			"backlog", total, "backlog_max", b.max, "dispatch", b.dispatch.Load(), "dlr_intake", b.intake.Load(),
 			"dlr_forward", b.forward.Load(), "tenant", tenantID, "tier", tier.String())
 	}
-	if own < 0 {
+	switch own {
+	case forwardFullShare:
+		return fmt.Errorf("tenant %q (%s): %d of its DLRs due and not yet forwarded, the most a tenant may have: %w", tenantID, tier, b.forwardCap, ErrBacklog)
+	case -1:
 		return fmt.Errorf("tenant %q (%s): backlog %d of %d, over the tier's line %d: %w", tenantID, tier, total, b.max, b.hard[tier], ErrBacklog)
 	}
 	return fmt.Errorf("tenant %q (%s): backlog %d of %d, its share %d at least its tier's equal share: %w", tenantID, tier, total, b.max, own, ErrBacklog)

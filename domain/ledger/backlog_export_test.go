@@ -29,7 +29,7 @@ func CheckBacklog(s *Service) error {
 			c.forward++
 		}
 	}
-	var tracked, dispatch, forward int64
+	var tracked, dispatch, forward, full int64
 	var tiers [tierCount]struct{ total, holders int64 }
 	var err error
 	b.tenants.Range(func(_, v any) bool {
@@ -50,6 +50,13 @@ func CheckBacklog(s *Service) error {
 				tb.id, tb.dispatch, tb.forwardDue, tb.forwarding, tb.share.Load(), c.dispatch, c.forward, fwd, share)
 			return false
 		}
+		if want := tb.receiving.Load() && c.forward >= b.forwardCap; tb.forwardFull.Load() != want {
+			err = fmt.Errorf("tenant %s: forwardFull %v, recount %v (%d due, cap %d)", tb.id, tb.forwardFull.Load(), want, c.forward, b.forwardCap)
+			return false
+		}
+		if tb.forwardFull.Load() {
+			full++
+		}
 		tracked += share
 		dispatch += c.dispatch
 		forward += fwd
@@ -69,6 +76,9 @@ func CheckBacklog(s *Service) error {
 	if b.tracked.Load() != tracked || b.dispatch.Load() != dispatch || b.forward.Load() != forward || b.intake.Load() < 0 {
 		return fmt.Errorf("totals: tracked %d dispatch %d forward %d intake %d; recount %d %d %d",
 			b.tracked.Load(), b.dispatch.Load(), b.forward.Load(), b.intake.Load(), tracked, dispatch, forward)
+	}
+	if b.full.Load() != full {
+		return fmt.Errorf("tenants with their DLRs due at the cap: %d, recount %d", b.full.Load(), full)
 	}
 	for t := range tierCount {
 		if b.tiers[t].total.Load() != tiers[t].total || b.tiers[t].holders.Load() != tiers[t].holders {

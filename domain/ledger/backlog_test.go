@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,6 +197,12 @@ func TestBacklogCountsDLRsOnlyForTenantsThatCanTakeThem(t *testing.T) {
 	want(0, 0, 0)
 	svc.ReceiverReady("acme", true)
 	want(0, 0, 2) // capped at a quarter of the bound
+	// At the cap the tenant itself is refused, though the total (2 of 8)
+	// is below every line: its DLRs are not forwarded as fast as it
+	// submits, and its own DLR delay must stay bounded.
+	if _, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x", RegisteredDelivery: true}); !errors.Is(err, ledger.ErrBacklog) || !strings.Contains(err.Error(), "DLRs due") {
+		t.Fatalf("a tenant at its DLR cap: %v, want ErrBacklog naming its DLRs due", err)
+	}
 	svc.ReceiverReady("acme", false)
 	want(0, 0, 0)
 	svc.ReceiverReady("acme", true)
