@@ -58,14 +58,14 @@ import (
 // node could take. An ESME retries a throttled submit (ESME_RTHROTTLED
 // asks it to slow down), HTTP clients get Retry-After: 1.
 
-// BacklogMaxDefault is the default Options.BacklogMax: 20,000 messages are
-// 2 s of work at the 10,000 msg/s the node is built for (issue 18), and
-// ~10 s at the ~2,000 msg/s it sustains on the 2-core box today. It must
-// hold a normal second's lifecycle work (accepts × the few appends' latency
-// until the supplier answers and the DLR is out: a few hundred ms at full
-// rate, i.e. a few thousand messages) with room for bursts, and no more
-// than the DLR delay one accepts to add when overloaded.
-const BacklogMaxDefault = 20_000
+// BacklogMaxDefault is the default Options.BacklogMax: 5,000 messages are
+// ~2.5 s of work at the ~2,000 msg/s the 2-core box sustains today (0.5 s
+// at 10,000). It holds a normal second's lifecycle work at those rates
+// (accepts × the time until the supplier answered and the DLR is out: a
+// few hundred to ~2,000 messages) with room for bursts. Measured: with
+// 20,000, ten minutes offered at 2,000 msg/s on that box (above its
+// capacity) kept the DLR delay bounded, but at a p99 of 7.6 s.
+const BacklogMaxDefault = 5_000
 
 // backlogForwardShare: a tenant's DLRs due count at most bound/4 toward
 // the backlog.
