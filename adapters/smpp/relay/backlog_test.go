@@ -11,7 +11,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/smsledger/smsledger/adapters/smpp/receipt"
-	"github.com/smsledger/smsledger/adapters/smpp/server"
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim/simtest"
 	"github.com/smsledger/smsledger/domain/events"
@@ -42,16 +41,7 @@ func TestBacklogThrottlesSMPPSubmitsAndLosesNothingAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := New(svc, Options{Logger: slog.New(slog.DiscardHandler), RetryEvery: 50 * time.Millisecond})
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Ingress: r.Ingress(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Attach(srv)
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 2)
-	go func() { done <- r.Run(rctx) }()
-	go func() { done <- srv.Serve(rctx) }()
-	t.Cleanup(func() { stop(); <-done; <-done })
+	srv := serveRelay(t, r)
 
 	acme := smppDial(t, srv)
 	if st := acme.bind("acme", "pw-acme"); st != data.ESME_ROK {

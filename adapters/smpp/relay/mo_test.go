@@ -75,17 +75,7 @@ func newMOWorld(t *testing.T, opts Options) *moWorld {
 	}
 	opts.Logger, opts.RetryEvery = slog.New(slog.DiscardHandler), 50*time.Millisecond
 	w.r = New(w.svc, opts)
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Ingress: w.r.Ingress(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.srv = srv
-	w.r.Attach(srv)
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 2)
-	go func() { done <- w.r.Run(rctx) }()
-	go func() { done <- srv.Serve(rctx) }()
-	t.Cleanup(func() { stop(); <-done; <-done })
+	w.srv = serveRelay(t, w.r)
 	waitFor(t, "the egress bound to the supplier", func() bool {
 		for _, st := range w.r.Stats() {
 			if st.ID == "sup1" {
@@ -236,4 +226,21 @@ func TestMOToTheTenantsWebhook(t *testing.T) {
 		t.Fatal("no MO on the webhook")
 	}
 	waitFor(t, "the MO recorded forwarded", func() bool { return w.svc.PendingMOCount() == 0 && w.r.MOStats().Forwarded == 1 })
+}
+
+// serveRelay runs relay r and an SMPP server on 127.0.0.1 attached to it
+// until the test ends, and returns the server.
+func serveRelay(t *testing.T, r *Relay) *server.Server {
+	t.Helper()
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Ingress: r.Ingress(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Attach(srv)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- r.Run(ctx) }()
+	go func() { done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { stop(); <-done; <-done })
+	return srv
 }

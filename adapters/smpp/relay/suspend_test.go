@@ -47,16 +47,7 @@ func TestSuspendedTenantLosesItsBinds(t *testing.T) {
 		}
 	}
 	r := New(svc, Options{Logger: slog.New(slog.DiscardHandler)}) // RetryEvery: the default, 1 s
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Ingress: r.Ingress(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Attach(srv)
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 2)
-	go func() { done <- r.Run(rctx) }()
-	go func() { done <- srv.Serve(rctx) }()
-	t.Cleanup(func() { stop(); <-done; <-done })
+	srv := serveRelay(t, r)
 
 	acme := smppDial(t, srv)
 	if st := acme.bind("acme", "pw-acme"); st != data.ESME_ROK {
