@@ -58,7 +58,7 @@ const cpuProfileEnv = "SMSLEDGER_CPU_PROFILE"
 // GOMEMLIMIT is set) makes the collector work harder instead of letting the
 // heap grow past it. GOGC and GOMEMLIMIT in the environment win.
 const (
-	gcPercentDefault   = 400
+	gcPercentDefault = 400
 	// memoryLimitDefault keeps serve's peak RSS under 512 MiB at full load
 	// (issue 18: ten minutes at 2,000 msg/s offered on the 2-core box
 	// peaked at 582 MiB with 1 GiB here, 450 MiB with this, at the same
