@@ -18,13 +18,16 @@ import (
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
 )
 
-// Backpressure end to end, real sockets on 127.0.0.1: a customer's burst
-// over SMPP against a supplier that answers each submit after 1.5 s and a
-// backlog bound of 10. The backlog fills, the rest of the burst is refused
-// ESME_RTHROTTLED (never ESME_ROK without a message behind it), every
-// message that was acknowledged is delivered and its DLR reaches the
-// customer's bind, and once the lifecycle has caught up the customer's
-// submits are accepted again.
+// Backpressure end to end, real sockets on 127.0.0.1: a customer's 30
+// submits over SMPP, one after the other, against a supplier that answers
+// each submit after 1.5 s and a backlog bound of 10. The backlog fills to
+// the standard tier's line (7), the rest is refused ESME_RTHROTTLED (never
+// ESME_ROK without a message behind it), every message that was
+// acknowledged is delivered and its DLR reaches the customer's bind, and
+// once the lifecycle has caught up the customer's submits are accepted
+// again. (One after the other, because submits decided together pass the
+// check together — the bound is a level, not a fence: a burst of 30 in one
+// window, appended in one group commit, can be accepted whole.)
 func TestBacklogThrottlesSMPPSubmitsAndLosesNothingAccepted(t *testing.T) {
 	ctx := context.Background()
 	svc := ledgertest.Start(t, ledgertest.MemStore(t), ledger.Options{BacklogMax: 10})
@@ -48,13 +51,14 @@ func TestBacklogThrottlesSMPPSubmitsAndLosesNothingAccepted(t *testing.T) {
 		t.Fatalf("bind: 0x%x", st)
 	}
 	const burst = 30
-	for i := range burst {
-		acme.send(backlogSubmit(uint32(i + 1)))
-	}
 	accepted := map[string]bool{} // our message ids acknowledged ESME_ROK
 	throttled := 0
 	var dlrs []*pdu.DeliverSM // DLRs that overtook the last submit_sm_resp
-	for answered := 0; answered < burst; {
+	for sent, answered := 0, 0; answered < burst; {
+		if sent == answered { // the next once the last one is answered
+			sent++
+			acme.send(backlogSubmit(uint32(sent)))
+		}
 		switch p := acme.recv().(type) {
 		case *pdu.SubmitSMResp:
 			answered++
@@ -75,12 +79,12 @@ func TestBacklogThrottlesSMPPSubmitsAndLosesNothingAccepted(t *testing.T) {
 			t.Fatalf("unexpected %T", p)
 		}
 	}
-	// Submits decided concurrently may pass the check together: the bound
-	// is a level, not a fence, so a few over the fair line are fine.
-	if len(accepted) < 7 || len(accepted) > 12 || throttled != burst-len(accepted) {
-		t.Fatalf("burst of %d: %d accepted, %d throttled; want 7 to 12 accepted, the rest throttled", burst, len(accepted), throttled)
+	// 7 reach the line; one more may get in should the supplier answer a
+	// message meanwhile (1.5 s after the first).
+	if len(accepted) < 7 || len(accepted) > 8 || throttled != burst-len(accepted) {
+		t.Fatalf("%d submits: %d accepted, %d throttled; want 7 (or 8) accepted, the rest throttled", burst, len(accepted), throttled)
 	}
-	t.Logf("burst of %d: %d accepted, %d throttled", burst, len(accepted), throttled)
+	t.Logf("%d submits: %d accepted, %d throttled", burst, len(accepted), throttled)
 	if thr := svc.Backlog().Throttled["standard"]; thr != uint64(throttled) {
 		t.Fatalf("throttled counted %d, want %d", thr, throttled)
 	}
