@@ -279,14 +279,21 @@ func (d *daemon) database() supervise.Component {
 		Run: func(ctx context.Context) error {
 			lost := make(chan error, 1)
 			wctx, cancel := context.WithCancel(ctx)
-			defer cancel()
 			go func() { lost <- d.lock.watch(wctx) }()
+			// The watch uses (and may replace) the lock's connection: it
+			// has returned before Run does, so Stop's release never closes
+			// the connection under a query of it (a data race -race found
+			// at shutdown).
+			stopWatch := func() { cancel(); <-lost }
 			select {
 			case <-ctx.Done():
+				stopWatch()
 				return nil
 			case err := <-lost:
+				cancel()
 				return err
 			case <-d.dbDied:
+				stopWatch()
 				return errors.New("embedded PostgreSQL exited unexpectedly; see postgres.log in --data-dir")
 			}
 		},
