@@ -50,8 +50,8 @@ func CheckBacklog(s *Service) error {
 				tb.id, tb.dispatch, tb.forwardDue, tb.forwarding, tb.share.Load(), c.dispatch, c.forward, fwd, share)
 			return false
 		}
-		if want := tb.receiving.Load() && c.forward >= b.forwardCap; tb.forwardFull.Load() != want {
-			err = fmt.Errorf("tenant %s: forwardFull %v, recount %v (%d due, cap %d)", tb.id, tb.forwardFull.Load(), want, c.forward, b.forwardCap)
+		if want := tb.receiving.Load() && c.forward >= b.max; tb.forwardFull.Load() != want {
+			err = fmt.Errorf("tenant %s: forwardFull %v, recount %v (%d due, bound %d)", tb.id, tb.forwardFull.Load(), want, c.forward, b.max)
 			return false
 		}
 		if tb.forwardFull.Load() {

@@ -197,11 +197,30 @@ func TestBacklogCountsDLRsOnlyForTenantsThatCanTakeThem(t *testing.T) {
 	want(0, 0, 0)
 	svc.ReceiverReady("acme", true)
 	want(0, 0, 2) // capped at a quarter of the bound
-	// At the cap the tenant itself is refused, though the total (2 of 8)
-	// is below every line: its DLRs are not forwarded as fast as it
-	// submits, and its own DLR delay must stay bounded.
+	if got := submitN(t, svc, "acme", 1); got != 1 { // total 2 of 8, 3 DLRs due: below every line
+		t.Fatal("refused below every line")
+	}
+	for id, smid := range supplierAccepts(t, svc, "acme", 1) {
+		if _, err := svc.DeliveryReported(ctx, "sup1", smid, "DELIVRD", "000", time.Now()); err != nil {
+			t.Fatalf("DLR of %s: %v", id, err)
+		}
+	}
+	// Its DLRs due alone reaching the bound (8), the tenant is refused,
+	// though the total (2 of 8) is below every line: its DLRs are not
+	// forwarded as fast as it submits, and its DLR delay stays bounded.
+	for due := 4; due < 8; due++ {
+		if got := submitN(t, svc, "acme", 1); got != 1 {
+			t.Fatalf("refused with %d DLRs due", due)
+		}
+		for id, smid := range supplierAccepts(t, svc, "acme", 1) {
+			if _, err := svc.DeliveryReported(ctx, "sup1", smid, "DELIVRD", "000", time.Now()); err != nil {
+				t.Fatalf("DLR of %s: %v", id, err)
+			}
+		}
+	}
+	want(0, 0, 2)
 	if _, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x", RegisteredDelivery: true}); !errors.Is(err, ledger.ErrBacklog) || !strings.Contains(err.Error(), "DLRs due") {
-		t.Fatalf("a tenant at its DLR cap: %v, want ErrBacklog naming its DLRs due", err)
+		t.Fatalf("a tenant with its DLRs due at the bound: %v, want ErrBacklog naming its DLRs due", err)
 	}
 	svc.ReceiverReady("acme", false)
 	want(0, 0, 0)
