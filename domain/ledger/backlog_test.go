@@ -197,7 +197,8 @@ func TestBacklogCountsDLRsOnlyForTenantsThatCanTakeThem(t *testing.T) {
 	want(0, 0, 0)
 	svc.ReceiverReady("acme", true)
 	want(0, 0, 2) // capped at a quarter of the bound
-	if got := submitN(t, svc, "acme", 1); got != 1 { // total 2 of 8, 3 DLRs due: below every line
+	// Total 2 of 8 and 3 DLRs due: below every line.
+	if got := submitN(t, svc, "acme", 1); got != 1 {
 		t.Fatal("refused below every line")
 	}
 	for id, smid := range supplierAccepts(t, svc, "acme", 1) {
