@@ -98,9 +98,8 @@ type supplier struct {
 	currency money.Currency
 	billing  money.BillingMode
 	costs    *prefix.Table[supplierCost] // nil: no cost card
-	netCosts map[numbering.Code]supplierCost
-	netCost  []netCost // netCosts by network number; nil: no network rows
-	disabled bool      // switched off (CostCard.Disabled)
+	netCost  []netCost                   // its network rows by network number; nil: none
+	disabled bool                        // switched off (CostCard.Disabled)
 }
 
 // netCost is a cost card's network row, if it has one (ok).
@@ -127,10 +126,9 @@ type routeGroup struct {
 // Snapshot is an immutable route table with cost cards. Build one with
 // NewSnapshot; share it freely between goroutines.
 type Snapshot struct {
-	fx        *fx.Table // nil: costs compared as converted at build
-	builtAt   time.Time
-	routes    *prefix.Table[int32] // index into groups
-	netRoutes map[numbering.Code]int32
+	fx      *fx.Table // nil: costs compared as converted at build
+	builtAt time.Time
+	routes  *prefix.Table[int32] // index into groups
 	// nets numbers every network a route row or cost row names, so that a
 	// decision hashes its destination's network once (networkIndex) and
 	// reaches the network's route (netRoute), each candidate's cost
@@ -150,6 +148,7 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 		in.BaseCurrency, in.FXToBase = in.FX.Base(), nil
 	}
 	index := make(map[string]int32, len(in.CostCards))
+	netCosts := map[int32]map[numbering.Code]supplierCost{} // by supplier index: its network rows
 	intern := func(id string) int32 {
 		if i, ok := index[id]; ok {
 			return i
@@ -184,7 +183,7 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 			rate = r
 		}
 		entries := make([]prefix.Entry[supplierCost], 0, len(cc.Costs))
-		var netCosts map[numbering.Code]supplierCost
+		var cardNetCosts map[numbering.Code]supplierCost
 		for _, c := range cc.Costs {
 			u, err := money.FromDecimal(c.Cost)
 			if err != nil || u < 0 {
@@ -207,13 +206,13 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 			if err != nil {
 				return nil, fmt.Errorf("cost card for %s: %w: %w", cc.SupplierID, ErrInvalidCostCard, err)
 			}
-			if netCosts == nil {
-				netCosts = make(map[numbering.Code]supplierCost)
+			if cardNetCosts == nil {
+				cardNetCosts = make(map[numbering.Code]supplierCost)
 			}
-			if _, dup := netCosts[code]; dup {
+			if _, dup := cardNetCosts[code]; dup {
 				return nil, fmt.Errorf("cost card for %s: network %s twice: %w", cc.SupplierID, c.MCCMNC, ErrInvalidCostCard)
 			}
-			netCosts[code] = sc
+			cardNetCosts[code] = sc
 		}
 		t, err := prefix.New(entries)
 		if err != nil {
@@ -223,7 +222,9 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 		s.suppliers[i].currency = cc.Currency
 		s.suppliers[i].billing = cc.Billing
 		s.suppliers[i].costs = t
-		s.suppliers[i].netCosts = netCosts
+		if cardNetCosts != nil {
+			netCosts[i] = cardNetCosts
+		}
 		s.suppliers[i].disabled = cc.Disabled
 	}
 	if in.BaseCurrency == "" {
@@ -236,18 +237,20 @@ func NewSnapshot(in SnapshotInput) (*Snapshot, error) {
 			}
 		}
 	}
-	if err := s.buildRoutes(in.Routes, intern); err != nil {
+	netRoutes, err := s.buildRoutes(in.Routes, intern)
+	if err != nil {
 		return nil, err
 	}
-	s.numberNetworks()
+	s.numberNetworks(netRoutes, netCosts)
 	return s, nil
 }
 
-// numberNetworks numbers the networks the route rows and cost rows name
-// and lays their routes and costs out by number. Memory: 4 bytes per
-// network, and 24 per network for each supplier with network rows (2,000
-// networks × 200 such suppliers: under 10 MB).
-func (s *Snapshot) numberNetworks() {
+// numberNetworks numbers the networks the route rows (netRoutes: network
+// → index into groups) and cost rows (netCosts: supplier index → network
+// → cost) name and lays their routes and costs out by number. Memory: 4
+// bytes per network, and 24 per network for each supplier with network
+// rows (2,000 networks × 200 such suppliers: under 10 MB).
+func (s *Snapshot) numberNetworks(netRoutes map[numbering.Code]int32, netCosts map[int32]map[numbering.Code]supplierCost) {
 	number := func(c numbering.Code) {
 		if _, ok := s.nets[c]; !ok {
 			if s.nets == nil {
@@ -257,29 +260,26 @@ func (s *Snapshot) numberNetworks() {
 			s.netCodes = append(s.netCodes, c)
 		}
 	}
-	for c := range s.netRoutes {
+	for c := range netRoutes {
 		number(c)
 	}
-	for i := range s.suppliers {
-		for c := range s.suppliers[i].netCosts {
+	for _, costs := range netCosts {
+		for c := range costs {
 			number(c)
 		}
 	}
 	s.netRoute = make([]int32, len(s.netCodes))
 	for ni, c := range s.netCodes {
-		gi, ok := s.netRoutes[c]
+		gi, ok := netRoutes[c]
 		if !ok {
 			gi = -1
 		}
 		s.netRoute[ni] = gi
 	}
-	for i := range s.suppliers {
+	for i, costs := range netCosts {
 		sup := &s.suppliers[i]
-		if len(sup.netCosts) == 0 {
-			continue
-		}
 		sup.netCost = make([]netCost, len(s.netCodes))
-		for c, cost := range sup.netCosts {
+		for c, cost := range costs {
 			sup.netCost[s.nets[c]] = netCost{cost: cost, ok: true}
 		}
 	}
@@ -298,8 +298,10 @@ func (s *Snapshot) networkIndex(net numbering.Code) int32 {
 }
 
 // buildRoutes groups the route rows by prefix or network (rows of one key
-// differ by their hours) and builds the lookups.
-func (s *Snapshot) buildRoutes(routes []Route, intern func(string) int32) error {
+// differ by their hours) and builds the prefix lookup; it returns the
+// network rows' groups (network → index into groups) for numberNetworks.
+func (s *Snapshot) buildRoutes(routes []Route, intern func(string) int32) (map[numbering.Code]int32, error) {
+	var netRoutes map[numbering.Code]int32
 	type key struct {
 		prefix string
 		net    numbering.Code
@@ -311,7 +313,7 @@ func (s *Snapshot) buildRoutes(routes []Route, intern func(string) int32) error 
 		if r.MCCMNC != "" {
 			code, err := networkOf(r.Prefix, r.MCCMNC)
 			if err != nil {
-				return fmt.Errorf("route table: %w: %w", ErrInvalidRoute, err)
+				return nil, fmt.Errorf("route table: %w: %w", ErrInvalidRoute, err)
 			}
 			k = key{net: code}
 		}
@@ -332,17 +334,17 @@ func (s *Snapshot) buildRoutes(routes []Route, intern func(string) int32) error 
 			r := routes[i]
 			e, err := newRouteEntry(r, intern)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if e.hours.set {
 				if !e.hours.claim(&taken) {
-					return fmt.Errorf("route %s: hours %s overlap another row's: %w", routeName(r), r.Hours, ErrInvalidRoute)
+					return nil, fmt.Errorf("route %s: hours %s overlap another row's: %w", routeName(r), r.Hours, ErrInvalidRoute)
 				}
 				s.routeList = append(s.routeList, e)
 				continue
 			}
 			if len(always) > 0 {
-				return fmt.Errorf("route %s twice without hours: %w", routeName(r), ErrInvalidRoute)
+				return nil, fmt.Errorf("route %s twice without hours: %w", routeName(r), ErrInvalidRoute)
 			}
 			always = append(always, e)
 		}
@@ -350,20 +352,20 @@ func (s *Snapshot) buildRoutes(routes []Route, intern func(string) int32) error 
 		gi := int32(len(s.groups))
 		s.groups = append(s.groups, g)
 		if k.net.Known() {
-			if s.netRoutes == nil {
-				s.netRoutes = make(map[numbering.Code]int32)
+			if netRoutes == nil {
+				netRoutes = make(map[numbering.Code]int32)
 			}
-			s.netRoutes[k.net] = gi
+			netRoutes[k.net] = gi
 			continue
 		}
 		entries = append(entries, prefix.Entry[int32]{Prefix: k.prefix, Value: gi})
 	}
 	t, err := prefix.New(entries)
 	if err != nil {
-		return fmt.Errorf("route table: %w", err)
+		return nil, fmt.Errorf("route table: %w", err)
 	}
 	s.routes = t
-	return nil
+	return netRoutes, nil
 }
 
 func routeName(r Route) string {
