@@ -158,6 +158,16 @@ type Segments struct {
 // starts the next one. That is why a text can need one part more than
 // ceil(units / part size).
 func Count(text string, enc Encoding) (Segments, error) {
+	if enc == GSM7 {
+		if seg, ok := countGSMASCII(text); ok {
+			return seg, nil
+		}
+	}
+	return countIn(text, enc)
+}
+
+// countIn is Count without the ASCII fast path (for a text it declined).
+func countIn(text string, enc Encoding) (Segments, error) {
 	if len(text) > MaxTextBytesUTF8 {
 		return Segments{}, fmt.Errorf("%d bytes: %w", len(text), ErrTooLong)
 	}
@@ -171,11 +181,6 @@ func Count(text string, enc Encoding) (Segments, error) {
 		single, per = UCS2SingleMax, UCS2PartMax
 	default:
 		return Segments{}, fmt.Errorf("%s: %w", enc, ErrUnsupportedDataCoding)
-	}
-	if enc == GSM7 {
-		if seg, ok := countGSMASCII(text); ok {
-			return seg, nil
-		}
 	}
 	return countRunes(text, enc, single, per)
 }
@@ -275,7 +280,7 @@ func CountAuto(text string) (Segments, error) {
 	if seg, ok := countGSMASCII(text); ok {
 		return seg, nil // GSM7: one pass instead of IsGSM7's and Count's
 	}
-	return Count(text, AutoEncoding(text))
+	return countIn(text, AutoEncoding(text))
 }
 
 // CountDataCoding counts text as it would travel with SMPP data_coding dc.
