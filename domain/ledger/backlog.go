@@ -29,7 +29,8 @@ import (
 //     at most a quarter of the bound a tenant. The DLRs kept for a tenant that
 //     cannot take them are durable in the log and not the node's backlog, or
 //     one offline tenant would throttle everyone; the cap keeps one slow
-//     receiver from doing the same.
+//     receiver from doing the same, and a tenant whose DLRs due alone reach
+//     the bound is refused itself (forwardFull).
 //
 // Every count is kept where the message's state changes (the tracker, under
 // its lock), so Submit's check is a few atomic loads: no scan.
@@ -265,8 +266,9 @@ func (b *backlog) retierLocked(tb *tenantBacklog, tier routing.Tier) {
 	tb.tier.Store(uint32(tier))
 }
 
-// admit decides a submit of a tenant of tier: nil, or why it is refused.
-// Below the tier's fair line (the common case) it is one atomic load.
+// admitBacklog decides a submit of a tenant of tier: nil, or why it is
+// refused. Below the tier's fair line, with no tenant at its DLR bound
+// (the common case), it is two atomic loads.
 func (s *Service) admitBacklog(tenantID string, tier routing.Tier) error {
 	b := s.backlog
 	if int(tier) >= tierCount {
@@ -275,14 +277,14 @@ func (s *Service) admitBacklog(tenantID string, tier routing.Tier) error {
 	total := b.total()
 	if b.full.Load() > 0 {
 		if tb := b.lookup(tenantID); tb != nil && tb.forwardFull.Load() {
-			return s.refuseBacklog(tenantID, tier, total, forwardFullShare)
+			return s.refuseBacklog(tenantID, tier, total, refusedForwardFull)
 		}
 	}
 	if total < b.fair[tier] {
 		return nil
 	}
 	if total >= b.hard[tier] {
-		return s.refuseBacklog(tenantID, tier, total, -1)
+		return s.refuseBacklog(tenantID, tier, total, refusedHardLine)
 	}
 	tb := b.lookup(tenantID)
 	if tb == nil {
@@ -303,13 +305,16 @@ func (s *Service) admitBacklog(tenantID string, tier routing.Tier) error {
 	return s.refuseBacklog(tenantID, tier, total, own)
 }
 
-// forwardFullShare is refuseBacklog's own for a tenant refused because its
-// DLRs due are at the cap.
-const forwardFullShare = -2
+// refuseBacklog's own for the refusals that are not about a share: over
+// the tier's hard line, and a tenant whose DLRs due alone reach the bound.
+const (
+	refusedHardLine    = -1
+	refusedForwardFull = -2
+)
 
 // refuseBacklog counts a refusal, logs one line per backlogLogEvery, and
-// returns the error (own -1: refused at the hard line, whatever its share;
-// forwardFullShare: its DLRs due at the cap).
+// returns the error (own: the tenant's share, or refusedHardLine or
+// refusedForwardFull).
 func (s *Service) refuseBacklog(tenantID string, tier routing.Tier, total, own int64) error {
 	b := s.backlog
 	b.throttled[tier].Add(1)
@@ -320,9 +325,9 @@ func (s *Service) refuseBacklog(tenantID string, tier routing.Tier, total, own i
 			"dlr_forward", b.forward.Load(), "tenant", tenantID, "tier", tier.String())
 	}
 	switch own {
-	case forwardFullShare:
+	case refusedForwardFull:
 		return fmt.Errorf("tenant %q (%s): %d of its DLRs due and not yet forwarded, the most a tenant may have: %w", tenantID, tier, b.max, ErrBacklog)
-	case -1:
+	case refusedHardLine:
 		return fmt.Errorf("tenant %q (%s): backlog %d of %d, over the tier's line %d: %w", tenantID, tier, total, b.max, b.hard[tier], ErrBacklog)
 	}
 	return fmt.Errorf("tenant %q (%s): backlog %d of %d, its share %d at least its tier's equal share: %w", tenantID, tier, total, b.max, own, ErrBacklog)
