@@ -12,3 +12,7 @@ func CDRQuerySQL(q CDRQuery) (string, []any) {
 
 // CDRUpdateSQL is the UPDATE the CDR projector runs per month of a batch.
 func CDRUpdateSQL() string { return cdrUpdateSQL(ident(LiveSchema)) }
+
+// CDRUpdatePlanSettings are the settings the CDR projector runs its UPDATE
+// under (on) and restores after it (off).
+func CDRUpdatePlanSettings() (on, off string) { return cdrUpdatePlanOn, cdrUpdatePlanOff }

@@ -430,6 +430,7 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 	}
 	q := cdrUpdateSQL(s)
 	b := &pgx.Batch{}
+	b.Queue(cdrUpdatePlanOn)
 	want := map[int]int{}
 	i := 0
 	for m, cl := range byMonth {
@@ -439,7 +440,12 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 			cl.dlrStatus, cl.cost, cl.attempts, cl.routedAt, cl.submittedAt, cl.supplierAcceptedAt, cl.dlrAt,
 			cl.doneAt, cl.finalAt, cl.settledAt, cl.releasedAt, cl.forwardedAt, cl.costBookedAt, m, m.AddDate(0, 1, 0))
 	}
+	b.Queue(cdrUpdatePlanOff)
 	br := tx.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("update CDRs: %w", err)
+	}
 	for j := 0; j < i; j++ {
 		tag, err := br.Exec()
 		if err != nil {
@@ -456,6 +462,23 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 	}
 	return nil
 }
+
+// cdrUpdatePlanOn and cdrUpdatePlanOff enclose the CDR UPDATEs of a batch:
+// no nested loop. The statement joins the batch (unnest of its arrays) to
+// the batch's rows of the month (the primary key, "accepted_at = ANY($2)").
+// Its generic plan knows neither side's size (it guesses 10 batch rows and
+// 1 CDR row), and chose a nested loop with the CDRs outside: the unnest of
+// all 21 arrays rescanned once per CDR, n² rows for a batch of n. Measured
+// with auto_explain at 1,040 msg/s: 279 CDRs, 77,562 rows removed by the
+// join filter, 169 of the statement's 185 ms; the CDR projector spent most
+// of its time there and its WAL and CPU stretched the appends' commits,
+// which set the submit_sm_resp tail. A hash join reads each side once. The
+// plan is cached while these settings hold (they are set before every
+// execution), and the transaction's other statements keep nested loops.
+const (
+	cdrUpdatePlanOn  = "SET LOCAL enable_nestloop = off"
+	cdrUpdatePlanOff = "SET LOCAL enable_nestloop TO DEFAULT"
+)
 
 // cdrUpdateSQL is the UPDATE of a batch's CDRs of one month in schema s
 // (quoted): $1 message ids, $2 their accepted_at, $3..$21 the columns,

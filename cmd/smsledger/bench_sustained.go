@@ -55,6 +55,8 @@ type sustainedConfig struct {
 	freshServe   bool // --capacity-fresh-serve
 	// serveCPUProfile is --serve-cpu-profile: serve profiles itself into it.
 	serveCPUProfile string
+	// serveMetricsAddr is --serve-metrics-addr: serve's --metrics-addr.
+	serveMetricsAddr string
 
 	// exe is the binary re-executed as serve and smsc-sim (default: this
 	// one); childEnv is added to their environment (tests: the test binary
@@ -88,6 +90,7 @@ func (s *sustainedConfig) register(fs *flag.FlagSet) {
 	fs.Float64Var(&s.search.Resolution, "capacity-resolution", 0.05, "--find-capacity: stop when the last sustained and the first not sustained rate are this close (relative)")
 	fs.IntVar(&s.search.Steps, "capacity-steps", 20, "--find-capacity: most measurements")
 	fs.StringVar(&s.serveCPUProfile, "serve-cpu-profile", "", "--sustained: write a CPU profile of serve to this file (of the n-th serve, n > 1: file-n), for go tool pprof")
+	fs.StringVar(&s.serveMetricsAddr, "serve-metrics-addr", "", "--sustained: serve's --metrics-addr (/metrics without auth, to watch its histograms during a run); empty: off")
 	fs.BoolVar(&s.freshServe, "capacity-fresh-serve", false, "--find-capacity: every step on a fresh serve and embedded PostgreSQL (default: the same one while steps drain their DLRs)")
 }
 
@@ -376,6 +379,9 @@ func (r *rig) startServe(ctx context.Context) error {
 		"--log-format", "json", "--log-level", "info"}
 	if r.cfg.databaseURL != "" {
 		args = append(args, "--database-url", r.cfg.databaseURL)
+	}
+	if a := r.cfg.sustained.serveMetricsAddr; a != "" {
+		args = append(args, "--metrics-addr", a)
 	}
 	env := r.childEnv()
 	if p := r.cfg.sustained.serveCPUProfile; p != "" {
