@@ -387,13 +387,11 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("look up CDR keys: %w", err)
 	}
-	// One UPDATE per month, each pruned to its partition, sent in one round
-	// trip. "accepted_at = ANY($2)" bounds the rows read on the CDR side to
-	// the batch's whatever the plan: the plan of this statement is cached,
-	// and one made while a month's partition was new (no statistics: "1
-	// row") scanned the whole partition as the outer side of a nested loop
-	// over the batch — 327,360 rows compared for 96 updates, 590 ms a batch
-	// after 3,400 CDRs and growing with the month (auto_explain, 850 msg/s).
+	// One UPDATE per month, sent in one round trip, each planned for its
+	// values (cdrUpdatePlanOn): "accepted_at = ANY($2)" prunes it to its
+	// month's partition and reads only the batch's rows there through the
+	// primary key. (A cached generic plan read the whole partition per
+	// batch, or paired every batch row with every CDR: see cdrUpdatePlanOn.)
 	type cols struct {
 		ids                                                         []pgtype.UUID
 		ats                                                         []time.Time
@@ -433,12 +431,12 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 	b.Queue(cdrUpdatePlanOn)
 	want := map[int]int{}
 	i := 0
-	for m, cl := range byMonth {
+	for _, cl := range byMonth {
 		want[i] = len(cl.ids)
 		i++
 		b.Queue(q, cl.ids, cl.ats, cl.routePrefix, cl.supplierID, cl.costCurrency, cl.state, cl.errText, cl.smid,
 			cl.dlrStatus, cl.cost, cl.attempts, cl.routedAt, cl.submittedAt, cl.supplierAcceptedAt, cl.dlrAt,
-			cl.doneAt, cl.finalAt, cl.settledAt, cl.releasedAt, cl.forwardedAt, cl.costBookedAt, m, m.AddDate(0, 1, 0))
+			cl.doneAt, cl.finalAt, cl.settledAt, cl.releasedAt, cl.forwardedAt, cl.costBookedAt)
 	}
 	b.Queue(cdrUpdatePlanOff)
 	br := tx.SendBatch(ctx, b)
@@ -464,25 +462,37 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 }
 
 // cdrUpdatePlanOn and cdrUpdatePlanOff enclose the CDR UPDATEs of a batch:
-// no nested loop. The statement joins the batch (unnest of its arrays) to
-// the batch's rows of the month (the primary key, "accepted_at = ANY($2)").
-// Its generic plan knows neither side's size (it guesses 10 batch rows and
-// 1 CDR row), and chose a nested loop with the CDRs outside: the unnest of
-// all 21 arrays rescanned once per CDR, n² rows for a batch of n. Measured
-// with auto_explain at 1,040 msg/s: 279 CDRs, 77,562 rows removed by the
-// join filter, 169 of the statement's 185 ms; the CDR projector spent most
-// of its time there and its WAL and CPU stretched the appends' commits,
-// which set the submit_sm_resp tail. A hash join reads each side once. The
-// plan is cached while these settings hold (they are set before every
-// execution), and the transaction's other statements keep nested loops.
+// each is planned for its own values (a custom plan), and the setting the
+// transaction had is restored after them.
+//
+// Why: the statement joins the batch (an unnest of its arrays) to the
+// batch's rows of one month (the primary key, "accepted_at = ANY($2)"). A
+// generic plan knows neither side's size and guesses "10 batch rows, 1 CDR
+// row", and what it then chose depended on the partition's statistics when
+// it was made, each time wrong with a cost that grows with the month:
+//   - a scan of the whole partition as the outer side of a nested loop
+//     (fixed by "accepted_at = ANY($2)", see update);
+//   - a nested loop that unnested the whole batch once per CDR: n² for a
+//     batch of n, 169 of a 185 ms statement for 279 CDRs at 1,040 msg/s
+//     (auto_explain);
+//   - under enable_nestloop off, a range scan of another index over the
+//     month filtered by ANY($2): 16,393 rows read for 110 CDRs, 50 ms.
+//
+// The CDR projector then spent most of its time there, and its CPU and WAL
+// stretched the appends' commits, which set the submit_sm_resp tail. A
+// custom plan sees the batch's values: the partition is pruned at plan
+// time, the unnest's size is known, and the primary key is the only index
+// its conditions lead with. Planning costs well under a millisecond per
+// month of a batch.
 const (
-	cdrUpdatePlanOn  = "SET LOCAL enable_nestloop = off"
-	cdrUpdatePlanOff = "SET LOCAL enable_nestloop TO DEFAULT"
+	cdrUpdatePlanOn = "SELECT set_config('smsledger.plan_cache_mode', current_setting('plan_cache_mode'), true), " +
+		"set_config('plan_cache_mode', 'force_custom_plan', true)"
+	cdrUpdatePlanOff = "SELECT set_config('plan_cache_mode', current_setting('smsledger.plan_cache_mode'), true)"
 )
 
 // cdrUpdateSQL is the UPDATE of a batch's CDRs of one month in schema s
-// (quoted): $1 message ids, $2 their accepted_at, $3..$21 the columns,
-// $22..$23 the month.
+// (quoted): $1 message ids, $2 their accepted_at, $3..$21 the columns. Run
+// it under cdrUpdatePlanOn.
 func cdrUpdateSQL(s string) string {
 	return `UPDATE ` + s + `.cdrs c SET
 		route_prefix = coalesce(u.route_prefix, c.route_prefix),
@@ -513,6 +523,5 @@ func cdrUpdateSQL(s string) string {
 		AS u(id, accepted_at, route_prefix, supplier_id, cost_currency, state, error, smid,
 			dlr_status, cost, attempts, routed_at, submitted_at, supplier_accepted_at, dlr_at,
 			done_at, final_at, settled_at, released_at, forwarded_at, cost_booked_at)
-	WHERE c.accepted_at = ANY($2) AND c.accepted_at = u.accepted_at AND c.message_id = u.id
-		AND c.accepted_at >= $22 AND c.accepted_at < $23`
+	WHERE c.accepted_at = ANY($2) AND c.accepted_at = u.accepted_at AND c.message_id = u.id`
 }
