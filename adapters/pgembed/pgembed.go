@@ -225,6 +225,15 @@ func launch(ctx context.Context, log *slog.Logger, bins binaries, owner *runAs, 
 		"-c", "shared_buffers=512MB",
 		"-c", "max_wal_size=4GB",
 		"-c", "checkpoint_timeout=15min",
+		// The projections commit asynchronously; their WAL (most of the
+		// WAL a message makes) is otherwise written by the WAL writer only
+		// every 200 ms or per MB, so an accept's synchronous commit often
+		// writes and flushes it first. A WAL writer that flushes every
+		// 10 ms or 64 kB does that work in the background instead: submit
+		// p50 and p99 lower in most of 6 alternated pairs at 977 msg/s,
+		// with the same CPU per message (docs/PERFORMANCE.md).
+		"-c", "wal_writer_delay=10ms",
+		"-c", "wal_writer_flush_after=64kB",
 	)
 	cmd.Dir = pgdata
 	cmd.Env = childEnv()
