@@ -573,6 +573,12 @@ func startCPUProfile(path string) (stop func(), err error) {
 	return func() {
 		pprof.StopCPUProfile()
 		_ = f.Close()
+		// Beside it, what was allocated where since the start (sampled):
+		// go tool pprof -sample_index=alloc_space <path>.allocs
+		if a, err := os.Create(path + ".allocs"); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(a, 0)
+			_ = a.Close()
+		}
 	}, nil
 }
 

@@ -89,7 +89,7 @@ func (s *sustainedConfig) register(fs *flag.FlagSet) {
 	fs.Float64Var(&s.search.Max, "capacity-max", 50000, "--find-capacity: highest rate tried")
 	fs.Float64Var(&s.search.Resolution, "capacity-resolution", 0.05, "--find-capacity: stop when the last sustained and the first not sustained rate are this close (relative)")
 	fs.IntVar(&s.search.Steps, "capacity-steps", 20, "--find-capacity: most measurements")
-	fs.StringVar(&s.serveCPUProfile, "serve-cpu-profile", "", "--sustained: write a CPU profile of serve to this file (of the n-th serve, n > 1: file-n), for go tool pprof")
+	fs.StringVar(&s.serveCPUProfile, "serve-cpu-profile", "", "--sustained: write a CPU profile of serve to this file (of the n-th serve, n > 1: file-n), and its allocations since its start to file.allocs, for go tool pprof")
 	fs.StringVar(&s.serveMetricsAddr, "serve-metrics-addr", "", "--sustained: serve's --metrics-addr (/metrics without auth, to watch its histograms during a run); empty: off")
 	fs.BoolVar(&s.freshServe, "capacity-fresh-serve", false, "--find-capacity: every step on a fresh serve and embedded PostgreSQL (default: the same one while steps drain their DLRs)")
 }

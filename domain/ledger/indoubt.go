@@ -26,7 +26,7 @@ import (
 // written (refused, hold released). When the read fails too, the outcome
 // is unknown: the submit is answered ErrNotDurable, but the hold stays, and
 // the message is kept here until a later read settles it — found, the log
-// and the follower own it; not found, the hold is released.
+// and the follower own it and it is sent; not found, the hold is released.
 
 const (
 	// inDoubtMax bounds the submits kept in doubt; while it is full, new
@@ -92,8 +92,8 @@ func (s *Service) keepInDoubt(id uuid.UUID, t *accept.Tenant, d *accept.Decision
 }
 
 // resolveInDoubt reads the stream of every submit in doubt: written, it is
-// the log's (the follower holds it); not written, its hold is released;
-// the read failing, it stays in doubt for the next pass.
+// the log's (the follower holds it) and dispatched; not written, its hold
+// is released; the read failing, it stays in doubt for the next pass.
 func (s *Service) resolveInDoubt(ctx context.Context) {
 	if s.doubt.n.Load() == 0 {
 		return // the usual case: nothing to read
@@ -121,8 +121,15 @@ func (s *Service) resolveInDoubt(ctx context.Context) {
 			continue
 		}
 		if written {
-			s.log.Info("ledger: a submit answered as not durable was written after all; the log keeps it", "message", id)
-			continue // the follower indexes its idempotency key
+			// The log keeps it, and the follower indexes its idempotency
+			// key. It is sent now, as Submit sends one it finds written
+			// after a failed append: left to the resumer's stuck pass it
+			// went ~10 s later (the postgres-restart scenario), its DLR
+			// after its customer may have gone. A scheduled one is left to
+			// the scheduler by the dispatch itself.
+			s.log.Info("ledger: a submit answered as not durable was written after all; the log keeps it and it is sent", "message", id)
+			s.dispatch(id)
+			continue
 		}
 		if sub.idem != nil {
 			s.idem.forget(*sub.idem)

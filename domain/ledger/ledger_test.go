@@ -551,7 +551,8 @@ func TestSubmitInDoubtKeepsItsHoldUntilTheLogSays(t *testing.T) {
 		svc := startAcmeOn(t, store)
 		store.written.Store(written)
 		store.readsFail.Store(true)
-		_, err := svc.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+		id := uuid.Must(uuid.NewV7())
+		_, err := svc.Submit(ctx, "acme", accept.Request{MessageID: id, To: "+4915112345678", Text: "x"})
 		if !errors.Is(err, ledger.ErrNotDurable) {
 			t.Fatalf("written=%v: submit in doubt: %v, want ErrNotDurable", written, err)
 		}
@@ -573,6 +574,19 @@ func TestSubmitInDoubtKeepsItsHoldUntilTheLogSays(t *testing.T) {
 				t.Fatalf("written=%v: still in doubt", written)
 			}
 			time.Sleep(10 * time.Millisecond)
+		}
+		// Written, it is dispatched at once, as a submit found written after
+		// a failed append is; not left to the resumer's stuck pass (~10 s
+		// later, after the postgres-restart scenario's customer had gone).
+		select {
+		case got := <-svc.Outbox():
+			if !written || got != id {
+				t.Fatalf("written=%v: dispatched %s, want %s only when written", written, got, id)
+			}
+		case <-time.After(time.Second):
+			if written {
+				t.Fatalf("written=%v: the message found in the log was not dispatched", written)
+			}
 		}
 	}
 }
