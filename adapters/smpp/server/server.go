@@ -155,7 +155,6 @@ type Server struct {
 
 	hardCtx    context.Context // canceled by Close: aborts in-flight Submits
 	hardCancel context.CancelFunc
-	submits    *workers // run the Ingress.Submit calls (ended with hardCtx)
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -200,7 +199,6 @@ func New(cfg Config) (*Server, error) {
 		s.global = rate.NewLimiter(rate.Limit(cfg.GlobalTPS), burstOf(cfg.GlobalTPS))
 	}
 	s.hardCtx, s.hardCancel = context.WithCancel(context.Background())
-	s.submits = newWorkers(s.hardCtx, submitWorkersMax)
 	return s, nil
 }
 

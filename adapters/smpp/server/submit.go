@@ -155,7 +155,7 @@ func (s *session) dispatch(q *pdu.SubmitSM, coding byte, raw []byte, seqs []int3
 		SendAt:               sendAt,
 	}
 	s.inflight.Add(1)
-	s.srv.submits.run(func() {
+	go func() {
 		defer s.inflight.Done()
 		ctx, cancel := context.WithTimeout(s.srv.hardCtx, s.srv.cfg.SubmitTimeout)
 		acc, err := s.srv.cfg.Ingress.Submit(ctx, s.tenant, req)
@@ -165,7 +165,7 @@ func (s *session) dispatch(q *pdu.SubmitSM, coding byte, raw []byte, seqs []int3
 			s.log.Debug("smpp submit refused", "status", fmt.Sprintf("0x%08X", uint32(st)), "err", err)
 		}
 		answer(st, acc.MessageID)
-	})
+	}()
 }
 
 // query answers a query_sm from Ingress.QueryMessage, in its own goroutine.
