@@ -242,33 +242,12 @@ func TestReplaySchemaHasTheFindIndexes(t *testing.T) {
 func TestCDRUpdateReadsOnlyItsBatch(t *testing.T) {
 	e := newEnv(t)
 	msgs := findMessages(t, e) // March and April 2026 partitions, a few rows each
-	ctx := context.Background()
 	// Prepared now, on the near-empty partition; then the month fills up.
 	tx, off := prepareCDRUpdate(t, e)
 	fillApril(t, tx, "http")
-	var id, at string
 	m := msgs[len(msgs)-1] // an April message
-	id, at = m.id.String(), m.at.UTC().Format(time.RFC3339Nano)
-	nulls := "'{NULL}'"
-	args := []string{"'{" + id + "}'", "'{" + at + "}'"}
-	for range 8 { // route_prefix … cost: text
-		args = append(args, nulls)
-	}
-	args = append(args, "'{1}'") // attempts
-	for range 10 {               // the times
-		args = append(args, nulls)
-	}
-	var plan string
-	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE upd("+strings.Join(args, ", ")+")").Scan(&plan); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, off); err != nil {
-		t.Fatal(err)
-	}
-	var doc []struct{ Plan planNode }
-	if err := json.Unmarshal([]byte(plan), &doc); err != nil {
-		t.Fatal(err)
-	}
+	id, at := m.id.String(), m.at.UTC().Format(time.RFC3339Nano)
+	root, plan := explainCDRUpdate(t, tx, off, "'{"+id+"}'", "'{"+at+"}'", "'{NULL}'", "'{1}'", "'{NULL}'")
 	read := 0.0
 	var walk func(n planNode)
 	walk = func(n planNode) {
@@ -279,7 +258,7 @@ func TestCDRUpdateReadsOnlyItsBatch(t *testing.T) {
 			walk(c)
 		}
 	}
-	walk(doc[0].Plan)
+	walk(root)
 	if read != 1 {
 		t.Fatalf("the UPDATE of 1 CDR read %v CDR rows of a 5,000-row month:\n%s", read, plan)
 	}
@@ -319,33 +298,15 @@ func TestCDRUpdateReadsItsBatchOnce(t *testing.T) {
 			ORDER BY accepted_at LIMIT $1) b`, batch).Scan(&ids, &ats); err != nil {
 		t.Fatal(err)
 	}
-	nulls := "array_fill(NULL::text, ARRAY[" + strconv.Itoa(batch) + "])"
-	times := "array_fill(NULL::timestamptz, ARRAY[" + strconv.Itoa(batch) + "])"
-	args := []string{"'" + ids + "'", "'" + ats + "'"}
-	for range 8 { // route_prefix … cost: text
-		args = append(args, nulls)
-	}
-	args = append(args, "array_fill(2, ARRAY["+strconv.Itoa(batch)+"])") // attempts
-	for range 10 {                                                       // the times
-		args = append(args, times)
-	}
-	var plan string
-	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE upd("+strings.Join(args, ", ")+")").Scan(&plan); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, off); err != nil {
-		t.Fatal(err)
-	}
+	n := strconv.Itoa(batch)
+	root, plan := explainCDRUpdate(t, tx, off, "'"+ids+"'", "'"+ats+"'",
+		"array_fill(NULL::text, ARRAY["+n+"])", "array_fill(2, ARRAY["+n+"])", "array_fill(NULL::timestamptz, ARRAY["+n+"])")
 	var mode string
 	if err := tx.QueryRow(ctx, "SELECT current_setting('plan_cache_mode')").Scan(&mode); err != nil {
 		t.Fatal(err)
 	}
 	if mode != "force_generic_plan" {
 		t.Errorf("after the CDR UPDATE plan_cache_mode = %s, want the batch's force_generic_plan back", mode)
-	}
-	var doc []struct{ Plan planNode }
-	if err := json.Unmarshal([]byte(plan), &doc); err != nil {
-		t.Fatal(err)
 	}
 	cdrRows, batchRows, pairs := 0.0, 0.0, 0.0
 	var others []string // partitions of other months the plan reads
@@ -365,7 +326,7 @@ func TestCDRUpdateReadsItsBatchOnce(t *testing.T) {
 			walk(c)
 		}
 	}
-	walk(doc[0].Plan)
+	walk(root)
 	if batchRows != batch || cdrRows != batch || pairs != 0 || len(others) > 0 {
 		t.Fatalf("the UPDATE of %d CDRs of April read %v batch rows and %v CDR rows (want %d each), dropped %v pairs (want 0) "+
 			"and read the partitions %v (want none but April's):\n%s", batch, batchRows, cdrRows, batch, pairs, others, plan)
@@ -410,6 +371,35 @@ func fillApril(t *testing.T, tx pgx.Tx, channel string) {
 		FROM generate_series(1, 5000) AS i`, channel); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// explainCDRUpdate runs the prepared upd under EXPLAIN ANALYZE on a batch
+// given as SQL arrays — ids, their accepted_at, and one array for each of
+// the text, the attempts and the time columns — then restores the batch's
+// settings (off). It returns the plan's root and its JSON.
+func explainCDRUpdate(t *testing.T, tx pgx.Tx, off, ids, ats, text, attempts, times string) (planNode, string) {
+	t.Helper()
+	ctx := context.Background()
+	args := []string{ids, ats}
+	for range 8 { // route_prefix … cost: text
+		args = append(args, text)
+	}
+	args = append(args, attempts)
+	for range 10 { // routed_at … cost_booked_at
+		args = append(args, times)
+	}
+	var plan string
+	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE upd("+strings.Join(args, ", ")+")").Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, off); err != nil {
+		t.Fatal(err)
+	}
+	var doc []struct{ Plan planNode }
+	if err := json.Unmarshal([]byte(plan), &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc[0].Plan, plan
 }
 
 type planNode struct {

@@ -387,73 +387,56 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("look up CDR keys: %w", err)
 	}
-	// One UPDATE per month, sent in one round trip, each planned for its
-	// values (cdrUpdatePlanOn): "accepted_at = ANY($2)" prunes it to its
-	// month's partition and reads only the batch's rows there through the
-	// primary key. (A cached generic plan read the whole partition per
-	// batch, or paired every batch row with every CDR: see cdrUpdatePlanOn.)
-	type cols struct {
-		ids                                                         []pgtype.UUID
-		ats                                                         []time.Time
+	// One UPDATE, planned for its values (cdrUpdatePlanOn): "accepted_at =
+	// ANY($2)" prunes it to the batch's months' partitions and reads only
+	// the batch's rows there through the primary key. (A cached generic
+	// plan read the whole partition per batch, or paired every batch row
+	// with every CDR: see cdrUpdatePlanOn.)
+	var (
+		ats                                                         = make([]time.Time, 0, len(chs)) // ids' accepted_at
 		routePrefix, supplierID, costCurrency, state, errText, smid []*string
 		dlrStatus, cost                                             []*string
 		attempts                                                    []int32
 		routedAt, submittedAt, supplierAcceptedAt, dlrAt, doneAt    []*time.Time
 		finalAt, settledAt, releasedAt, forwardedAt, costBookedAt   []*time.Time
-	}
-	byMonth := map[time.Time]*cols{}
+	)
 	for _, ch := range chs {
 		at, ok := acceptedAt[ch.id]
 		if !ok {
 			return fmt.Errorf("message %s: events without MessageAccepted", ch.id)
 		}
-		m := monthOf(at)
-		cl := byMonth[m]
-		if cl == nil {
-			cl = &cols{}
-			byMonth[m] = cl
-		}
-		var cost *string
+		var c *string
 		if ch.cost != nil {
-			cost = sp(ch.cost.String())
+			c = sp(ch.cost.String())
 		}
-		cl.ids, cl.ats = append(cl.ids, pgUUID(ch.id)), append(cl.ats, at)
-		cl.routePrefix, cl.supplierID, cl.costCurrency = append(cl.routePrefix, ch.routePrefix), append(cl.supplierID, ch.supplierID), append(cl.costCurrency, ch.costCurrency)
-		cl.state, cl.errText, cl.smid = append(cl.state, ch.state), append(cl.errText, ch.errText), append(cl.smid, ch.smid)
-		cl.dlrStatus, cl.cost, cl.attempts = append(cl.dlrStatus, ch.dlrStatus), append(cl.cost, cost), append(cl.attempts, int32(ch.attempts))
-		cl.routedAt, cl.submittedAt, cl.supplierAcceptedAt = append(cl.routedAt, ch.routedAt), append(cl.submittedAt, ch.submittedAt), append(cl.supplierAcceptedAt, ch.supplierAcceptedAt)
-		cl.dlrAt, cl.doneAt, cl.finalAt = append(cl.dlrAt, ch.dlrAt), append(cl.doneAt, ch.doneAt), append(cl.finalAt, ch.finalAt)
-		cl.settledAt, cl.releasedAt, cl.forwardedAt = append(cl.settledAt, ch.settledAt), append(cl.releasedAt, ch.releasedAt), append(cl.forwardedAt, ch.forwardedAt)
-		cl.costBookedAt = append(cl.costBookedAt, ch.costBookedAt)
+		ats = append(ats, at)
+		routePrefix, supplierID, costCurrency = append(routePrefix, ch.routePrefix), append(supplierID, ch.supplierID), append(costCurrency, ch.costCurrency)
+		state, errText, smid = append(state, ch.state), append(errText, ch.errText), append(smid, ch.smid)
+		dlrStatus, cost, attempts = append(dlrStatus, ch.dlrStatus), append(cost, c), append(attempts, int32(ch.attempts))
+		routedAt, submittedAt, supplierAcceptedAt = append(routedAt, ch.routedAt), append(submittedAt, ch.submittedAt), append(supplierAcceptedAt, ch.supplierAcceptedAt)
+		dlrAt, doneAt, finalAt = append(dlrAt, ch.dlrAt), append(doneAt, ch.doneAt), append(finalAt, ch.finalAt)
+		settledAt, releasedAt, forwardedAt = append(settledAt, ch.settledAt), append(releasedAt, ch.releasedAt), append(forwardedAt, ch.forwardedAt)
+		costBookedAt = append(costBookedAt, ch.costBookedAt)
 	}
-	q := cdrUpdateSQL(s)
 	b := &pgx.Batch{}
 	b.Queue(cdrUpdatePlanOn)
-	want := map[int]int{}
-	i := 0
-	for _, cl := range byMonth {
-		want[i] = len(cl.ids)
-		i++
-		b.Queue(q, cl.ids, cl.ats, cl.routePrefix, cl.supplierID, cl.costCurrency, cl.state, cl.errText, cl.smid,
-			cl.dlrStatus, cl.cost, cl.attempts, cl.routedAt, cl.submittedAt, cl.supplierAcceptedAt, cl.dlrAt,
-			cl.doneAt, cl.finalAt, cl.settledAt, cl.releasedAt, cl.forwardedAt, cl.costBookedAt)
-	}
+	b.Queue(cdrUpdateSQL(s), ids, ats, routePrefix, supplierID, costCurrency, state, errText, smid,
+		dlrStatus, cost, attempts, routedAt, submittedAt, supplierAcceptedAt, dlrAt,
+		doneAt, finalAt, settledAt, releasedAt, forwardedAt, costBookedAt)
 	b.Queue(cdrUpdatePlanOff)
 	br := tx.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return fmt.Errorf("update CDRs: %w", err)
 	}
-	for j := 0; j < i; j++ {
-		tag, err := br.Exec()
-		if err != nil {
-			br.Close()
-			return fmt.Errorf("update CDRs: %w", err)
-		}
-		if int(tag.RowsAffected()) != want[j] {
-			br.Close()
-			return fmt.Errorf("update CDRs: %d rows updated, want %d", tag.RowsAffected(), want[j])
-		}
+	tag, err := br.Exec()
+	if err != nil {
+		br.Close()
+		return fmt.Errorf("update CDRs: %w", err)
+	}
+	if int(tag.RowsAffected()) != len(chs) {
+		br.Close()
+		return fmt.Errorf("update CDRs: %d rows updated, want %d", tag.RowsAffected(), len(chs))
 	}
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("update CDRs: %w", err)
@@ -461,12 +444,12 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 	return nil
 }
 
-// cdrUpdatePlanOn and cdrUpdatePlanOff enclose the CDR UPDATEs of a batch:
-// each is planned for its own values (a custom plan), and the setting the
-// transaction had is restored after them.
+// cdrUpdatePlanOn and cdrUpdatePlanOff enclose the CDR UPDATE of a batch:
+// it is planned for its own values (a custom plan), and the setting the
+// transaction had is restored after it.
 //
 // Why: the statement joins the batch (an unnest of its arrays) to the
-// batch's rows of one month (the primary key, "accepted_at = ANY($2)"). A
+// batch's rows (the primary key, "accepted_at = ANY($2)"). A
 // generic plan knows neither side's size and guesses "10 batch rows, 1 CDR
 // row", and what it then chose depended on the partition's statistics when
 // it was made, each time wrong with a cost that grows with the month:
@@ -480,18 +463,17 @@ func (c *cdrs) update(ctx context.Context, tx pgx.Tx, schema string, chs []*cdrC
 //
 // The CDR projector then spent most of its time there, and its CPU and WAL
 // stretched the appends' commits, which set the submit_sm_resp tail. A
-// custom plan sees the batch's values: the partition is pruned at plan
-// time, the unnest's size is known, and the primary key is the only index
-// its conditions lead with. Planning costs well under a millisecond per
-// month of a batch.
+// custom plan sees the batch's values: the partitions of other months are
+// pruned at plan time, the unnest's size is known, and the primary key is
+// the only index its conditions lead with. Planning costs well under a
+// millisecond a batch.
 const (
 	cdrUpdatePlanOn = "SELECT set_config('smsledger.plan_cache_mode', current_setting('plan_cache_mode'), true), " +
 		"set_config('plan_cache_mode', 'force_custom_plan', true)"
 	cdrUpdatePlanOff = "SELECT set_config('plan_cache_mode', current_setting('smsledger.plan_cache_mode'), true)"
 )
 
-// cdrUpdateSQL is the UPDATE of a batch's CDRs of one month in schema s
-// (quoted): $1 message ids, $2 their accepted_at, $3..$21 the columns. Run
+// cdrUpdateSQL is the UPDATE of a batch's CDRs in schema s (quoted): $1 message ids, $2 their accepted_at, $3..$21 the columns. Run
 // it under cdrUpdatePlanOn.
 func cdrUpdateSQL(s string) string {
 	return `UPDATE ` + s + `.cdrs c SET

@@ -466,11 +466,11 @@ func applyBatch(ctx context.Context, pool *pgxpool.Pool, schema string, projs []
 	// Every statement of a batch reaches its rows through an index: by
 	// message id, key or checkpoint. A plan cached while a table or a new
 	// month's CDR partition is small, before autovacuum has analysed it,
-	// can read the whole table for every batch instead. The CDR UPDATE did
-	// (cdrUpdateSQL: its own bound on the rows it reads is what fixed it;
-	// these settings alone did not); for the other statements sequential
+	// can read the whole table for every batch instead. So sequential
 	// scans are priced out, as for the appends (eventstore/pgstore), and
-	// plans are kept generic so that none is re-planned per batch.
+	// plans are kept generic so that none is re-planned per batch — except
+	// the CDR UPDATE, which no generic plan served (it is planned per batch:
+	// cdrUpdatePlanOn).
 	if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off; SET LOCAL enable_seqscan = off; SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
 		return fmt.Errorf("projections: %w", err)
 	}
