@@ -48,10 +48,14 @@ type Tenant struct {
 // Request is one submitted message.
 type Request struct {
 	MessageID uuid.UUID
-	Channel   string // "smpp" | "http"
-	From      string
-	To        string // as submitted; normalised by Decide
-	Text      string
+	// Node is the cluster node deciding the submit (empty outside a
+	// cluster): it owns the message and its hold is on the node's budget
+	// lease (Tenant.Account is then the lease).
+	Node    string
+	Channel string // "smpp" | "http"
+	From    string
+	To      string // as submitted; normalised by Decide
+	Text    string
 	// DataCoding is the SMPP data_coding when HasDataCoding is set;
 	// otherwise the encoding is chosen from the text (GSM 03.38 or UCS-2).
 	DataCoding         uint8
@@ -178,13 +182,13 @@ func (d *Decision) Events(t *Tenant, req *Request, at time.Time) []events.Event 
 			Billing: string(t.Billing), RegisteredDelivery: req.RegisteredDelivery,
 			ReceiptOnFailureOnly: req.RegisteredDelivery && req.ReceiptOnFailureOnly,
 			TenantReference:      req.TenantReference, ExpiresAt: req.ExpiresAt, SendAt: req.SendAt,
-			ClientRef: req.ClientRef, IdempotencyKey: req.IdempotencyKey, RequestHash: req.RequestHash, At: at,
+			ClientRef: req.ClientRef, IdempotencyKey: req.IdempotencyKey, RequestHash: req.RequestHash, Node: req.Node, At: at,
 		},
 		events.RouteSelected{
 			MessageID: req.MessageID, RoutePrefix: r.RoutePrefix, RouteMCCMNC: r.RouteNetwork.String(), Tier: r.Tier.String(),
 			Candidates: cands, Winner: r.Winner().SupplierID, Reason: r.Reason.String(), At: at,
 		},
-		events.Held{MessageID: req.MessageID, TenantID: t.ID, Amount: price, Currency: cur, At: at},
+		events.Held{MessageID: req.MessageID, TenantID: t.ID, Amount: price, Currency: cur, Node: req.Node, At: at},
 	}
 }
 

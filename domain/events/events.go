@@ -74,6 +74,11 @@ const (
 	TypeTenantControlsChanged = "TenantControlsChanged"
 	TypeGlobalControlsChanged = "GlobalControlsChanged"
 	TypeSubmitRefused         = "SubmitRefused"
+	// A cluster of serve nodes on one log (cluster stream and tenant streams).
+	TypeNodeJoined     = "NodeJoined"
+	TypeNodeTakenOver  = "NodeTakenOver"
+	TypeBudgetLeased   = "BudgetLeased"
+	TypeBudgetReturned = "BudgetReturned"
 )
 
 // ---------------------------------------------------------------------------
@@ -142,7 +147,10 @@ type AdjustmentRecorded struct {
 	Currency  string          `json:"currency"`
 	Reason    string          `json:"reason"`
 	EntryID   uuid.UUID       `json:"entry_id"`
-	At        time.Time       `json:"at"`
+	// Node is the cluster node whose budget lease a debit (a negative
+	// Amount) was taken from; empty outside a cluster.
+	Node string    `json:"node,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // SmppCredentialsSet sets a tenant's SMPP bind credentials. Only a password
@@ -387,9 +395,13 @@ type MessageAccepted struct {
 	// IdempotencyKey and RequestHash are the HTTP Idempotency-Key header
 	// and a hash of the request it came with: a repeat of the key within
 	// its window returns this message, another request with it is refused.
-	IdempotencyKey string    `json:"idempotency_key,omitempty"`
-	RequestHash    string    `json:"request_hash,omitempty"`
-	At             time.Time `json:"at"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	RequestHash    string `json:"request_hash,omitempty"`
+	// Node is the cluster node that accepted the message and owns its
+	// lifecycle until another takes it over (NodeTakenOver); empty
+	// outside a cluster.
+	Node string    `json:"node,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // RouteCandidate is one supplier as evaluated by the routing decision.
@@ -517,7 +529,11 @@ type Held struct {
 	TenantID  string          `json:"tenant_id"`
 	Amount    decimal.Decimal `json:"amount"`
 	Currency  string          `json:"currency"`
-	At        time.Time       `json:"at"`
+	// Node is the cluster node whose budget lease (BudgetLeased) the hold
+	// was taken from; empty outside a cluster (the tenant's whole
+	// available balance).
+	Node string    `json:"node,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // Settled closes the hold and charges the tenant; it names the supplier and
@@ -619,7 +635,10 @@ type MOReceived struct {
 	Price      decimal.Decimal `json:"price"`
 	Currency   string          `json:"currency"`
 	Unbilled   bool            `json:"unbilled,omitempty"`
-	At         time.Time       `json:"at"`
+	// Node is the cluster node whose budget lease paid the MO's price;
+	// empty outside a cluster.
+	Node string    `json:"node,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // MOForwarded records that the MO reached the tenant (its receiver bind
@@ -724,6 +743,61 @@ func (AdjustmentRecorded) EventType() string   { return TypeAdjustmentRecorded }
 func (TenantNumbersChanged) EventType() string { return TypeTenantNumbersChanged }
 func (MOReceived) EventType() string           { return TypeMOReceived }
 func (MOForwarded) EventType() string          { return TypeMOForwarded }
+
+// ---------------------------------------------------------------------------
+// A cluster: several serve nodes on one log (docs/ARCHITECTURE.md,
+// "Cluster"). Membership facts live in the cluster stream, appended with
+// exact expected versions so that a join and a takeover of the same node
+// are ordered; budget leases live in the tenant's stream, appended with its
+// exact expected version so that the leases never add up to more than the
+// tenant's available balance.
+
+// NodeJoined: a node (re)started as a member of the cluster; Epoch is its
+// membership epoch (one more at each join). The messages it accepted
+// before are still its own unless a NodeTakenOver of it came first.
+type NodeJoined struct {
+	Node  string    `json:"node"`
+	Epoch int64     `json:"epoch"`
+	At    time.Time `json:"at"`
+}
+
+// NodeTakenOver: By took over Node (of Epoch), whose lease expired: every
+// unfinished message Node owned and every budget lease it held are By's
+// from here on.
+type NodeTakenOver struct {
+	Node  string    `json:"node"`
+	Epoch int64     `json:"epoch"`
+	By    string    `json:"by"`
+	At    time.Time `json:"at"`
+}
+
+// BudgetLeased: Node may hold up to Amount more of the tenant's money. The
+// sum of every node's unspent lease never exceeds the tenant's available
+// balance (balance + credit limit − holds outside leases).
+type BudgetLeased struct {
+	TenantID string          `json:"tenant_id"`
+	Node     string          `json:"node"`
+	Amount   decimal.Decimal `json:"amount"`
+	Currency string          `json:"currency"`
+	At       time.Time       `json:"at"`
+}
+
+// BudgetReturned: Amount of Node's unused lease goes back to the tenant.
+// ID names the return (the returning node's own record of it).
+type BudgetReturned struct {
+	TenantID string          `json:"tenant_id"`
+	Node     string          `json:"node"`
+	Amount   decimal.Decimal `json:"amount"`
+	Currency string          `json:"currency"`
+	ID       uuid.UUID       `json:"id"`
+	At       time.Time       `json:"at"`
+}
+
+// EventType of the cluster's events.
+func (NodeJoined) EventType() string     { return TypeNodeJoined }
+func (NodeTakenOver) EventType() string  { return TypeNodeTakenOver }
+func (BudgetLeased) EventType() string   { return TypeBudgetLeased }
+func (BudgetReturned) EventType() string { return TypeBudgetReturned }
 
 // EventType of the controls' events.
 func (TenantControlsChanged) EventType() string { return TypeTenantControlsChanged }

@@ -44,7 +44,7 @@ func samples() []Event {
 		DeliveryForwarded{MessageID: msgID, TenantID: "acme", Status: "DELIVRD", At: at},
 		MessageExpired{MessageID: msgID, At: at},
 		MessageFailed{MessageID: msgID, Reason: "no supplier", At: at},
-		Held{MessageID: msgID, TenantID: "acme", Amount: amt, Currency: "EUR", At: at},
+		Held{MessageID: msgID, TenantID: "acme", Amount: amt, Currency: "EUR", Node: "node-a", At: at},
 		Settled{MessageID: msgID, TenantID: "acme", SupplierID: "s1", Held: amt, Price: amt, Currency: "EUR", Cost: amt, CostCurrency: "EUR", At: at},
 		Released{MessageID: msgID, TenantID: "acme", Amount: amt, Currency: "EUR", Reason: "failed", At: at},
 		SupplierCostBooked{MessageID: msgID, TenantID: "acme", SupplierID: "s1", Attempt: 1, Cost: amt, CostCurrency: "EUR", At: at},
@@ -60,6 +60,10 @@ func samples() []Event {
 			Keywords: []string{"casino"}, Patterns: []string{`(?i)win\s+\d+`}, URLDomains: []string{"bit.ly"}, DestRateCount: 5, DestRateWindowS: 60, DuplicateWindowS: 300, At: at},
 		GlobalControlsChanged{Keywords: []string{"loan"}, URLDomains: []string{"evil.example"}, At: at},
 		SubmitRefused{MessageID: msgID, TenantID: "acme", Channel: "http", From: "ACME", To: "447700900123", Code: "content_blocked", Rule: "tenant keyword: casino", At: at},
+		NodeJoined{Node: "node-a", Epoch: 3, At: at},
+		NodeTakenOver{Node: "node-a", Epoch: 3, By: "node-b", At: at},
+		BudgetLeased{TenantID: "acme", Node: "node-a", Amount: amt, Currency: "EUR", At: at},
+		BudgetReturned{TenantID: "acme", Node: "node-a", Amount: amt, Currency: "EUR", ID: msgID, At: at},
 		JournalEntryRecorded{EntryID: msgID, Kind: "settlement", Currency: "EUR", Postings: []Posting{{"tenant:acme", amt}, {"revenue", amt.Neg()}}, MessageID: msgID, TenantID: "acme", At: at},
 	}
 }

@@ -113,6 +113,12 @@ var registry = map[string]registration{
 	TypeTenantControlsChanged: reg[TenantControlsChanged](1),
 	TypeGlobalControlsChanged: reg[GlobalControlsChanged](1),
 	TypeSubmitRefused:         reg[SubmitRefused](1),
+
+	// A cluster of nodes.
+	TypeNodeJoined:     reg[NodeJoined](1),
+	TypeNodeTakenOver:  reg[NodeTakenOver](1),
+	TypeBudgetLeased:   reg[BudgetLeased](1),
+	TypeBudgetReturned: reg[BudgetReturned](1),
 }
 
 // Types returns every registered type name, sorted.

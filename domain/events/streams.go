@@ -23,6 +23,8 @@ import (
 //   - routes: RouteTableChanged.
 //   - numbering: NumberingPlanChanged, PortabilityChanged.
 //   - fx: FXTableChanged.
+//   - cluster: NodeJoined, NodeTakenOver (a tenant's BudgetLeased and
+//     BudgetReturned are in its tenant stream).
 //   - controls: GlobalControlsChanged (a tenant's TenantControlsChanged is
 //     in its tenant stream; a refused submit's SubmitRefused is the whole
 //     of its message stream).
@@ -36,6 +38,7 @@ const (
 	NumberingStreamName  = "numbering"
 	FXStreamName         = "fx"
 	ControlsStreamName   = "controls"
+	ClusterStreamName    = "cluster"
 )
 
 // MessageStream names a message's stream.
@@ -109,6 +112,12 @@ func StreamOf(e Event) (stream string, ok bool) {
 		return ControlsStreamName, true
 	case SubmitRefused:
 		return MessageStream(e.MessageID), true
+	case NodeJoined, NodeTakenOver:
+		return ClusterStreamName, true
+	case BudgetLeased:
+		return TenantStream(e.TenantID), true
+	case BudgetReturned:
+		return TenantStream(e.TenantID), true
 	case MessageAccepted:
 		return MessageStream(e.MessageID), true
 	case RouteSelected:

@@ -96,8 +96,23 @@ func (s *Service) Adjust(ctx context.Context, tenantID string, amount decimal.De
 		res.Duplicate = dup
 		return res, err
 	}
+	// A debit comes from the tenant's Account; in a cluster from this
+	// node's lease (budget.go), leased for it if short.
+	acct, node := t.accept.Account, ""
+	if u < 0 && s.inCluster() {
+		tl, lease, err := s.leaseAccount(tenantID)
+		if err == nil && lease.State().Available < -u {
+			err = s.leaseMore(ctx, tenantID, -u)
+		}
+		if err != nil {
+			s.pending.Delete(entry.ID)
+			return AdjustmentResult{}, fmt.Errorf("adjustment %q of %q: %w", reference, tenantID, err)
+		}
+		tl.lastHold.Store(s.clock().UnixNano())
+		acct, node = lease, s.opts.Node
+	}
 	if u < 0 {
-		if err := t.accept.Account.Debit(-u); err != nil {
+		if err := acct.Debit(-u); err != nil {
 			s.pending.Delete(entry.ID)
 			return AdjustmentResult{}, fmt.Errorf("adjustment %q of %q: %w", reference, tenantID, err)
 		}
@@ -106,14 +121,14 @@ func (s *Service) Adjust(ctx context.Context, tenantID string, amount decimal.De
 	ids := []uuid.UUID{uuid.NewSHA1(eventNamespace, []byte("adjustment\x00"+tenantID+"\x00"+reference)), entry.ID}
 	_, err = s.appendConfig(ctx, events.TenantStream(tenantID), eventstore.StreamExists, ids,
 		events.AdjustmentRecorded{TenantID: tenantID, Reference: reference, Amount: amount, Currency: string(t.Currency),
-			Reason: reason, EntryID: entry.ID, At: at},
+			Reason: reason, EntryID: entry.ID, Node: node, At: at},
 		message.JournalEvent(entry, tenantID, at))
 	if err != nil {
 		if u < 0 {
 			// Not applied yet: undo the debit. If the append was written
 			// after all, the follower finds no mark and debits then.
 			if _, mine := s.pending.LoadAndDelete(entry.ID); mine {
-				if uerr := t.accept.Account.Adjust(-u); uerr != nil {
+				if uerr := acct.Adjust(-u); uerr != nil {
 					s.log.Error("ledger: adjustment debit not undone", "tenant", tenantID, "reference", reference, "err", uerr)
 				}
 			}
@@ -125,7 +140,7 @@ func (s *Service) Adjust(ctx context.Context, tenantID string, amount decimal.De
 	// counted, so the debit is undone.
 	if u < 0 {
 		if _, left := s.pending.LoadAndDelete(entry.ID); left {
-			if uerr := t.accept.Account.Adjust(-u); uerr != nil {
+			if uerr := acct.Adjust(-u); uerr != nil {
 				s.log.Error("ledger: adjustment debit not undone", "tenant", tenantID, "reference", reference, "err", uerr)
 			}
 			res.Duplicate = true

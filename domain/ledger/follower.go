@@ -23,7 +23,11 @@ type follower struct {
 }
 
 func newFollower(s *Service) *follower {
-	return &follower{s: s, tallies: map[string]*tally{}}
+	f := &follower{s: s, tallies: map[string]*tally{}}
+	s.budgets.mu.Lock()
+	s.budgets.tallies = f.tallies // read by lease decisions under budgets.mu
+	s.budgets.mu.Unlock()
+	return f
 }
 
 // follow subscribes after the last applied position and applies batches
@@ -54,6 +58,10 @@ func (f *follower) follow(ctx context.Context) error {
 }
 
 func (f *follower) applyBatch(batch []eventstore.RecordedEvent) {
+	// The money and cluster folds move under budgets.mu, so that a lease
+	// decision reads them at one log position (budget.go).
+	f.s.budgets.mu.Lock()
+	defer f.s.budgets.mu.Unlock()
 	st := f.s.state.Load()
 	next := st
 	for i := range batch {
@@ -68,6 +76,13 @@ func (f *follower) applyBatch(batch []eventstore.RecordedEvent) {
 			continue
 		}
 		next = f.apply(next, st, ev)
+		f.s.budgets.tenantVersionLocked(rec.Stream, rec.Version)
+		switch e := ev.(type) {
+		case events.NodeJoined:
+			f.joined(e, rec.Version)
+		case events.NodeTakenOver:
+			f.takenOver(e, rec.Version)
+		}
 		if id, ok := events.MessageIDFromStream(rec.Stream); ok {
 			f.s.work.apply(f.s, id, ev, rec)
 			f.s.mos.apply(f.s, ev, rec.Position, rec.Version) // MOs to forward (mo.go)
@@ -169,6 +184,10 @@ func (f *follower) apply(cur, orig *state, ev events.Event) *state {
 		f.released(cur, e)
 	case events.MOReceived:
 		f.moCharged(cur, e)
+	case events.BudgetLeased:
+		f.leased(e)
+	case events.BudgetReturned:
+		f.returned(e)
 
 	// The idempotency index (idempotency.go).
 	case events.MessageAccepted:

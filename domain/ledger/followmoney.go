@@ -66,6 +66,17 @@ func (f *follower) adjusted(cur *state, e events.AdjustmentRecorded) {
 		return // the same reference again: already counted
 	}
 	ty.balance += amt
+	if amt < 0 && e.Node != "" {
+		// Taken from a node's lease (budget.go); the tenant's Account
+		// takes it as the log says.
+		f.chargedOnLease(e.TenantID, e.Node, e.EntryID, -amt)
+		if f.live {
+			if err := t.accept.Account.Adjust(amt); err != nil {
+				f.s.log.Error("ledger: adjustment not applied to account", "tenant", e.TenantID, "reference", e.Reference, "err", err)
+			}
+		}
+		return
+	}
 	if !f.live {
 		return
 	}
@@ -93,6 +104,17 @@ func (f *follower) held(cur *state, e events.Held) {
 		return
 	}
 	ty.held += amt
+	if e.Node != "" {
+		// On a node's lease (budget.go): the lease moves, and the
+		// tenant's Account takes the hold as the log says.
+		f.heldOnLease(e, amt)
+		if f.live {
+			if err := t.accept.Account.HoldFromLog(amt); err != nil {
+				f.s.log.Error("ledger: hold not applied to account", "tenant", e.TenantID, "message", e.MessageID, "err", err)
+			}
+		}
+		return
+	}
 	if !f.live {
 		return
 	}
@@ -121,6 +143,7 @@ func (f *follower) settled(cur *state, e events.Settled) {
 	}
 	ty.held -= held
 	ty.balance -= price
+	f.closedOnLease(e.TenantID, e.MessageID, held, price)
 	if f.live {
 		if err := t.accept.Account.Settle(held, price); err != nil {
 			f.s.log.Error("ledger: settlement not applied to account", "tenant", e.TenantID, "message", e.MessageID, "err", err)
@@ -140,6 +163,7 @@ func (f *follower) released(cur *state, e events.Released) {
 		return
 	}
 	ty.held -= amt
+	f.closedOnLease(e.TenantID, e.MessageID, amt, 0)
 	if f.live {
 		if err := t.accept.Account.Release(amt); err != nil {
 			f.s.log.Error("ledger: release not applied to account", "tenant", e.TenantID, "message", e.MessageID, "err", err)

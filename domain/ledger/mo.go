@@ -110,18 +110,21 @@ func (s *Service) ReceiveMO(ctx context.Context, in MOIn) (MOReceipt, error) {
 		return MOReceipt{}, err
 	}
 	rc := MOReceipt{MessageID: id, TenantID: tenantID, Number: number, Currency: t.Currency}
-	price := s.chargeMO(t, id)
+	price, paidFrom := s.chargeMO(ctx, t, id)
 	rc.Unbilled = price == 0 && t.MOUnits > 0
 	rc.Price = price.Decimal()
 	at := s.clock().UTC()
 	evs := []events.Event{events.MOReceived{MessageID: id, SupplierID: in.SupplierID, TenantID: tenantID,
 		From: in.From, To: number, Text: in.Text, Encoding: in.Encoding,
 		Price: rc.Price, Currency: string(t.Currency), Unbilled: rc.Unbilled, At: at}}
+	if price > 0 && s.inCluster() {
+		evs[0] = withNode(evs[0].(events.MOReceived), s.opts.Node) // paid from this node's lease
+	}
 	if price > 0 {
 		m := money.Money{Amount: rc.Price, Currency: t.Currency}
 		entries, err := money.SettlementEntries(id, tenantID, in.SupplierID, m, money.Money{Currency: t.Currency})
 		if err != nil {
-			s.undoMOCharge(t, id, price)
+			s.undoMOCharge(t, id, price, paidFrom)
 			return MOReceipt{}, fmt.Errorf("MO %s: %w", id, err)
 		}
 		for _, e := range entries {
@@ -130,7 +133,7 @@ func (s *Service) ReceiveMO(ctx context.Context, in MOIn) (MOReceipt, error) {
 	}
 	res, err := s.appendMO(ctx, id, evs)
 	if err != nil {
-		s.undoMOCharge(t, id, price)
+		s.undoMOCharge(t, id, price, paidFrom)
 		return MOReceipt{}, fmt.Errorf("MO %s: %w: %w", id, ErrNotDurable, err)
 	}
 	s.mos.record(PendingMO{ID: id, TenantID: tenantID, SupplierID: in.SupplierID, From: in.From, To: number,
@@ -138,31 +141,53 @@ func (s *Service) ReceiveMO(ctx context.Context, in MOIn) (MOReceipt, error) {
 	return rc, nil
 }
 
-// chargeMO takes the tenant's mo_price from its Account, marking id as
-// charged here (s.pending) so that the follower does not take it again;
-// 0 when the MO is free or the available balance does not cover it.
-func (s *Service) chargeMO(t *tenantSnap, id uuid.UUID) money.Units {
-	price := t.MOUnits
+// chargeMO takes the tenant's mo_price from its Account (in a cluster:
+// from this node's lease, leasing more when short), marking id as charged
+// here (s.pending) so that the follower does not take it again; 0 when the
+// MO is free or the available balance does not cover it. paidFrom is the
+// Account it was taken from.
+func (s *Service) chargeMO(ctx context.Context, t *tenantSnap, id uuid.UUID) (price money.Units, paidFrom *money.Account) {
+	price = t.MOUnits
 	if price <= 0 {
-		return 0
+		return 0, nil
+	}
+	paidFrom = t.accept.Account
+	if s.inCluster() {
+		tl, lease, err := s.leaseAccount(t.accept.ID)
+		if err != nil {
+			return 0, nil
+		}
+		tl.lastHold.Store(s.clock().UnixNano())
+		if lease.State().Available < price {
+			if err := s.leaseMore(ctx, t.accept.ID, price); err != nil {
+				return 0, nil
+			}
+		}
+		paidFrom = lease
 	}
 	s.pending.Store(id, struct{}{})
-	if err := t.accept.Account.Debit(price); err != nil {
+	if err := paidFrom.Debit(price); err != nil {
 		s.pending.Delete(id)
-		return 0
+		return 0, nil
 	}
-	return price
+	return price, paidFrom
+}
+
+// withNode names the node whose lease paid an MO.
+func withNode(e events.MOReceived, node string) events.MOReceived {
+	e.Node = node
+	return e
 }
 
 // undoMOCharge gives back a charge whose MO was not recorded. If the
 // append was written after all, the follower finds no mark and charges
 // it then.
-func (s *Service) undoMOCharge(t *tenantSnap, id uuid.UUID, price money.Units) {
+func (s *Service) undoMOCharge(t *tenantSnap, id uuid.UUID, price money.Units, paidFrom *money.Account) {
 	if price == 0 {
 		return
 	}
 	if _, mine := s.pending.LoadAndDelete(id); mine {
-		if err := t.accept.Account.Adjust(price); err != nil {
+		if err := paidFrom.Adjust(price); err != nil {
 			s.log.Error("ledger: MO charge not undone", "tenant", t.accept.ID, "mo", id, "err", err)
 		}
 	}
@@ -312,6 +337,17 @@ func (f *follower) moCharged(cur *state, e events.MOReceived) {
 		return
 	}
 	ty.balance -= price
+	if e.Node != "" {
+		// Paid from a node's lease (budget.go); the tenant's Account
+		// takes the charge as the log says.
+		f.chargedOnLease(e.TenantID, e.Node, e.MessageID, price)
+		if f.live {
+			if err := t.accept.Account.Adjust(-price); err != nil {
+				f.s.log.Error("ledger: MO charge not applied to account", "tenant", e.TenantID, "mo", e.MessageID, "err", err)
+			}
+		}
+		return
+	}
 	if !f.live {
 		return
 	}

@@ -96,6 +96,16 @@ type Options struct {
 	// IdempotencyMax bounds the idempotency keys kept (default
 	// IdempotencyMaxDefault; idempotency.go).
 	IdempotencyMax int
+	// Node names this process as a node of a cluster on one log (empty:
+	// not in a cluster). A node holds only on its budget leases
+	// (budget.go) and drives only the messages it owns (cluster.go).
+	Node string
+	// ClusterSize is how many nodes are live (for the size of a lease;
+	// nil: 1).
+	ClusterSize func() int
+	// BudgetIdle is how long a node keeps an unused lease (default
+	// BudgetIdleDefault).
+	BudgetIdle time.Duration
 }
 
 // DefaultValidityDefault is the validity of a message that gives none
@@ -158,6 +168,12 @@ type Service struct {
 
 	throttleMu sync.Mutex
 	throttles  map[string]*throttle
+
+	// budgets is the cluster's fold: leases and membership (budget.go,
+	// cluster.go).
+	budgets       *budgets
+	takenOverCh   chan struct{}
+	takenOverOnce sync.Once
 }
 
 // New makes a Service over store. It does not touch the store until Run.
@@ -198,6 +214,9 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 	if opts.BacklogMax <= 0 {
 		opts.BacklogMax = BacklogMaxDefault
 	}
+	if opts.BudgetIdle <= 0 {
+		opts.BudgetIdle = BudgetIdleDefault
+	}
 	if opts.IdempotencyMax <= 0 {
 		opts.IdempotencyMax = IdempotencyMaxDefault
 	}
@@ -221,6 +240,12 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		mos:       newMOTracker(),
 		idem:      newIdempotency(opts.IdempotencyMax),
 		throttles: make(map[string]*throttle),
+		budgets:   newBudgets(),
+
+		takenOverCh: make(chan struct{}),
+	}
+	if opts.Node != "" && !validNodeID(opts.Node) {
+		return nil, fmt.Errorf("ledger: node id %q: 1 to 63 of a-z, 0-9, '-' and '_', starting with a letter or digit", opts.Node)
 	}
 	finals, err := simplelru.NewLRU[uint64, struct{}](finalDLRsMax, nil)
 	if err != nil {
@@ -251,6 +276,19 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	f := newFollower(s)
 	go s.resolveLoop(ctx)
+	if s.inCluster() {
+		budgetsDone := make(chan struct{})
+		go func() {
+			defer close(budgetsDone)
+			select {
+			case <-s.caughtUp:
+			case <-ctx.Done():
+				return
+			}
+			s.budgetLoop(ctx)
+		}()
+		defer func() { <-budgetsDone }()
+	}
 	b := backoff.Backoff{Min: 50 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		from := f.pos

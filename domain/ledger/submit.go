@@ -11,6 +11,7 @@ import (
 	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ids"
+	"github.com/smsledger/smsledger/domain/money"
 	"github.com/smsledger/smsledger/eventstore"
 	"golang.org/x/time/rate"
 )
@@ -123,9 +124,18 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 	if len(req.ClientRef) > accept.MaxClientRefLen {
 		return Accepted{}, false, invalid("client_ref", "must be at most %d bytes", accept.MaxClientRefLen)
 	}
-	tenant := t.accept    // a copy; Account is shared
+	tenant := t.accept // a copy; Account is shared
+	if s.inCluster() {
+		// A node holds on its lease of the tenant's money (budget.go).
+		tl, lease, err := s.leaseAccount(tenantID)
+		if err != nil {
+			return Accepted{}, false, err
+		}
+		tenant.Account, req.Node = lease, s.opts.Node
+		tl.lastHold.Store(now.UnixNano())
+	}
 	var d accept.Decision // kept in place: over a kilobyte
-	if err := accept.DecideInto(&d, &tenant, st.snapshot, s.health.Load(), st.numbering, &req); err != nil {
+	if err := s.decide(ctx, &d, &tenant, st, &req); err != nil {
 		return Accepted{}, false, err
 	}
 	// The controls (controls.go): a refusal has given the hold back; what
@@ -184,6 +194,24 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 		s.dispatch(req.MessageID) // a scheduled message is dispatched by the lifecycle at its time (SendDue)
 	}
 	return acc, false, nil
+}
+
+// decide is accept.DecideInto; in a cluster a hold its lease does not
+// cover leases more (budget.go) and decides again.
+func (s *Service) decide(ctx context.Context, d *accept.Decision, tenant *accept.Tenant, st *state, req *accept.Request) error {
+	err := accept.DecideInto(d, tenant, st.snapshot, s.health.Load(), st.numbering, req)
+	var short *money.InsufficientFundsError
+	for try := 0; try < 3 && s.inCluster() && errors.As(err, &short); try++ {
+		if lerr := s.leaseMore(ctx, tenant.ID, short.Requested); lerr != nil {
+			if errors.As(lerr, new(*money.InsufficientFundsError)) {
+				return fmt.Errorf("tenant %s: %w", tenant.ID, lerr) // the tenant's money does not cover it
+			}
+			return lerr
+		}
+		*d = accept.Decision{}
+		err = accept.DecideInto(d, tenant, st.snapshot, s.health.Load(), st.numbering, req)
+	}
+	return err
 }
 
 // validityOf is the validity in seconds of t's submits that give none.

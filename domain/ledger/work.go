@@ -24,6 +24,9 @@ type Work struct {
 	ExpiresAt  time.Time // zero: no validity limit
 	SendAt     time.Time // scheduled delivery (zero: at once); also Message.SendAt
 	ClientRef  string    // the tenant's reference, echoed in its DLR webhook
+	// Owner is the cluster node that drives the message (cluster.go);
+	// empty outside a cluster.
+	Owner string
 
 	// CorrelationID and LastEventID are the metadata a lifecycle command
 	// needs to append after the message's last event without reading it.
@@ -149,7 +152,10 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 			return nil
 		}
 		w = &Work{From: acc.From, To: acc.To, Text: acc.Text, Encoding: acc.Encoding, AcceptedAt: acc.At,
-			ExpiresAt: acc.ExpiresAt, SendAt: acc.SendAt, ClientRef: acc.ClientRef}
+			ExpiresAt: acc.ExpiresAt, SendAt: acc.SendAt, ClientRef: acc.ClientRef, Owner: acc.Node}
+		if acc.Node == "" {
+			w.Owner = s.budgets.members.firstNode() // accepted outside a cluster: the first node's
+		}
 		t.open[id] = w
 		t.size.Store(int64(len(t.open)))
 	}
@@ -175,9 +181,11 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 		w.CorrelationID = correlationID
 	}
 	w.LastEventID = eventID
-	s.trackBacklogLocked(w, before)
-	t.due.set(id, dueOf(w, s.dlrGrace))
-	t.sched.set(id, sendDueOf(w))
+	if s.owns(w) { // only this node's messages are in its heaps and backlog
+		s.trackBacklogLocked(w, before)
+		t.due.set(id, dueOf(w, s.dlrGrace))
+		t.sched.set(id, sendDueOf(w))
+	}
 	return w
 }
 
@@ -215,6 +223,9 @@ func (w *Work) copy() Work {
 // Unfinished returns up to limit unfinished messages for which keep is true
 // (e.g. (*Work).NeedsDispatch), as copies, in no particular order.
 func (s *Service) Unfinished(keep func(*Work) bool, limit int) []Work {
+	if s.inCluster() {
+		return s.work.list(func(w *Work) bool { return s.owns(w) && keep(w) }, limit)
+	}
 	return s.work.list(keep, limit)
 }
 

@@ -100,6 +100,20 @@ func (a *Account) Hold(amount Units) error {
 	return nil
 }
 
+// HoldFromLog takes a hold the log already decided (another node's, or one
+// recorded before this process knew of it): no available check, only a
+// negative amount is refused. Available may then read zero until funds
+// return, as after a lowered credit limit.
+func (a *Account) HoldFromLog(amount Units) error {
+	if amount < 0 {
+		return fmt.Errorf("hold %s: %w", amount, ErrNegative)
+	}
+	a.mu.Lock()
+	a.held += amount
+	a.mu.Unlock()
+	return nil
+}
+
 // Release cancels a hold of amount (message failed, or billing refunded
 // before settlement).
 func (a *Account) Release(amount Units) error {

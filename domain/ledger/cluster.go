@@ -1,0 +1,248 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/eventstore"
+)
+
+// A cluster: several nodes (serve processes) on one log, each a Service
+// with its own Options.Node. Liveness (heartbeats, leases, fencing) is the
+// adapters' (adapters/cluster); what a node owns is the log's:
+//
+//   - a message belongs to the node that accepted it (MessageAccepted.Node)
+//     and only its owner drives it (dispatch, answers' follow-ups, expiry,
+//     scheduled sends, recovery, forwarding passes);
+//   - NodeJoined{X} (cluster stream, exact expected version) starts a
+//     membership epoch of X; NodeTakenOver{X, By} (same stream, same rule)
+//     gives every unfinished message and budget lease of X to By. Because
+//     both are appended with the cluster stream's exact version, a takeover
+//     decided on a stale view (X rejoined meanwhile) fails and is decided
+//     again: X's messages change hands at one point of the log, the same
+//     for every node and every replay;
+//   - messages accepted outside a cluster belong to the first node that
+//     joined one.
+
+// validNodeID: 1 to 63 of a-z, 0-9, '-' and '_', the first a letter or
+// digit (the cluster table's rule).
+func validNodeID(id string) bool {
+	if len(id) == 0 || len(id) > 63 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '-' || c == '_') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// membership is the fold of the cluster stream (under budgets.mu).
+type membership struct {
+	version int64            // the cluster stream's last folded version; -1 none
+	epochs  map[string]int64 // node → epoch of its last NodeJoined
+	takenBy map[string]string
+	// first is the first node that joined: it owns the messages of before
+	// (read without budgets.mu by the tracker's write-through).
+	first atomic.Value // string
+}
+
+func newMembership() membership {
+	m := membership{version: -1, epochs: map[string]int64{}, takenBy: map[string]string{}}
+	m.first.Store("")
+	return m
+}
+
+// firstNode is the first node that joined the cluster ("" before any).
+func (m *membership) firstNode() string { return m.first.Load().(string) }
+
+// ownerOf follows takeovers from node to the node that now stands for it.
+func (m *membership) ownerOf(node string) string {
+	for range len(m.takenBy) + 1 {
+		by, ok := m.takenBy[node]
+		if !ok {
+			return node
+		}
+		node = by
+	}
+	return node // a cycle cannot be appended (TakeOver checks); bounded anyway
+}
+
+// ErrTakenOver: this node's work was given to another node (its lease had
+// expired); it must stop acting and restart to join again.
+var ErrTakenOver = errors.New("ledger: this node was taken over by another")
+
+// joined folds a NodeJoined.
+func (f *follower) joined(e events.NodeJoined, version uint64) {
+	m := &f.s.budgets.members
+	m.version = int64(version)
+	m.epochs[e.Node] = e.Epoch
+	delete(m.takenBy, e.Node)
+	if m.firstNode() == "" {
+		m.first.Store(e.Node)
+		f.s.work.adopt("", e.Node, f.s)
+	}
+}
+
+// takenOver folds a NodeTakenOver: X's leases and messages become By's.
+func (f *follower) takenOver(e events.NodeTakenOver, version uint64) {
+	b := f.s.budgets
+	m := &b.members
+	m.version = int64(version)
+	by := m.ownerOf(e.By)
+	if e.Node == "" || by == e.Node {
+		f.s.log.Error("ledger: invalid NodeTakenOver skipped", "node", e.Node, "by", e.By)
+		return
+	}
+	m.takenBy[e.Node] = by
+	for id, node := range b.leaseOf {
+		if node == e.Node {
+			b.leaseOf[id] = by
+		}
+	}
+	for tenantID, tl := range b.tenants {
+		l, ok := tl.nodes[e.Node]
+		if !ok {
+			continue
+		}
+		delete(tl.nodes, e.Node)
+		to := tl.nodeLocked(by)
+		to.balance += l.balance
+		to.held += l.held
+		if by == f.s.opts.Node && tl.mine != nil {
+			err := tl.mine.Adjust(l.balance)
+			if err == nil {
+				err = tl.mine.HoldFromLog(l.held)
+			}
+			if err != nil {
+				f.s.log.Error("ledger: taken-over lease not applied", "tenant", tenantID, "from", e.Node, "err", err)
+			}
+		}
+	}
+	f.s.work.adopt(e.Node, by, f.s)
+	if e.Node == f.s.opts.Node && f.s.opts.Node != "" {
+		f.s.takenOverOnce.Do(func() { close(f.s.takenOverCh) })
+	}
+	f.s.log.Info("ledger: node taken over", "node", e.Node, "epoch", e.Epoch, "by", by)
+}
+
+// TakenOver is closed when the log says another node took this one over:
+// the node must stop acting at once (serve exits).
+func (s *Service) TakenOver() <-chan struct{} { return s.takenOverCh }
+
+// owns reports whether this node drives message w (always, outside a
+// cluster).
+func (s *Service) owns(w *Work) bool { return s.opts.Node == "" || w.Owner == s.opts.Node }
+
+// Join appends this node's NodeJoined for its membership epoch and waits
+// until the follower has folded it: from then on the node's view of which
+// messages are its own is the log's.
+func (s *Service) Join(ctx context.Context, epoch int64) error {
+	if !s.inCluster() {
+		return errors.New("ledger: Join outside a cluster (Options.Node is empty)")
+	}
+	if epoch <= 0 {
+		return fmt.Errorf("ledger: join with epoch %d: %w", epoch, ErrInvalid)
+	}
+	return s.appendCluster(ctx, func(m *membership) (events.Event, bool) {
+		return events.NodeJoined{Node: s.opts.Node, Epoch: epoch, At: s.clock().UTC()}, true
+	})
+}
+
+// TakeOver gives node's work (of membership epoch) to this node, unless the
+// log says node joined again since that epoch or was taken over already;
+// it reports whether this call took it.
+func (s *Service) TakeOver(ctx context.Context, node string, epoch int64) (bool, error) {
+	if !s.inCluster() || node == "" || node == s.opts.Node {
+		return false, fmt.Errorf("ledger: take over %q: %w", node, ErrInvalid)
+	}
+	took := false
+	err := s.appendCluster(ctx, func(m *membership) (events.Event, bool) {
+		if m.epochs[node] > epoch {
+			return nil, false // it joined again: alive
+		}
+		if _, gone := m.takenBy[node]; gone {
+			return nil, false // someone took it already
+		}
+		if m.ownerOf(s.opts.Node) != s.opts.Node {
+			return nil, false // this node was taken over itself
+		}
+		took = true
+		return events.NodeTakenOver{Node: node, Epoch: epoch, By: s.opts.Node, At: s.clock().UTC()}, true
+	})
+	return took, err
+}
+
+// appendCluster decides an event of the cluster stream on the folded
+// membership and appends it with the stream's exact version, deciding
+// again after a conflict; it returns once the follower folded it.
+func (s *Service) appendCluster(ctx context.Context, decide func(m *membership) (events.Event, bool)) error {
+	for try := 0; try < leaseTriesMax; try++ {
+		s.budgets.mu.Lock()
+		e, ok := decide(&s.budgets.members)
+		version := s.budgets.members.version
+		s.budgets.mu.Unlock()
+		if !ok {
+			return nil
+		}
+		expected := eventstore.NoStream
+		if version >= 0 {
+			expected = eventstore.Exact(uint64(version))
+		}
+		typ, data, err := events.Encode(e)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", e.EventType(), err)
+		}
+		id, err := s.id()
+		if err != nil {
+			return err
+		}
+		actx, cancel := context.WithTimeout(ctx, appendTimeout)
+		res, err := s.store.Append(actx, events.ClusterStreamName, expected,
+			eventstore.EventData{ID: id, Type: typ, Data: data, Metadata: eventstore.Metadata{CorrelationID: id, CausationID: id}})
+		cancel()
+		var wrong *eventstore.WrongExpectedVersionError
+		switch {
+		case errors.As(err, &wrong):
+			if err := s.waitHead(ctx); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("ledger: append %s: %w", e.EventType(), err)
+		}
+		return s.waitApplied(ctx, res.Position)
+	}
+	return fmt.Errorf("ledger: cluster stream: %d tries lost to other nodes: %w", leaseTriesMax, ErrThrottled)
+}
+
+// adopt gives the unfinished messages owned by from to to; the new owner
+// starts driving them (its due and send heaps, its backlog).
+func (t *tracker) adopt(from, to string, s *Service) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, w := range t.open {
+		if w.Owner != from {
+			continue
+		}
+		mine := s.owns(w)
+		w.Owner = to
+		if mine == s.owns(w) {
+			continue
+		}
+		// Only this node's messages are in its heaps and backlog.
+		if s.owns(w) {
+			s.trackBacklogLocked(w, backlogNone)
+			t.due.set(id, dueOf(w, s.dlrGrace))
+			t.sched.set(id, sendDueOf(w))
+		}
+	}
+}
