@@ -70,13 +70,15 @@ var errDatabaseInUse = errors.New("another smsledger serve is using this databas
 
 // serveLock is the held lock: its dedicated connection.
 type serveLock struct {
-	dbURL string
-	conn  *pgx.Conn
+	dbURL  string
+	conn   *pgx.Conn
+	shared bool // held with the other nodes of a cluster
 }
 
 // takeServeLock takes the database's serve lock on a new connection, or
-// fails with errDatabaseInUse saying who holds it.
-func takeServeLock(ctx context.Context, dbURL string) (*serveLock, error) {
+// fails with errDatabaseInUse saying who holds it. The nodes of a cluster
+// (shared) hold it together; a serve outside a cluster holds it alone.
+func takeServeLock(ctx context.Context, dbURL string, shared bool) (*serveLock, error) {
 	cfg, err := pgx.ParseConfig(dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("database lock: %w", err)
@@ -87,7 +89,11 @@ func takeServeLock(ctx context.Context, dbURL string) (*serveLock, error) {
 		return nil, fmt.Errorf("database lock: connect: %w", err)
 	}
 	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, serveLockKey).Scan(&got); err != nil {
+	take := `SELECT pg_try_advisory_lock($1)`
+	if shared {
+		take = `SELECT pg_try_advisory_lock_shared($1)`
+	}
+	if err := conn.QueryRow(ctx, take, serveLockKey).Scan(&got); err != nil {
 		conn.Close(context.Background())
 		return nil, fmt.Errorf("database lock: %w", err)
 	}
@@ -106,9 +112,12 @@ func takeServeLock(ctx context.Context, dbURL string) (*serveLock, error) {
 			holder = fmt.Sprintf("its lock connection is backend pid %d, from %s, since %s", pid, from, since.UTC().Format(time.RFC3339))
 		}
 		conn.Close(context.Background())
-		return nil, fmt.Errorf("%w (%s): stop it first, or give this one another database; two serves on one database would corrupt each other", errDatabaseInUse, holder)
+		if shared {
+			return nil, fmt.Errorf("%w outside a cluster (%s): stop it first, or run every serve on this database with --cluster", errDatabaseInUse, holder)
+		}
+		return nil, fmt.Errorf("%w (%s): stop it first, give this one another database, or run every serve on it with --cluster; two serves on one database would otherwise corrupt each other", errDatabaseInUse, holder)
 	}
-	return &serveLock{dbURL: dbURL, conn: conn}, nil
+	return &serveLock{dbURL: dbURL, conn: conn, shared: shared}, nil
 }
 
 // watch returns when ctx ends (nil), or with an error when the lock is
@@ -136,7 +145,7 @@ func (l *serveLock) regain(ctx context.Context, lost error) error {
 	_ = l.conn.Close(context.Background())
 	deadline := time.Now().Add(serveLockRegainFor)
 	for {
-		nl, err := takeServeLock(ctx, l.dbURL)
+		nl, err := takeServeLock(ctx, l.dbURL, l.shared)
 		switch {
 		case err == nil:
 			l.conn = nl.conn

@@ -93,13 +93,16 @@ func (m *serveMetrics) DLRForwarded(delay time.Duration) { m.dlrDelay.Observe(de
 type stateCollector struct {
 	rel  *relay.Relay
 	smpp *server.Server
-	proj *projections.Runtime
+	proj lagger
 
 	binds, queue, tps, customerBinds, lagEvents, lagSeconds   *prometheus.Desc
 	moReceived, moUnknown, moUnbilled, moForwarded, moDropped *prometheus.Desc
 }
 
-func newStateCollector(rel *relay.Relay, smpp *server.Server, proj *projections.Runtime) *stateCollector {
+// lagger is what the collector reads of the projections.
+type lagger interface{ Lag() []projections.Lag }
+
+func newStateCollector(rel *relay.Relay, smpp *server.Server, proj lagger) *stateCollector {
 	return &stateCollector{
 		rel: rel, smpp: smpp, proj: proj,
 		binds:         prometheus.NewDesc("smsledger_smpp_binds", "SMPP binds up, by side (supplier or customer) and supplier.", []string{"side", "supplier"}, nil),

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/smsledger/smsledger/adapters/cluster"
 	"github.com/smsledger/smsledger/adapters/console"
 	httpapi "github.com/smsledger/smsledger/adapters/http"
 	"github.com/smsledger/smsledger/adapters/mnp"
@@ -60,6 +61,12 @@ type serveConfig struct {
 	mnpTimeout, mnpCacheTTL time.Duration
 	// backlogMax bounds the work behind the accepts (ledger.Options.BacklogMax).
 	backlogMax int
+	// cluster makes this serve a node of a cluster on one log and one
+	// read-model database (cluster.go), named nodeID (else the id kept in
+	// the data directory), with a membership lease of clusterLease.
+	cluster      bool
+	nodeID       string
+	clusterLease time.Duration
 
 	// ready, if set, is called once every component has started (tests).
 	ready func(readyInfo)
@@ -94,11 +101,23 @@ func parseServeFlags(args []string, stderr io.Writer, getenv func(string) string
 	fs.DurationVar(&cfg.mnpTimeout, "mnp-timeout", mnp.DefaultTimeout, "deadline of one --mnp-url lookup")
 	fs.DurationVar(&cfg.mnpCacheTTL, "mnp-cache-ttl", mnp.DefaultCacheTTL, "how long a --mnp-url answer is kept")
 	fs.IntVar(&cfg.backlogMax, "backlog-max", ledger.BacklogMaxDefault, "messages and DLRs accepted but not yet carried to the supplier or the tenant; over 50 % of it economy submits are throttled, over 75 % standard, premium last, every submit at 100 %")
+	fs.BoolVar(&cfg.cluster, "cluster", false, "run as a node of a cluster: several serves on one log and one --database-url, each spending tenants' money from budgets leased through the log and driving the messages it accepted")
+	fs.StringVar(&cfg.nodeID, "node-id", "", "--cluster: this node's id (a-z, 0-9, '-', '_'; default: one generated and kept in <data-dir>/node-id)")
+	fs.DurationVar(&cfg.clusterLease, "cluster-lease", cluster.DefaultLease, "--cluster: a node's membership lease; one that cannot renew it stops, and another takes its work over once it expired")
 	if err := parseFlags(fs, args, getenv, commonFallbacks); err != nil {
 		return cfg, err
 	}
 	if err := cfg.common.validate(); err != nil {
 		return cfg, err
+	}
+	if cfg.cluster && cfg.common.databaseURL == "" {
+		return cfg, fmt.Errorf("%w: --cluster needs --database-url: the nodes share one database (the embedded one is private to one serve)", errUsage)
+	}
+	if !cfg.cluster && cfg.nodeID != "" {
+		return cfg, fmt.Errorf("%w: --node-id is for --cluster", errUsage)
+	}
+	if cfg.clusterLease < time.Second || cfg.clusterLease > time.Minute {
+		return cfg, fmt.Errorf("%w: --cluster-lease must be between 1s and 1m, not %s", errUsage, cfg.clusterLease)
 	}
 	for name, addr := range map[string]string{"--smpp-addr": cfg.smppAddr, "--http-addr": cfg.httpAddr, "--metrics-addr": cfg.metricsAddr} {
 		if addr == "" && name == "--metrics-addr" {
@@ -177,6 +196,14 @@ func runServe(ctx context.Context, cfg serveConfig, stdout io.Writer, log *slog.
 		return err
 	}
 	d := &daemon{cfg: cfg, log: log, tls: tlsConfig, reg: prometheus.NewRegistry()}
+	if cfg.cluster {
+		id, err := nodeIDOf(cfg)
+		if err != nil {
+			return err
+		}
+		d.node = &clusterNode{id: id}
+		d.log = log.With("node", id)
+	}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.metrics = newServeMetrics(d.reg)
 	return supervise.Run(ctx, log, d.components(), d.serving)
@@ -201,6 +228,8 @@ type daemon struct {
 	closeStore func()
 	svc        *ledger.Service
 	proj       *projections.Runtime
+	leader     *projectionsLeader // --cluster: the projections run on the node holding their lock
+	node       *clusterNode       // nil outside --cluster
 	hooks      *webhook.Sender
 	rel        *relay.Relay
 	smpp       *server.Server
@@ -227,6 +256,7 @@ func (d *daemon) components() []supervise.Component {
 		d.eventStore(),
 		d.portability(),
 		d.ledger(),
+		d.clusterMember(),
 		d.projections(),
 		d.webhooks(),
 		d.relay(),
@@ -263,7 +293,7 @@ func (d *daemon) database() supervise.Component {
 				return err
 			}
 			d.dbURL, d.stopDB, d.dbDied = dbURL, stopDB, died
-			lock, err := takeServeLock(ctx, dbURL)
+			lock, err := takeServeLock(ctx, dbURL, d.node != nil)
 			if err != nil {
 				stopDB()
 				return err
@@ -380,6 +410,9 @@ func (d *daemon) ledger() supervise.Component {
 				return err
 			}
 			opts := ledger.Options{Logger: d.log, Sealer: sealer, Hasher: hasher, BacklogMax: d.cfg.backlogMax}
+			if d.node != nil {
+				opts.Node, opts.ClusterSize = d.node.id, d.node.size
+			}
 			if d.mnp != nil {
 				opts.Portability = d.mnp
 			}
@@ -415,6 +448,10 @@ func (d *daemon) projections() supervise.Component {
 		Name:  "projections",
 		Vital: true,
 		Start: func(ctx context.Context) error {
+			if d.node != nil {
+				d.leader = &projectionsLeader{}
+				return nil // Run leads or stands by
+			}
 			opts := d.cfg.projections
 			opts.Logger = d.log
 			proj, err := projections.StartWithOptions(ctx, d.store, d.pool, opts)
@@ -425,6 +462,9 @@ func (d *daemon) projections() supervise.Component {
 			return nil
 		},
 		Run: func(ctx context.Context) error {
+			if d.leader != nil {
+				return d.leader.lead(ctx, d)
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -432,7 +472,11 @@ func (d *daemon) projections() supervise.Component {
 				return cmp.Or(d.proj.Err(), errors.New("stopped"))
 			}
 		},
-		Stop: func() { _ = d.proj.Close() },
+		Stop: func() {
+			if d.proj != nil {
+				_ = d.proj.Close()
+			}
+		},
 	}
 }
 
@@ -461,14 +505,22 @@ func (d *daemon) relay() supervise.Component {
 		Name:  "relay",
 		Vital: true,
 		Start: func(context.Context) error {
-			rel := relay.New(d.svc, relay.Options{Logger: d.log, Observer: d.metrics, Webhooks: d.hooks})
+			ropts := relay.Options{Logger: d.log, Observer: d.metrics, Webhooks: d.hooks}
+			if d.node != nil {
+				ropts.SupplierConfig = d.node.shareOf // this node's share of binds and TPS
+			}
+			rel := relay.New(d.svc, ropts)
 			smppSrv, err := server.New(server.Config{Addr: d.cfg.smppAddr, Ingress: rel.Ingress(), Logger: d.log, TLS: d.tls})
 			if err != nil {
 				return err
 			}
 			rel.Attach(smppSrv)
 			d.rel, d.smpp = rel, smppSrv
-			d.reg.MustRegister(newStateCollector(rel, smppSrv, d.proj))
+			var lag lagger = d.proj
+			if d.leader != nil {
+				lag = d.leader
+			}
+			d.reg.MustRegister(newStateCollector(rel, smppSrv, lag))
 			return nil
 		},
 		Run: func(ctx context.Context) error {

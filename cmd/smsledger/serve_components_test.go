@@ -19,13 +19,15 @@ import (
 
 // The components stop in reverse order: SMPP (draining its submits), then
 // HTTP, then the relay (after both stopped taking traffic), webhooks after
-// the relay and before the store, the database last.
+// the relay and before the store, the cluster membership (left after the
+// relay stopped) before the ledger returns its budget leases, the database
+// last.
 func TestServeComponentOrder(t *testing.T) {
 	var names []string
 	for _, c := range (&daemon{}).components() {
 		names = append(names, c.Name)
 	}
-	want := []string{"database", "event store", "portability lookup", "ledger", "projections", "webhooks", "relay", "route health", "http", "smpp"}
+	want := []string{"database", "event store", "portability lookup", "ledger", "cluster", "projections", "webhooks", "relay", "route health", "http", "smpp"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("start order %q, want %q", names, want)
 	}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/smsledger/smsledger/adapters/cluster"
+	"github.com/smsledger/smsledger/adapters/smpp/egress"
+	"github.com/smsledger/smsledger/domain/ledger"
+	"github.com/smsledger/smsledger/internal/supervise"
+	"github.com/smsledger/smsledger/projections"
+)
+
+// serve --cluster: several serve processes (nodes) on one log and one
+// read-model database (docs/ARCHITECTURE.md, "Cluster").
+//
+//   - membership: adapters/cluster (a lease on a row of cluster_nodes,
+//     renewed every heartbeat). A node that cannot renew stops at once
+//     (exit 1, as after a crash): it must not act once another node may
+//     have taken its work over. A restart joins again.
+//   - ownership and money: domain/ledger (NodeJoined, NodeTakenOver,
+//     budget leases). The live node with the lowest id takes over a node
+//     whose lease expired; the others only after clusterTakeoverBackup.
+//   - projections: one node at a time writes the read models, the one
+//     holding the projections' advisory lock; the others stand by.
+//   - suppliers: each node binds its share of a supplier's binds and TPS.
+
+// clusterTakeoverBackup is how long an expired node may stay without a
+// takeover by the lowest live node before any live node takes it over.
+const clusterTakeoverBackup = 2 * cluster.DefaultLease
+
+// projectionsLockKey is the advisory lock of the node that runs the
+// projections in a cluster ("smsp").
+const projectionsLockKey int64 = 0x736d7370
+
+// projectionsLockCheckEvery is how often the projections leader checks
+// its lock's connection, and a standby tries to take the lock.
+var projectionsLockCheckEvery = time.Second
+
+// clusterFatal ends the process when the node must stop acting at once
+// (its lease lost, or taken over); tests replace it.
+var clusterFatal = func(log interface{ Error(string, ...any) }, err error) {
+	log.Error("cluster: this node stops now, as after a crash; restart it to join again", "err", err)
+	os.Exit(1)
+}
+
+// nodeIDOf is --node-id, else the id kept in the data directory (made
+// on the first start).
+func nodeIDOf(cfg serveConfig) (string, error) {
+	if cfg.nodeID != "" {
+		if !cluster.ValidNodeID(cfg.nodeID) {
+			return "", fmt.Errorf("%w: --node-id %q: %v", errUsage, cfg.nodeID, cluster.ErrInvalidNodeID)
+		}
+		return cfg.nodeID, nil
+	}
+	if err := os.MkdirAll(cfg.common.dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("node id: %w", err)
+	}
+	return cluster.NodeIDFile(cfg.common.dataDir)
+}
+
+// clusterNode is the daemon's part of a cluster.
+type clusterNode struct {
+	id     string
+	member atomic.Pointer[cluster.Member]
+	pool   *pgxpool.Pool // membership's own: renewals never wait for the busy pool
+}
+
+// size is how many nodes are live (1 before the first view).
+func (c *clusterNode) size() int {
+	if m := c.member.Load(); m != nil {
+		return max(len(m.LiveIDs()), 1)
+	}
+	return 1
+}
+
+// shareOf sets a supplier's egress to this node's share: TPS divided by
+// the live nodes, binds split among them by rank (at least one each).
+func (c *clusterNode) shareOf(cfg *egress.Config) {
+	m := c.member.Load()
+	if m == nil {
+		return
+	}
+	live := m.LiveIDs()
+	n := len(live)
+	rank := slices.Index(live, c.id)
+	if n <= 1 || rank < 0 {
+		return
+	}
+	binds := cfg.Binds / n
+	if rank < cfg.Binds%n {
+		binds++
+	}
+	cfg.Binds = max(binds, 1)
+	cfg.TPS /= float64(n)
+}
+
+// clusterMember joins the cluster (membership, then NodeJoined in the
+// log), renews its lease, takes over nodes whose lease expired, and stops
+// the process when the lease is lost or the log says this node was taken
+// over. Outside --cluster it does nothing.
+func (d *daemon) clusterMember() supervise.Component {
+	return supervise.Component{
+		Name:  "cluster",
+		Vital: true,
+		Start: func(ctx context.Context) error {
+			if d.node == nil {
+				return nil
+			}
+			cfg, err := pgxpool.ParseConfig(d.dbURL)
+			if err != nil {
+				return fmt.Errorf("cluster pool: %w", err)
+			}
+			cfg.MaxConns = 2
+			pool, err := pgxpool.NewWithConfig(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("cluster pool: %w", err)
+			}
+			m, err := cluster.Join(ctx, pool, cluster.Options{NodeID: d.node.id, Addr: d.cfg.smppAddr, Lease: d.cfg.clusterLease, Logger: d.log})
+			if err != nil {
+				pool.Close()
+				return err
+			}
+			d.node.pool = pool
+			d.node.member.Store(m)
+			return nil
+		},
+		Ready: func(ctx context.Context) error {
+			if d.node == nil {
+				return nil
+			}
+			m := d.node.member.Load()
+			if err := d.svc.Join(ctx, m.Epoch()); err != nil {
+				return fmt.Errorf("cluster: join the log: %w", err)
+			}
+			d.log.Info("joined the cluster", "node", m.ID(), "epoch", m.Epoch(), "live", m.LiveIDs())
+			return nil
+		},
+		Run: func(ctx context.Context) error {
+			if d.node == nil {
+				<-ctx.Done()
+				return nil
+			}
+			m := d.node.member.Load()
+			lost := make(chan error, 1)
+			go func() { lost <- m.Run(ctx) }()
+			tick := time.NewTicker(m.Heartbeat())
+			defer tick.Stop()
+			expiredSince := map[string]time.Time{}
+			for {
+				select {
+				case err := <-lost:
+					if err == nil || ctx.Err() != nil {
+						return nil
+					}
+					clusterFatal(d.log, err)
+					return err
+				case <-d.svc.TakenOver():
+					clusterFatal(d.log, ledger.ErrTakenOver)
+					return ledger.ErrTakenOver
+				case <-ctx.Done():
+					return <-lost
+				case <-tick.C:
+					d.takeOverExpired(ctx, m, expiredSince)
+				}
+			}
+		},
+		Stop: func() {
+			if d.node != nil && d.node.pool != nil {
+				d.node.pool.Close()
+			}
+		},
+	}
+}
+
+// takeOverExpired takes over the nodes whose lease expired: the lowest
+// live node at once, any live node once one stayed expired for
+// clusterTakeoverBackup. A node taken over already is a no-op (the log
+// says so).
+func (d *daemon) takeOverExpired(ctx context.Context, m *cluster.Member, since map[string]time.Time) {
+	if !m.Valid() {
+		return
+	}
+	live := m.LiveIDs()
+	first := len(live) > 0 && live[0] == m.ID()
+	now := time.Now()
+	seen := map[string]bool{}
+	for _, n := range m.Expired() {
+		seen[n.ID] = true
+		t0, ok := since[n.ID]
+		if !ok {
+			t0 = now
+			since[n.ID] = t0
+		}
+		if !first && now.Sub(t0) < clusterTakeoverBackup {
+			continue
+		}
+		tctx, cancel := context.WithDeadline(ctx, m.Deadline())
+		took, err := d.svc.TakeOver(tctx, n.ID, n.Epoch)
+		cancel()
+		switch {
+		case err != nil:
+			d.log.Warn("cluster: take over failed; retrying", "node", n.ID, "epoch", n.Epoch, "err", err)
+		case took:
+			d.log.Warn("cluster: took over a node whose lease expired", "node", n.ID, "epoch", n.Epoch,
+				"expired_for_ms", now.Sub(n.LeaseUntil).Milliseconds())
+		}
+	}
+	for id := range since {
+		if !seen[id] {
+			delete(since, id)
+		}
+	}
+}
+
+// projectionsLeader runs the projections while it holds their advisory
+// lock, so that one node of a cluster writes the read models; the others
+// stand by and take over when the holder's connection (and so its lock)
+// goes away. Its Lag is the runtime's while it leads, nil otherwise.
+type projectionsLeader struct {
+	mu  sync.Mutex
+	run *projections.Runtime
+}
+
+func (p *projectionsLeader) current() *projections.Runtime {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.run
+}
+
+// Lag is the running projections' lag (none while standing by).
+func (p *projectionsLeader) Lag() []projections.Lag {
+	if r := p.current(); r != nil {
+		return r.Lag()
+	}
+	return nil
+}
+
+// lead runs until ctx ends: take the lock (retrying every
+// projectionsLockCheckEvery), run the projections while it is held, stop
+// them when it is lost. It returns the projections' failure if they stop
+// for good on their own.
+func (p *projectionsLeader) lead(ctx context.Context, d *daemon) error {
+	for {
+		conn, err := tryLock(ctx, d.dbURL, projectionsLockKey, "smsledger projections lock")
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			d.log.Warn("projections: lock not taken; retrying", "err", err)
+		case conn != nil:
+			err := p.runHolding(ctx, d, conn)
+			_ = conn.Close(context.Background())
+			if err != nil || ctx.Err() != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(projectionsLockCheckEvery):
+		}
+	}
+}
+
+// runHolding runs the projections while conn holds the lock.
+func (p *projectionsLeader) runHolding(ctx context.Context, d *daemon, conn *pgx.Conn) error {
+	opts := d.cfg.projections
+	opts.Logger = d.log
+	run, err := projections.StartWithOptions(ctx, d.store, d.pool, opts)
+	if err != nil {
+		return fmt.Errorf("projections: %w", err)
+	}
+	d.log.Info("projections: this node writes the read models")
+	p.mu.Lock()
+	p.run = run
+	p.mu.Unlock()
+	defer func() {
+		_ = run.Close()
+		p.mu.Lock()
+		p.run = nil
+		p.mu.Unlock()
+	}()
+	tick := time.NewTicker(projectionsLockCheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-run.Done():
+			return errors.Join(errors.New("projections stopped"), run.Err())
+		case <-tick.C:
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := conn.Ping(cctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				d.log.Warn("projections: lock connection lost; standing by", "err", err)
+				return nil
+			}
+		}
+	}
+}
+
+// tryLock takes a session advisory lock on a new connection: the
+// connection while it holds it, nil when another session holds it.
+func tryLock(ctx context.Context, dbURL string, key int64, app string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RuntimeParams["application_name"] = app
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil || !got {
+		_ = conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}

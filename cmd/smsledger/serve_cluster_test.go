@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/smsledger/smsledger/adapters/cluster"
+	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
+	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
+)
+
+// TestServeCluster runs two serve nodes on one database: a serve outside
+// the cluster is refused; both nodes take submits for one tenant whose
+// balance covers 20 messages and together accept no more; a node that
+// cannot renew its lease stops, and the other takes its work over within
+// the lease and a few heartbeats.
+func TestServeCluster(t *testing.T) {
+	var fatal atomic.Value // the error a node stopped on
+	clusterFatal = func(_ interface{ Error(string, ...any) }, err error) { fatal.Store(err) }
+	t.Cleanup(func() {
+		clusterFatal = func(log interface{ Error(string, ...any) }, err error) { log.Error("cluster", "err", err) }
+	})
+
+	db := pgtest.NewDatabase(t)
+	sim := startSim(t, smscsim.Config{SystemID: "s", Password: "p"})
+	dir := t.TempDir()
+	key := filepath.Join(dir, "seal.key")
+	const admin = testAdminToken
+	node := func(id string) (readyInfo, func() error) {
+		return serveInProcess(t, "--database-url", db, "--cluster", "--node-id", id, "--cluster-lease", "2s",
+			"--seal-key-file", key, "--admin-token", admin, "--data-dir", filepath.Join(dir, id))
+	}
+	a, _ := node("node-a")
+
+	code, stderr := runServeCmd(t, "--database-url", db, "--data-dir", filepath.Join(dir, "single"), "--seal-key-file", key, "--admin-token", admin)
+	if code != exitError || !strings.Contains(stderr, "another smsledger serve is using this database") || !strings.Contains(stderr, "--cluster") {
+		t.Fatalf("serve outside the cluster: exit %d, stderr:\n%s", code, stderr)
+	}
+	code, stderr = runServeCmd(t, "--database-url", db, "--cluster", "--node-id", "node-a", "--cluster-lease", "2s",
+		"--data-dir", filepath.Join(dir, "again"), "--seal-key-file", key, "--admin-token", admin)
+	if code != exitError || !strings.Contains(stderr, "node id held by a live node") {
+		t.Fatalf("a second node-a: exit %d, stderr:\n%s", code, stderr)
+	}
+	b, stopB := node("node-b")
+
+	baseA, baseB := "http://"+a.HTTPAddr, "http://"+b.HTTPAddr
+	must := apiMust(t, &baseA)
+	must(201, "POST", "/v1/tenants", admin, `{"id":"acme","name":"Acme","currency":"EUR","billing":"on_submit","tps_limit":1000,"credit_limit":"0","tier":"standard"}`)
+	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"}]`)
+	host, port, _ := net.SplitHostPort(sim.Addr())
+	must(201, "POST", "/v1/suppliers", admin, fmt.Sprintf(`{"id":"sup1","name":"S","currency":"EUR","host":%q,"port":%s,"system_id":"s","password":"p","binds":2,"tps_limit":200,"window":10}`, host, port))
+	must(200, "PUT", "/v1/suppliers/sup1/costs", admin, `[{"prefix":"49","cost":"0.02"}]`)
+	must(200, "PUT", "/v1/routes", admin, `[{"prefix":"49","suppliers":["sup1"]}]`)
+	apiKey, _ := must(201, "POST", "/v1/tenants/acme/api-keys", admin, "")["key"].(string)
+	must(201, "POST", "/v1/tenants/acme/topups", admin, `{"amount":"1.00","reference":"wire-1"}`)
+	// Each node binds its share of the supplier's 2 binds: one.
+	waitSupplierUp(t, baseA, "sup1")
+	waitSupplierUp(t, baseB, "sup1")
+
+	// 2 × 20 submits at once on the two nodes: at most 20 are accepted.
+	var accepted atomic.Int64
+	var wg sync.WaitGroup
+	for _, base := range []string{baseA, baseB} {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 5 {
+					st, body := apiCall(t, "POST", base+"/v1/messages", apiKey, `{"from":"Acme","to":"+4915112345678","text":"hi"}`)
+					switch st {
+					case 202:
+						accepted.Add(1)
+					case 402, 429:
+					default:
+						t.Errorf("submit on %s: %d %v", base, st, body)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if n := accepted.Load(); n > 20 || n < 10 {
+		t.Fatalf("accepted %d of 40 on two nodes with money for 20", n)
+	}
+	for _, base := range []string{baseA, baseB} {
+		_, bal := apiCall(t, "GET", base+"/v1/balance", apiKey, "")
+		if strings.HasPrefix(fmt.Sprint(bal["available"]), "-") || bal["available"] == nil {
+			t.Fatalf("balance on %s: %v", base, bal)
+		}
+	}
+
+	// node-b cannot renew: its row is locked. It stops (as it would exit),
+	// and node-a takes it over once its lease expired.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM cluster_nodes WHERE node_id = 'node-b' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fatal.Load() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("node-b did not stop when it could not renew its lease")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err, _ := fatal.Load().(error); !errors.Is(err, cluster.ErrLeaseLost) {
+		t.Fatalf("node-b stopped on %v, want the lost lease", err)
+	}
+	_ = tx.Rollback(ctx)
+	_ = stopB()
+
+	var leaseUntil, takenAt time.Time
+	if err := conn.QueryRow(ctx, `SELECT lease_until FROM cluster_nodes WHERE node_id = 'node-b'`).Scan(&leaseUntil); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		err := conn.QueryRow(ctx, `SELECT recorded_at FROM es_events WHERE stream_id = 'cluster' AND event_type = 'NodeTakenOver' AND data LIKE '%"node":"node-b"%'`).Scan(&takenAt)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, pgx.ErrNoRows) || time.Now().After(deadline) {
+			t.Fatalf("node-b not taken over: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("takeover %d ms after node-b's lease expired", takenAt.Sub(leaseUntil).Milliseconds())
+	if takenAt.Sub(leaseUntil) > 5*time.Second {
+		t.Errorf("takeover %s after the lease expired, want within 5 s", takenAt.Sub(leaseUntil))
+	}
+	// node-a goes on alone: what node-b leased comes back to it, and every
+	// accepted message ends delivered.
+	waitDelivered(t, baseA, admin, int(accepted.Load()))
+	bal := must(200, "GET", "/v1/balance", apiKey, "")
+	want := decimal.NewFromInt(1).Sub(decimal.RequireFromString("0.05").Mul(decimal.NewFromInt(accepted.Load())))
+	if bal["held"] != "0" || bal["balance"] != want.String() {
+		t.Fatalf("balance after %d delivered: %v", accepted.Load(), bal)
+	}
+}
+
+// waitDelivered waits until n CDRs of tenant acme are delivered.
+func waitDelivered(t *testing.T, base, admin string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, body := apiCall(t, "GET", base+"/v1/cdrs?tenant_id=acme&limit=1000", admin, "")
+		items, _ := body["items"].([]any)
+		done := 0
+		for _, it := range items {
+			if m, _ := it.(map[string]any); m["state"] == "delivered" {
+				done++
+			}
+		}
+		if done == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages delivered after 30 s: %v", done, n, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
