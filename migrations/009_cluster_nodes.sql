@@ -11,6 +11,8 @@
 --   lease_until  the database's now() at the last renewal + the lease; a
 --                join takes the row only once this has passed (or the node
 --                left cleanly)
+--   receivers    the tenants with a receiver bind on the node at its last
+--                renewal: which node can forward a tenant's DLRs
 --   left_at      set by a clean leave (lease_until is set to the same time),
 --                NULL while the epoch is running or after its lease ran out
 --                unannounced (the node's work may then be taken over)
@@ -25,6 +27,7 @@ CREATE TABLE cluster_nodes (
     joined_at   timestamptz NOT NULL,
     renewed_at  timestamptz NOT NULL,
     lease_until timestamptz NOT NULL,
+    receivers   text[]      NOT NULL DEFAULT '{}',
     left_at     timestamptz
 );
 

@@ -156,6 +156,9 @@ type Node struct {
 	Addr string
 	// LeaseUntil is the end of the node's lease (the database's clock).
 	LeaseUntil time.Time
+	// Receivers are the tenants the node could deliver DLRs to at its
+	// last renewal (SetReceivers), sorted.
+	Receivers []string
 	// LeftAt is when the node left cleanly; zero if it has not.
 	LeftAt time.Time
 	// Live: the node had not left and its lease had not run out at the
@@ -180,6 +183,8 @@ type Member struct {
 
 	running atomic.Bool
 	changes chan struct{}
+	// receiverSet is what the next renewal publishes (SetReceivers).
+	receiverSet atomic.Pointer[[]string]
 
 	mu    sync.RWMutex
 	nodes []Node   // last view, sorted by ID
@@ -188,7 +193,7 @@ type Member struct {
 
 // viewColumns is what a view reads of a row, computed against the
 // statement's now().
-const viewColumns = `node_id, epoch, addr, lease_until, left_at, left_at IS NULL AND lease_until > now()`
+const viewColumns = `node_id, epoch, addr, lease_until, receivers, left_at, left_at IS NULL AND lease_until > now()`
 
 // othersView reads the rows of the other nodes: at most 1024, those not
 // left first (live and expired ones), so that ids that left long ago cannot
@@ -215,7 +220,7 @@ SELECT * FROM joined UNION ALL ` + othersView
 // statement. No row flagged true: the row was taken.
 const renewSQL = `WITH renewed AS (
 	UPDATE cluster_nodes
-	   SET renewed_at = now(), lease_until = now() + $3::bigint * interval '1 microsecond'
+	   SET renewed_at = now(), lease_until = now() + $3::bigint * interval '1 microsecond', receivers = $4
 	 WHERE node_id = $1 AND epoch = $2 AND left_at IS NULL
 	RETURNING ` + viewColumns + `, true
 )
@@ -281,7 +286,7 @@ func readView(rows pgx.Rows) (self *Node, nodes []Node, err error) {
 			leftAt *time.Time
 			own    bool
 		)
-		if err := rows.Scan(&n.ID, &n.Epoch, &n.Addr, &n.LeaseUntil, &leftAt, &n.Live, &own); err != nil {
+		if err := rows.Scan(&n.ID, &n.Epoch, &n.Addr, &n.LeaseUntil, &n.Receivers, &leftAt, &n.Live, &own); err != nil {
 			return nil, nil, err
 		}
 		if leftAt != nil {
@@ -440,7 +445,7 @@ func (m *Member) renew(ctx context.Context) renewal {
 	limit := min(time.Duration(m.deadline.Load()), sent+m.opts.Heartbeat)
 	qctx, cancel := context.WithDeadline(ctx, m.base.Add(limit))
 	defer cancel()
-	rows, _ := m.pool.Query(qctx, renewSQL, m.id, m.epoch, m.opts.Lease.Microseconds())
+	rows, _ := m.pool.Query(qctx, renewSQL, m.id, m.epoch, m.opts.Lease.Microseconds(), m.receivers())
 	self, nodes, err := readView(rows)
 	return renewal{sent: sent, self: self, nodes: nodes, err: err}
 }
@@ -571,4 +576,21 @@ func (m *Member) leave(ctx context.Context) {
 	default:
 		m.log.Info("cluster: left", "epoch", m.epoch)
 	}
+}
+
+// SetReceivers names the tenants this node can deliver DLRs to (its
+// receiver binds); the next renewal publishes them in its row, so that the
+// other nodes know where to forward those tenants' DLRs (Node.Receivers).
+func (m *Member) SetReceivers(tenants []string) {
+	s := append([]string{}, tenants...) // never nil: the column is NOT NULL
+	slices.Sort(s)
+	m.receiverSet.Store(&s)
+}
+
+// receivers is what the next renewal publishes.
+func (m *Member) receivers() []string {
+	if p := m.receiverSet.Load(); p != nil {
+		return *p
+	}
+	return []string{}
 }

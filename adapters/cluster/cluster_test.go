@@ -627,3 +627,38 @@ func TestNodeIDFile(t *testing.T) {
 		t.Fatalf("bad node-id file: %v, want ErrInvalidNodeID", err)
 	}
 }
+
+// TestReceiversPublished: the tenants a node names with SetReceivers reach
+// the other nodes' views at its next renewal, sorted; a change replaces them.
+func TestReceiversPublished(t *testing.T) {
+	pool, _ := newDB(t)
+	ctx := ctxT(t)
+	const lease, hb = 600 * time.Millisecond, 100 * time.Millisecond
+	a, err := Join(ctx, pool, opts("a", lease, hb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Join(ctx, pool, opts("b", lease, hb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, a)
+	run(t, b)
+	receiversOf := func(m *Member, id string) []string {
+		for _, n := range m.Nodes() {
+			if n.ID == id {
+				return n.Receivers
+			}
+		}
+		return nil
+	}
+	a.SetReceivers([]string{"zeta", "acme"})
+	eventually(t, 3*time.Second, "b sees a's receivers", func() bool {
+		return slices.Equal(receiversOf(b, "a"), []string{"acme", "zeta"})
+	})
+	a.SetReceivers(nil)
+	eventually(t, 3*time.Second, "b sees a's receivers gone", func() bool { return len(receiversOf(b, "a")) == 0 })
+	if got := receiversOf(a, "b"); len(got) != 0 {
+		t.Fatalf("b never named receivers, a sees %v", got)
+	}
+}

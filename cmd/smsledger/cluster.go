@@ -15,6 +15,7 @@ import (
 
 	"github.com/smsledger/smsledger/adapters/cluster"
 	"github.com/smsledger/smsledger/adapters/smpp/egress"
+	"github.com/smsledger/smsledger/adapters/smpp/relay"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/internal/supervise"
 	"github.com/smsledger/smsledger/projections"
@@ -73,6 +74,40 @@ type clusterNode struct {
 	id     string
 	member atomic.Pointer[cluster.Member]
 	pool   *pgxpool.Pool // membership's own: renewals never wait for the busy pool
+	relay  atomic.Pointer[relay.Relay]
+}
+
+// forwarder names the node that forwards a tenant's final DLR of a
+// message owner owns: the owner if it has a receiver bind of the tenant,
+// else the first live node (by id) that has one, else the owner (a webhook
+// tenant, or no bind anywhere: it stays pending in the log). Every node
+// decides from the same published views (cluster_nodes.receivers), so
+// normally exactly one sends it.
+func (c *clusterNode) forwarder(tenantID, owner string) string {
+	m := c.member.Load()
+	if m == nil {
+		return owner
+	}
+	nodes := m.Nodes()
+	for _, n := range nodes {
+		if n.ID == owner && n.Live && slices.Contains(n.Receivers, tenantID) {
+			return owner
+		}
+	}
+	for _, n := range nodes {
+		if n.Live && slices.Contains(n.Receivers, tenantID) {
+			return n.ID
+		}
+	}
+	return owner
+}
+
+// publishReceivers names the tenants bound for DLRs here in the next
+// renewal.
+func (c *clusterNode) publishReceivers(m *cluster.Member) {
+	if rel := c.relay.Load(); rel != nil {
+		m.SetReceivers(rel.ReceiverTenants())
+	}
 }
 
 // size is how many nodes are live (1 before the first view).
@@ -170,6 +205,7 @@ func (d *daemon) clusterMember() supervise.Component {
 				case <-ctx.Done():
 					return <-lost
 				case <-tick.C:
+					d.node.publishReceivers(m)
 					d.takeOverExpired(ctx, m, expiredSince)
 				}
 			}

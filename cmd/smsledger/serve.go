@@ -411,7 +411,7 @@ func (d *daemon) ledger() supervise.Component {
 			}
 			opts := ledger.Options{Logger: d.log, Sealer: sealer, Hasher: hasher, BacklogMax: d.cfg.backlogMax}
 			if d.node != nil {
-				opts.Node, opts.ClusterSize = d.node.id, d.node.size
+				opts.Node, opts.ClusterSize, opts.Forwarder = d.node.id, d.node.size, d.node.forwarder
 			}
 			if d.mnp != nil {
 				opts.Portability = d.mnp
@@ -516,6 +516,9 @@ func (d *daemon) relay() supervise.Component {
 			}
 			rel.Attach(smppSrv)
 			d.rel, d.smpp = rel, smppSrv
+			if d.node != nil {
+				d.node.relay.Store(rel)
+			}
 			var lag lagger = d.proj
 			if d.leader != nil {
 				lag = d.leader

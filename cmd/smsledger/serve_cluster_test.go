@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/linxGnu/gosmpp/data"
+	"github.com/linxGnu/gosmpp/pdu"
 	"github.com/shopspring/decimal"
 
 	"github.com/smsledger/smsledger/adapters/cluster"
@@ -100,19 +102,62 @@ func TestServeCluster(t *testing.T) {
 		}
 	}
 
-	// node-b cannot renew: its row is locked. It stops (as it would exit),
-	// and node-a takes it over once its lease expired.
+	// DLRs cross nodes: the tenant submits on node-a (a transmitter bind)
+	// and takes its DLRs on node-b (a receiver bind): node-b, the only node
+	// with a receiver of the tenant, forwards each once.
+	must(200, "POST", "/v1/tenants/acme/smpp-credentials", admin, `{"system_id":"acme","password":"s3cret"}`)
+	must(201, "POST", "/v1/tenants/acme/topups", admin, `{"amount":"1","reference":"wire-2"}`)
+	rx := dialESMEAs(t, b.SMPPAddr, "acme", "s3cret", pdu.NewBindReceiver())
+	tx := dialESMEAs(t, a.SMPPAddr, "acme", "s3cret", pdu.NewBindTransmitter())
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var published bool
+		if err := conn.QueryRow(ctx, `SELECT 'acme' = ANY(receivers) FROM cluster_nodes WHERE node_id = 'node-b'`).Scan(&published); err != nil {
+			t.Fatal(err)
+		}
+		if published {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node-b did not publish its receiver of acme")
+		}
+	}
+	var ids []string
+	for range 5 {
+		id, st := tx.submit("+4915112345678", "dlr across nodes")
+		if st != data.ESME_ROK {
+			t.Fatalf("submit on node-a: status 0x%X", uint32(st))
+		}
+		ids = append(ids, id)
+	}
+	for id, txt := range rx.receipts(ids) {
+		if !strings.Contains(txt, "stat:DELIVRD") {
+			t.Fatalf("DLR of %s on node-b: %q", id, txt)
+		}
+	}
+	// None a second time (e.g. from node-a as well).
+	select {
+	case p := <-rx.pdus:
+		if d, ok := p.(*pdu.DeliverSM); ok {
+			txt, _ := d.Message.GetMessage()
+			t.Fatalf("another deliver_sm after every DLR came: %q", txt)
+		}
+	case <-time.After(2 * time.Second):
+	}
+	accepted.Add(int64(len(ids)))
+
+	// node-b cannot renew: its row is locked. It stops (as it would exit),
+	// and node-a takes it over once its lease expired.
+	lock, err := conn.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM cluster_nodes WHERE node_id = 'node-b' FOR UPDATE`); err != nil {
+	if _, err := lock.Exec(ctx, `SELECT 1 FROM cluster_nodes WHERE node_id = 'node-b' FOR UPDATE`); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -125,7 +170,7 @@ func TestServeCluster(t *testing.T) {
 	if err, _ := fatal.Load().(error); !errors.Is(err, cluster.ErrLeaseLost) {
 		t.Fatalf("node-b stopped on %v, want the lost lease", err)
 	}
-	_ = tx.Rollback(ctx)
+	_ = lock.Rollback(ctx)
 	_ = stopB()
 
 	var leaseUntil, takenAt time.Time
@@ -151,7 +196,7 @@ func TestServeCluster(t *testing.T) {
 	// accepted message ends delivered.
 	waitDelivered(t, baseA, admin, int(accepted.Load()))
 	bal := must(200, "GET", "/v1/balance", apiKey, "")
-	want := decimal.NewFromInt(1).Sub(decimal.RequireFromString("0.05").Mul(decimal.NewFromInt(accepted.Load())))
+	want := decimal.NewFromInt(2).Sub(decimal.RequireFromString("0.05").Mul(decimal.NewFromInt(accepted.Load())))
 	if bal["held"] != "0" || bal["balance"] != want.String() {
 		t.Fatalf("balance after %d delivered: %v", accepted.Load(), bal)
 	}

@@ -29,6 +29,13 @@ type esme struct {
 
 func dialESME(t *testing.T, addr, systemID, password string) *esme {
 	t.Helper()
+	return dialESMEAs(t, addr, systemID, password, pdu.NewBindTransceiver())
+}
+
+// dialESMEAs binds with the given bind PDU (transmitter, receiver or
+// transceiver).
+func dialESMEAs(t *testing.T, addr, systemID, password string, bindPDU pdu.PDU) *esme {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +55,7 @@ func dialESME(t *testing.T, addr, systemID, password string) *esme {
 			e.pdus <- p
 		}
 	}()
-	bind := pdu.NewBindTransceiver().(*pdu.BindRequest)
+	bind := bindPDU.(*pdu.BindRequest)
 	bind.SystemID, bind.Password, bind.InterfaceVersion = systemID, password, data.SMPP_V34
 	e.send(bind)
 	resp := e.next(func(p pdu.PDU) bool { _, ok := p.(*pdu.BindResp); return ok })

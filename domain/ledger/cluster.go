@@ -142,6 +142,29 @@ func (s *Service) TakenOver() <-chan struct{} { return s.takenOverCh }
 // cluster).
 func (s *Service) owns(w *Work) bool { return s.opts.Node == "" || w.Owner == s.opts.Node }
 
+// Forwards reports whether this node forwards w's final DLR to its tenant:
+// outside a cluster always; in one, the node Options.Forwarder names (one
+// that has a receiver bind of the tenant, the owner first), so that a DLR
+// reaches a tenant bound to another node, and only one node sends it.
+func (s *Service) Forwards(w *Work) bool {
+	if !s.inCluster() {
+		return true
+	}
+	if s.opts.Forwarder == nil {
+		return s.owns(w)
+	}
+	return s.opts.Forwarder(w.Message.TenantID, w.Owner) == s.opts.Node
+}
+
+// drives reports whether this node acts on w now: its final DLR if it is
+// the forwarder, anything else if it owns it.
+func (s *Service) drives(w *Work) bool {
+	if w.NeedsForward() {
+		return s.Forwards(w)
+	}
+	return s.owns(w)
+}
+
 // Join appends this node's NodeJoined for its membership epoch and waits
 // until the follower has folded it: from then on the node's view of which
 // messages are its own is the log's.

@@ -106,6 +106,9 @@ type Options struct {
 	// BudgetIdle is how long a node keeps an unused lease (default
 	// BudgetIdleDefault).
 	BudgetIdle time.Duration
+	// Forwarder names the node that forwards a final DLR a tenant is owed
+	// for a message owner owns (cluster.go); nil: the owner.
+	Forwarder func(tenantID, owner string) string
 }
 
 // DefaultValidityDefault is the validity of a message that gives none

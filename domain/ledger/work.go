@@ -221,10 +221,12 @@ func (w *Work) copy() Work {
 }
 
 // Unfinished returns up to limit unfinished messages for which keep is true
-// (e.g. (*Work).NeedsDispatch), as copies, in no particular order.
+// (e.g. (*Work).NeedsDispatch), as copies, in no particular order; in a
+// cluster only those this node drives (cluster.go: its own, and the final
+// DLRs it forwards).
 func (s *Service) Unfinished(keep func(*Work) bool, limit int) []Work {
 	if s.inCluster() {
-		return s.work.list(func(w *Work) bool { return s.owns(w) && keep(w) }, limit)
+		return s.work.list(func(w *Work) bool { return s.drives(w) && keep(w) }, limit)
 	}
 	return s.work.list(keep, limit)
 }

@@ -239,6 +239,9 @@ func (d *Driver) forward(ctx context.Context, id uuid.UUID) forwardResult {
 	if !ok || !w.NeedsForward() {
 		return forwardSkipped // finished, or still not applied (a pass picks it up)
 	}
+	if !d.ledger.Forwards(&w) {
+		return forwardSkipped // another node of the cluster forwards it (its pass)
+	}
 	r := Receipt{Work: w, Stat: w.Message.ReceiptStatus(), DoneAt: d.now().UTC()}
 	err := d.receipts.Deliver(ctx, r, func(o Outcome) { d.forwarded(ctx, w, o) })
 	switch {

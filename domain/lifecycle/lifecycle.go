@@ -62,6 +62,9 @@ type Ledger interface {
 	Outbox() <-chan uuid.UUID
 	OutboxDropped() uint64
 	WorkOf(id uuid.UUID) (ledger.Work, bool)
+	// Forwards: this node is the one to forward w's final DLR (a cluster's
+	// nodes share the work: ledger/cluster.go).
+	Forwards(w *ledger.Work) bool
 	Unfinished(keep func(*ledger.Work) bool, limit int) []ledger.Work
 
 	SubmittedToSupplier(ctx context.Context, id uuid.UUID) (ledger.Transition, error)

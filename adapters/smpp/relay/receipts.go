@@ -38,6 +38,17 @@ func (s receiptSink) Ready(tenantID string) bool {
 	return srv != nil && srv.ReceiverBinds(tenantID) > 0
 }
 
+// ReceiverTenants lists the tenants this node can deliver DLRs to over
+// SMPP now (receiver binds). Tenants with a webhook are served by any node
+// and are not listed.
+func (r *Relay) ReceiverTenants() []string {
+	srv := r.server()
+	if srv == nil {
+		return nil
+	}
+	return srv.ReceiverTenants()
+}
+
 func (s receiptSink) webhook(tenantID string) bool {
 	if s.r.opts.Webhooks == nil {
 		return false

@@ -409,3 +409,18 @@ func (s *Server) ReceiverBinds(tenantID string) int {
 	defer s.mu.Unlock()
 	return len(s.receivers[tenantID])
 }
+
+// ReceiverTenants lists the tenants with at least one receiver-capable
+// bind, in no particular order (a cluster node publishes them: cluster
+// DLR forwarding).
+func (s *Server) ReceiverTenants() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.receivers))
+	for id, binds := range s.receivers {
+		if len(binds) > 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
