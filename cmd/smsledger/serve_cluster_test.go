@@ -20,14 +20,29 @@ import (
 	"github.com/smsledger/smsledger/adapters/cluster"
 	"github.com/smsledger/smsledger/adapters/pgembed/pgtest"
 	"github.com/smsledger/smsledger/adapters/smpp/smscsim"
+	"github.com/smsledger/smsledger/eventstore/kurrentstore"
+	"github.com/smsledger/smsledger/eventstore/kurrentstore/kurrenttest"
 )
 
-// TestServeCluster runs two serve nodes on one database: a serve outside
-// the cluster is refused; both nodes take submits for one tenant whose
-// balance covers 20 messages and together accept no more; a node that
-// cannot renew its lease stops, and the other takes its work over within
-// the lease and a few heartbeats.
+// TestServeCluster runs two serve nodes on one database, with the log in
+// PostgreSQL and on KurrentDB: a serve outside the cluster is refused;
+// both nodes take submits for one tenant whose balance covers 20 messages
+// and together accept no more; DLRs reach the tenant's receiver bind on
+// the other node once; a node that cannot renew its lease stops, and the
+// other takes its work over within the lease and a few heartbeats.
 func TestServeCluster(t *testing.T) {
+	t.Run("postgres", func(t *testing.T) { testServeCluster(t, "") })
+	t.Run("kurrentdb", func(t *testing.T) {
+		node, err := kurrenttest.New(kurrenttest.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(node.Stop)
+		testServeCluster(t, node.URL())
+	})
+}
+
+func testServeCluster(t *testing.T, kurrentURL string) {
 	var fatal atomic.Value // the error a node stopped on
 	clusterFatal = func(_ interface{ Error(string, ...any) }, err error) { fatal.Store(err) }
 	t.Cleanup(func() {
@@ -39,9 +54,13 @@ func TestServeCluster(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "seal.key")
 	const admin = testAdminToken
+	logArgs := []string{}
+	if kurrentURL != "" {
+		logArgs = []string{"--eventstore", kurrentURL}
+	}
 	node := func(id string) (readyInfo, func() error) {
-		return serveInProcess(t, "--database-url", db, "--cluster", "--node-id", id, "--cluster-lease", "2s",
-			"--seal-key-file", key, "--admin-token", admin, "--data-dir", filepath.Join(dir, id))
+		return serveInProcess(t, append([]string{"--database-url", db, "--cluster", "--node-id", id, "--cluster-lease", "2s",
+			"--seal-key-file", key, "--admin-token", admin, "--data-dir", filepath.Join(dir, id)}, logArgs...)...)
 	}
 	a, _ := node("node-a")
 
@@ -179,12 +198,13 @@ func TestServeCluster(t *testing.T) {
 	}
 	deadline = time.Now().Add(15 * time.Second)
 	for {
-		err := conn.QueryRow(ctx, `SELECT recorded_at FROM es_events WHERE stream_id = 'cluster' AND event_type = 'NodeTakenOver' AND data LIKE '%"node":"node-b"%'`).Scan(&takenAt)
-		if err == nil {
+		at, ok := takenOverAt(t, conn, kurrentURL, "node-b")
+		if ok {
+			takenAt = at
 			break
 		}
-		if !errors.Is(err, pgx.ErrNoRows) || time.Now().After(deadline) {
-			t.Fatalf("node-b not taken over: %v", err)
+		if time.Now().After(deadline) {
+			t.Fatal("node-b not taken over within 15 s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -223,4 +243,34 @@ func waitDelivered(t *testing.T, base, admin string, n int) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// takenOverAt reads when the log recorded the takeover of node (the
+// cluster stream, in PostgreSQL or on KurrentDB).
+func takenOverAt(t *testing.T, conn *pgx.Conn, kurrentURL, node string) (time.Time, bool) {
+	t.Helper()
+	ctx := context.Background()
+	if kurrentURL == "" {
+		var at time.Time
+		err := conn.QueryRow(ctx, `SELECT recorded_at FROM es_events WHERE stream_id = 'cluster' AND event_type = 'NodeTakenOver' AND data LIKE '%"node":"`+node+`"%'`).Scan(&at)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		return at, err == nil
+	}
+	store, err := kurrentstore.Open(ctx, kurrentURL, kurrentstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	evs, err := store.ReadStream(ctx, "cluster", 0, 100)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, e := range evs {
+		if e.Type == "NodeTakenOver" && strings.Contains(string(e.Data), `"node":"`+node+`"`) {
+			return e.RecordedAt, true
+		}
+	}
+	return time.Time{}, false
 }

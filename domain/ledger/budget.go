@@ -86,6 +86,10 @@ type budgets struct {
 	// leaseOf names the node whose lease an open hold or charge is on.
 	leaseOf map[uuid.UUID]string
 	members membership
+	// minesByTenant holds the tenants whose lease Account (mine) exists,
+	// for the hot path without mu (the follower holds mu for a whole
+	// batch): tenant id → *tenantLeases.
+	minesByTenant sync.Map
 }
 
 func newBudgets() *budgets {
@@ -267,11 +271,20 @@ func (f *follower) chargedOnLease(tenantID, onNode string, id uuid.UUID, price m
 // inCluster reports whether this service is a node of a cluster.
 func (s *Service) inCluster() bool { return s.opts.Node != "" }
 
-// leaseAccount returns this node's lease of a tenant, for the hot path.
+// leaseAccount returns this node's lease of a tenant, for the hot path:
+// without a lock once it exists (tl.mine is never replaced).
 func (s *Service) leaseAccount(tenantID string) (*tenantLeases, *money.Account, error) {
+	if v, ok := s.budgets.minesByTenant.Load(tenantID); ok {
+		tl := v.(*tenantLeases)
+		return tl, tl.mine, nil
+	}
 	s.budgets.mu.Lock()
 	defer s.budgets.mu.Unlock()
-	return s.budgets.mineLocked(tenantID, s.opts.Node)
+	tl, mine, err := s.budgets.mineLocked(tenantID, s.opts.Node)
+	if err == nil {
+		s.budgets.minesByTenant.Store(tenantID, tl)
+	}
+	return tl, mine, err
 }
 
 // leaseMore leases enough of a tenant's money for this node's lease to
