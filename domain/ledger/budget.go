@@ -191,7 +191,14 @@ func (f *follower) returned(e events.BudgetReturned) {
 		f.s.log.Error("ledger: invalid BudgetReturned skipped", "tenant", e.TenantID, "node", e.Node)
 		return
 	}
-	node := b.members.ownerOf(e.Node)
+	if by, gone := b.members.takenBy[e.Node]; gone {
+		// A return a node appended after it was taken over is void: its
+		// leases are the taker's now, which returns what it does not use
+		// (counting it would return that money twice).
+		f.s.log.Warn("ledger: budget return of a node taken over ignored", "tenant", e.TenantID, "node", e.Node, "by", by, "amount", e.Amount)
+		return
+	}
+	node := e.Node
 	tl := b.tenantLocked(e.TenantID)
 	tl.nodeLocked(node).balance -= amt
 	if node != f.s.opts.Node || tl.mine == nil {
@@ -293,6 +300,9 @@ func (s *Service) leaseAccount(tenantID string) (*tenantLeases, *money.Account, 
 // money does not cover it. It returns once the lease is folded (the
 // lease Account shows it).
 func (s *Service) leaseMore(ctx context.Context, tenantID string, need money.Units) error {
+	if s.fenced() {
+		return fmt.Errorf("lease of %q: %w", tenantID, ErrTakenOver)
+	}
 	tl, mine, err := s.leaseAccount(tenantID)
 	if err != nil {
 		return err
@@ -415,6 +425,9 @@ func (s *Service) returnBudgets(ctx context.Context, all bool) {
 // lease first (atomically against holds), then appends the return; if the
 // append fails and the follower has not seen it, it puts it back.
 func (s *Service) returnBudget(ctx context.Context, tenantID string, tl *tenantLeases, mine *money.Account) error {
+	if s.fenced() {
+		return nil // its leases are the taker's
+	}
 	tl.acquire.Lock()
 	defer tl.acquire.Unlock()
 	free := mine.State().Available

@@ -128,7 +128,10 @@ func (f *follower) takenOver(e events.NodeTakenOver, version uint64) {
 		}
 	}
 	f.s.work.adopt(e.Node, by, f.s)
-	if e.Node == f.s.opts.Node && f.s.opts.Node != "" {
+	// This process was taken over only by a takeover of the epoch it
+	// joined with (or a later one): a restarted node reads the takeovers
+	// of its earlier epochs while it catches up, before it joins.
+	if joined := f.s.epoch.Load(); e.Node == f.s.opts.Node && f.s.opts.Node != "" && joined > 0 && e.Epoch >= joined {
 		f.s.takenOverOnce.Do(func() { close(f.s.takenOverCh) })
 	}
 	f.s.log.Info("ledger: node taken over", "node", e.Node, "epoch", e.Epoch, "by", by)
@@ -137,6 +140,17 @@ func (f *follower) takenOver(e events.NodeTakenOver, version uint64) {
 // TakenOver is closed when the log says another node took this one over:
 // the node must stop acting at once (serve exits).
 func (s *Service) TakenOver() <-chan struct{} { return s.takenOverCh }
+
+// fenced reports whether this node was taken over: it must append nothing
+// more (submits, leases, returns, lifecycle steps are refused).
+func (s *Service) fenced() bool {
+	select {
+	case <-s.takenOverCh:
+		return true
+	default:
+		return false
+	}
+}
 
 // owns reports whether this node drives message w (always, outside a
 // cluster).
@@ -175,6 +189,7 @@ func (s *Service) Join(ctx context.Context, epoch int64) error {
 	if epoch <= 0 {
 		return fmt.Errorf("ledger: join with epoch %d: %w", epoch, ErrInvalid)
 	}
+	s.epoch.Store(epoch)
 	return s.appendCluster(ctx, func(m *membership) (events.Event, bool) {
 		return events.NodeJoined{Node: s.opts.Node, Epoch: epoch, At: s.clock().UTC()}, true
 	})

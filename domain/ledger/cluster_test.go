@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
 	"github.com/smsledger/smsledger/domain/money"
@@ -27,6 +28,12 @@ type node struct {
 }
 
 func startNode(t *testing.T, store eventstore.Store, id string, idle time.Duration, size func() int) *node {
+	t.Helper()
+	return startNodeAt(t, store, id, 1, idle, size)
+}
+
+// startNodeAt starts a node that joins with the given membership epoch.
+func startNodeAt(t *testing.T, store eventstore.Store, id string, epoch int64, idle time.Duration, size func() int) *node {
 	t.Helper()
 	svc, err := ledger.New(store, ledger.Options{Hasher: ledgertest.Hasher{}, Sealer: ledgertest.Sealer{},
 		Node: id, BudgetIdle: idle, ClusterSize: size, OutboxSize: 1})
@@ -51,7 +58,7 @@ func startNode(t *testing.T, store eventstore.Store, id string, idle time.Durati
 	if err := svc.WaitCaughtUp(wctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Join(wctx, 1); err != nil {
+	if err := svc.Join(wctx, epoch); err != nil {
 		t.Fatalf("node %s join: %v", id, err)
 	}
 	return &node{Service: svc, id: id, stop: stop}
@@ -223,6 +230,46 @@ func TestClusterTakeoverMovesLeasesAndMessages(t *testing.T) {
 	waitLease(t, b.Service, "acme", "node-b", func(l ledger.LeaseView) bool {
 		return l.Held == money.MustFromDecimal(dec("0.14"))
 	})
+
+	// A return node-a appends after its takeover (one it decided before it
+	// saw it) is void: node-b holds those leases now.
+	late := events.BudgetReturned{TenantID: "acme", Node: "node-a", Amount: dec("1"), Currency: "EUR", ID: uuid.New(), At: time.Now().UTC()}
+	typ, data, err := events.Encode(late)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Append(ctx, "tenant-acme", eventstore.Any, eventstore.EventData{ID: late.ID, Type: typ, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	// And the taken-over node-a appends nothing more of its own accord.
+	if _, err := a.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"}); err == nil {
+		t.Fatal("node-a accepted a submit after it was taken over")
+	}
+
+	// node-a restarts with its next epoch: the takeover of its first is
+	// history it replays, not news; its old messages stay node-b's, its
+	// new ones are its own.
+	a.stop()
+	a2 := startNodeAt(t, store, "node-a", 2, time.Hour, size)
+	select {
+	case <-a2.TakenOver():
+		t.Fatal("the restarted node-a takes the takeover of its previous epoch for its own")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if got := a2.Unfinished(func(*ledger.Work) bool { return true }, 10); len(got) != 0 {
+		t.Fatalf("the restarted node-a drives %d messages node-b took over", len(got))
+	}
+	acc, err := a2.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, ok := a2.WorkOf(acc.MessageID); !ok || w.Owner != "node-a" {
+		t.Fatalf("new message of the restarted node-a: %+v %v", w.Owner, ok)
+	}
+	// A takeover of its old epoch again is refused: it joined since.
+	if took, err := b.TakeOver(ctx, "node-a", 1); err != nil || took {
+		t.Fatalf("takeover of node-a's old epoch after it rejoined: %v %v", took, err)
+	}
 	checkNoOverspend(t, store, "acme")
 }
 

@@ -40,6 +40,9 @@ func (s *Service) advance(ctx context.Context, id uuid.UUID, decide func(m *mess
 // processes may take alike (an expiry) then appends the same events, and
 // a retried append is a no-op.
 func (s *Service) advanceWithIDs(ctx context.Context, id uuid.UUID, decide func(m *message.Message, at time.Time) ([]events.Event, error), eventID func(i int) uuid.UUID) (Transition, error) {
+	if s.fenced() {
+		return Transition{}, fmt.Errorf("message %s: %w", id, ErrTakenOver) // the taker drives it now
+	}
 	for try := 0; ; try++ {
 		var (
 			m          *message.Message

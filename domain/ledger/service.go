@@ -177,6 +177,7 @@ type Service struct {
 	budgets       *budgets
 	takenOverCh   chan struct{}
 	takenOverOnce sync.Once
+	epoch         atomic.Int64 // the membership epoch this process joined with (0: not yet)
 }
 
 // New makes a Service over store. It does not touch the store until Run.

@@ -53,7 +53,7 @@ func (s *Service) allow(t *tenantSnap) bool {
 // submit with req.IdempotencyKey repeats the answer of the first submit
 // with that key and request (idempotency.go).
 func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Request) (Accepted, error) {
-	if !s.Ready() {
+	if !s.Ready() || s.fenced() {
 		return Accepted{}, ErrNotReady
 	}
 	st := s.state.Load()
