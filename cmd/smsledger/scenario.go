@@ -2,8 +2,9 @@ package main
 
 // smsledger scenario run FILE: a declarative end-to-end scenario (traffic,
 // faults, invariants; scenarios/README.md) run by scenarios/runner. serve
-// runs in-process, or — when the scenario kills it — as a child process
-// (this binary re-executed with `serve`) on the same data directory.
+// runs in-process, or — when the scenario kills it, restarts its database
+// or runs several nodes of a cluster — as a child process (this binary
+// re-executed with `serve`) on the same data directory.
 
 import (
 	"bufio"
@@ -78,8 +79,13 @@ func runScenario(ctx context.Context, cfg scenarioConfig, stdout, stderr io.Writ
 		if sc.DatabaseURL != "" {
 			args = append(args, "--database-url", sc.DatabaseURL)
 		}
+		log := serveLog
+		if sc.NodeID != "" {
+			args = append(args, "--cluster", "--node-id", sc.NodeID, "--cluster-lease", sc.ClusterLease.String())
+			log = serveLog.With("node", sc.NodeID)
+		}
 		if sc.Process { // info: its addresses are read from its log; warnings and errors are passed on
-			return startServeProcess(ctx, append(args, "--log-level", "info"), cfg.childEnv, serveLog)
+			return startServeProcess(ctx, append(args, "--log-level", "info"), cfg.childEnv, log)
 		}
 		args = append(args, "--log-level", cfg.serveLogLevel.String())
 		info, stop, err := startServe(ctx, args, serveLog)
@@ -126,6 +132,23 @@ type processServe struct {
 
 func (s *processServe) SMPPAddr() string { return s.smppAddr }
 func (s *processServe) HTTPAddr() string { return s.httpAddr }
+
+var _ runner.Exiter = (*processServe)(nil)
+
+// Done is closed once the process exited (runner.Exiter: a node of a
+// cluster that loses its lease exits on its own).
+func (s *processServe) Done() <-chan struct{} { return s.exited }
+
+// ExitCode is the process's exit status once Done (-1: killed by a
+// signal, or not exited).
+func (s *processServe) ExitCode() int {
+	select {
+	case <-s.exited:
+		return s.cmd.ProcessState.ExitCode()
+	default:
+		return -1
+	}
+}
 
 // Kill ends it with SIGKILL (its embedded PostgreSQL dies with it).
 func (s *processServe) Kill() error {

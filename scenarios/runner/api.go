@@ -13,14 +13,36 @@ import (
 
 var httpClient = &http.Client{Timeout: 2 * time.Minute}
 
-// api calls serve's HTTP API with a bearer token (admin or a tenant's key).
+// api calls serve's HTTP API with a bearer token (admin or a tenant's key):
+// at addr when set (one node of a cluster), else at the run's pinned
+// address (a cluster's configuration goes through one node), else at the
+// running serve (in a cluster, its HTTP load balancer).
 type api struct {
 	r     *run
 	token string
+	addr  string
 }
 
 func (r *run) admin() api                  { return api{r: r, token: r.token} }
 func (r *run) tenantAPI(tenant string) api { return api{r: r, token: r.keys[tenant]} }
+
+// at is the same calls at one address (a node of a cluster).
+func (a api) at(addr string) api { a.addr = addr; return a }
+
+// base is the HTTP address the call goes to.
+func (a api) base() (string, error) {
+	if a.addr != "" {
+		return a.addr, nil
+	}
+	if p := a.r.pinned; p != "" {
+		return p, nil
+	}
+	s := a.r.current()
+	if s == nil {
+		return "", errors.New("serve is restarting")
+	}
+	return s.HTTPAddr(), nil
+}
 
 // statusError is a non-2xx answer.
 type statusError struct {
@@ -33,11 +55,11 @@ func (e *statusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Code,
 // get GETs path and returns the body of a 2xx answer as it is (e.g.
 // /metrics, which needs the admin token on the API's address).
 func (a api) get(ctx context.Context, path string) ([]byte, error) {
-	s := a.r.current()
-	if s == nil {
-		return nil, errors.New("serve is restarting")
+	addr, err := a.base()
+	if err != nil {
+		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.HTTPAddr()+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -74,15 +96,15 @@ func (a api) do(ctx context.Context, method, path string, body, out any) error {
 // e.g. text/csv for the numbering tables) and decodes a 2xx answer into
 // out (when not nil).
 func (a api) send(ctx context.Context, method, path, contentType string, body []byte, out any) error {
-	s := a.r.current()
-	if s == nil {
-		return errors.New("serve is restarting")
+	addr, err := a.base()
+	if err != nil {
+		return err
 	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.HTTPAddr()+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
 	if err != nil {
 		return err
 	}

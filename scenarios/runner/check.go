@@ -386,7 +386,15 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 				t.ID, b.Balance, b.Held, b.Available, minAvl, charged, topup, credit, map[bool]string{true: " — OVERSPENT", false: ""}[over]))
 		}
 		r.mu.Lock()
-		ev = append(ev, fmt.Sprintf("%d balance samples during the traffic", r.samples))
+		if r.cl != nil {
+			perNode := map[string]int64{}
+			for k, v := range r.cl.nodeSamples {
+				perNode[k] = int64(v)
+			}
+			ev = append(ev, fmt.Sprintf("%d balance samples during the traffic, on every running node (each folds the log by itself): %s", r.samples, load.FormatCounts(perNode)))
+		} else {
+			ev = append(ev, fmt.Sprintf("%d balance samples during the traffic", r.samples))
+		}
 		r.mu.Unlock()
 		ok2, ev2 := reconChecks("journal_entries_balance", "account_balances_equal_postings", "tenant_balances_equal_postings", "tenant_held_equals_open_cdrs")
 		add(InvBalances, ok && ok2, append(ev, ev2...)...)
@@ -621,6 +629,7 @@ func (r *run) check(ctx context.Context, rep *Report, st *settled) {
 
 	r.checkLifecycle(ctx, rep, st, acked, cdrByID, trails, add)
 	r.checkNetworks(ctx, st, acked, cdrByID, trails, add)
+	r.checkCluster(rep, add)
 
 	rep.Passed = true
 	for _, inv := range rep.Invariants {

@@ -228,25 +228,43 @@ func (r *run) checkLifecycle(ctx context.Context, rep *Report, st *settled, acke
 		add(InvHoldsClosed, ok, ev...)
 	}
 
-	// tracker_empty: smsledger_unfinished_messages reads 0 (≤ 15 s).
+	// tracker_empty: smsledger_unfinished_messages reads 0 (≤ 15 s); in a
+	// cluster on every running node.
 	{
+		targets := r.liveNodes()
+		if r.cl == nil {
+			targets = []backend{{Name: "serve"}}
+		}
+		ok, ev := len(targets) > 0, []string{}
 		begin := time.Now()
-		val, err := -1.0, error(nil)
-		for attempt := 0; attempt < 60 && ctx.Err() == nil; attempt++ {
-			var raw []byte
-			if raw, err = r.admin().get(ctx, "/metrics"); err == nil {
-				val, err = gauge(raw, "smsledger_unfinished_messages")
+		for _, n := range targets {
+			val, err := -1.0, error(nil)
+			for attempt := 0; attempt < 60 && ctx.Err() == nil; attempt++ {
+				var raw []byte
+				if raw, err = r.admin().at(n.Addr).get(ctx, "/metrics"); err == nil {
+					val, err = gauge(raw, "smsledger_unfinished_messages")
+				}
+				if err == nil && val == 0 || time.Since(begin) > 15*time.Second {
+					break
+				}
+				sleep(ctx, 250*time.Millisecond)
 			}
-			if err == nil && val == 0 || time.Since(begin) > 15*time.Second {
-				break
+			who := ""
+			if r.cl != nil {
+				who = n.Name + ": "
 			}
-			sleep(ctx, 250*time.Millisecond)
+			if err != nil {
+				ok = false
+				ev = append(ev, who+"GET /metrics (admin token): "+err.Error())
+				continue
+			}
+			ok = ok && val == 0
+			ev = append(ev, fmt.Sprintf("%ssmsledger_unfinished_messages %v after %.1fs of polling /metrics (must read 0)%s", who, val, time.Since(begin).Seconds(), failText(val == 0)))
 		}
-		if err != nil {
-			add(InvTrackerEmpty, false, "GET /metrics (admin token): "+err.Error())
-		} else {
-			add(InvTrackerEmpty, val == 0, fmt.Sprintf("smsledger_unfinished_messages %v after %.1fs of polling /metrics (must read 0)%s", val, time.Since(begin).Seconds(), failText(val == 0)))
+		if len(targets) == 0 {
+			ev = append(ev, "no node running")
 		}
+		add(InvTrackerEmpty, ok, ev...)
 	}
 
 	// books_available: each tenant's balance, held and available are what

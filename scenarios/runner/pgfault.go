@@ -61,6 +61,27 @@ func (db *externalDB) URL() string {
 	return u.String()
 }
 
+// target is the server's own address ("" while it is down): a cluster's
+// nodes reach it through proxies of their own (cluster.go).
+func (db *externalDB) target() string {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.inst == nil {
+		return ""
+	}
+	return "127.0.0.1:" + strconv.Itoa(db.inst.Port())
+}
+
+// urlAt is the database's URL with addr as its host and port.
+func (db *externalDB) urlAt(addr string) string {
+	u, err := url.Parse(db.URL())
+	if err != nil {
+		return ""
+	}
+	u.Host = addr
+	return u.String()
+}
+
 func (db *externalDB) start(ctx context.Context) error {
 	inst, err := pgembed.Start(ctx, pgembed.Config{DataDir: db.dir, Logger: db.log, StartTimeout: time.Minute})
 	if err != nil {

@@ -26,6 +26,8 @@ type Report struct {
 	Scale    int    `json:"scale"`
 	Process  bool   `json:"serve_as_process"`
 	Passed   bool   `json:"passed"`
+	// Nodes: serve processes (more than one: a cluster).
+	Nodes int `json:"nodes"`
 
 	Sent       int64            `json:"sent"`
 	Accepted   int64            `json:"accepted"`
@@ -57,8 +59,13 @@ type Report struct {
 	ScheduleLag *Latency       `json:"schedule_lag,omitempty"`
 	Streams     []StreamReport `json:"streams"`
 	// MO: the mobile-originated messages the simulators sent.
-	MO         []MOReport     `json:"mo,omitempty"`
-	Faults     []FaultReport  `json:"faults"`
+	MO     []MOReport    `json:"mo,omitempty"`
+	Faults []FaultReport `json:"faults"`
+	// SupplierTPS: per simulated supplier, the most submits it accepted in
+	// one second (supplier_tps).
+	SupplierTPS []SupplierTPS `json:"supplier_tps"`
+	// Cluster: the load balancers and nodes of a cluster scenario.
+	Cluster    *ClusterReport `json:"cluster,omitempty"`
 	Invariants []Invariant    `json:"invariants"`
 	DurationS  float64        `json:"duration_s"`
 	Machine    map[string]any `json:"machine"`
@@ -94,7 +101,10 @@ func (rep *Report) PrintText(w io.Writer) {
 		verdict = "FAILED"
 	}
 	mode := "in-process serve"
-	if rep.Process {
+	switch {
+	case rep.Nodes > 1:
+		mode = fmt.Sprintf("a cluster of %d serve nodes", rep.Nodes)
+	case rep.Process:
 		mode = "serve as a child process"
 	}
 	fmt.Fprintf(tw, "scenario %s\t%s (scale %d, %s, %.1fs, %v CPUs)\n", rep.Scenario, verdict, rep.Scale, mode, rep.DurationS, rep.Machine["cpus"])
@@ -135,9 +145,23 @@ func (rep *Report) PrintText(w io.Writer) {
 			}
 			fmt.Fprintf(tw, "  fault %s\tat %.1fs, %s (waited %.0f ms for it): serve listening again after %.0f ms, first acknowledgement after %.0f ms%s\n",
 				f.Kind, f.AtS, when, f.LoadWaitMs, f.RecoveryMs, f.FirstAckMs, errText(f.Error))
+		case FaultKillNode, FaultPartitionNode:
+			what := "killed"
+			if f.Kind == FaultPartitionNode {
+				what = fmt.Sprintf("cut off the database for %.1fs, stopped on its own after %.0f ms (status %d)", f.ForS, f.ExitMs, f.ExitCode)
+			}
+			fmt.Fprintf(tw, "  fault %s %s\tat %.1fs %s: taken over by %s after %.0f ms (%.0f ms after its lease expired), started again after %.0f ms%s\n",
+				f.Kind, f.Node, f.AtS, what, orNone(f.TakenBy), f.TakeoverMs, f.TakeoverAfterLeaseMs, f.RestartMs, errText(f.Error))
 		default:
 			fmt.Fprintf(tw, "  fault %s\tat %.1fs%s\n", f.Kind, f.AtS, errText(f.Error))
 		}
+	}
+	for _, t := range rep.SupplierTPS {
+		fmt.Fprintf(tw, "  supplier %s\t%d submits, at most %d in one second (limit %d)\n", t.Supplier, t.Submits, t.MaxPerS, t.Limit)
+	}
+	if c := rep.Cluster; c != nil {
+		fmt.Fprintf(tw, "  load balancers\tSMPP connections per node %s (refused dials %s), HTTP %s (refused dials %s), %d connections no node took\n",
+			load.FormatCounts(c.SMPPForwarded), load.FormatCounts(c.SMPPSkipped), load.FormatCounts(c.HTTPForwarded), load.FormatCounts(c.HTTPSkipped), c.Refused)
 	}
 	for _, inv := range rep.Invariants {
 		res := "pass"

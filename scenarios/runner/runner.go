@@ -41,8 +41,13 @@ type ServeConfig struct {
 	// database restarted).
 	Process bool
 	// DatabaseURL, when set, is the PostgreSQL serve must use instead of
-	// an embedded one under DataDir (restart_postgres scenarios).
+	// an embedded one under DataDir (restart_postgres scenarios, nodes of
+	// a cluster).
 	DatabaseURL string
+	// NodeID, when set, makes serve a node of a cluster (serve --cluster
+	// --node-id NodeID --cluster-lease ClusterLease) on DatabaseURL.
+	NodeID       string
+	ClusterLease time.Duration
 }
 
 // StartServe starts serve and returns once it listens (SMPP and HTTP).
@@ -118,6 +123,16 @@ type run struct {
 	kills [][2]time.Time
 	// nets: the MOs sent and received, the health watch (networks.go).
 	nets *netState
+	// cl: the nodes of a cluster scenario (nil with one serve).
+	cl *clusterState
+	// pinned, when set, is the HTTP address every API call goes to (a
+	// cluster is configured through one node); set and cleared before the
+	// traffic.
+	pinned string
+	// submitTimes: when each simulator accepted each submit (supplier_tps);
+	// submitsUnkept: those beyond submitsMax a supplier.
+	submitTimes   map[string][]time.Time
+	submitsUnkept int64
 }
 
 // Run runs the scenario and returns its report. An error means the
@@ -140,7 +155,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	r := &run{sc: sc, opts: opts, log: opts.Logger.With("component", "scenario", "scenario", sc.Name), token: randomHex(16),
 		sims: map[string]*smscsim.Sim{}, proxies: map[string]*dlrProxy{}, statuses: map[string]int64{}, simPw: map[string]string{}, creds: map[string]load.Credential{}, keys: map[string]string{},
 		acked: map[string]*ackInfo{}, dlrs: map[string]int{}, submitsTo: map[string][]simSubmit{}, dlrStats: map[string]map[string]bool{}, minAvl: map[string]decimal.Decimal{}, trafficDone: make(chan struct{}),
-		totals: load.Result{Statuses: map[string]int64{}, Errors: map[string]int64{}, DLRByStat: map[string]int64{}}, nets: newNetState(sc)}
+		totals: load.Result{Statuses: map[string]int64{}, Errors: map[string]int64{}, DLRByStat: map[string]int64{}}, nets: newNetState(sc),
+		submitTimes: map[string][]time.Time{}}
 	began := time.Now()
 	var err error
 	if r.tmp, err = os.MkdirTemp("", "smsledger-scenario-"); err != nil {
@@ -158,9 +174,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 	for _, p := range sc.Suppliers {
 		pw := "pw" + randomHex(2)
 		r.simPw[p.ID] = pw
-		var onSubmit func(smscsim.Submit)
-		if sc.Schedules() {
-			onSubmit = func(s smscsim.Submit) {
+		onSubmit := func(s smscsim.Submit) {
+			r.recordSubmit(p.ID, s.At)
+			if sc.Schedules() {
 				r.mu.Lock()
 				r.submitsTo[s.To] = append(r.submitsTo[s.To], simSubmit{supplier: p.ID, at: s.At})
 				r.mu.Unlock()
@@ -209,9 +225,17 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		}()
 	}
 
-	// serve.
-	s, err := opts.StartServe(ctx, r.serveConfig())
-	if err != nil {
+	// serve: one, or the nodes of a cluster behind the runner's load
+	// balancers.
+	var s Serve
+	if sc.Cluster() {
+		closeCluster, err := r.startCluster(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("runner: start the cluster: %w", err)
+		}
+		defer closeCluster()
+		s = clusterServe{r: r}
+	} else if s, err = opts.StartServe(ctx, r.serveConfig()); err != nil {
 		return nil, fmt.Errorf("runner: start serve: %w", err)
 	}
 	r.serve, r.serveSince = s, time.Now()
@@ -222,9 +246,20 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 			}
 		}
 	}()
+	if r.cl != nil {
+		// Configured through one node: each configuration command is
+		// visible on that node when it returns (the others fold it a
+		// moment later; the warm-up waits for them).
+		live := r.liveNodes()
+		if len(live) == 0 {
+			return nil, errors.New("runner: no node of the cluster running before the configuration")
+		}
+		r.pinned = live[0].Addr
+	}
 	if err := r.configure(ctx); err != nil {
 		return nil, err
 	}
+	r.pinned = ""
 	if err := r.warmUp(ctx); err != nil {
 		return nil, err
 	}
@@ -277,11 +312,12 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		return nil, errors.New("runner: serve is not running after the faults")
 	}
 
-	rep := &Report{Scenario: sc.Name, Scale: opts.Scale, Process: sc.Process(), Streams: streams, MO: mos, Faults: r.faults}
+	rep := &Report{Scenario: sc.Name, Scale: opts.Scale, Process: sc.Process(), Nodes: sc.Nodes, Streams: streams, MO: mos, Faults: r.faults}
 	rep.fillTraffic(r, trafficEnd.Sub(r.start))
 	r.log.Info("traffic done; settling", "accepted", rep.Accepted, "settle", sc.Settle.D())
 	st := r.settle(ctx)
 	r.check(ctx, rep, st)
+	rep.Cluster = r.clusterReport()
 	rep.DurationS = time.Since(began).Seconds()
 	return rep, nil
 }
@@ -442,48 +478,69 @@ func (r *run) configure(ctx context.Context) error {
 // gives every supplier bind a moment: serve binds its suppliers
 // asynchronously. Warm-up messages are tracked and checked like all others.
 func (r *run) warmUp(ctx context.Context) error {
+	// In a cluster, through every node (each binds its share of the
+	// suppliers, and checks credentials and keys by itself).
+	targets := []backend{{Name: "serve", Addr: r.current().SMPPAddr()}}
+	keyTargets := []backend{{Name: "serve"}}
+	if r.cl != nil {
+		targets = r.liveBackends(Serve.SMPPAddr)()
+		keyTargets = r.liveNodes()
+	}
 	seen := map[string]bool{}
 	for _, st := range r.sc.Traffic {
 		if seen[st.Tenant] {
 			continue
 		}
 		seen[st.Tenant] = true
-		deadline := time.Now().Add(30 * time.Second)
 		// Warm-up numbers count down from the top of the stream's range
 		// (…9999, …9998): the streams count up from 1.
 		top := int64(1)
 		for range 12 - len(st.Prefix) {
 			top *= 10
 		}
-		for attempt := 1; ; attempt++ {
-			before := r.simSubmitted()
-			res, err := load.Run(ctx, load.Config{Addr: r.current().SMPPAddr(), Credentials: []load.Credential{r.creds[st.Tenant]},
-				Binds: 1, Window: 1, Messages: 1, DestPrefix: st.Prefix, DestDigits: 12, RegisteredDelivery: true, Offset: max(top-1-int64(attempt), 0),
-				ResponseTimeout: 10 * time.Second, DLRWait: 5 * time.Second, OnAccepted: r.onAccepted(st.Tenant, StreamSMPP, true), OnReceipt: r.onReceipt,
-				OnMO: r.onMO(st.Tenant)})
-			if err == nil && res.Accepted == 1 {
-				wait := time.Now().Add(3 * time.Second)
-				for r.simSubmitted() == before && time.Now().Before(wait) && ctx.Err() == nil {
-					sleep(ctx, 20*time.Millisecond)
+		n := int64(0) // warm-up numbers handed out for this tenant
+		for _, target := range targets {
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				n++
+				before := r.simSubmitted()
+				res, err := load.Run(ctx, load.Config{Addr: target.Addr, Credentials: []load.Credential{r.creds[st.Tenant]},
+					Binds: 1, Window: 1, Messages: 1, DestPrefix: st.Prefix, DestDigits: 12, RegisteredDelivery: true, Offset: max(top-1-n, 0),
+					ResponseTimeout: 10 * time.Second, DLRWait: 5 * time.Second, OnAccepted: r.onAccepted(st.Tenant, StreamSMPP, true), OnReceipt: r.onReceipt,
+					OnMO: r.onMO(st.Tenant)})
+				if err == nil && res.Accepted == 1 {
+					wait := time.Now().Add(3 * time.Second)
+					for r.simSubmitted() == before && time.Now().Before(wait) && ctx.Err() == nil {
+						sleep(ctx, 20*time.Millisecond)
+					}
+					if r.simSubmitted() > before {
+						break
+					}
 				}
-				if r.simSubmitted() > before {
-					break
+				if time.Now().After(deadline) || ctx.Err() != nil {
+					return fmt.Errorf("runner: warm-up of %s (%s): the path to a supplier did not work within 30s (last: %v)", st.Tenant, target.Name, err)
 				}
+				sleep(ctx, 200*time.Millisecond)
 			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				return fmt.Errorf("runner: warm-up of %s: the path to a supplier did not work within 30s (last: %v)", st.Tenant, err)
-			}
-			sleep(ctx, 200*time.Millisecond)
 		}
 	}
 	// Each tenant's API key once: its first check is a password hash
 	// comparison (seconds in a race-detector build, one at a time), later
 	// ones are cached; HTTP streams and the balance sampler then start at
-	// their time.
+	// their time. A node of a cluster may not have folded the key yet: it
+	// is tried again (≤ 10 s).
 	for _, t := range r.sc.Tenants {
-		var b balance
-		if err := r.tenantAPI(t.ID).do(ctx, "GET", "/v1/balance", nil, &b); err != nil {
-			return fmt.Errorf("runner: warm-up of %s's API key: %w", t.ID, err)
+		for _, target := range keyTargets {
+			var err error
+			for deadline := time.Now().Add(10 * time.Second); ; sleep(ctx, 200*time.Millisecond) {
+				var b balance
+				if err = r.tenantAPI(t.ID).at(target.Addr).do(ctx, "GET", "/v1/balance", nil, &b); err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+					break
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("runner: warm-up of %s's API key (%s): %w", t.ID, target.Name, err)
+			}
 		}
 	}
 	sleep(ctx, 500*time.Millisecond) // the other supplier binds
@@ -700,8 +757,24 @@ type FaultReport struct {
 	RebindMs   float64 `json:"rebind_ms,omitempty"`
 	ResubmitMs float64 `json:"resubmit_ms,omitempty"`
 	// mute_dlrs: the DLRs the simulator lost while mute.
-	MutedDLRs int64  `json:"muted_dlrs,omitempty"`
-	Error     string `json:"error,omitempty"`
+	MutedDLRs int64 `json:"muted_dlrs,omitempty"`
+	// kill_node, partition_node: the node (node-1 …); from the fault to
+	// the node's NodeTakenOver in the log (-1: none within the wait), from
+	// the end of its lease (cluster_nodes.lease_until) to it (-1:
+	// unknown), the node that took it over and the epoch it took; from the
+	// fault to the node serving again (-1: not started) and its new epoch.
+	Node                 string  `json:"node,omitempty"`
+	TakeoverMs           float64 `json:"takeover_ms,omitempty"`
+	TakeoverAfterLeaseMs float64 `json:"takeover_after_lease_ms,omitempty"`
+	TakenBy              string  `json:"taken_by,omitempty"`
+	TakenEpoch           int64   `json:"taken_epoch,omitempty"`
+	RestartMs            float64 `json:"restart_ms,omitempty"`
+	Epoch                int64   `json:"epoch,omitempty"`
+	// partition_node: from the cut to the node's exit (-1: it did not stop
+	// while cut off) and its exit status (-1: none).
+	ExitMs   float64 `json:"exit_ms,omitempty"`
+	ExitCode int     `json:"exit_code,omitempty"`
+	Error    string  `json:"error,omitempty"`
 }
 
 func (r *run) fault(ctx context.Context, f Fault) {
@@ -749,6 +822,10 @@ func (r *run) fault(ctx context.Context, f Fault) {
 		r.restartPostgres(ctx, f, &fr)
 	case FaultCutSupplier:
 		r.cutSupplier(ctx, f, &fr)
+	case FaultKillNode:
+		r.killNode(ctx, f, &fr)
+	case FaultPartitionNode:
+		r.partitionNode(ctx, f, &fr)
 	case FaultMuteDLRs:
 		sim := r.sims[f.Supplier]
 		before := sim.DLRsMuted.Load()
@@ -960,23 +1037,34 @@ func (r *run) backups(id string) []string {
 
 // sampleBalances polls every tenant's balance (every 200 ms) during the
 // traffic and keeps the lowest available amount seen.
+// In a cluster it reads every running node's (each folds the log into the
+// tenant's account by itself).
 func (r *run) sampleBalances(ctx context.Context) {
 	for ctx.Err() == nil {
-		for _, t := range r.sc.Tenants {
-			var b balance
-			if err := r.tenantAPI(t.ID).do(ctx, "GET", "/v1/balance", nil, &b); err != nil {
-				continue // serve restarting
+		targets := r.liveNodes()
+		if r.cl == nil {
+			targets = []backend{{}} // serve, wherever it runs
+		}
+		for _, n := range targets {
+			for _, t := range r.sc.Tenants {
+				var b balance
+				if err := r.tenantAPI(t.ID).at(n.Addr).do(ctx, "GET", "/v1/balance", nil, &b); err != nil {
+					continue // serve or the node restarting
+				}
+				avl, err := decimal.NewFromString(b.Available)
+				if err != nil {
+					continue
+				}
+				r.mu.Lock()
+				if cur, ok := r.minAvl[t.ID]; !ok || avl.LessThan(cur) {
+					r.minAvl[t.ID] = avl
+				}
+				r.samples++
+				if r.cl != nil {
+					r.cl.nodeSamples[n.Name]++
+				}
+				r.mu.Unlock()
 			}
-			avl, err := decimal.NewFromString(b.Available)
-			if err != nil {
-				continue
-			}
-			r.mu.Lock()
-			if cur, ok := r.minAvl[t.ID]; !ok || avl.LessThan(cur) {
-				r.minAvl[t.ID] = avl
-			}
-			r.samples++
-			r.mu.Unlock()
 		}
 		sleep(ctx, 200*time.Millisecond)
 	}

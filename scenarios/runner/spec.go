@@ -1,6 +1,7 @@
 // Package runner runs the declarative scenarios of scenarios/*.yaml end to
 // end: it starts simulated suppliers (adapters/smpp/smscsim) and serve
-// (in-process, or as a child process when the scenario kills it),
+// (in-process, or as a child process when the scenario kills it, or as
+// the nodes of a cluster behind the runner's load balancers: cluster.go),
 // configures tenants, suppliers, routes and rates through the HTTP admin
 // API, drives SMPP and HTTP traffic with scenarios/load, injects faults at
 // given times, then checks the invariants through the HTTP API (messages, CDRs,
@@ -89,7 +90,22 @@ type Scenario struct {
 	// CI: false keeps the file out of TestScenarios (it is still run by
 	// hand; the test logs that it skipped it). Default true.
 	CI *bool `yaml:"ci"`
+	// Nodes is how many serve processes run as one cluster (default 1,
+	// at most NodesMax): with more than one, serve runs as nodes of a
+	// cluster on one PostgreSQL the runner starts, behind the runner's TCP
+	// load balancers (cluster.go).
+	Nodes int `yaml:"nodes"`
 }
+
+// NodesMax bounds Scenario.Nodes.
+const NodesMax = 5
+
+// ClusterLease is the membership lease of the nodes of a cluster scenario
+// (serve --cluster-lease).
+const ClusterLease = 2 * time.Second
+
+// Cluster reports whether serve runs as several nodes.
+func (s *Scenario) Cluster() bool { return s.Nodes > 1 }
 
 // InCI reports whether TestScenarios runs the scenario.
 func (s *Scenario) InCI() bool { return s.CI == nil || *s.CI }
@@ -117,6 +133,10 @@ type Limits struct {
 	// long after the supplier's health report first had its samples are
 	// checked (serve's feed refreshes routing every second; default 2s).
 	HealthGrace Duration `yaml:"health_grace"`
+	// MaxTakeover: invariant node_takeover — per kill_node and
+	// partition_node, from the fault to the NodeTakenOver of that node in
+	// the log (default 10s).
+	MaxTakeover Duration `yaml:"max_takeover"`
 }
 
 // StreamLimits are per-stream bars (invariant stream_limits); zero values
@@ -349,18 +369,31 @@ const (
 	// FaultMuteDLRs makes the supplier's simulator send no DLR for For:
 	// the DLRs due meanwhile are lost, not delayed.
 	FaultMuteDLRs = "mute_dlrs"
+	// FaultKillNode SIGKILLs one node of a cluster and starts it again
+	// (same node id and data directory) once For has passed and another
+	// node took it over.
+	FaultKillNode = "kill_node"
+	// FaultPartitionNode cuts one node of a cluster off PostgreSQL for
+	// For: the node exits on its own once its lease is lost (fail-stop);
+	// the runner starts it again after For, once it was taken over.
+	FaultPartitionNode = "partition_node"
 )
 
 // faultKinds lists the kinds for error messages.
-var faultKinds = []string{FaultSupplierDown, FaultKillServe, FaultRestartPostgres, FaultCutSupplier, FaultMuteDLRs}
+var faultKinds = []string{FaultSupplierDown, FaultKillServe, FaultRestartPostgres, FaultCutSupplier, FaultMuteDLRs, FaultKillNode, FaultPartitionNode}
 
 // Fault is injected At (offset from the start of the traffic).
 type Fault struct {
 	At       Duration `yaml:"at"`
 	Kind     string   `yaml:"kind"`
 	Supplier string   `yaml:"supplier"` // supplier_down, cut_supplier, mute_dlrs
-	For      Duration `yaml:"for"`      // supplier_down: outage length; kill_serve: pause before the restart; restart_postgres: downtime; cut_supplier: not used; mute_dlrs: how long
+	// Node: kill_node, partition_node — which node (1-based: node-1 …).
+	Node int      `yaml:"node"`
+	For  Duration `yaml:"for"` // supplier_down: outage length; kill_serve, kill_node: pause before the restart; restart_postgres: downtime; partition_node: how long the node is cut off the database; cut_supplier: not used; mute_dlrs: how long
 }
+
+// nodeFault reports whether a fault kind hits one node of a cluster.
+func nodeFault(kind string) bool { return kind == FaultKillNode || kind == FaultPartitionNode }
 
 // Invariant names.
 const (
@@ -386,6 +419,11 @@ const (
 	InvSharesHeld      = "shares_held"
 	InvNetworkHealth   = "network_health"
 	InvMORoundTrip     = "mo_round_trip"
+	// The cluster invariants (cluster.go): node_takeover passes with
+	// nothing to check without node faults; supplier_tps holds for every
+	// scenario (a supplier's TPS limit, whole cluster).
+	InvNodeTakeover = "node_takeover"
+	InvSupplierTPS  = "supplier_tps"
 )
 
 // AllInvariants are checked when a scenario names none. The lifecycle
@@ -393,11 +431,13 @@ const (
 // message must be final after settle anyway, and scheduled_on_time passes
 // with nothing to check when no stream schedules; so do the networks ones
 // (priced_by_network … mo_round_trip) without a numbering plan, traffic
-// shares, a supplier rejecting a network or MOs.
+// shares, a supplier rejecting a network or MOs, and the cluster ones
+// (node_takeover without node faults; supplier_tps everywhere).
 var AllInvariants = []string{InvAckedExistOnce, InvOneTerminalState, InvBalances, InvCDRsEqualJournal,
 	InvReplayVerify, InvDLRAtMostOnce, InvFailover, InvRefusals, InvStreamLimits, InvStoreOutage, InvSupplierCut,
 	InvAllFinal, InvHoldsClosed, InvTrackerEmpty, InvBooksAvailable, InvScheduledOnTime,
-	InvPricedByNetwork, InvSharesHeld, InvNetworkHealth, InvMORoundTrip}
+	InvPricedByNetwork, InvSharesHeld, InvNetworkHealth, InvMORoundTrip,
+	InvNodeTakeover, InvSupplierTPS}
 
 // Load reads and validates a scenario file.
 func Load(path string) (*Scenario, error) {
@@ -700,7 +740,27 @@ func (s *Scenario) validate() error {
 			}
 		}
 	}
+	if s.Nodes == 0 {
+		s.Nodes = 1
+	}
+	if s.Nodes < 1 || s.Nodes > NodesMax {
+		return fmt.Errorf("nodes: 1..%d", NodesMax)
+	}
 	for i, f := range s.Faults {
+		switch {
+		case nodeFault(f.Kind) && !s.Cluster():
+			return fmt.Errorf("fault %d: %s needs a cluster (nodes ≥ 2: another node takes the node's work over)", i, f.Kind)
+		case nodeFault(f.Kind) && (f.Node < 1 || f.Node > s.Nodes):
+			return fmt.Errorf("fault %d: %s: node 1..%d (got %d)", i, f.Kind, s.Nodes, f.Node)
+		case f.Kind == FaultKillNode && (f.For < 0 || f.For.D() > time.Minute):
+			return fmt.Errorf("fault %d: kill_node: for (pause before the restart) 0..1m", i)
+		case f.Kind == FaultPartitionNode && (f.For < Duration(ClusterLease) || f.For.D() > time.Minute):
+			return fmt.Errorf("fault %d: partition_node: for %v..1m (at least the cluster lease, so that the node loses it and stops)", i, ClusterLease)
+		case !nodeFault(f.Kind) && f.Node != 0:
+			return fmt.Errorf("fault %d: node is for %s and %s only", i, FaultKillNode, FaultPartitionNode)
+		case s.Cluster() && (f.Kind == FaultKillServe || f.Kind == FaultRestartPostgres):
+			return fmt.Errorf("fault %d: %s is for one node (nodes: 1); in a cluster use %s or %s", i, f.Kind, FaultKillNode, FaultPartitionNode)
+		}
 		switch {
 		case f.At < 0 || f.At.D() > 30*time.Minute:
 			return fmt.Errorf("fault %d: at 0..30m", i)
@@ -716,7 +776,7 @@ func (s *Scenario) validate() error {
 			return fmt.Errorf("fault %d: cut_supplier: for is not used (the cut is instantaneous)", i)
 		case f.Kind == FaultMuteDLRs && (!suppliers[f.Supplier] || f.For <= 0 || f.For.D() > 10*time.Minute):
 			return fmt.Errorf("fault %d: mute_dlrs needs a known supplier (got %q) and for 0..10m", i, f.Supplier)
-		case f.Kind != FaultSupplierDown && f.Kind != FaultKillServe && f.Kind != FaultRestartPostgres && f.Kind != FaultCutSupplier && f.Kind != FaultMuteDLRs:
+		case f.Kind != FaultSupplierDown && f.Kind != FaultKillServe && f.Kind != FaultRestartPostgres && f.Kind != FaultCutSupplier && f.Kind != FaultMuteDLRs && !nodeFault(f.Kind):
 			return fmt.Errorf("fault %d: kind %q: must be one of %s", i, f.Kind, strings.Join(faultKinds, ", "))
 		}
 		if f.Kind != FaultSupplierDown && f.Kind != FaultCutSupplier && f.Kind != FaultMuteDLRs && f.Supplier != "" {
@@ -747,11 +807,14 @@ func (s *Scenario) validate() error {
 	if s.Limits.HealthGrace == 0 {
 		s.Limits.HealthGrace = Duration(2 * time.Second)
 	}
+	if s.Limits.MaxTakeover == 0 {
+		s.Limits.MaxTakeover = Duration(10 * time.Second)
+	}
 	switch {
 	case s.Limits.MaxPending < 0 || s.Limits.MaxDLRDuplicates < 0 || s.Limits.MinRefused < 0:
 		return errors.New("limits: max_pending, max_dlr_duplicates and min_refused ≥ 0")
-	case s.Limits.MaxFailover < 0 || s.Limits.MaxStoreRecovery < 0 || s.Limits.MaxRebind < 0 || s.Limits.MaxExpiryLag < 0 || s.Limits.MaxScheduleLag < 0 || s.Limits.HealthGrace < 0:
-		return errors.New("limits: max_failover, max_store_recovery, max_rebind, max_expiry_lag, max_schedule_lag and health_grace ≥ 0")
+	case s.Limits.MaxFailover < 0 || s.Limits.MaxStoreRecovery < 0 || s.Limits.MaxRebind < 0 || s.Limits.MaxExpiryLag < 0 || s.Limits.MaxScheduleLag < 0 || s.Limits.HealthGrace < 0 || s.Limits.MaxTakeover < 0:
+		return errors.New("limits: max_failover, max_store_recovery, max_rebind, max_expiry_lag, max_schedule_lag, health_grace and max_takeover ≥ 0")
 	}
 	if len(s.Invariants) == 0 {
 		s.Invariants = AllInvariants
@@ -884,8 +947,9 @@ func (s *Scenario) Kills() bool { return s.has(FaultKillServe) }
 // then runs as a separate process on a PostgreSQL the runner starts.
 func (s *Scenario) RestartsPostgres() bool { return s.has(FaultRestartPostgres) }
 
-// Process reports whether serve must run as a separate process.
-func (s *Scenario) Process() bool { return s.Kills() || s.RestartsPostgres() }
+// Process reports whether serve must run as a separate process (nodes of a
+// cluster always do).
+func (s *Scenario) Process() bool { return s.Kills() || s.RestartsPostgres() || s.Cluster() }
 
 func (s *Scenario) has(kind string) bool {
 	for _, f := range s.Faults {

@@ -141,6 +141,27 @@ func TestParseValid(t *testing.T) {
 				t.Errorf("schedules %v, limits %+v", s.Schedules(), s.Limits)
 			}
 		}},
+		{"one node by default", scenarioYAML, func(t *testing.T, s *Scenario) {
+			if s.Nodes != 1 || s.Cluster() || s.Limits.MaxTakeover.D() != 10*time.Second {
+				t.Errorf("nodes %d, cluster %v, max_takeover %v", s.Nodes, s.Cluster(), s.Limits.MaxTakeover.D())
+			}
+		}},
+		{"cluster", with(t, "faults: []", `nodes: 3
+faults:
+  - {at: 2s, kind: kill_node, node: 1}
+  - {at: 3s, kind: kill_node, node: 3, for: 4s}
+  - {at: 5s, kind: partition_node, node: 2, for: 2s}
+  - {at: 6s, kind: cut_supplier, supplier: sup}
+limits: {max_takeover: 5s}`), func(t *testing.T, s *Scenario) {
+			if s.Nodes != 3 || !s.Cluster() || !s.Process() || s.Kills() || s.RestartsPostgres() || s.Limits.MaxTakeover.D() != 5*time.Second {
+				t.Errorf("nodes %d, cluster %v, process %v, limits %+v", s.Nodes, s.Cluster(), s.Process(), s.Limits)
+			}
+			f := s.Faults
+			if f[0].Kind != FaultKillNode || f[0].Node != 1 || f[0].For != 0 || f[1].For.D() != 4*time.Second ||
+				f[2].Kind != FaultPartitionNode || f[2].Node != 2 || f[2].For.D() != 2*time.Second {
+				t.Errorf("faults: %+v", f)
+			}
+		}},
 		{"named invariants and limits", with(t, "settle: 5s", `settle: 1m
 invariants: [balances, supplier_cut]
 limits: {max_rebind: 1s, max_dlr_duplicates: 3}
@@ -258,6 +279,21 @@ func TestParseErrors(t *testing.T) {
 		{"mo without messages", with(t, "faults: []", "faults: []\nmo: [{name: m, supplier: sup, from: \"4917\", to: [\"4930111\"]}]"), []string{"mo m", "messages"}},
 		{"after_health without a failing network", with(t, "- {name: s", `- {name: s, tenant: acme, prefix: "4915", messages: 10, after_health: true}`), []string{"stream s", "after_health"}},
 		{"negative health_grace", with(t, "settle: 5s", "settle: 5s\nlimits: {health_grace: -1s}"), []string{"health_grace"}},
+
+		// Clusters.
+		{"too many nodes", with(t, "faults: []", "faults: []\nnodes: 6"), []string{"nodes", "5"}},
+		{"negative nodes", with(t, "faults: []", "faults: []\nnodes: -1"), []string{"nodes"}},
+		{"kill_node on one node", with(t, "faults: []", "faults: [{at: 1s, kind: kill_node, node: 1}]"), []string{"fault 0", "kill_node", "cluster"}},
+		{"partition_node on one node", with(t, "faults: []", "faults: [{at: 1s, kind: partition_node, node: 1, for: 3s}]"), []string{"fault 0", "partition_node", "cluster"}},
+		{"kill_node without a node", with(t, "faults: []", "nodes: 2\nfaults: [{at: 1s, kind: kill_node}]"), []string{"fault 0", "kill_node", "node 1..2"}},
+		{"kill_node of a node beyond", with(t, "faults: []", "nodes: 2\nfaults: [{at: 1s, kind: kill_node, node: 3}]"), []string{"fault 0", "node 1..2", "3"}},
+		{"kill_node pause too long", with(t, "faults: []", "nodes: 2\nfaults: [{at: 1s, kind: kill_node, node: 1, for: 2m}]"), []string{"fault 0", "kill_node", "for"}},
+		{"partition shorter than the lease", with(t, "faults: []", "nodes: 2\nfaults: [{at: 1s, kind: partition_node, node: 2, for: 1s}]"), []string{"fault 0", "partition_node", "for", "lease"}},
+		{"partition without for", with(t, "faults: []", "nodes: 2\nfaults: [{at: 1s, kind: partition_node, node: 2}]"), []string{"fault 0", "partition_node", "for"}},
+		{"node on a supplier fault", with(t, "faults: []", "nodes: 2\nfaults: [{at: 1s, kind: cut_supplier, supplier: sup, node: 1}]"), []string{"fault 0", "node", "kill_node"}},
+		{"kill_serve in a cluster", with(t, "faults: []", "nodes: 2\nfaults: [{at: 1s, kind: kill_serve}]"), []string{"fault 0", "kill_serve", "kill_node"}},
+		{"restart_postgres in a cluster", with(t, "faults: []", "nodes: 3\nfaults: [{at: 1s, kind: restart_postgres, for: 1s}]"), []string{"fault 0", "restart_postgres", "partition_node"}},
+		{"negative max_takeover", with(t, "settle: 5s", "settle: 5s\nlimits: {max_takeover: -1s}"), []string{"max_takeover"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml))
