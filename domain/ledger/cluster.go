@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/google/uuid"
+
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/eventstore"
 )
@@ -284,3 +286,20 @@ func (t *tracker) adopt(from, to string, s *Service) {
 		}
 	}
 }
+
+// owedMax bounds the DLRs queued for this node's forwarding (Owed); past
+// it the forwarding pass finds them (each RetryEvery).
+const owedMax = 4096
+
+// owe queues a final DLR this node forwards though another recorded it.
+func (s *Service) owe(id uuid.UUID) {
+	select {
+	case s.owed <- id:
+	default:
+	}
+}
+
+// Owed delivers the ids of final DLRs other nodes of the cluster recorded
+// and this node forwards (ledger.Forwards): the lifecycle forwards them at
+// once. Never closed; nothing outside a cluster.
+func (s *Service) Owed() <-chan uuid.UUID { return s.owed }

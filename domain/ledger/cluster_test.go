@@ -432,3 +432,54 @@ func waitLease(t *testing.T, svc *ledger.Service, tenant, nodeID string, ok func
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A supplier's DLR may reach any node: the node that records it is not
+// always the one that forwards it. The forwarder (here the owner: no
+// Forwarder rule) is handed the id at once; the recorder is not.
+func TestClusterDLRRecordedElsewhereIsOwedToTheForwarder(t *testing.T) {
+	ctx := context.Background()
+	store := ledgertest.MemStore(t)
+	size := func() int { return 2 }
+	a := startNode(t, store, "node-a", time.Hour, size)
+	b := startNode(t, store, "node-b", time.Hour, size)
+	ledgertest.Setup(t, a.Service, "acme")
+	if _, err := a.TopUp(ctx, "acme", dec("10"), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := a.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x", RegisteredDelivery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := acc.MessageID
+	if _, err := a.SubmittedToSupplier(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SupplierAccepted(ctx, id, "sup1", 1, "S-1", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, err := b.DeliveryReported(ctx, "sup1", "S-1", "DELIVRD", "000", time.Now())
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ledger.ErrNotFound) || time.Now().After(deadline) {
+			t.Fatalf("DLR on node-b: %v", err)
+		}
+	}
+	if w, ok := b.WorkOf(id); !ok || !w.NeedsForward() || b.Forwards(&w) {
+		t.Fatalf("node-b: tracked %v, forwards it %v", ok, ok && b.Forwards(&w))
+	}
+	select {
+	case got := <-a.Owed():
+		if got != id {
+			t.Fatalf("node-a owes %s, want %s", got, id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("node-a was not handed the DLR node-b recorded")
+	}
+	select {
+	case got := <-b.Owed():
+		t.Fatalf("node-b, which recorded it, is handed %s too", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

@@ -177,7 +177,8 @@ type Service struct {
 	budgets       *budgets
 	takenOverCh   chan struct{}
 	takenOverOnce sync.Once
-	epoch         atomic.Int64 // the membership epoch this process joined with (0: not yet)
+	epoch         atomic.Int64   // the membership epoch this process joined with (0: not yet)
+	owed          chan uuid.UUID // final DLRs other nodes recorded and this one forwards
 }
 
 // New makes a Service over store. It does not touch the store until Run.
@@ -247,6 +248,7 @@ func New(store eventstore.Store, opts Options) (*Service, error) {
 		budgets:   newBudgets(),
 
 		takenOverCh: make(chan struct{}),
+		owed:        make(chan uuid.UUID, owedMax),
 	}
 	if opts.Node != "" && !validNodeID(opts.Node) {
 		return nil, fmt.Errorf("ledger: node id %q: 1 to 63 of a-z, 0-9, '-' and '_', starting with a letter or digit", opts.Node)

@@ -101,9 +101,18 @@ func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event, rec *eventsto
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.appliedPos = rec.Position
+	before := -1
+	if w, ok := t.open[id]; ok {
+		before = w.Message.Version
+	}
 	w := t.applyLocked(s, id, ev, rec.Version, rec.ID, rec.Metadata.CorrelationID)
 	if w == nil {
 		return
+	}
+	if s.inCluster() && before >= 0 && w.Message.Version > before && w.NeedsForward() && s.Forwards(w) {
+		// Another node recorded the ending (a supplier's DLR reaches any
+		// node): this one forwards it, now rather than at its next pass.
+		s.owe(id)
 	}
 	if _, expired := ev.(events.MessageExpired); expired && w.Message.SupplierMessageID != "" {
 		// No final DLR will unindex it: the expiry does.

@@ -194,6 +194,10 @@ func (d *Driver) routeForwards(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case id := <-d.ledger.Owed():
+			if w, ok := d.ledger.WorkOf(id); ok {
+				d.lanes.push(ctx, w.Message.TenantID, id, nil)
+			}
 		case id := <-d.toForward:
 			if w, ok := d.ledger.WorkOf(id); ok {
 				d.lanes.push(ctx, w.Message.TenantID, id, nil)

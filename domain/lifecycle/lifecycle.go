@@ -63,8 +63,10 @@ type Ledger interface {
 	OutboxDropped() uint64
 	WorkOf(id uuid.UUID) (ledger.Work, bool)
 	// Forwards: this node is the one to forward w's final DLR (a cluster's
-	// nodes share the work: ledger/cluster.go).
+	// nodes share the work: ledger/cluster.go); Owed: such DLRs another
+	// node recorded.
 	Forwards(w *ledger.Work) bool
+	Owed() <-chan uuid.UUID
 	Unfinished(keep func(*ledger.Work) bool, limit int) []ledger.Work
 
 	SubmittedToSupplier(ctx context.Context, id uuid.UUID) (ledger.Transition, error)
