@@ -80,12 +80,17 @@ type clusterNode struct {
 // forwarder names the node that forwards a tenant's final DLR of a
 // message owner owns: the owner if it has a receiver bind of the tenant,
 // else the first live node (by id) that has one, else the owner (a webhook
-// tenant, or no bind anywhere: it stays pending in the log). Every node
-// decides from the same published views (cluster_nodes.receivers), so
-// normally exactly one sends it.
+// tenant, or no bind anywhere: it stays pending in the log). The nodes
+// decide from the same published views (cluster_nodes.receivers), so
+// normally exactly one sends it; the owner also trusts its own binds, which
+// it knows before it has published them (for a heartbeat after a bind
+// another node may then forward it too: at least once).
 func (c *clusterNode) forwarder(tenantID, owner string) string {
 	m := c.member.Load()
 	if m == nil {
+		return owner
+	}
+	if rel := c.relay.Load(); owner == c.id && rel != nil && rel.HasReceiver(tenantID) {
 		return owner
 	}
 	nodes := m.Nodes()

@@ -49,6 +49,12 @@ func (r *Relay) ReceiverTenants() []string {
 	return srv.ReceiverTenants()
 }
 
+// HasReceiver reports whether the tenant has a receiver bind on this node.
+func (r *Relay) HasReceiver(tenantID string) bool {
+	srv := r.server()
+	return srv != nil && srv.ReceiverBinds(tenantID) > 0
+}
+
 func (s receiptSink) webhook(tenantID string) bool {
 	if s.r.opts.Webhooks == nil {
 		return false
