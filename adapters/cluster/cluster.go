@@ -64,8 +64,11 @@ import (
 
 // Defaults of Options.
 const (
-	// DefaultLease is the lease when Options.Lease is zero.
-	DefaultLease = 5 * time.Second
+	// DefaultLease is the lease when Options.Lease is zero. A dead node is
+	// taken over about 0.5–0.75 s after its lease expires (measured:
+	// docs/PERFORMANCE.md), so 3 s keeps a takeover within 5 s of a death,
+	// with a heartbeat of 600 ms (a fifth) renewing it five times a lease.
+	DefaultLease = 3 * time.Second
 	// DefaultHeartbeat is the renewal interval when Options.Heartbeat is
 	// zero (if it is below a fifth of the lease; else that fifth).
 	DefaultHeartbeat = time.Second

@@ -574,7 +574,7 @@ func TestOptions(t *testing.T) {
 		}
 	}
 	o := Options{NodeID: "a"}
-	if err := o.validate(); err != nil || o.Lease != DefaultLease || o.Heartbeat != DefaultHeartbeat || o.Logger == nil {
+	if err := o.validate(); err != nil || o.Lease != DefaultLease || o.Heartbeat != min(DefaultHeartbeat, DefaultLease/5) || o.Logger == nil {
 		t.Errorf("defaults: %+v, %v", o, err)
 	}
 	o = Options{NodeID: "a", Lease: 2 * time.Second}
