@@ -115,6 +115,33 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// runRenewed runs m and waits for its first renewal.
+func runRenewed(t *testing.T, pool *pgxpool.Pool, m *Member) *running {
+	t.Helper()
+	r0 := readRow(t, pool, m.ID())
+	r := run(t, m)
+	eventually(t, 3*time.Second, "a renewal", func() bool {
+		return readRow(t, pool, m.ID()).leaseUntil.After(r0.leaseUntil)
+	})
+	return r
+}
+
+// beginOn opens a transaction on a connection of its own (closed at the
+// end of the test), for a test to hold row locks with.
+func beginOn(t *testing.T, ctx context.Context, url string) pgx.Tx {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 func ids(nodes []Node) []string {
 	var out []string
 	for _, n := range nodes {
@@ -333,21 +360,8 @@ func TestLeaseLostWhenRenewalsBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r0 := readRow(t, pool, "a")
-	r := run(t, m)
-	eventually(t, 3*time.Second, "a renewal", func() bool {
-		return readRow(t, pool, "a").leaseUntil.After(r0.leaseUntil)
-	})
-
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runRenewed(t, pool, m)
+	tx := beginOn(t, ctx, url)
 	defer tx.Rollback(context.Background())
 	var leaseUntil, lockedAt time.Time
 	if err := tx.QueryRow(ctx, `SELECT lease_until, clock_timestamp() FROM cluster_nodes
@@ -417,21 +431,8 @@ func TestRenewalRetriedAfterFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r0 := readRow(t, pool, "a")
-	r := run(t, m)
-	eventually(t, 3*time.Second, "a renewal", func() bool {
-		return readRow(t, pool, "a").leaseUntil.After(r0.leaseUntil)
-	})
-
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runRenewed(t, pool, m)
+	tx := beginOn(t, ctx, url)
 	var locked time.Time
 	if err := tx.QueryRow(ctx, `SELECT lease_until FROM cluster_nodes WHERE node_id = 'a' FOR UPDATE`).Scan(&locked); err != nil {
 		t.Fatal(err)

@@ -367,6 +367,13 @@ func (s *Service) clusterSize() int {
 
 // appendBudget appends a lease event to the tenant's stream.
 func (s *Service) appendBudget(ctx context.Context, tenantID string, expected eventstore.ExpectedVersion, e events.Event) (eventstore.AppendResult, error) {
+	return s.appendEvent(ctx, events.TenantStream(tenantID), expected, e)
+}
+
+// appendEvent appends one cluster event (a lease, a return, a membership
+// fact) ahead of the lifecycle's appends, with its own id (a return's is
+// its ID) and a bounded wait.
+func (s *Service) appendEvent(ctx context.Context, stream string, expected eventstore.ExpectedVersion, e events.Event) (eventstore.AppendResult, error) {
 	typ, data, err := events.Encode(e)
 	if err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("encode %s: %w", e.EventType(), err)
@@ -380,7 +387,7 @@ func (s *Service) appendBudget(ctx context.Context, tenantID string, expected ev
 	}
 	actx, cancel := context.WithTimeout(eventstore.WithUrgency(context.WithoutCancel(ctx)), appendTimeout)
 	defer cancel()
-	return s.store.Append(actx, events.TenantStream(tenantID), expected,
+	return s.store.Append(actx, stream, expected,
 		eventstore.EventData{ID: id, Type: typ, Data: data, Metadata: eventstore.Metadata{CorrelationID: id, CausationID: id}})
 }
 

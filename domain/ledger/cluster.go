@@ -237,18 +237,7 @@ func (s *Service) appendCluster(ctx context.Context, decide func(m *membership) 
 		if version >= 0 {
 			expected = eventstore.Exact(uint64(version))
 		}
-		typ, data, err := events.Encode(e)
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", e.EventType(), err)
-		}
-		id, err := s.id()
-		if err != nil {
-			return err
-		}
-		actx, cancel := context.WithTimeout(ctx, appendTimeout)
-		res, err := s.store.Append(actx, events.ClusterStreamName, expected,
-			eventstore.EventData{ID: id, Type: typ, Data: data, Metadata: eventstore.Metadata{CorrelationID: id, CausationID: id}})
-		cancel()
+		res, err := s.appendEvent(ctx, events.ClusterStreamName, expected, e)
 		var wrong *eventstore.WrongExpectedVersionError
 		switch {
 		case errors.As(err, &wrong):

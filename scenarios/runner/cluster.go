@@ -280,23 +280,36 @@ func (r *run) setFaulted(n *clusterNode, on bool) {
 	r.mu.Unlock()
 }
 
+// faultNode takes the node of a node fault: its lock and, once it runs,
+// its serve (nil, with fr.Error, if it does not within a minute) marked as
+// under a fault. release undoes both: defer it.
+func (r *run) faultNode(ctx context.Context, f Fault, fr *FaultReport) (n *clusterNode, s Serve, since time.Time, release func()) {
+	n = r.cl.nodes[f.Node-1]
+	fr.Node = n.id
+	n.busy.Lock()
+	s, since = r.awaitNode(ctx, n, time.Minute)
+	if s == nil {
+		fr.Error = n.id + " was not running"
+		return n, nil, since, n.busy.Unlock
+	}
+	r.setFaulted(n, true)
+	return n, s, since, func() {
+		r.setFaulted(n, false)
+		n.busy.Unlock()
+	}
+}
+
 // killNode SIGKILLs a node, waits for its takeover (the log's
 // NodeTakenOver) and for the pause, then starts it again: never before the
 // takeover (bounded by max_takeover + 10 s), because a node that joins
 // again before another took it over takes its own work back, and is
 // refused while its lease is still live.
 func (r *run) killNode(ctx context.Context, f Fault, fr *FaultReport) {
-	n := r.cl.nodes[f.Node-1]
-	fr.Node = n.id
-	n.busy.Lock()
-	defer n.busy.Unlock()
-	s, since := r.awaitNode(ctx, n, time.Minute)
+	n, s, since, release := r.faultNode(ctx, f, fr)
+	defer release()
 	if s == nil {
-		fr.Error = n.id + " was not running"
 		return
 	}
-	r.setFaulted(n, true)
-	defer r.setFaulted(n, false)
 	r.mu.Lock()
 	if n.serve == s {
 		n.serve = nil // out of the load balancers first
@@ -318,17 +331,11 @@ func (r *run) killNode(ctx context.Context, f Fault, fr *FaultReport) {
 // once it cannot renew its lease. Then the link is back, and the node is
 // started again once it was taken over.
 func (r *run) partitionNode(ctx context.Context, f Fault, fr *FaultReport) {
-	n := r.cl.nodes[f.Node-1]
-	fr.Node = n.id
-	n.busy.Lock()
-	defer n.busy.Unlock()
-	s, since := r.awaitNode(ctx, n, time.Minute)
+	n, s, since, release := r.faultNode(ctx, f, fr)
+	defer release()
 	if s == nil {
-		fr.Error = n.id + " was not running"
 		return
 	}
-	r.setFaulted(n, true)
-	defer r.setFaulted(n, false)
 	cut := time.Now()
 	fr.AtS, fr.UnderLoad = cut.Sub(r.start).Seconds(), !r.trafficOver()
 	n.db.SetDown(true)
