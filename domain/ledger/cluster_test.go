@@ -483,3 +483,41 @@ func TestClusterDLRRecordedElsewhereIsOwedToTheForwarder(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// Every node knows every MO waiting for its tenant; only the node that
+// received it (with no Forwarder rule) lists it to forward, so one sends it.
+func TestClusterPendingMOListedByOneNode(t *testing.T) {
+	ctx := context.Background()
+	store := ledgertest.MemStore(t)
+	size := func() int { return 2 }
+	a := startNode(t, store, "node-a", time.Hour, size)
+	b := startNode(t, store, "node-b", time.Hour, size)
+	ledgertest.Setup(t, a.Service, "acme")
+	if _, err := a.SetTenantNumbers(ctx, "acme", []string{"+4915112345678"}); err != nil {
+		t.Fatal(err)
+	}
+	waitTenantNumbers := func(n *node) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			_, err := n.ReceiveMO(ctx, ledger.MOIn{SupplierID: "sup1", From: "4917600000001", To: "4915112345678", Text: "hi " + n.id, Encoding: "gsm7"})
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, ledger.ErrUnknownNumber) || time.Now().After(deadline) {
+				t.Fatalf("MO on %s: %v", n.id, err)
+			}
+		}
+	}
+	waitTenantNumbers(b) // received on node-b
+	for deadline := time.Now().Add(5 * time.Second); a.PendingMOCount() < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node-a never folded node-b's MO")
+		}
+	}
+	if got := a.PendingMOs(10); len(got) != 0 {
+		t.Fatalf("node-a lists %d MOs node-b received", len(got))
+	}
+	if got := b.PendingMOs(10); len(got) != 1 || got[0].Owner != "node-b" {
+		t.Fatalf("node-b lists %+v, want its own MO", got)
+	}
+}

@@ -80,6 +80,10 @@ type PendingMO struct {
 	// Version is the stream's last event (MOReceived, or its journal
 	// entry): MOForwarded is appended right after it, exactly once.
 	Version uint64
+	// Owner is the cluster node that received it (empty outside a
+	// cluster): with the tenant's receivers it names the node that
+	// forwards it (Forwarder).
+	Owner string
 }
 
 // ReceiveMO records an MO for the tenant owning its destination, charging
@@ -117,8 +121,9 @@ func (s *Service) ReceiveMO(ctx context.Context, in MOIn) (MOReceipt, error) {
 	evs := []events.Event{events.MOReceived{MessageID: id, SupplierID: in.SupplierID, TenantID: tenantID,
 		From: in.From, To: number, Text: in.Text, Encoding: in.Encoding,
 		Price: rc.Price, Currency: string(t.Currency), Unbilled: rc.Unbilled, At: at}}
-	if price > 0 && s.inCluster() {
-		evs[0] = withNode(evs[0].(events.MOReceived), s.opts.Node) // paid from this node's lease
+	if s.inCluster() {
+		// Received here: this node's (for forwarding), paid from its lease.
+		evs[0] = withNode(evs[0].(events.MOReceived), s.opts.Node)
 	}
 	if price > 0 {
 		m := money.Money{Amount: rc.Price, Currency: t.Currency}
@@ -137,7 +142,7 @@ func (s *Service) ReceiveMO(ctx context.Context, in MOIn) (MOReceipt, error) {
 		return MOReceipt{}, fmt.Errorf("MO %s: %w: %w", id, ErrNotDurable, err)
 	}
 	s.mos.record(PendingMO{ID: id, TenantID: tenantID, SupplierID: in.SupplierID, From: in.From, To: number,
-		Text: in.Text, Encoding: in.Encoding, ReceivedAt: at, Version: uint64(len(evs) - 1)}, res.Position)
+		Text: in.Text, Encoding: in.Encoding, ReceivedAt: at, Version: uint64(len(evs) - 1), Owner: s.opts.Node}, res.Position)
 	return rc, nil
 }
 
@@ -238,7 +243,28 @@ func (s *Service) MOOf(id uuid.UUID) (PendingMO, bool) { return s.mos.get(id) }
 
 // PendingMOs returns up to limit MOs waiting for their tenants, oldest
 // first.
-func (s *Service) PendingMOs(limit int) []PendingMO { return s.mos.list(limit) }
+func (s *Service) PendingMOs(limit int) []PendingMO {
+	all := s.mos.list(limit)
+	if !s.inCluster() {
+		return all
+	}
+	// In a cluster only those this node forwards (cluster.go, Forwards):
+	// every node knows every MO, one sends it.
+	mine := all[:0]
+	for _, mo := range all {
+		s.budgets.mu.Lock()
+		owner := s.budgets.members.ownerOf(mo.Owner)
+		s.budgets.mu.Unlock()
+		forwarder := owner
+		if s.opts.Forwarder != nil {
+			forwarder = s.opts.Forwarder(mo.TenantID, owner)
+		}
+		if forwarder == s.opts.Node {
+			mine = append(mine, mo)
+		}
+	}
+	return mine
+}
 
 // PendingMOCount is how many MOs wait for their tenants.
 func (s *Service) PendingMOCount() int { return s.mos.size() }
@@ -274,7 +300,7 @@ func (m *moTracker) apply(s *Service, ev events.Event, pos eventstore.Position, 
 			version++ // its journal entry follows in the same append
 		}
 		m.open[e.MessageID] = PendingMO{ID: e.MessageID, TenantID: e.TenantID, SupplierID: e.SupplierID,
-			From: e.From, To: e.To, Text: e.Text, Encoding: e.Encoding, ReceivedAt: e.At, Version: version}
+			From: e.From, To: e.To, Text: e.Text, Encoding: e.Encoding, ReceivedAt: e.At, Version: version, Owner: e.Node}
 	case events.MOForwarded:
 		m.mu.Lock()
 		defer m.mu.Unlock()
