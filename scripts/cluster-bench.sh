@@ -47,15 +47,20 @@ echo
 sleep 3
 cpu() { local s=0; for p in "$@"; do [ -r /proc/$p/stat ] && s=$((s + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $s; }
 pgpids() { local pm=$(head -1 $W/db/pgdata/postmaster.pid); echo $pm $(pgrep -P $pm); }
-MSGS=$((RATE * DUR / N))
+LOADED=$N
+[ -n "$ONLY1" ] && LOADED=1  # ONLY1=1: all the load on node-1, the others only follow
+MSGS=$((RATE * DUR / LOADED))
 S0=$(cpu ${PIDS[@]}); P0=$(cpu $(pgpids)); T0=$(date +%s.%N)
-for i in $(seq 1 $N); do
-  $BIN bench --smpp-addr 127.0.0.1:$((PORT+10+i)) --system-id t1 --password t1pw --rate $((RATE / N)) --messages $MSGS --duration ${DUR}s --binds 4 --prefix 999 --dlr-wait 20s --smsc-addr 127.0.0.1:$SIMPORT --smsc-password simpw --json > $W/bench$i.json 2> $W/bench$i.err &
+PER0=(); for p in ${PIDS[@]}; do PER0+=($(cpu $p)); done
+for i in $(seq 1 $LOADED); do
+  $BIN bench --smpp-addr 127.0.0.1:$((PORT+10+i)) --system-id t1 --password t1pw --rate $((RATE / LOADED)) --messages $MSGS --duration ${DUR}s --binds 4 --prefix 999 --dlr-wait 20s --smsc-addr 127.0.0.1:$SIMPORT --smsc-password simpw --json > $W/bench$i.json 2> $W/bench$i.err &
   BP+=($!)
 done
 wait ${BP[@]}
 S1=$(cpu ${PIDS[@]}); P1=$(cpu $(pgpids)); T1=$(date +%s.%N)
-python3 - $N $S0 $S1 $P0 $P1 $W <<'PY'
+PER=""; k=0; for p in ${PIDS[@]}; do PER="$PER node-$((k+1)):$(( ($(cpu $p) - ${PER0[$k]}) * 10 ))ms"; k=$((k+1)); done
+echo "serve CPU per node over the load:$PER"
+python3 - $LOADED $S0 $S1 $P0 $P1 $W <<'PY'
 import json,sys
 n,s0,s1,p0,p1,w=int(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4]),int(sys.argv[5]),sys.argv[6]
 hz=100
