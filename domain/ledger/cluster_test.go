@@ -107,7 +107,7 @@ func TestClusterNodesNeverOverspendOneTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		waitTenant(t, n.Service, "acme")
+		waitTenant(t, n.Service, "acme", nodes[0].Position())
 	}
 	var accepted atomic.Int64
 	var wg sync.WaitGroup
@@ -173,7 +173,7 @@ func TestClusterTakeoverMovesLeasesAndMessages(t *testing.T) {
 	if _, err := a.TopUp(ctx, "acme", dec("10"), "t1"); err != nil {
 		t.Fatal(err)
 	}
-	waitTenant(t, b.Service, "acme")
+	waitTenant(t, b.Service, "acme", a.Position())
 	var ids []uuid.UUID
 	for range 3 {
 		acc, err := a.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
@@ -295,7 +295,7 @@ func randomCluster(t *testing.T, seed uint64) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		waitTenant(t, n.Service, "acme") // the routes came before the top-up
+		waitTenant(t, n.Service, "acme", nodes[0].Position()) // the routes came before the top-up
 	}
 	dead := map[string]bool{}
 	live := func() *node {
@@ -403,11 +403,14 @@ func tenantIn(evs []eventstore.RecordedEvent, tenant string) (int, bool) {
 	return 0, false
 }
 
-func waitTenant(t *testing.T, svc *ledger.Service, tenant string) {
+// waitTenant waits until svc has folded the log up to head (the tenant's
+// set-up and top-up published: a top-up shows on the Account before the
+// routes of the same batch are) and the tenant has money.
+func waitTenant(t *testing.T, svc *ledger.Service, tenant string, head eventstore.Position) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if b, err := svc.Balance(tenant); err == nil && b.Balance != "0" {
+		if b, err := svc.Balance(tenant); err == nil && b.Balance != "0" && svc.Position() >= head {
 			return
 		}
 		if time.Now().After(deadline) {
