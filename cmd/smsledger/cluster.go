@@ -209,6 +209,13 @@ func (d *daemon) clusterMember() supervise.Component {
 					return ledger.ErrTakenOver
 				case <-ctx.Done():
 					return <-lost
+				case <-m.Changes():
+					// The live nodes changed: move this node's share of
+					// each supplier's TPS and binds now, not at the relay's
+					// next pass (the cluster-wide TPS holds sooner).
+					if rel := d.node.relay.Load(); rel != nil {
+						rel.ResyncSuppliers()
+					}
 				case <-tick.C:
 					d.node.publishReceivers(m)
 					d.takeOverExpired(ctx, m, expiredSince)

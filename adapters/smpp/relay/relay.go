@@ -94,6 +94,8 @@ type Relay struct {
 
 	// runCtx is Run's context: egresses run under it.
 	runCtx context.Context
+	// resync asks Run's loop for a sync now (ResyncSuppliers).
+	resync chan struct{}
 	// syncMu serialises syncs of the egresses with the ledger's suppliers;
 	// supMu guards the map alone and is never held while waiting.
 	syncMu    sync.Mutex
@@ -107,7 +109,8 @@ type Relay struct {
 func New(svc *ledger.Service, opts Options) *Relay {
 	opts.setDefaults()
 	r := &Relay{
-		svc: svc, opts: opts, log: opts.Logger.With("component", "relay"),
+		resync: make(chan struct{}, 1),
+		svc:    svc, opts: opts, log: opts.Logger.With("component", "relay"),
 		suppliers: map[string]*runningSupplier{},
 	}
 	r.driver = lifecycle.New(svc, supplierPort{r}, receiptSink{r}, lifecycle.Options{
@@ -150,6 +153,8 @@ func (r *Relay) Run(ctx context.Context) error {
 				return
 			case <-tick.C:
 				r.closeSuspended() // first: a slow supplier sync must not delay it
+				r.syncSuppliers()
+			case <-r.resync:
 				r.syncSuppliers()
 			}
 		}

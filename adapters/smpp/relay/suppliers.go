@@ -56,6 +56,17 @@ func (r *Relay) syncSuppliers() {
 	r.syncLocked()
 }
 
+// ResyncSuppliers applies the suppliers' settings now rather than at the
+// next pass: a cluster node calls it when the live nodes change, so that
+// its share of each supplier's TPS and binds (Options.SupplierConfig)
+// moves at once. It skips when a sync is running.
+func (r *Relay) ResyncSuppliers() {
+	select {
+	case r.resync <- struct{}{}:
+	default: // one is asked for already
+	}
+}
+
 // trySync syncs unless a sync is running (the caller may be one of the
 // callbacks that sync waits for).
 func (r *Relay) trySync() {
