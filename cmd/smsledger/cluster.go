@@ -322,11 +322,9 @@ func (p *projectionsLeader) lead(ctx context.Context, d *daemon) error {
 
 // runHolding runs the projections while conn holds the lock.
 func (p *projectionsLeader) runHolding(ctx context.Context, d *daemon, conn *pgx.Conn) error {
-	opts := d.cfg.projections
-	opts.Logger = d.log
-	run, err := projections.StartWithOptions(ctx, d.store, d.pool, opts)
+	run, err := d.startProjections(ctx)
 	if err != nil {
-		return fmt.Errorf("projections: %w", err)
+		return err
 	}
 	d.log.Info("projections: this node writes the read models")
 	p.mu.Lock()
@@ -361,19 +359,10 @@ func (p *projectionsLeader) runHolding(ctx context.Context, d *daemon, conn *pgx
 // tryLock takes a session advisory lock on a new connection: the
 // connection while it holds it, nil when another session holds it.
 func tryLock(ctx context.Context, dbURL string, key int64, app string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(dbURL)
-	if err != nil {
-		return nil, err
+	conn, got, err := tryAdvisoryLock(ctx, dbURL, app, key, false)
+	if err != nil || got {
+		return conn, err
 	}
-	cfg.RuntimeParams["application_name"] = app
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	var got bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil || !got {
-		_ = conn.Close(context.Background())
-		return nil, err
-	}
-	return conn, nil
+	_ = conn.Close(context.Background())
+	return nil, nil
 }

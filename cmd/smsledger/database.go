@@ -79,22 +79,8 @@ type serveLock struct {
 // fails with errDatabaseInUse saying who holds it. The nodes of a cluster
 // (shared) hold it together; a serve outside a cluster holds it alone.
 func takeServeLock(ctx context.Context, dbURL string, shared bool) (*serveLock, error) {
-	cfg, err := pgx.ParseConfig(dbURL)
+	conn, got, err := tryAdvisoryLock(ctx, dbURL, serveLockApp, serveLockKey, shared)
 	if err != nil {
-		return nil, fmt.Errorf("database lock: %w", err)
-	}
-	cfg.RuntimeParams["application_name"] = serveLockApp
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("database lock: connect: %w", err)
-	}
-	var got bool
-	take := `SELECT pg_try_advisory_lock($1)`
-	if shared {
-		take = `SELECT pg_try_advisory_lock_shared($1)`
-	}
-	if err := conn.QueryRow(ctx, take, serveLockKey).Scan(&got); err != nil {
-		conn.Close(context.Background())
 		return nil, fmt.Errorf("database lock: %w", err)
 	}
 	if !got {
@@ -118,6 +104,31 @@ func takeServeLock(ctx context.Context, dbURL string, shared bool) (*serveLock, 
 		return nil, fmt.Errorf("%w (%s): stop it first, give this one another database, or run every serve on it with --cluster; two serves on one database would otherwise corrupt each other", errDatabaseInUse, holder)
 	}
 	return &serveLock{dbURL: dbURL, conn: conn, shared: shared}, nil
+}
+
+// tryAdvisoryLock tries a session advisory lock (shared or exclusive) on a
+// new connection named app in pg_stat_activity. The connection is open
+// whether or not it got the lock (the caller may ask who holds it) and is
+// the caller's to close; on an error there is none.
+func tryAdvisoryLock(ctx context.Context, dbURL, app string, key int64, shared bool) (conn *pgx.Conn, got bool, err error) {
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		return nil, false, err
+	}
+	cfg.RuntimeParams["application_name"] = app
+	conn, err = pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, false, fmt.Errorf("connect: %w", err)
+	}
+	take := `SELECT pg_try_advisory_lock($1)`
+	if shared {
+		take = `SELECT pg_try_advisory_lock_shared($1)`
+	}
+	if err := conn.QueryRow(ctx, take, key).Scan(&got); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, false, err
+	}
+	return conn, got, nil
 }
 
 // watch returns when ctx ends (nil), or with an error when the lock is

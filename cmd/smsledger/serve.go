@@ -452,11 +452,9 @@ func (d *daemon) projections() supervise.Component {
 				d.leader = &projectionsLeader{}
 				return nil // Run leads or stands by
 			}
-			opts := d.cfg.projections
-			opts.Logger = d.log
-			proj, err := projections.StartWithOptions(ctx, d.store, d.pool, opts)
+			proj, err := d.startProjections(ctx)
 			if err != nil {
-				return fmt.Errorf("projections: %w", err)
+				return err
 			}
 			d.proj = proj
 			return nil
@@ -478,6 +476,17 @@ func (d *daemon) projections() supervise.Component {
 			}
 		},
 	}
+}
+
+// startProjections starts the read models' runtime with serve's options.
+func (d *daemon) startProjections(ctx context.Context) (*projections.Runtime, error) {
+	opts := d.cfg.projections
+	opts.Logger = d.log
+	proj, err := projections.StartWithOptions(ctx, d.store, d.pool, opts)
+	if err != nil {
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	return proj, nil
 }
 
 // webhooks: tenants with a webhook get their final DLRs POSTed (signed,

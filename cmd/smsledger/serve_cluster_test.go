@@ -44,10 +44,9 @@ func TestServeCluster(t *testing.T) {
 
 func testServeCluster(t *testing.T, kurrentURL string) {
 	var fatal atomic.Value // the error a node stopped on
+	exit := clusterFatal
 	clusterFatal = func(_ interface{ Error(string, ...any) }, err error) { fatal.Store(err) }
-	t.Cleanup(func() {
-		clusterFatal = func(log interface{ Error(string, ...any) }, err error) { log.Error("cluster", "err", err) }
-	})
+	t.Cleanup(func() { clusterFatal = exit })
 
 	db := pgtest.NewDatabase(t)
 	sim := startSim(t, smscsim.Config{SystemID: "s", Password: "p"})

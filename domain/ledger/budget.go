@@ -327,21 +327,11 @@ func (s *Service) leaseMore(ctx context.Context, tenantID string, need money.Uni
 		}
 		e := events.BudgetLeased{TenantID: tenantID, Node: s.opts.Node, Amount: leaseSize(leasable, short, s.clusterSize()).Decimal(),
 			Currency: string(cur), At: s.clock().UTC()}
-		res, err := s.appendBudget(ctx, tenantID, eventstore.Exact(uint64(version)), e)
-		var wrong *eventstore.WrongExpectedVersionError
-		switch {
-		case errors.As(err, &wrong):
-			// Another node leased (or the tenant changed) first: fold it,
-			// then decide again.
-			if err := s.waitHead(ctx); err != nil {
-				return err
-			}
-			continue
-		case err != nil:
+		_, err := s.appendCluster(ctx, events.TenantStream(tenantID), eventstore.Exact(uint64(version)), nil, e)
+		if again, err := s.foldConflict(ctx, err); again {
+			continue // another node leased (or the tenant changed) first
+		} else if err != nil {
 			return fmt.Errorf("lease of %q: %w: %w", tenantID, ErrNotDurable, err)
-		}
-		if err := s.waitApplied(ctx, res.Position); err != nil {
-			return err
 		}
 	}
 	if mine.State().Available >= need {
@@ -365,39 +355,44 @@ func (s *Service) clusterSize() int {
 	return max(s.opts.ClusterSize(), 1)
 }
 
-// appendBudget appends a lease event to the tenant's stream.
-func (s *Service) appendBudget(ctx context.Context, tenantID string, expected eventstore.ExpectedVersion, e events.Event) (eventstore.AppendResult, error) {
-	return s.appendEvent(ctx, events.TenantStream(tenantID), expected, e)
+// clusterAppendContext bounds a cluster event's append and puts it ahead
+// of the lifecycle's appends (a submit may wait for a lease); the caller's
+// cancellation does not abandon it halfway (its outcome is folded anyway).
+func clusterAppendContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(eventstore.WithUrgency(context.WithoutCancel(ctx)), appendTimeout)
 }
 
-// appendEvent appends one cluster event (a lease, a return, a membership
-// fact) ahead of the lifecycle's appends, with its own id (a return's is
-// its ID) and a bounded wait.
-func (s *Service) appendEvent(ctx context.Context, stream string, expected eventstore.ExpectedVersion, e events.Event) (eventstore.AppendResult, error) {
-	typ, data, err := events.Encode(e)
+// appendCluster appends a cluster event (a lease, a membership fact) in
+// clusterAppendContext and returns once the follower folded it (or ctx
+// ended).
+func (s *Service) appendCluster(ctx context.Context, stream string, expected eventstore.ExpectedVersion, ids []uuid.UUID, e events.Event) (eventstore.AppendResult, error) {
+	actx, cancel := clusterAppendContext(ctx)
+	res, err := s.appendEvents(actx, stream, expected, ids, e)
+	cancel()
 	if err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("encode %s: %w", e.EventType(), err)
+		return res, err
 	}
-	id, err := s.id()
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	if r, ok := e.(events.BudgetReturned); ok {
-		id = r.ID
-	}
-	actx, cancel := context.WithTimeout(eventstore.WithUrgency(context.WithoutCancel(ctx)), appendTimeout)
-	defer cancel()
-	return s.store.Append(actx, stream, expected,
-		eventstore.EventData{ID: id, Type: typ, Data: data, Metadata: eventstore.Metadata{CorrelationID: id, CausationID: id}})
+	return res, s.waitApplied(ctx, res.Position)
 }
 
-// waitHead waits until the follower has applied the log's current head.
-func (s *Service) waitHead(ctx context.Context) error {
-	head, err := s.store.Head(ctx)
-	if err != nil {
-		return fmt.Errorf("ledger: read the log's head: %w", err)
+// foldConflict is the rule of an append decided on the folded log with an
+// exact expected version: when another append came first (err a
+// *WrongExpectedVersionError) it waits until the follower has the log's
+// head and reports again, so the caller decides again; any other err is
+// returned as it is.
+func (s *Service) foldConflict(ctx context.Context, err error) (again bool, _ error) {
+	var wrong *eventstore.WrongExpectedVersionError
+	if !errors.As(err, &wrong) {
+		return false, err
 	}
-	return s.waitApplied(ctx, head)
+	head, herr := s.store.Head(ctx)
+	if herr != nil {
+		return false, fmt.Errorf("ledger: read the log's head: %w", herr)
+	}
+	if werr := s.waitApplied(ctx, head); werr != nil {
+		return false, werr
+	}
+	return true, nil
 }
 
 // returnBudgets gives back the unused part of this node's leases: of those
@@ -451,7 +446,11 @@ func (s *Service) returnBudget(ctx context.Context, tenantID string, tl *tenantL
 	}
 	s.pending.Store(id, struct{}{})
 	e := events.BudgetReturned{TenantID: tenantID, Node: s.opts.Node, Amount: free.Decimal(), Currency: string(mine.Currency()), ID: id, At: s.clock().UTC()}
-	if _, err := s.appendBudget(ctx, tenantID, eventstore.Any, e); err != nil {
+	// Not waiting for the follower: at a stop it has ended already.
+	actx, cancel := clusterAppendContext(ctx)
+	_, err = s.appendEvents(actx, events.TenantStream(tenantID), eventstore.Any, []uuid.UUID{id}, e)
+	cancel()
+	if err != nil {
 		if _, mine2 := s.pending.LoadAndDelete(id); mine2 {
 			if uerr := mine.Adjust(free); uerr != nil {
 				s.log.Error("ledger: failed budget return not undone", "tenant", tenantID, "err", uerr)

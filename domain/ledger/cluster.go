@@ -163,13 +163,17 @@ func (s *Service) owns(w *Work) bool { return s.opts.Node == "" || w.Owner == s.
 // that has a receiver bind of the tenant, the owner first), so that a DLR
 // reaches a tenant bound to another node, and only one node sends it.
 func (s *Service) Forwards(w *Work) bool {
-	if !s.inCluster() {
-		return true
-	}
+	return !s.inCluster() || s.forwardsFor(w.Message.TenantID, w.Owner)
+}
+
+// forwardsFor reports whether this node forwards what a tenant is owed of
+// owner's (a final DLR, an MO): Options.Forwarder's choice, else the
+// owner's.
+func (s *Service) forwardsFor(tenantID, owner string) bool {
 	if s.opts.Forwarder == nil {
-		return s.owns(w)
+		return owner == s.opts.Node
 	}
-	return s.opts.Forwarder(w.Message.TenantID, w.Owner) == s.opts.Node
+	return s.opts.Forwarder(tenantID, owner) == s.opts.Node
 }
 
 // drives reports whether this node acts on w now: its final DLR if it is
@@ -192,7 +196,7 @@ func (s *Service) Join(ctx context.Context, epoch int64) error {
 		return fmt.Errorf("ledger: join with epoch %d: %w", epoch, ErrInvalid)
 	}
 	s.epoch.Store(epoch)
-	return s.appendCluster(ctx, func(m *membership) (events.Event, bool) {
+	return s.appendMembership(ctx, func(m *membership) (events.Event, bool) {
 		return events.NodeJoined{Node: s.opts.Node, Epoch: epoch, At: s.clock().UTC()}, true
 	})
 }
@@ -205,7 +209,7 @@ func (s *Service) TakeOver(ctx context.Context, node string, epoch int64) (bool,
 		return false, fmt.Errorf("ledger: take over %q: %w", node, ErrInvalid)
 	}
 	took := false
-	err := s.appendCluster(ctx, func(m *membership) (events.Event, bool) {
+	err := s.appendMembership(ctx, func(m *membership) (events.Event, bool) {
 		if m.epochs[node] > epoch {
 			return nil, false // it joined again: alive
 		}
@@ -221,10 +225,10 @@ func (s *Service) TakeOver(ctx context.Context, node string, epoch int64) (bool,
 	return took, err
 }
 
-// appendCluster decides an event of the cluster stream on the folded
+// appendMembership decides an event of the cluster stream on the folded
 // membership and appends it with the stream's exact version, deciding
 // again after a conflict; it returns once the follower folded it.
-func (s *Service) appendCluster(ctx context.Context, decide func(m *membership) (events.Event, bool)) error {
+func (s *Service) appendMembership(ctx context.Context, decide func(m *membership) (events.Event, bool)) error {
 	for try := 0; try < leaseTriesMax; try++ {
 		s.budgets.mu.Lock()
 		e, ok := decide(&s.budgets.members)
@@ -237,18 +241,13 @@ func (s *Service) appendCluster(ctx context.Context, decide func(m *membership) 
 		if version >= 0 {
 			expected = eventstore.Exact(uint64(version))
 		}
-		res, err := s.appendEvent(ctx, events.ClusterStreamName, expected, e)
-		var wrong *eventstore.WrongExpectedVersionError
-		switch {
-		case errors.As(err, &wrong):
-			if err := s.waitHead(ctx); err != nil {
-				return err
-			}
+		_, err := s.appendCluster(ctx, events.ClusterStreamName, expected, nil, e)
+		if again, err := s.foldConflict(ctx, err); again {
 			continue
-		case err != nil:
+		} else if err != nil {
 			return fmt.Errorf("ledger: append %s: %w", e.EventType(), err)
 		}
-		return s.waitApplied(ctx, res.Position)
+		return nil
 	}
 	return fmt.Errorf("ledger: cluster stream: %d tries lost to other nodes: %w", leaseTriesMax, ErrThrottled)
 }

@@ -96,9 +96,22 @@ func supplierBilling(b string) (money.BillingMode, error) {
 	return m, nil
 }
 
-// append encodes evs, appends them to stream and waits until the follower
-// has applied them, so the caller's next read sees them.
+// appendConfig is appendEvents and waits until the follower has applied
+// them, so the caller's next read sees them.
 func (s *Service) appendConfig(ctx context.Context, stream string, expected eventstore.ExpectedVersion, ids []uuid.UUID, evs ...events.Event) (eventstore.AppendResult, error) {
+	res, err := s.appendEvents(ctx, stream, expected, ids, evs...)
+	if err != nil {
+		return res, err
+	}
+	if err := s.waitApplied(ctx, res.Position); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// appendEvents encodes evs and appends them to stream, with the given
+// event ids (nil: drawn) and one correlation id of their own.
+func (s *Service) appendEvents(ctx context.Context, stream string, expected eventstore.ExpectedVersion, ids []uuid.UUID, evs ...events.Event) (eventstore.AppendResult, error) {
 	data := make([]eventstore.EventData, len(evs))
 	corr, err := s.id()
 	if err != nil {
@@ -120,9 +133,6 @@ func (s *Service) appendConfig(ctx context.Context, stream string, expected even
 	res, err := s.store.Append(ctx, stream, expected, data...)
 	if err != nil {
 		return res, fmt.Errorf("append to %s: %w", stream, err)
-	}
-	if err := s.waitApplied(ctx, res.Position); err != nil {
-		return res, err
 	}
 	return res, nil
 }

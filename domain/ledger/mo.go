@@ -80,9 +80,9 @@ type PendingMO struct {
 	// Version is the stream's last event (MOReceived, or its journal
 	// entry): MOForwarded is appended right after it, exactly once.
 	Version uint64
-	// Owner is the cluster node that received it (empty outside a
-	// cluster): with the tenant's receivers it names the node that
-	// forwards it (Forwarder).
+	// Owner is the cluster node that received it, or (PendingMOs) the node
+	// that took that one over; empty outside a cluster. With the tenant's
+	// receivers it names the node that forwards it (Forwarder).
 	Owner string
 }
 
@@ -250,16 +250,14 @@ func (s *Service) PendingMOs(limit int) []PendingMO {
 	}
 	// In a cluster only those this node forwards (cluster.go, Forwards):
 	// every node knows every MO, one sends it.
+	s.budgets.mu.Lock()
+	for i := range all {
+		all[i].Owner = s.budgets.members.ownerOf(all[i].Owner) // after takeovers
+	}
+	s.budgets.mu.Unlock()
 	mine := all[:0]
 	for _, mo := range all {
-		s.budgets.mu.Lock()
-		owner := s.budgets.members.ownerOf(mo.Owner)
-		s.budgets.mu.Unlock()
-		forwarder := owner
-		if s.opts.Forwarder != nil {
-			forwarder = s.opts.Forwarder(mo.TenantID, owner)
-		}
-		if forwarder == s.opts.Node {
+		if s.forwardsFor(mo.TenantID, mo.Owner) {
 			mine = append(mine, mo)
 		}
 	}

@@ -101,8 +101,8 @@ func (t *tracker) apply(s *Service, id uuid.UUID, ev events.Event, rec *eventsto
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.appliedPos = rec.Position
-	before := -1
-	if w, ok := t.open[id]; ok {
+	before := -1 // the copy's version before this event (a cluster's only)
+	if w, ok := t.open[id]; ok && s.inCluster() {
 		before = w.Message.Version
 	}
 	w := t.applyLocked(s, id, ev, rec.Version, rec.ID, rec.Metadata.CorrelationID)
