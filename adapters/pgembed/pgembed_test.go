@@ -102,6 +102,7 @@ func TestStartStopReuse(t *testing.T) {
 		"listen_addresses": "127.0.0.1", "unix_socket_directories": "", "max_connections": "200",
 		"password_encryption": "scram-sha-256",
 		"shared_buffers":      "512MB", "max_wal_size": "4GB", "checkpoint_timeout": "15min",
+		"wal_writer_delay": "10ms", "wal_writer_flush_after": "64kB", "wal_init_zero": "off",
 	}
 	for k, v := range want {
 		var got string
