@@ -15,7 +15,7 @@ PW=$(cat $W/db/postgres.password)
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | tail -1)
 PORT=$((40000 + RANDOM % 10000))
 chown -R postgres $W/db
-su postgres -s /bin/bash -c "$PGBIN/postgres -D $W/db/pgdata -p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300 -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_writer_delay=10ms -c wal_writer_flush_after=64kB" > $W/pg.log 2>&1 &
+su postgres -s /bin/bash -c "$PGBIN/postgres -D $W/db/pgdata -p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300 -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_writer_delay=10ms -c wal_writer_flush_after=64kB -c wal_init_zero=off" > $W/pg.log 2>&1 &
 PGPID=$!
 sleep 2
 DB="postgres://postgres:$PW@127.0.0.1:$PORT/postgres"

@@ -22,6 +22,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,6 +129,11 @@ type Store struct {
 	// all the same (the answer was lost), and then only its notification
 	// tells the readers; the next committed batch clears it.
 	unsure atomic.Bool
+	// headRead lets one subscription at a time read the table at the head
+	// (subscription.read).
+	headRead sync.Mutex
+	// tableRows counts the events read from the table (TableRowsRead).
+	tableRows atomic.Int64
 	// rewound is set for good once the log was found behind knownHead
 	// (checkRewind): every append and subscription then fails.
 	rewound atomic.Bool
@@ -272,7 +278,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
 	limit = clampLimit(limit)
-	if events, ok := s.tail.read(after, limit); ok {
+	// From memory only a whole page, or one that ends at the head as far
+	// as this store knows: a short page of the tail's run may end at a gap
+	// (another node's events) that the table has.
+	if events, ok := s.tail.read(after, limit); ok &&
+		(len(events) == limit || int64(events[len(events)-1].Position) >= s.knownHead.Load()) {
 		return events, nil
 	}
 	return s.readTable(ctx, after, limit)
@@ -280,10 +290,19 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 
 // readTable reads up to limit events after position after from the table.
 func (s *Store) readTable(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
+	return s.readTableBefore(ctx, after, 0, limit)
+}
+
+// readTableBefore reads up to limit events after position after and before
+// position before (0: no bound) from the table.
+func (s *Store) readTableBefore(ctx context.Context, after, before eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
+	if before == 0 {
+		before = math.MaxInt64
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at
-		FROM es_events WHERE global_position > $1
-		ORDER BY global_position LIMIT $2`, readMode, int64(after), limit)
+		FROM es_events WHERE global_position > $1 AND global_position < $2
+		ORDER BY global_position LIMIT $3`, readMode, int64(after), int64(before), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
 	}
@@ -291,8 +310,13 @@ func (s *Store) readTable(ctx context.Context, after eventstore.Position, limit 
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
 	}
+	s.tableRows.Add(int64(len(events)))
 	return events, nil
 }
+
+// TableRowsRead returns how many events ReadAll and the subscriptions have
+// read from the table, rather than from the events kept in memory.
+func (s *Store) TableRowsRead() int64 { return s.tableRows.Load() }
 
 // Head implements eventstore.Store.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
@@ -478,8 +502,26 @@ func (sub *subscription) read(ctx context.Context, polled bool) ([]eventstore.Re
 			return nil, eventstore.ErrClosed
 		}
 	}
-	events, err := s.readTable(ctx, sub.after, limit)
+	if !s.tail.reaches(sub.after) {
+		// Catching up, far behind the events held: a page of the table.
+		events, err := s.readTable(ctx, sub.after, limit)
+		sub.lastTableRead, sub.lastFull = time.Now(), len(events) == limit
+		return events, err
+	}
+	// At the head: only the gap before what the tail holds ahead (another
+	// node's events), and one reader at a time, so that what one reads
+	// fills the gap for the node's other readers instead of being read
+	// again by each.
+	s.headRead.Lock()
+	defer s.headRead.Unlock()
+	if events, ok := s.tail.read(sub.after, limit); ok {
+		return events, nil
+	}
+	events, err := s.readTableBefore(ctx, sub.after, s.tail.gapEnd(sub.after), limit)
 	sub.lastTableRead, sub.lastFull = time.Now(), len(events) == limit
+	if err == nil {
+		s.tail.fill(events)
+	}
 	return events, err
 }
 

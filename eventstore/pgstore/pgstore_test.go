@@ -377,3 +377,82 @@ func TestTailMatchesTable(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoNodesReadEachOtherOnce: a node with two readers at the head (the
+// ledger's follower and the projections) while another node appends reads
+// the other node's events from the table, not its own, and not once per
+// reader; each reader still gets exactly the log.
+func TestTwoNodesReadEachOtherOnce(t *testing.T) {
+	pool := newPool(t, 16)
+	a := openStore(t, pool, pgstore.Options{})
+	other := openStore(t, pool, pgstore.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	const appends = 600 // a third by the other node
+	got := make([][]eventstore.RecordedEvent, 2)
+	var readers sync.WaitGroup
+	for r := range got {
+		sub, err := a.SubscribeAll(ctx, eventstore.Start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			defer sub.Close()
+			for len(got[r]) < appends {
+				evs, err := sub.Next(ctx)
+				if err != nil {
+					t.Errorf("reader %d: %v", r, err)
+					return
+				}
+				got[r] = append(got[r], evs...)
+			}
+		}()
+	}
+	var writers sync.WaitGroup
+	for g := range 4 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := range appends / 4 {
+				s := a
+				if i%3 == 1 {
+					s = other
+				}
+				if _, err := s.Append(ctx, fmt.Sprintf("nodes-%d-%d", g, i), eventstore.NoStream, eventstoretest.Event("T", 60)); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+				time.Sleep(time.Millisecond) // a live log, not one burst
+			}
+		}()
+	}
+	writers.Wait()
+	readers.Wait()
+	if t.Failed() {
+		return
+	}
+	want, err := openStore(t, pool, pgstore.Options{}).ReadAll(ctx, eventstore.Start, appends+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range got {
+		if len(got[r]) != len(want) {
+			t.Fatalf("reader %d got %d events, the log has %d", r, len(got[r]), len(want))
+		}
+		for i := range want {
+			if got[r][i].ID != want[i].ID || got[r][i].Position != want[i].Position || string(got[r][i].Data) != string(want[i].Data) {
+				t.Fatalf("reader %d, event %d: %+v, the log has %+v", r, i, got[r][i], want[i])
+			}
+		}
+	}
+	// Without the gap filled for both readers, each read nearly the whole
+	// log back (~2 × 600 rows).
+	rows := a.TableRowsRead()
+	t.Logf("node a read %d rows from the table for %d events, %d of them the other node's", rows, appends, appends/3)
+	if rows >= appends {
+		t.Fatalf("node a read %d rows from the table for a log of %d events", rows, appends)
+	}
+}
