@@ -5,7 +5,8 @@
 # submit p99 per node, DLRs (got, expected, duplicates, p99 ms) and CPU µs
 # per accepted message of all serve processes and all PostgreSQL processes.
 # Needs root (PostgreSQL runs as the postgres user) and bin/smsledger (make
-# build), or BIN=path. KEEP=1 leaves everything running and prints its PIDs.
+# build), or BIN=path. KEEP=1 leaves everything running and prints its PIDs;
+# PROFILE_DIR=D writes each node's CPU profile to D/node-N.cpu at its stop.
 # docs/PERFORMANCE.md, "Several nodes".
 N=$1; RATE=$2; DUR=${3:-30}
 BIN=${BIN:-bin/smsledger}
@@ -26,7 +27,8 @@ $BIN smsc-sim --addr 127.0.0.1:$SIMPORT --password simpw --dlr-delay 100ms --log
 SIMPID=$!
 PIDS=()
 for i in $(seq 1 $N); do
-  $BIN serve --cluster --node-id node-$i --database-url "$DB" --seal-key-file $W/seal.key --admin-token $TOKEN \
+  PROF=""; [ -n "$PROFILE_DIR" ] && PROF="$PROFILE_DIR/node-$i.cpu"
+  SMSLEDGER_CPU_PROFILE=$PROF $BIN serve --cluster --node-id node-$i --database-url "$DB" --seal-key-file $W/seal.key --admin-token $TOKEN \
     --data-dir $W/n$i --smpp-addr 127.0.0.1:$((PORT+10+i)) --http-addr 127.0.0.1:$((PORT+20+i)) --log-level warn > $W/n$i.log 2>&1 &
   PIDS+=($!)
   sleep 1
@@ -67,7 +69,8 @@ hz=100
 acc=0; rates=[]; p99=[]; dlr=[]
 for i in range(1,n+1):
     try: d=json.load(open(f"{w}/bench{i}.json"))
-    except Exception as e: print("bench",i,"failed",e); continue
+    except Exception as e:
+        print("bench",i,"failed",e); print(open(f"{w}/bench{i}.err").read()[-600:]); continue
     acc+=d.get('accepted',0); rates.append(d.get('msg_per_s',0)); p99.append(d.get('p99_ms')); dlr.append((d.get('dlrs'),d.get('dlrs_expected'),d.get('dlr_duplicates'),round(d.get('dlr_p99_ms',0))))
 print(f"nodes={n} accepted={acc} accepted_per_s={sum(rates):.0f} submit_p99_ms={p99} dlrs_got_exp_dup_p99={dlr} serve_us_per_msg={(s1-s0)*1e6/hz/max(acc,1):.0f} pg_us_per_msg={(p1-p0)*1e6/hz/max(acc,1):.0f}")
 PY

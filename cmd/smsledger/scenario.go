@@ -40,7 +40,7 @@ func parseScenarioFlags(args []string, stderr io.Writer, getenv func(string) str
 		return cfg, fmt.Errorf("%w: usage: smsledger scenario run FILE [--scale N] [--json]", errUsage)
 	}
 	fs := newFlagSet("scenario run", stderr)
-	fs.IntVar(&cfg.scale, "scale", 1, "multiply every stream's messages and rate and every top-up by N (1..1000)")
+	fs.IntVar(&cfg.scale, "scale", 1, "multiply every stream's messages and rate, every top-up and every tenant's and supplier's TPS limit by N (1..1000)")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print the report as one JSON object")
 	fs.StringVar(&cfg.logFmt, "log-format", "text", "log format on stderr: text or json")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level of the runner")

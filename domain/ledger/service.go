@@ -343,6 +343,16 @@ func (s *Service) Ready() bool {
 // Position is the global position of the last event the service applied.
 func (s *Service) Position() eventstore.Position { return eventstore.Position(s.applied.Load()) }
 
+// AppliedMark returns a check that reports whether the follower has applied
+// everything committed to the log before the call (one read of its head).
+func (s *Service) AppliedMark(ctx context.Context) (func() bool, error) {
+	head, err := s.store.Head(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read the log's head: %w", err)
+	}
+	return func() bool { return eventstore.Position(s.applied.Load()) >= head }, nil
+}
+
 // waitApplied blocks until the follower has applied pos.
 func (s *Service) waitApplied(ctx context.Context, pos eventstore.Position) error {
 	for {

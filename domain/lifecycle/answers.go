@@ -78,13 +78,24 @@ func (d *Driver) DeliveryReport(ctx context.Context, r SupplierDLR) error {
 	// submit_sm_resp (which indexes the supplier message id): wait for it,
 	// briefly and bounded, before calling the id unknown.
 	var (
-		tr  ledger.Transition
-		err error
+		tr      ledger.Transition
+		err     error
+		applied func() bool // the log as it was when the DLR came is applied
+		start   = time.Now()
 	)
 	for wait := 0; ; wait++ {
 		tr, err = d.ledger.DeliveryReported(ctx, r.SupplierID, r.SupplierMessageID, r.Stat, r.Err, r.DoneAt)
 		if !errors.Is(err, ledger.ErrNotFound) || wait >= dlrIndexWaits {
 			break
+		}
+		if applied == nil {
+			var markErr error
+			if applied, markErr = d.ledger.AppliedMark(ctx); markErr != nil {
+				applied = func() bool { return false } // the full wait
+			}
+		}
+		if time.Since(start) >= dlrOvertakeGrace && applied() {
+			break // err is ErrNotFound
 		}
 		select {
 		case <-ctx.Done():

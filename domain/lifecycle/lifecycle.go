@@ -74,6 +74,9 @@ type Ledger interface {
 	SupplierRejected(ctx context.Context, id uuid.UUID, supplierID string, attempt int, commandStatus uint32) (ledger.Transition, error)
 	SupplierTimedOut(ctx context.Context, id uuid.UUID, supplierID string, attempt int, timeout time.Duration) (ledger.Transition, error)
 	DeliveryReported(ctx context.Context, supplierID, supplierMsgID, stat, errCode string, doneAt time.Time) (ledger.Transition, error)
+	// AppliedMark returns a check that reports whether the ledger has
+	// applied everything committed to the log before the call.
+	AppliedMark(ctx context.Context) (func() bool, error)
 	DeliveryForwarded(ctx context.Context, id uuid.UUID) (ledger.Transition, error)
 	Expire(ctx context.Context, id uuid.UUID) (ledger.Transition, error)
 	ExpiryDue(now time.Time, max int) []uuid.UUID
@@ -291,9 +294,17 @@ const (
 	forwardedFor = time.Minute
 	// A DLR whose supplier message id is not indexed yet (it overtook the
 	// recording of its own submit_sm_resp) is looked up again every
-	// dlrIndexWait, dlrIndexWaits times (2 s in all).
-	dlrIndexWait  = 20 * time.Millisecond
-	dlrIndexWaits = 100
+	// dlrIndexWait, dlrIndexWaits times (2 s in all) — but no longer than
+	// dlrOvertakeGrace once the ledger has applied the log as it was when
+	// the DLR came: then only an answer still being recorded can index it.
+	// A DLR that stays unknown (its attempt's answer was never recorded: a
+	// node died or was cut off in between) holds one of the supplier's
+	// outstanding deliver_sm for that long at each redelivery: 2 s each
+	// stalled the supplier's DLRs behind a few hundred of them
+	// (scenarios/cluster.yaml at scale 10).
+	dlrIndexWait     = 20 * time.Millisecond
+	dlrIndexWaits    = 100
+	dlrOvertakeGrace = 200 * time.Millisecond
 	// callbackTimeout bounds the recording of one supplier answer or DLR
 	// once detached from its caller's context.
 	callbackTimeout = 30 * time.Second

@@ -172,12 +172,19 @@ func TestDLRThatOvertakesItsSubmitRespWaits(t *testing.T) {
 }
 
 // A DLR for a supplier message id nobody knows is refused (so that the
-// supplier redelivers it), after the bounded wait.
+// supplier redelivers it), after the bounded wait: the overtake grace once
+// the ledger has applied the log, not the whole 2 s (each refusal holds
+// one of the supplier's outstanding deliver_sm).
 func TestDLRForUnknownIDIsRefused(t *testing.T) {
 	w := newWorld(t)
+	start := time.Now()
 	err := w.d.DeliveryReport(context.Background(), SupplierDLR{SupplierID: "sup1", SupplierMessageID: "NOPE", Stat: "DELIVRD"})
+	took := time.Since(start)
 	if !errors.Is(err, ledger.ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	if full := dlrIndexWait * dlrIndexWaits; took < dlrOvertakeGrace || took >= full*3/4 {
+		t.Fatalf("refused after %v, want from %v (the grace) and well before %v (the whole wait)", took, dlrOvertakeGrace, full)
 	}
 }
 

@@ -604,7 +604,7 @@ func (s *Scenario) validate() error {
 			p.Window = 512
 		}
 		if p.TPS == 0 {
-			p.TPS = 1_000_000
+			p.TPS = supplierTPSMax
 		}
 		if p.DLRStorm.Copies == 0 {
 			p.DLRStorm.Copies = 1
@@ -960,13 +960,28 @@ func (s *Scenario) has(kind string) bool {
 	return false
 }
 
+// supplierTPSMax is a supplier's TPS limit when the scenario sets none.
+const supplierTPSMax = 1_000_000
+
 // Scaled returns a copy with every stream's (and MO stream's) messages and
-// rate and every tenant's top-up and TPS limit multiplied by n (n ≥ 1);
-// times and the per-stream limits (shares, latencies) stay as they are.
+// rate, every tenant's top-up and TPS limit and every supplier's TPS limit
+// multiplied by n (n ≥ 1; a supplier's at most supplierTPSMax), so that a
+// limit that binds at scale 1 binds as much, not ten times as hard, at
+// scale 10. max_dlr_duplicates is multiplied too: the duplicates a fault
+// allows (DLRs sent again after a crash or a cut) are those of a window
+// whose length does not scale, so their number grows with the rate. Times
+// and the per-stream limits (shares, latencies) stay as they are.
 func (s *Scenario) Scaled(n int) *Scenario {
 	c := *s
 	if n <= 1 {
 		return &c
+	}
+	c.Limits.MaxDLRDuplicates *= n
+	c.Suppliers = append([]Supplier(nil), s.Suppliers...)
+	for i := range c.Suppliers {
+		if tps := c.Suppliers[i].TPS; tps > 0 && tps < supplierTPSMax {
+			c.Suppliers[i].TPS = min(tps*n, supplierTPSMax)
+		}
 	}
 	c.Tenants = append([]Tenant(nil), s.Tenants...)
 	for i := range c.Tenants {

@@ -318,6 +318,8 @@ func TestScaled(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Tenants[0].Topup, s.Tenants[0].TPS = "1.25", 40
+	s.Limits.MaxDLRDuplicates = 4
+	s.Suppliers = append(s.Suppliers, Supplier{ID: "limited", TPS: 40}, Supplier{ID: "open", TPS: supplierTPSMax})
 
 	same := s.Scaled(1)
 	if same == s || same.Traffic[0].Messages != 10 || same.Tenants[0].Topup != "1.25" {
@@ -327,6 +329,18 @@ func TestScaled(t *testing.T) {
 	c := s.Scaled(3)
 	if got := c.Tenants[0]; got.Topup != "3.75" || got.TPS != 120 || got.Credit != "0" {
 		t.Errorf("tenant scaled: %+v", got)
+	}
+	if c.Limits.MaxDLRDuplicates != 12 || s.Limits.MaxDLRDuplicates != 4 {
+		t.Errorf("max_dlr_duplicates scaled to %d (original now %d), want 12 (4)", c.Limits.MaxDLRDuplicates, s.Limits.MaxDLRDuplicates)
+	}
+	for _, sup := range c.Suppliers {
+		want := map[string]int{"limited": 120, "open": supplierTPSMax}[sup.ID]
+		if want != 0 && sup.TPS != want {
+			t.Errorf("supplier %s TPS scaled to %d, want %d", sup.ID, sup.TPS, want)
+		}
+	}
+	if n := len(s.Suppliers); s.Suppliers[n-2].TPS != 40 {
+		t.Errorf("Scaled changed the original supplier: %+v", s.Suppliers[n-2])
 	}
 	st, h, big := c.Traffic[0], c.Traffic[1], c.Traffic[2]
 	if st.Messages != 30 || st.Rate != 7.5 || st.Duration.D() != 3*time.Second || st.Limits.MaxP99.D() != 50*time.Millisecond || st.Limits.MinAcceptedRatio != 0.5 {
