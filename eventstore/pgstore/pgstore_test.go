@@ -456,3 +456,36 @@ func TestTwoNodesReadEachOtherOnce(t *testing.T) {
 		t.Fatalf("node a read %d rows from the table for a log of %d events", rows, appends)
 	}
 }
+
+// BenchmarkReadTable measures reading the log back from the table, as a
+// follower does for another node's events and every reader does catching
+// up: pages of 50 events (~300 bytes each) from a store with nothing in
+// memory. ns/op is per page.
+//
+//	go test -run=^$ -bench=ReadTable ./eventstore/pgstore/
+func BenchmarkReadTable(b *testing.B) {
+	pool := newPool(b, 16)
+	w := openStore(b, pool, pgstore.Options{})
+	ctx := context.Background()
+	const events, page = 20000, 50
+	for i := range events / 100 {
+		evs := make([]eventstore.EventData, 100)
+		for j := range evs {
+			evs[j] = eventstoretest.Event("T", 300)
+		}
+		if _, err := w.Append(ctx, fmt.Sprintf("read-%d", i), eventstore.NoStream, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r := openStore(b, pool, pgstore.Options{}) // nothing in memory: reads the table
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		after := eventstore.Position((i * page) % (events - page))
+		got, err := r.ReadAll(ctx, after, page)
+		if err != nil || len(got) != page {
+			b.Fatalf("read after %d: %d events, %v", after, len(got), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*page), "ns/event")
+}
