@@ -32,6 +32,18 @@ func startNode(t *testing.T, store eventstore.Store, id string, idle time.Durati
 	return startNodeAt(t, store, id, 1, idle, size)
 }
 
+// startTwoNodes starts node-a and node-b of a two-node cluster on one log,
+// with tenant acme set up (budgets never idle back).
+func startTwoNodes(t *testing.T) (a, b *node) {
+	t.Helper()
+	store := ledgertest.MemStore(t)
+	size := func() int { return 2 }
+	a = startNode(t, store, "node-a", time.Hour, size)
+	b = startNode(t, store, "node-b", time.Hour, size)
+	ledgertest.Setup(t, a.Service, "acme")
+	return a, b
+}
+
 // startNodeAt starts a node that joins with the given membership epoch.
 func startNodeAt(t *testing.T, store eventstore.Store, id string, epoch int64, idle time.Duration, size func() int) *node {
 	t.Helper()
@@ -441,11 +453,7 @@ func waitLease(t *testing.T, svc *ledger.Service, tenant, nodeID string, ok func
 // Forwarder rule) is handed the id at once; the recorder is not.
 func TestClusterDLRRecordedElsewhereIsOwedToTheForwarder(t *testing.T) {
 	ctx := context.Background()
-	store := ledgertest.MemStore(t)
-	size := func() int { return 2 }
-	a := startNode(t, store, "node-a", time.Hour, size)
-	b := startNode(t, store, "node-b", time.Hour, size)
-	ledgertest.Setup(t, a.Service, "acme")
+	a, b := startTwoNodes(t)
 	if _, err := a.TopUp(ctx, "acme", dec("10"), "t1"); err != nil {
 		t.Fatal(err)
 	}
@@ -491,11 +499,7 @@ func TestClusterDLRRecordedElsewhereIsOwedToTheForwarder(t *testing.T) {
 // received it (with no Forwarder rule) lists it to forward, so one sends it.
 func TestClusterPendingMOListedByOneNode(t *testing.T) {
 	ctx := context.Background()
-	store := ledgertest.MemStore(t)
-	size := func() int { return 2 }
-	a := startNode(t, store, "node-a", time.Hour, size)
-	b := startNode(t, store, "node-b", time.Hour, size)
-	ledgertest.Setup(t, a.Service, "acme")
+	a, b := startTwoNodes(t)
 	if _, err := a.SetTenantNumbers(ctx, "acme", []string{"+4915112345678"}); err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,9 @@ func (t *tail) add(batch []eventstore.RecordedEvent) {
 	if len(batch) == 0 {
 		return
 	}
-	checkGapFree(batch, "pgstore: committed batch with a gap in its positions")
+	if !gapFree(batch) {
+		panic("pgstore: committed batch with a gap in its positions")
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	first, last := batch[0].Position, batch[len(batch)-1].Position
@@ -52,6 +54,7 @@ func (t *tail) add(batch []eventstore.RecordedEvent) {
 	case len(t.ahead) > 0 && first == lastOf(t.ahead)+1:
 		t.ahead = append(t.ahead, batch...)
 	case len(t.ahead) > 0 && last <= lastOf(t.ahead):
+		// Older than what is held ahead.
 	default:
 		// Another node wrote in between: hold it ahead of the gap.
 		t.ahead = append([]eventstore.RecordedEvent(nil), batch...)
@@ -164,10 +167,4 @@ func gapFree(events []eventstore.RecordedEvent) bool {
 		}
 	}
 	return true
-}
-
-func checkGapFree(events []eventstore.RecordedEvent, msg string) {
-	if !gapFree(events) {
-		panic(msg)
-	}
 }
