@@ -1,12 +1,19 @@
 package ledger
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/smsledger/smsledger/domain/accept"
 	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/eventstore"
 )
 
 // Idempotent submits (HTTP Idempotency-Key).
@@ -25,6 +32,18 @@ import (
 // are kept as SHA-256 prefixes, not as the caller's strings); while the
 // index is full, keyed submits are refused (ErrThrottled) rather than
 // forgetting a key early. Expired entries leave in arrival order.
+//
+// Across the nodes of a cluster the index alone is not enough: two nodes
+// may take the same key at once, each before its follower has seen the
+// other's accept. So a keyed submit's message id is not drawn but derived
+// from the tenant, the key and a generation (keyedMessageID), and its
+// accept is appended with expected version "no stream": of two concurrent
+// submits with one key, on any nodes, one append wins and the other finds
+// the stream taken, gives its hold back and answers from the winner's
+// accept (the same answer for the same request, a conflict for another).
+// A key used again after its window takes the next generation; walking
+// the generations reads one stream each, and is bounded
+// (keyGenerationsMax).
 
 // IdempotencyWindow is how long an idempotency key is kept.
 const IdempotencyWindow = 24 * time.Hour
@@ -44,6 +63,78 @@ var (
 	// decided yet.
 	ErrIdempotencyInProgress = errors.New("a request with this idempotency key is in progress")
 )
+
+// keyGenerationsMax bounds the windows one key may be used in (a key is
+// meant for the retries of one request; one used again every day is
+// refused after this many days).
+const keyGenerationsMax = 64
+
+// keyedNamespace is the namespace of keyed message ids (a random constant).
+var keyedNamespace = uuid.MustParse("6f1d2a0e-3c55-4c3b-9a51-1f0b7e8d2c44")
+
+// keyedMessageID is the message id of generation gen of tenantID's
+// idempotency key: the same on every node.
+func keyedMessageID(tenantID, key string, gen int) uuid.UUID {
+	name := make([]byte, 0, len(tenantID)+len(key)+8)
+	name = append(name, tenantID...)
+	name = append(name, 0)
+	name = append(name, key...)
+	name = append(name, 0)
+	name = strconv.AppendInt(name, int64(gen), 10)
+	return uuid.NewSHA1(keyedNamespace, name)
+}
+
+// submitKeyed is submit for a keyed request without a message id of its
+// own: it takes the key's first generation whose stream is free or whose
+// accept is within the window, and answers a taken one from its accept.
+func (s *Service) submitKeyed(ctx context.Context, t *tenantSnap, st *state, req accept.Request, k *idemKey) (Accepted, bool, error) {
+	tenantID := t.accept.ID
+	for gen := 0; gen < keyGenerationsMax; gen++ {
+		req.MessageID = keyedMessageID(tenantID, req.IdempotencyKey, gen)
+		acc, inDoubt, err := s.submit(ctx, t, st, req, k)
+		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			return acc, inDoubt, err
+		}
+		// Taken: by another node's submit with the key (or this node's,
+		// before its follower saw it), or in an earlier window.
+		prev, err := s.acceptOf(ctx, req.MessageID)
+		if err != nil {
+			return Accepted{}, false, fmt.Errorf("idempotency key of tenant %q: %w: %w", tenantID, ErrNotDurable, err)
+		}
+		if prev.TenantID != tenantID || prev.IdempotencyKey != req.IdempotencyKey || s.clock().Sub(prev.At) >= IdempotencyWindow {
+			continue
+		}
+		if prev.RequestHash != req.RequestHash {
+			return Accepted{}, false, fmt.Errorf("tenant %q: %w", tenantID, ErrIdempotencyConflict)
+		}
+		acc = Accepted{MessageID: prev.MessageID, Parts: prev.Parts, Price: prev.Price, Currency: prev.Currency}
+		s.idem.answered(*k, acc, prev.At)
+		return acc, false, nil
+	}
+	return Accepted{}, false, invalid("idempotency_key", "used in more than %d windows of %s: use a new key", keyGenerationsMax, IdempotencyWindow)
+}
+
+// acceptOf reads the accept of message id from the log.
+func (s *Service) acceptOf(ctx context.Context, id uuid.UUID) (events.MessageAccepted, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeReadTimeout)
+	defer cancel()
+	recs, err := s.store.ReadStream(rctx, events.MessageStream(id), 0, 1)
+	if err != nil {
+		return events.MessageAccepted{}, fmt.Errorf("read message %s: %w", id, err)
+	}
+	if len(recs) == 0 {
+		return events.MessageAccepted{}, fmt.Errorf("message %s: empty stream", id)
+	}
+	ev, err := events.Decode(recs[0].Type, recs[0].Data)
+	if err != nil {
+		return events.MessageAccepted{}, fmt.Errorf("message %s: %w", id, err)
+	}
+	acc, ok := ev.(events.MessageAccepted)
+	if !ok {
+		return events.MessageAccepted{}, fmt.Errorf("message %s starts with %s, not an accept", id, recs[0].Type)
+	}
+	return acc, nil
+}
 
 type idemKey [16]byte
 
@@ -111,6 +202,9 @@ func (x *idempotency) begin(k idemKey, hash [16]byte, now time.Time) (Accepted, 
 	defer x.mu.Unlock()
 	ns := now.UnixNano()
 	x.expire(ns)
+	if r, ok := x.m[k]; ok && r.at <= ns-int64(IdempotencyWindow) {
+		delete(x.m, k) // past its window, not yet reached by expire (answered moved its start back)
+	}
 	if r, ok := x.m[k]; ok {
 		switch {
 		case r.hash != hash:
@@ -139,6 +233,17 @@ func (x *idempotency) done(k idemKey, acc Accepted) {
 	defer x.mu.Unlock()
 	if r, ok := x.m[k]; ok {
 		r.pending, r.acc = false, acc
+	}
+}
+
+// answered records the answer another submit with key k gave at first
+// (its window starts there) for the submit that reserved k.
+func (x *idempotency) answered(k idemKey, acc Accepted, first time.Time) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if r, ok := x.m[k]; ok {
+		r.pending, r.acc, r.at = false, acc, first.UnixNano()
+		x.order = append(x.order, idemArrival{key: k, at: r.at}) // expire finds it by its new time
 	}
 }
 

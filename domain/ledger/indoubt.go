@@ -43,7 +43,8 @@ const (
 type inDoubtSubmit struct {
 	tenant   accept.Tenant
 	decision accept.Decision
-	idem     *idemKey // the submit's idempotency key, reserved until the outcome is known
+	first    uuid.UUID // the id of its first event
+	idem     *idemKey  // the submit's idempotency key, reserved until the outcome is known
 }
 
 type inDoubt struct {
@@ -58,10 +59,11 @@ func (d *inDoubt) full() bool { return d.n.Load() >= inDoubtMax }
 // InDoubt is the number of submits whose outcome is not known yet.
 func (s *Service) InDoubt() int { return int(s.doubt.n.Load()) }
 
-// outcome learns whether the accept events of message id were written after
-// their append failed: true (written), false (not written), or an error
-// (unknown).
-func (s *Service) outcome(ctx context.Context, id uuid.UUID, appendErr error) (bool, error) {
+// outcome learns whether the accept events of message id, the first with
+// event id first, were written after their append failed: true (written),
+// false (not written, or the stream is another submit's: a keyed message's
+// id is the same on every node), or an error (unknown).
+func (s *Service) outcome(ctx context.Context, id, first uuid.UUID, appendErr error) (bool, error) {
 	if errors.Is(appendErr, eventstore.ErrWrongExpectedVersion) {
 		// The stream exists with other events (a repeat of the same events
 		// is not an error: the store answers it with the original result):
@@ -77,17 +79,17 @@ func (s *Service) outcome(ctx context.Context, id uuid.UUID, appendErr error) (b
 	case err != nil:
 		return false, fmt.Errorf("read back message %s: %w", id, err)
 	}
-	return len(recs) > 0, nil
+	return len(recs) > 0 && recs[0].ID == first, nil
 }
 
 // keepInDoubt keeps a submit whose outcome is unknown, with its hold.
-func (s *Service) keepInDoubt(id uuid.UUID, t *accept.Tenant, d *accept.Decision, idem *idemKey) {
+func (s *Service) keepInDoubt(id, first uuid.UUID, t *accept.Tenant, d *accept.Decision, idem *idemKey) {
 	s.doubt.mu.Lock()
 	defer s.doubt.mu.Unlock()
 	if s.doubt.m == nil {
 		s.doubt.m = make(map[uuid.UUID]inDoubtSubmit)
 	}
-	s.doubt.m[id] = inDoubtSubmit{tenant: *t, decision: *d, idem: idem}
+	s.doubt.m[id] = inDoubtSubmit{tenant: *t, decision: *d, first: first, idem: idem}
 	s.doubt.n.Store(int64(len(s.doubt.m)))
 }
 
@@ -99,16 +101,16 @@ func (s *Service) resolveInDoubt(ctx context.Context) {
 		return // the usual case: nothing to read
 	}
 	s.doubt.mu.Lock()
-	ids := make([]uuid.UUID, 0, len(s.doubt.m))
-	for id := range s.doubt.m {
-		ids = append(ids, id)
+	firsts := make(map[uuid.UUID]uuid.UUID, len(s.doubt.m)) // message → its first event's id
+	for id, sub := range s.doubt.m {
+		firsts[id] = sub.first
 	}
 	s.doubt.mu.Unlock()
-	for _, id := range ids {
+	for id, first := range firsts {
 		if ctx.Err() != nil {
 			return
 		}
-		written, err := s.outcome(ctx, id, nil)
+		written, err := s.outcome(ctx, id, first, nil)
 		if err != nil {
 			continue
 		}

@@ -81,7 +81,16 @@ func (s *Service) Submit(ctx context.Context, tenantID string, req accept.Reques
 		}
 		idem = &k
 	}
-	acc, inDoubt, err := s.submit(ctx, t, st, req, idem)
+	var (
+		acc     Accepted
+		inDoubt bool
+		err     error
+	)
+	if idem != nil && req.MessageID == uuid.Nil {
+		acc, inDoubt, err = s.submitKeyed(ctx, t, st, req, idem)
+	} else {
+		acc, inDoubt, err = s.submit(ctx, t, st, req, idem)
+	}
 	if idem != nil {
 		switch {
 		case err == nil:
@@ -153,6 +162,16 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 	s.pending.Store(req.MessageID, struct{}{})
 	at := s.clock().UTC()
 	evs := d.Events(&tenant, &req, at)
+	// The events' ids derive from the message id, but for a keyed message,
+	// whose id every node derives alike from the key (idempotency.go), from
+	// an id of this submit's own: another node's accept of the key must
+	// conflict with this one, not pass for its repeat.
+	idBase := req.MessageID
+	if req.IdempotencyKey != "" {
+		if idBase, err = s.id(); err != nil {
+			return Accepted{}, false, s.undo(&tenant, &d, req.MessageID, err)
+		}
+	}
 	data := make([]eventstore.EventData, len(evs))
 	meta := eventstore.Metadata{CorrelationID: req.MessageID, CausationID: req.MessageID}
 	for i, e := range evs {
@@ -163,7 +182,7 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 		// Deterministic ids: a retried append of the same message is a no-op;
 		// time-ordered like the message id, so the log's event_id index
 		// grows at its right edge.
-		data[i] = eventstore.EventData{ID: ids.TimeOrdered(req.MessageID, uuid.NewSHA1(req.MessageID, []byte{byte(i)})), Type: typ, Data: b, Metadata: meta}
+		data[i] = eventstore.EventData{ID: ids.TimeOrdered(idBase, uuid.NewSHA1(idBase, []byte{byte(i)})), Type: typ, Data: b, Metadata: meta}
 	}
 	// The customer waits for this append (submit_sm_resp, HTTP 202): it goes
 	// ahead of lifecycle appends in the store's queue. The caller's context
@@ -172,11 +191,11 @@ func (s *Service) submit(ctx context.Context, t *tenantSnap, st *state, req acce
 	res, err := s.store.Append(actx, events.MessageStream(req.MessageID), eventstore.NoStream, data...)
 	cancel()
 	if err != nil {
-		written, rerr := s.outcome(ctx, req.MessageID, err)
+		written, rerr := s.outcome(ctx, req.MessageID, data[0].ID, err)
 		switch {
 		case rerr != nil:
 			// Unknown: refused, but the hold stays until the log says.
-			s.keepInDoubt(req.MessageID, &tenant, &d, idem)
+			s.keepInDoubt(req.MessageID, data[0].ID, &tenant, &d, idem)
 			return Accepted{}, true, fmt.Errorf("message %s: %w: outcome unknown, hold kept: %w", req.MessageID, ErrNotDurable, errors.Join(err, rerr))
 		case !written:
 			if err := s.undo(&tenant, &d, req.MessageID, err); err != nil {
