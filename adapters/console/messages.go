@@ -255,6 +255,9 @@ var describers = map[string]func(json.RawMessage) (string, error){
 	events.TypeFailedOver: describe(func(e events.FailedOver) string {
 		return fmt.Sprintf("Failed over from %s to %s (attempt %d): %s", e.FromSupplierID, e.ToSupplierID, e.Attempt, words(e.Reason))
 	}),
+	events.TypeDispatchHandedOver: describe(func(e events.DispatchHandedOver) string {
+		return fmt.Sprintf("Handed over by node %s to node %s, which has a bind of %s (attempt %d)", e.Node, e.To, e.SupplierID, e.Attempt)
+	}),
 	events.TypeDeliveryReported: describe(func(e events.DeliveryReported) string {
 		s := fmt.Sprintf("DLR %s from %s", e.Status, e.SupplierID)
 		if e.ErrorCode != "" && strings.Trim(e.ErrorCode, "0") != "" {

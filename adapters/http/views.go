@@ -61,6 +61,7 @@ var tenantEventFields = func() map[string]map[string]bool {
 		events.TypeSupplierRejected:     {"attempt", "command_status"},
 		events.TypeSupplierTimedOut:     {"attempt", "timeout_ms"},
 		events.TypeFailedOver:           {"attempt", "reason"},
+		events.TypeDispatchHandedOver:   {"attempt"},
 		events.TypeDeliveryReported:     {"status", "error_code", "done_at"},
 		events.TypeDeliveryForwarded:    {"tenant_id", "status"},
 		events.TypeMessageExpired:       {},

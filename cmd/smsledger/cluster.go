@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -72,6 +74,7 @@ func nodeIDOf(cfg serveConfig) (string, error) {
 // clusterNode is the daemon's part of a cluster.
 type clusterNode struct {
 	id     string
+	svc    atomic.Pointer[ledger.Service]
 	member atomic.Pointer[cluster.Member]
 	pool   *pgxpool.Pool // membership's own: renewals never wait for the busy pool
 	relay  atomic.Pointer[relay.Relay]
@@ -123,25 +126,55 @@ func (c *clusterNode) size() int {
 	return 1
 }
 
-// shareOf sets a supplier's egress to this node's share: TPS divided by
-// the live nodes, binds split among them by rank (at least one each).
-func (c *clusterNode) shareOf(cfg *egress.Config) {
+// shareOf sets a supplier's egress to this node's share: its binds split
+// among the live nodes by rank, and its TPS among the nodes that have one.
+// A supplier with fewer binds than nodes is bound by the first nodes only;
+// false: none here (the others hand its messages over: dispatcher).
+func (c *clusterNode) shareOf(cfg *egress.Config) bool {
 	m := c.member.Load()
 	if m == nil {
-		return
+		return true
 	}
 	live := m.LiveIDs()
 	n := len(live)
 	rank := slices.Index(live, c.id)
 	if n <= 1 || rank < 0 {
-		return
+		return true
 	}
-	binds := cfg.Binds / n
-	if rank < cfg.Binds%n {
+	total := max(cfg.Binds, 1)
+	binds := total / n
+	if rank < total%n {
 		binds++
 	}
-	cfg.Binds = max(binds, 1)
-	cfg.TPS /= float64(n)
+	if binds == 0 {
+		return false
+	}
+	cfg.Binds = binds
+	cfg.TPS /= float64(min(n, total))
+	return true
+}
+
+// dispatcher names the node that sends message id to a supplier: this
+// node when shareOf gives it binds of the supplier, else one of the nodes
+// that have them (the first ranks), chosen by the message id so that the
+// work spreads. The nodes decide from their own views of who is live; a
+// message handed to a node that has no bind after all is handed on.
+func (c *clusterNode) dispatcher(supplierID string, id uuid.UUID) string {
+	m, svc := c.member.Load(), c.svc.Load()
+	if m == nil || svc == nil {
+		return c.id
+	}
+	sp, err := svc.Supplier(supplierID)
+	if err != nil {
+		return c.id // unknown here: the egress refuses it and it fails over
+	}
+	live := m.LiveIDs()
+	total := max(sp.Binds, 1)
+	rank := slices.Index(live, c.id)
+	if total >= len(live) || rank < 0 || rank < total {
+		return c.id
+	}
+	return live[binary.BigEndian.Uint32(id[12:])%uint32(total)]
 }
 
 // clusterMember joins the cluster (membership, then NodeJoined in the

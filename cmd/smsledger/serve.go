@@ -411,7 +411,7 @@ func (d *daemon) ledger() supervise.Component {
 			}
 			opts := ledger.Options{Logger: d.log, Sealer: sealer, Hasher: hasher, BacklogMax: d.cfg.backlogMax}
 			if d.node != nil {
-				opts.Node, opts.ClusterSize, opts.Forwarder = d.node.id, d.node.size, d.node.forwarder
+				opts.Node, opts.ClusterSize, opts.Forwarder, opts.Dispatcher = d.node.id, d.node.size, d.node.forwarder, d.node.dispatcher
 			}
 			if d.mnp != nil {
 				opts.Portability = d.mnp
@@ -421,6 +421,9 @@ func (d *daemon) ledger() supervise.Component {
 				return fmt.Errorf("ledger: %w", err)
 			}
 			d.svc = svc
+			if d.node != nil {
+				d.node.svc.Store(svc)
+			}
 			d.reg.MustRegister(newBacklogCollector(svc))
 			return nil
 		},

@@ -169,6 +169,41 @@ func testServeCluster(t *testing.T, kurrentURL string) {
 	}
 	accepted.Add(int64(len(ids)))
 
+	// A supplier with one bind for two nodes: only node-a (the first by
+	// id) binds it; node-b hands its messages for it over to node-a, and
+	// they are sent all the same.
+	sim2 := startSim(t, smscsim.Config{SystemID: "s2", Password: "p"})
+	host2, port2, _ := net.SplitHostPort(sim2.Addr())
+	must(201, "POST", "/v1/suppliers", admin, fmt.Sprintf(`{"id":"sup2","name":"S2","currency":"EUR","host":%q,"port":%s,"system_id":"s2","password":"p","binds":1,"tps_limit":100,"window":10}`, host2, port2))
+	must(200, "PUT", "/v1/suppliers/sup2/costs", admin, `[{"prefix":"44","cost":"0.02"}]`)
+	must(200, "PUT", "/v1/routes", admin, `[{"prefix":"49","suppliers":["sup1"]},{"prefix":"44","suppliers":["sup2"]}]`)
+	must(200, "PUT", "/v1/tenants/acme/rates", admin, `[{"prefix":"49","price":"0.05"},{"prefix":"44","price":"0.05"}]`)
+	must(201, "POST", "/v1/tenants/acme/topups", admin, `{"amount":"1","reference":"wire-3"}`)
+	waitSupplierUp(t, baseA, "sup2")
+	for _, base := range []string{baseB, baseA} {
+		for range 4 {
+			if st, body := apiCall(t, "POST", base+"/v1/messages", apiKey, `{"from":"Acme","to":"+447700900123","text":"one bind"}`); st != 202 {
+				t.Fatalf("submit for sup2 on %s: %d %v", base, st, body)
+			}
+			accepted.Add(1)
+		}
+	}
+	sentBy := func() int {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM readmodel.cdrs WHERE supplier_id = 'sup2' AND state = 'delivered'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for deadline := time.Now().Add(15 * time.Second); sentBy() < 8; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 8 messages for the one-bind supplier delivered", sentBy())
+		}
+	}
+	if n := sim2.Sessions(); n != 1 {
+		t.Fatalf("the one-bind supplier has %d sessions, want 1", n)
+	}
+
 	// node-b cannot renew: its row is locked. It stops (as it would exit),
 	// and node-a takes it over once its lease expired.
 	lock, err := conn.Begin(ctx)
@@ -215,7 +250,7 @@ func testServeCluster(t *testing.T, kurrentURL string) {
 	// accepted message ends delivered.
 	waitDelivered(t, baseA, admin, int(accepted.Load()))
 	bal := must(200, "GET", "/v1/balance", apiKey, "")
-	want := decimal.NewFromInt(2).Sub(decimal.RequireFromString("0.05").Mul(decimal.NewFromInt(accepted.Load())))
+	want := decimal.NewFromInt(3).Sub(decimal.RequireFromString("0.05").Mul(decimal.NewFromInt(accepted.Load())))
 	if bal["held"] != "0" || bal["balance"] != want.String() {
 		t.Fatalf("balance after %d delivered: %v", accepted.Load(), bal)
 	}

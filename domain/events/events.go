@@ -75,10 +75,11 @@ const (
 	TypeGlobalControlsChanged = "GlobalControlsChanged"
 	TypeSubmitRefused         = "SubmitRefused"
 	// A cluster of serve nodes on one log (cluster stream and tenant streams).
-	TypeNodeJoined     = "NodeJoined"
-	TypeNodeTakenOver  = "NodeTakenOver"
-	TypeBudgetLeased   = "BudgetLeased"
-	TypeBudgetReturned = "BudgetReturned"
+	TypeNodeJoined         = "NodeJoined"
+	TypeNodeTakenOver      = "NodeTakenOver"
+	TypeDispatchHandedOver = "DispatchHandedOver"
+	TypeBudgetLeased       = "BudgetLeased"
+	TypeBudgetReturned     = "BudgetReturned"
 )
 
 // ---------------------------------------------------------------------------
@@ -771,6 +772,19 @@ type NodeTakenOver struct {
 	At    time.Time `json:"at"`
 }
 
+// DispatchHandedOver: Node, which drove the message, gives its sending to
+// To, a node with a bind of the message's current supplier (Node has
+// none: the supplier's binds are fewer than the nodes). To drives it from
+// here on, as its owner; the message's state does not change.
+type DispatchHandedOver struct {
+	MessageID  uuid.UUID `json:"message_id"`
+	Node       string    `json:"node"`
+	To         string    `json:"to"`
+	SupplierID string    `json:"supplier_id"`
+	Attempt    int       `json:"attempt"`
+	At         time.Time `json:"at"`
+}
+
 // BudgetLeased: Node may hold up to Amount more of the tenant's money. The
 // sum of every node's unspent lease never exceeds the tenant's available
 // balance (balance + credit limit − holds outside leases).
@@ -794,10 +808,11 @@ type BudgetReturned struct {
 }
 
 // EventType of the cluster's events.
-func (NodeJoined) EventType() string     { return TypeNodeJoined }
-func (NodeTakenOver) EventType() string  { return TypeNodeTakenOver }
-func (BudgetLeased) EventType() string   { return TypeBudgetLeased }
-func (BudgetReturned) EventType() string { return TypeBudgetReturned }
+func (NodeJoined) EventType() string         { return TypeNodeJoined }
+func (DispatchHandedOver) EventType() string { return TypeDispatchHandedOver }
+func (NodeTakenOver) EventType() string      { return TypeNodeTakenOver }
+func (BudgetLeased) EventType() string       { return TypeBudgetLeased }
+func (BudgetReturned) EventType() string     { return TypeBudgetReturned }
 
 // EventType of the controls' events.
 func (TenantControlsChanged) EventType() string { return TypeTenantControlsChanged }

@@ -62,6 +62,7 @@ func samples() []Event {
 		SubmitRefused{MessageID: msgID, TenantID: "acme", Channel: "http", From: "ACME", To: "447700900123", Code: "content_blocked", Rule: "tenant keyword: casino", At: at},
 		NodeJoined{Node: "node-a", Epoch: 3, At: at},
 		NodeTakenOver{Node: "node-a", Epoch: 3, By: "node-b", At: at},
+		DispatchHandedOver{MessageID: msgID, Node: "node-b", To: "node-a", SupplierID: "sup1", Attempt: 2, At: at},
 		BudgetLeased{TenantID: "acme", Node: "node-a", Amount: amt, Currency: "EUR", At: at},
 		BudgetReturned{TenantID: "acme", Node: "node-a", Amount: amt, Currency: "EUR", ID: msgID, At: at},
 		JournalEntryRecorded{EntryID: msgID, Kind: "settlement", Currency: "EUR", Postings: []Posting{{"tenant:acme", amt}, {"revenue", amt.Neg()}}, MessageID: msgID, TenantID: "acme", At: at},

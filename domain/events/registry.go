@@ -115,10 +115,11 @@ var registry = map[string]registration{
 	TypeSubmitRefused:         reg[SubmitRefused](1),
 
 	// A cluster of nodes.
-	TypeNodeJoined:     reg[NodeJoined](1),
-	TypeNodeTakenOver:  reg[NodeTakenOver](1),
-	TypeBudgetLeased:   reg[BudgetLeased](1),
-	TypeBudgetReturned: reg[BudgetReturned](1),
+	TypeNodeJoined:         reg[NodeJoined](1),
+	TypeNodeTakenOver:      reg[NodeTakenOver](1),
+	TypeDispatchHandedOver: reg[DispatchHandedOver](1),
+	TypeBudgetLeased:       reg[BudgetLeased](1),
+	TypeBudgetReturned:     reg[BudgetReturned](1),
 }
 
 // Types returns every registered type name, sorted.

@@ -132,6 +132,8 @@ func StreamOf(e Event) (stream string, ok bool) {
 		return MessageStream(e.MessageID), true
 	case FailedOver:
 		return MessageStream(e.MessageID), true
+	case DispatchHandedOver:
+		return MessageStream(e.MessageID), true
 	case DeliveryReported:
 		return MessageStream(e.MessageID), true
 	case DeliveryForwarded:

@@ -385,6 +385,14 @@ func (s *Service) trackBacklogLocked(w *Work, before backlogKind) {
 	s.backlog.moveLocked(w.backlog, before, after)
 }
 
+// untrackBacklogLocked takes w out of this node's backlog (another node
+// drives it from here on).
+func (s *Service) untrackBacklogLocked(w *Work) {
+	if k := backlogKindOf(&w.Message); k != backlogNone && w.backlog != nil {
+		s.backlog.moveLocked(w.backlog, k, backlogNone)
+	}
+}
+
 // BacklogStats is the backlog now, for metrics and operators.
 type BacklogStats struct {
 	Max int

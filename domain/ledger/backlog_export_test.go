@@ -12,7 +12,7 @@ func CheckBacklog(s *Service) error {
 	per := map[*tenantBacklog]*count{}
 	for id, w := range s.work.open {
 		k := backlogKindOf(&w.Message)
-		if k == backlogNone {
+		if k == backlogNone || !s.owns(w) { // a node counts what it drives
 			continue
 		}
 		if w.backlog == nil || w.backlog.id != w.Message.TenantID {

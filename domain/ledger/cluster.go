@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/message"
 	"github.com/smsledger/smsledger/eventstore"
 )
 
@@ -52,6 +55,9 @@ type membership struct {
 	version int64            // the cluster stream's last folded version; -1 none
 	epochs  map[string]int64 // node → epoch of its last NodeJoined
 	takenBy map[string]string
+	// taken is a copy of takenBy, replaced at each takeover, for the
+	// tracker's write-through (which does not take budgets.mu).
+	taken atomic.Value // map[string]string
 	// first is the first node that joined: it owns the messages of before
 	// (read without budgets.mu by the tracker's write-through).
 	first atomic.Value // string
@@ -60,7 +66,22 @@ type membership struct {
 func newMembership() membership {
 	m := membership{version: -1, epochs: map[string]int64{}, takenBy: map[string]string{}}
 	m.first.Store("")
+	m.taken.Store(map[string]string{})
 	return m
+}
+
+// standsFor follows takeovers from node to the node that now stands for
+// it, on the copy: callable without budgets.mu.
+func (m *membership) standsFor(node string) string {
+	taken := m.taken.Load().(map[string]string)
+	for range len(taken) + 1 {
+		by, ok := taken[node]
+		if !ok {
+			return node
+		}
+		node = by
+	}
+	return node
 }
 
 // firstNode is the first node that joined the cluster ("" before any).
@@ -87,7 +108,11 @@ func (f *follower) joined(e events.NodeJoined, version uint64) {
 	m := &f.s.budgets.members
 	m.version = int64(version)
 	m.epochs[e.Node] = e.Epoch
-	delete(m.takenBy, e.Node)
+	if _, ok := m.takenBy[e.Node]; ok {
+		delete(m.takenBy, e.Node)
+		taken := maps.Clone(m.takenBy)
+		m.taken.Store(taken)
+	}
 	if m.firstNode() == "" {
 		m.first.Store(e.Node)
 		f.s.work.adopt("", e.Node, f.s)
@@ -105,6 +130,8 @@ func (f *follower) takenOver(e events.NodeTakenOver, version uint64) {
 		return
 	}
 	m.takenBy[e.Node] = by
+	taken := maps.Clone(m.takenBy)
+	m.taken.Store(taken) // before adopt: a handover folded after it sees the takeover
 	for id, node := range b.leaseOf {
 		if node == e.Node {
 			b.leaseOf[id] = by
@@ -250,6 +277,49 @@ func (s *Service) appendMembership(ctx context.Context, decide func(m *membershi
 		return nil
 	}
 	return fmt.Errorf("ledger: cluster stream: %d tries lost to other nodes: %w", leaseTriesMax, ErrThrottled)
+}
+
+// HandOver gives the sending of w, a message this node drives and has not
+// sent, to the node Options.Dispatcher names when that is another (this
+// node has no bind of its supplier): it appends DispatchHandedOver, and
+// that node sends it. It reports whether the message changed hands.
+func (s *Service) HandOver(ctx context.Context, w *Work) (bool, error) {
+	if !s.inCluster() || s.opts.Dispatcher == nil || !w.Message.Sendable() {
+		return false, nil
+	}
+	to := s.opts.Dispatcher(w.Message.Supplier().SupplierID, w.Message.ID)
+	if to == "" || to == s.opts.Node {
+		return false, nil
+	}
+	tr, err := s.advance(ctx, w.Message.ID, func(m *message.Message, at time.Time) ([]events.Event, error) {
+		return m.HandOver(s.opts.Node, to, at)
+	})
+	if err != nil {
+		return false, fmt.Errorf("hand message %s over to %s: %w", w.Message.ID, to, err)
+	}
+	return len(tr.Events) > 0, nil
+}
+
+// handedOver folds a DispatchHandedOver into w (under the tracker's lock):
+// its new owner drives it — its heaps and backlog — and is told to send it
+// (the outbox), the old one lets go of it.
+func (t *tracker) handedOver(s *Service, id uuid.UUID, w *Work, to string) {
+	mine := s.owns(w)
+	w.Owner = s.budgets.members.standsFor(to)
+	switch now := s.owns(w); {
+	case mine == now:
+	case now:
+		s.trackBacklogLocked(w, backlogNone)
+		t.due.set(id, dueOf(w, s.dlrGrace))
+		t.sched.set(id, sendDueOf(w))
+		if w.NeedsDispatch() {
+			s.dispatch(id)
+		}
+	default:
+		s.untrackBacklogLocked(w)
+		t.due.remove(id)
+		t.sched.remove(id)
+	}
 }
 
 // adopt gives the unfinished messages owned by from to to; the new owner

@@ -47,8 +47,15 @@ func startTwoNodes(t *testing.T) (a, b *node) {
 // startNodeAt starts a node that joins with the given membership epoch.
 func startNodeAt(t *testing.T, store eventstore.Store, id string, epoch int64, idle time.Duration, size func() int) *node {
 	t.Helper()
-	svc, err := ledger.New(store, ledger.Options{Hasher: ledgertest.Hasher{}, Sealer: ledgertest.Sealer{},
-		Node: id, BudgetIdle: idle, ClusterSize: size, OutboxSize: 1})
+	return startNodeWith(t, store, epoch, ledger.Options{Node: id, BudgetIdle: idle, ClusterSize: size, OutboxSize: 1})
+}
+
+// startNodeWith starts node opts.Node with opts (test secrets added).
+func startNodeWith(t *testing.T, store eventstore.Store, epoch int64, opts ledger.Options) *node {
+	t.Helper()
+	id := opts.Node
+	opts.Hasher, opts.Sealer = ledgertest.Hasher{}, ledgertest.Sealer{}
+	svc, err := ledger.New(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,6 +109,11 @@ type Options struct {
 	// Forwarder names the node that forwards a final DLR a tenant is owed
 	// for a message owner owns (cluster.go); nil: the owner.
 	Forwarder func(tenantID, owner string) string
+	// Dispatcher names the node that sends message id to supplierID: this
+	// node when it has a bind of the supplier, else one that has (a
+	// supplier with fewer binds than nodes; cluster.go). nil or "": this
+	// node.
+	Dispatcher func(supplierID string, id uuid.UUID) string
 }
 
 // DefaultValidityDefault is the validity of a message that gives none

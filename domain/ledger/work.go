@@ -190,6 +190,10 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 		w.CorrelationID = correlationID
 	}
 	w.LastEventID = eventID
+	if h, ok := ev.(events.DispatchHandedOver); ok {
+		t.handedOver(s, id, w, h.To)
+		return w
+	}
 	if s.owns(w) { // only this node's messages are in its heaps and backlog
 		s.trackBacklogLocked(w, before)
 		t.due.set(id, dueOf(w, s.dlrGrace))

@@ -52,6 +52,15 @@ func (d *Driver) submit(ctx context.Context, id uuid.UUID, w ledger.Work) {
 	if w.Message.State == message.StateScheduled && d.now().Before(w.Message.SendAt) {
 		return // the scheduler sends it at its time
 	}
+	// In a cluster, a node without a bind of the supplier (it has fewer
+	// binds than there are nodes) gives the message to one that has.
+	if handed, err := d.ledger.HandOver(ctx, &w); err != nil {
+		d.log.Warn("message not handed over to a node with a bind of its supplier; retried", "message", id, "err", err)
+		d.loose.giveUp(id)
+		return
+	} else if handed {
+		return
+	}
 	tr, err := d.ledger.SubmittedToSupplier(ctx, id)
 	if errors.Is(err, message.ErrIllegalTransition) {
 		return // not routed: already sent (a duplicate dispatch or a recovery pass)

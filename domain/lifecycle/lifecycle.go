@@ -69,6 +69,9 @@ type Ledger interface {
 	Owed() <-chan uuid.UUID
 	Unfinished(keep func(*ledger.Work) bool, limit int) []ledger.Work
 
+	// HandOver gives a message this node cannot send (no bind of its
+	// supplier here) to a cluster node that can; true: it did.
+	HandOver(ctx context.Context, w *ledger.Work) (bool, error)
 	SubmittedToSupplier(ctx context.Context, id uuid.UUID) (ledger.Transition, error)
 	SupplierAccepted(ctx context.Context, id uuid.UUID, supplierID string, attempt int, supplierMsgID string, latency time.Duration) (ledger.Transition, error)
 	SupplierRejected(ctx context.Context, id uuid.UUID, supplierID string, attempt int, commandStatus uint32) (ledger.Transition, error)

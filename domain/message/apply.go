@@ -118,6 +118,13 @@ func (m *Message) apply(e events.Event) error {
 			m.State = StateRouted
 		}
 
+	case events.DispatchHandedOver:
+		// Who sends it changes (the ledger's tracker folds the owner), not
+		// what it is.
+		if !m.Sendable() || e.SupplierID != m.Supplier().SupplierID || e.Attempt != m.Attempt || e.To == "" {
+			return m.illegal(e.EventType())
+		}
+
 	case events.DeliveryReported:
 		if m.State != StateSupplierAccepted {
 			return m.illegal(e.EventType())
@@ -196,6 +203,8 @@ func messageIDOf(e events.Event) (uuid.UUID, bool) {
 	case events.SupplierTimedOut:
 		return e.MessageID, true
 	case events.FailedOver:
+		return e.MessageID, true
+	case events.DispatchHandedOver:
 		return e.MessageID, true
 	case events.DeliveryReported:
 		return e.MessageID, true

@@ -181,6 +181,22 @@ func (m *Message) ReceiptStatus() string {
 	return DLRUndeliverable
 }
 
+// HandOver decides the DispatchHandedOver by which node gives the sending
+// of the current attempt to node to (a cluster's node with a bind of the
+// supplier). Only a message not yet sent may change hands; otherwise it is
+// a no-op (sent meanwhile: whoever sent it drives it).
+func (m *Message) HandOver(node, to string, at time.Time) ([]events.Event, error) {
+	if to == "" || to == node {
+		return nil, fmt.Errorf("message %s: hand over from %q to %q: %w", m.ID, node, to, ErrIllegalTransition)
+	}
+	if !m.Sendable() {
+		return nil, nil
+	}
+	return []events.Event{events.DispatchHandedOver{
+		MessageID: m.ID, Node: node, To: to, SupplierID: m.Supplier().SupplierID, Attempt: m.Attempt, At: at,
+	}}, nil
+}
+
 // Expire decides MessageExpired when the validity period ran out before a
 // final outcome, releasing the hold if it was not settled. A cost owed
 // since a supplier's acceptance and not booked yet (costOwedAtEnd) is

@@ -133,6 +133,9 @@ type run struct {
 	// submitsUnkept: those beyond submitsMax a supplier.
 	submitTimes   map[string][]time.Time
 	submitsUnkept int64
+	// sessions: the simulators' connections over all nodes (cluster
+	// scenarios; supplier_tps).
+	sessions map[string]sessionCount
 }
 
 // Run runs the scenario and returns its report. An error means the
@@ -156,7 +159,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 		sims: map[string]*smscsim.Sim{}, proxies: map[string]*dlrProxy{}, statuses: map[string]int64{}, simPw: map[string]string{}, creds: map[string]load.Credential{}, keys: map[string]string{},
 		acked: map[string]*ackInfo{}, dlrs: map[string]int{}, submitsTo: map[string][]simSubmit{}, dlrStats: map[string]map[string]bool{}, minAvl: map[string]decimal.Decimal{}, trafficDone: make(chan struct{}),
 		totals: load.Result{Statuses: map[string]int64{}, Errors: map[string]int64{}, DLRByStat: map[string]int64{}}, nets: newNetState(sc),
-		submitTimes: map[string][]time.Time{}}
+		submitTimes: map[string][]time.Time{}, sessions: map[string]sessionCount{}}
 	began := time.Now()
 	var err error
 	if r.tmp, err = os.MkdirTemp("", "smsledger-scenario-"); err != nil {
@@ -208,6 +211,14 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Report, error) {
 				px.Run(simCtx)
 			}()
 		}
+	}
+
+	if sc.Nodes > 1 {
+		simWG.Add(1)
+		go func() {
+			defer simWG.Done()
+			r.sampleBinds(simCtx)
+		}()
 	}
 
 	// The external PostgreSQL of a restart_postgres scenario (stopped

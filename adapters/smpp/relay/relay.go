@@ -40,8 +40,10 @@ type Options struct {
 	RecoverMax int
 	// Workers is the number of goroutines sending dispatches (default 64).
 	Workers int
-	// SupplierConfig adjusts each supplier's egress settings (tests).
-	SupplierConfig func(*egress.Config)
+	// SupplierConfig adjusts each supplier's egress settings (a cluster
+	// node's share, tests); false: this node runs no egress for the
+	// supplier (a cluster's node without a share of its binds).
+	SupplierConfig func(*egress.Config) bool
 	// Observer receives what metrics count (optional).
 	Observer Observer
 	// Webhooks pushes final DLRs of tenants with a webhook (optional): for

@@ -94,7 +94,7 @@ func newRelayWorld(t *testing.T, slowAddr string) *relayWorld {
 		t.Fatal(err)
 	}
 	w.r = New(w.svc, Options{Logger: slog.New(slog.DiscardHandler), SubmitTimeout: time.Hour, RetryEvery: 50 * time.Millisecond,
-		SupplierConfig: func(c *egress.Config) { c.QueueTimeout = time.Hour }})
+		SupplierConfig: func(c *egress.Config) bool { c.QueueTimeout = time.Hour; return true }})
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- w.r.Run(rctx) }()

@@ -38,7 +38,7 @@ func TestSupplierState(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := New(svc, Options{Logger: slog.New(slog.DiscardHandler), SubmitTimeout: time.Hour, RetryEvery: 50 * time.Millisecond,
-		SupplierConfig: func(c *egress.Config) { c.QueueTimeout = time.Hour }})
+		SupplierConfig: func(c *egress.Config) bool { c.QueueTimeout = time.Hour; return true }})
 	if _, ok := r.SupplierState("slow"); !ok {
 		t.Fatal("a known supplier is not ok")
 	}

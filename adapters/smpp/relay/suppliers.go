@@ -117,8 +117,8 @@ func (r *Relay) wantedSuppliers() map[string]egress.Config {
 			SubmitTimeout: r.opts.SubmitTimeout, Logger: r.opts.Logger,
 			TLS: sp.TLS, TLSServerName: sp.TLSServerName, TLSCAPEM: []byte(sp.TLSCAPEM),
 		}
-		if r.opts.SupplierConfig != nil {
-			r.opts.SupplierConfig(&cfg)
+		if r.opts.SupplierConfig != nil && !r.opts.SupplierConfig(&cfg) {
+			continue // its binds are other nodes' (its messages are handed to them)
 		}
 		want[sp.ID] = cfg
 	}

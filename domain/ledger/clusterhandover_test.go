@@ -1,0 +1,119 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/smsledger/smsledger/domain/accept"
+	"github.com/smsledger/smsledger/domain/events"
+	"github.com/smsledger/smsledger/domain/ledger"
+	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
+)
+
+func waitWork(t *testing.T, n *node, id uuid.UUID, ok func(ledger.Work) bool) ledger.Work {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if w, found := n.WorkOf(id); found && ok(w) {
+			return w
+		}
+		if time.Now().After(deadline) {
+			w, found := n.WorkOf(id)
+			t.Fatalf("%s: message %s tracked %v: %+v", n.id, id, found, w)
+		}
+	}
+}
+
+func drives(n *node, id uuid.UUID) bool {
+	for _, w := range n.Unfinished(func(*ledger.Work) bool { return true }, 1000) {
+		if w.Message.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// A node without a bind of a message's supplier hands its sending to the
+// node its Dispatcher names: that node owns it from then on (its outbox is
+// told, it lists it, it records the submit); the first lets go of it. A
+// message already sent is not handed over.
+func TestClusterHandOverToTheNodeWithABind(t *testing.T) {
+	ctx := context.Background()
+	store := ledgertest.MemStore(t)
+	size := func() int { return 2 }
+	a := startNodeWith(t, store, 1, ledger.Options{Node: "node-a", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16})
+	toA := func(string, uuid.UUID) string { return "node-a" }
+	b := startNodeWith(t, store, 1, ledger.Options{Node: "node-b", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16, Dispatcher: toA})
+	ledgertest.Setup(t, a.Service, "acme")
+	if _, err := a.TopUp(ctx, "acme", dec("10"), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	waitTenant(t, b.Service, "acme", headOf(t, store))
+
+	acc, err := b.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x", RegisteredDelivery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := acc.MessageID
+	if got := <-b.Outbox(); got != id {
+		t.Fatalf("node-b's outbox: %s, want %s", got, id)
+	}
+	w := waitWork(t, b, id, func(w ledger.Work) bool { return w.NeedsDispatch() })
+	if w.Owner != "node-b" || !drives(b, id) {
+		t.Fatalf("before the hand-over: owner %q, node-b drives it %v", w.Owner, drives(b, id))
+	}
+	if handed, err := a.HandOver(ctx, &w); handed || err != nil {
+		t.Fatalf("node-a, whose Dispatcher is itself, handed over: %v %v", handed, err)
+	}
+	handed, err := b.HandOver(ctx, &w)
+	if err != nil || !handed {
+		t.Fatalf("node-b's hand-over: %v %v", handed, err)
+	}
+	select {
+	case got := <-a.Outbox():
+		if got != id {
+			t.Fatalf("node-a's outbox: %s, want %s", got, id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("node-a was not told to send the message handed to it")
+	}
+	waitWork(t, a, id, func(w ledger.Work) bool { return w.Owner == "node-a" })
+	if w, _ := b.WorkOf(id); w.Owner != "node-a" || drives(b, id) {
+		t.Fatalf("node-b after the hand-over: owner %q, drives it %v", w.Owner, drives(b, id))
+	}
+	if !drives(a, id) {
+		t.Fatal("node-a does not list the message handed to it")
+	}
+	if err := ledger.CheckBacklog(a.Service); err != nil {
+		t.Fatalf("node-a's backlog: %v", err)
+	}
+	if err := ledger.CheckBacklog(b.Service); err != nil {
+		t.Fatalf("node-b's backlog: %v", err)
+	}
+	if a.Backlog().Dispatch != 1 || b.Backlog().Dispatch != 0 {
+		t.Fatalf("backlogs to dispatch: node-a %d, node-b %d; want 1, 0", a.Backlog().Dispatch, b.Backlog().Dispatch)
+	}
+	tr, err := a.SubmittedToSupplier(ctx, id)
+	if err != nil || len(tr.Events) != 1 {
+		t.Fatalf("node-a records the submit: %+v %v", tr, err)
+	}
+	w = waitWork(t, b, id, func(w ledger.Work) bool { return w.InFlight() })
+	if handed, err := b.HandOver(ctx, &w); handed || err != nil {
+		t.Fatalf("a sent message handed over: %v %v", handed, err)
+	}
+	recs, err := store.ReadStream(ctx, events.MessageStream(id), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.Type == events.TypeDispatchHandedOver {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d DispatchHandedOver in the stream, want 1", n)
+	}
+}
