@@ -252,3 +252,26 @@ func TestApplyToAccount(t *testing.T) {
 		t.Fatalf("%+v", s)
 	}
 }
+
+// A routed message may be handed to another node before it is sent; the
+// hand-over changes who sends it, not its state. Sent, it is not handed
+// over; an attempt or supplier other than the current one does not apply.
+func TestHandOver(t *testing.T) {
+	m := accepted(t, money.BillOnSubmit)
+	if _, err := m.HandOver("node-b", "node-b", t0); !errors.Is(err, ErrIllegalTransition) {
+		t.Fatalf("to itself: %v", err)
+	}
+	v := m.Version
+	eq(t, step(t, m)(m.HandOver("node-b", "node-a", t0)), events.TypeDispatchHandedOver)
+	if m.State != StateRouted || m.Version != v+1 || m.Attempt != 1 {
+		t.Fatalf("after the hand-over: %+v", m)
+	}
+	if err := m.Apply(events.DispatchHandedOver{MessageID: id, Node: "node-a", To: "node-c", SupplierID: "s2", Attempt: 1, At: t0}); !errors.Is(err, ErrIllegalTransition) {
+		t.Fatalf("for another supplier: %v", err)
+	}
+	step(t, m)(m.Submit(t0))
+	eq(t, step(t, m)(m.HandOver("node-a", "node-c", t0)))
+	if err := m.Apply(events.DispatchHandedOver{MessageID: id, Node: "node-a", To: "node-c", SupplierID: "s1", Attempt: 1, At: t0}); !errors.Is(err, ErrIllegalTransition) {
+		t.Fatalf("once submitted: %v", err)
+	}
+}
