@@ -174,8 +174,16 @@ func TestClusterConcurrentKeysAcceptOnce(t *testing.T) {
 	a := startNode(t, store, "node-a", time.Hour, size)
 	b := startNode(t, store, "node-b", time.Hour, size)
 	ledgertest.Setup(t, a.Service, "acme")
-	if _, err := a.TopUp(ctx, "acme", dec("100"), "t1"); err != nil {
+	if _, err := a.TopUp(ctx, "acme", dec("1000"), "t1"); err != nil {
 		t.Fatal(err)
+	}
+	waitTenant(t, b.Service, "acme", headOf(t, store))
+	// Each node leases first (a quarter of the balance): the keyed submits
+	// below race each other, not the leases.
+	for _, n := range []*node{a, b} {
+		if _, err := n.Submit(ctx, "acme", keyed("warm-"+n.id, "w")); err != nil {
+			t.Fatalf("%s: %v", n.id, err)
+		}
 	}
 	const keys = 40
 	type answer struct {
