@@ -6,7 +6,8 @@
 # per accepted message of all serve processes and all PostgreSQL processes.
 # Needs root (PostgreSQL runs as the postgres user) and bin/smsledger (make
 # build), or BIN=path. KEEP=1 leaves everything running and prints its PIDs;
-# PROFILE_DIR=D writes each node's CPU profile to D/node-N.cpu at its stop.
+# PROFILE_DIR=D writes each node's CPU profile to D/node-N.cpu at its stop;
+# PGSS=1 prints PostgreSQL's statements over the load (pg_stat_statements).
 # docs/PERFORMANCE.md, "Several nodes".
 N=$1; RATE=$2; DUR=${3:-30}
 BIN=${BIN:-bin/smsledger}
@@ -14,9 +15,10 @@ W=$(mktemp -d)
 $BIN migrate --data-dir $W/db >/dev/null 2>&1 || { echo migrate failed; exit 1; }
 PW=$(cat $W/db/postgres.password)
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | tail -1)
+PGSSFLAGS=""; [ -n "$PGSS" ] && PGSSFLAGS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 PORT=$((40000 + RANDOM % 10000))
 chown -R postgres $W/db
-su postgres -s /bin/bash -c "$PGBIN/postgres -D $W/db/pgdata -p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300 -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_writer_delay=10ms -c wal_writer_flush_after=64kB -c wal_init_zero=off" > $W/pg.log 2>&1 &
+su postgres -s /bin/bash -c "$PGBIN/postgres -D $W/db/pgdata -p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300 -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_writer_delay=10ms -c wal_writer_flush_after=64kB -c wal_init_zero=off $PGSSFLAGS" > $W/pg.log 2>&1 &
 PGPID=$!
 sleep 2
 DB="postgres://postgres:$PW@127.0.0.1:$PORT/postgres"
@@ -52,6 +54,7 @@ pgpids() { local pm=$(head -1 $W/db/pgdata/postmaster.pid); echo $pm $(pgrep -P 
 LOADED=$N
 [ -n "$ONLY1" ] && LOADED=1  # ONLY1=1: all the load on node-1, the others only follow
 MSGS=$((RATE * DUR / LOADED))
+[ -n "$PGSS" ] && psql -q "$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
 S0=$(cpu ${PIDS[@]}); P0=$(cpu $(pgpids)); T0=$(date +%s.%N)
 PER0=(); for p in ${PIDS[@]}; do PER0+=($(cpu $p)); done
 for i in $(seq 1 $LOADED); do
@@ -74,6 +77,7 @@ for i in range(1,n+1):
     acc+=d.get('accepted',0); rates.append(d.get('msg_per_s',0)); p99.append(d.get('p99_ms')); dlr.append((d.get('dlrs'),d.get('dlrs_expected'),d.get('dlr_duplicates'),round(d.get('dlr_p99_ms',0))))
 print(f"nodes={n} accepted={acc} accepted_per_s={sum(rates):.0f} submit_p99_ms={p99} dlrs_got_exp_dup_p99={dlr} serve_us_per_msg={(s1-s0)*1e6/hz/max(acc,1):.0f} pg_us_per_msg={(p1-p0)*1e6/hz/max(acc,1):.0f}")
 PY
+[ -n "$PGSS" ] && psql "$DB" -c "SELECT calls, round(total_exec_time) AS exec_ms, round(total_plan_time) AS plan_ms, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 70) AS query FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 12"
 if [ -n "$KEEP" ]; then echo "DB=$DB PIDS=${PIDS[@]} SIM=$SIMPID PG=$PGPID"; exit 0; fi
 kill ${PIDS[@]} 2>/dev/null; wait ${PIDS[@]} 2>/dev/null
 kill $SIMPID $PGPID 2>/dev/null; wait 2>/dev/null; rm -rf $W

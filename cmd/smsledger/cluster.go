@@ -73,8 +73,13 @@ func nodeIDOf(cfg serveConfig) (string, error) {
 
 // clusterNode is the daemon's part of a cluster.
 type clusterNode struct {
-	id     string
-	svc    atomic.Pointer[ledger.Service]
+	id  string
+	svc atomic.Pointer[ledger.Service]
+	// warmAt (unix ns) is when this node takes its share of the
+	// suppliers: two heartbeats after it joined (warm); warmed is set once
+	// the relay was told.
+	warmAt atomic.Int64
+	warmed atomic.Bool
 	member atomic.Pointer[cluster.Member]
 	pool   *pgxpool.Pool // membership's own: renewals never wait for the busy pool
 	relay  atomic.Pointer[relay.Relay]
@@ -141,6 +146,9 @@ func (c *clusterNode) shareOf(cfg *egress.Config) bool {
 	if n <= 1 || rank < 0 {
 		return true
 	}
+	if !c.warm(live) {
+		return false
+	}
 	total := max(cfg.Binds, 1)
 	binds := total / n
 	if rank < total%n {
@@ -170,11 +178,30 @@ func (c *clusterNode) dispatcher(supplierID string, id uuid.UUID) string {
 	}
 	live := m.LiveIDs()
 	total := max(sp.Binds, 1)
+	pick := binary.BigEndian.Uint32(id[12:])
+	if !c.warm(live) {
+		// Not bound yet: to a node that binds it in the view without this
+		// one, which is the other nodes' until they see it join.
+		others := slices.DeleteFunc(slices.Clone(live), func(n string) bool { return n == c.id })
+		return others[pick%uint32(min(total, len(others)))]
+	}
 	rank := slices.Index(live, c.id)
 	if total >= len(live) || rank < 0 || rank < total {
 		return c.id
 	}
-	return live[binary.BigEndian.Uint32(id[12:])%uint32(total)]
+	return live[pick%uint32(total)]
+}
+
+// warmUpHeartbeats is how many heartbeats a joining node waits before it
+// takes its share of the suppliers: the others see the join at their next
+// renewal (within a heartbeat) and give theirs up then; a node that bound at
+// once had, with them, more than a supplier's binds and TPS meanwhile.
+const warmUpHeartbeats = 2
+
+// warm reports whether this node takes its share of the suppliers' binds
+// and TPS (a node alone at once).
+func (c *clusterNode) warm(live []string) bool {
+	return len(live) <= 1 || time.Now().UnixNano() >= c.warmAt.Load()
 }
 
 // clusterMember joins the cluster (membership, then NodeJoined in the
@@ -204,6 +231,7 @@ func (d *daemon) clusterMember() supervise.Component {
 				return err
 			}
 			d.node.pool = pool
+			d.node.warmAt.Store(time.Now().Add(warmUpHeartbeats * m.Heartbeat()).UnixNano())
 			d.node.member.Store(m)
 			return nil
 		},
@@ -252,6 +280,10 @@ func (d *daemon) clusterMember() supervise.Component {
 				case <-tick.C:
 					d.node.publishReceivers(m)
 					d.takeOverExpired(ctx, m, expiredSince)
+					if rel := d.node.relay.Load(); rel != nil && !d.node.warmed.Load() && d.node.warm(m.LiveIDs()) {
+						d.node.warmed.Store(true)
+						rel.ResyncSuppliers() // its share of the suppliers, now that the others gave theirs up
+					}
 				}
 			}
 		},
