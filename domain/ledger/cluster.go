@@ -288,8 +288,8 @@ func (s *Service) HandOver(ctx context.Context, w *Work) (bool, error) {
 		return false, nil
 	}
 	to := s.opts.Dispatcher(w.Message.Supplier().SupplierID, w.Message.ID)
-	if to == "" || to == s.opts.Node {
-		return false, nil
+	if to == "" || s.budgets.members.standsFor(to) == s.opts.Node {
+		return false, nil // here, or a node this one took over
 	}
 	tr, err := s.advance(ctx, w.Message.ID, func(m *message.Message, at time.Time) ([]events.Event, error) {
 		return m.HandOver(s.opts.Node, to, at)
@@ -307,6 +307,12 @@ func (t *tracker) handedOver(s *Service, id uuid.UUID, w *Work, to string) {
 	mine := s.owns(w)
 	w.Owner = s.budgets.members.standsFor(to)
 	switch now := s.owns(w); {
+	case mine && now:
+		// Handed to a node this one took over (the hand-over was decided
+		// on a view from before): it is this node's to send.
+		if w.NeedsDispatch() {
+			s.dispatch(id)
+		}
 	case mine == now:
 	case now:
 		s.trackBacklogLocked(w, backlogNone)

@@ -117,3 +117,51 @@ func TestClusterHandOverToTheNodeWithABind(t *testing.T) {
 		t.Fatalf("%d DispatchHandedOver in the stream, want 1", n)
 	}
 }
+
+// A message handed to a node that is then taken over is the taker's; a
+// hand-over decided on a view from before a takeover names the node taken
+// over: the taker keeps the message and sends it.
+func TestClusterHandOverAndTakeover(t *testing.T) {
+	ctx := context.Background()
+	store := ledgertest.MemStore(t)
+	size := func() int { return 2 }
+	a := startNodeWith(t, store, 1, ledger.Options{Node: "node-a", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16})
+	toA := func(string, uuid.UUID) string { return "node-a" }
+	b := startNodeWith(t, store, 1, ledger.Options{Node: "node-b", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16, Dispatcher: toA})
+	ledgertest.Setup(t, a.Service, "acme")
+	if _, err := a.TopUp(ctx, "acme", dec("10"), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	waitTenant(t, b.Service, "acme", headOf(t, store))
+	submit := func() ledger.Work {
+		t.Helper()
+		acc, err := b.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-b.Outbox()
+		return waitWork(t, b, acc.MessageID, func(w ledger.Work) bool { return w.NeedsDispatch() })
+	}
+	first := submit()
+	if handed, err := b.HandOver(ctx, &first); err != nil || !handed {
+		t.Fatalf("hand-over: %v %v", handed, err)
+	}
+	waitWork(t, a, first.Message.ID, func(w ledger.Work) bool { return w.Owner == "node-a" })
+	<-a.Outbox()
+	a.stop()
+	if took, err := b.TakeOver(ctx, "node-a", 1); err != nil || !took {
+		t.Fatalf("take over: %v %v", took, err)
+	}
+	waitWork(t, b, first.Message.ID, func(w ledger.Work) bool { return w.Owner == "node-b" })
+	if !drives(b, first.Message.ID) {
+		t.Fatal("node-b does not drive the message it took over")
+	}
+	// Its Dispatcher still names node-a: node-b keeps the message.
+	second := submit()
+	if handed, err := b.HandOver(ctx, &second); err != nil || handed {
+		t.Fatalf("a hand-over to the node taken over: %v %v", handed, err)
+	}
+	if !drives(b, second.Message.ID) {
+		t.Fatal("node-b does not drive its own message")
+	}
+}
