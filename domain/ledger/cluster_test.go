@@ -44,6 +44,23 @@ func startTwoNodes(t *testing.T) (a, b *node) {
 	return a, b
 }
 
+// startFundedPair starts node-a on store a and node-b on store b (one
+// log; b may be a view of it) with b's extra Options (a Dispatcher), sets
+// up tenant acme with topUp, and returns once node-b sees the money.
+func startFundedPair(t *testing.T, a, b eventstore.Store, topUp string, bOpts ledger.Options) (*node, *node) {
+	t.Helper()
+	size := func() int { return 2 }
+	na := startNodeWith(t, a, 1, ledger.Options{Node: "node-a", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16})
+	bOpts.Node, bOpts.BudgetIdle, bOpts.ClusterSize, bOpts.OutboxSize = "node-b", time.Hour, size, 16
+	nb := startNodeWith(t, b, 1, bOpts)
+	ledgertest.Setup(t, na.Service, "acme")
+	if _, err := na.TopUp(context.Background(), "acme", dec(topUp), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	waitTenant(t, nb.Service, "acme", headOf(t, a))
+	return na, nb
+}
+
 // startNodeAt starts a node that joins with the given membership epoch.
 func startNodeAt(t *testing.T, store eventstore.Store, id string, epoch int64, idle time.Duration, size func() int) *node {
 	t.Helper()

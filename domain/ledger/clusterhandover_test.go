@@ -13,6 +13,9 @@ import (
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
 )
 
+// toNodeA is a Dispatcher for which node-a binds every supplier.
+func toNodeA(string, uuid.UUID) string { return "node-a" }
+
 func waitWork(t *testing.T, n *node, id uuid.UUID, ok func(ledger.Work) bool) ledger.Work {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
@@ -42,15 +45,7 @@ func drives(n *node, id uuid.UUID) bool {
 func TestClusterHandOverToTheNodeWithABind(t *testing.T) {
 	ctx := context.Background()
 	store := ledgertest.MemStore(t)
-	size := func() int { return 2 }
-	a := startNodeWith(t, store, 1, ledger.Options{Node: "node-a", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16})
-	toA := func(string, uuid.UUID) string { return "node-a" }
-	b := startNodeWith(t, store, 1, ledger.Options{Node: "node-b", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16, Dispatcher: toA})
-	ledgertest.Setup(t, a.Service, "acme")
-	if _, err := a.TopUp(ctx, "acme", dec("10"), "t1"); err != nil {
-		t.Fatal(err)
-	}
-	waitTenant(t, b.Service, "acme", headOf(t, store))
+	a, b := startFundedPair(t, store, store, "10", ledger.Options{Dispatcher: toNodeA})
 
 	acc, err := b.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x", RegisteredDelivery: true})
 	if err != nil {
@@ -124,15 +119,7 @@ func TestClusterHandOverToTheNodeWithABind(t *testing.T) {
 func TestClusterHandOverAndTakeover(t *testing.T) {
 	ctx := context.Background()
 	store := ledgertest.MemStore(t)
-	size := func() int { return 2 }
-	a := startNodeWith(t, store, 1, ledger.Options{Node: "node-a", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16})
-	toA := func(string, uuid.UUID) string { return "node-a" }
-	b := startNodeWith(t, store, 1, ledger.Options{Node: "node-b", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16, Dispatcher: toA})
-	ledgertest.Setup(t, a.Service, "acme")
-	if _, err := a.TopUp(ctx, "acme", dec("10"), "t1"); err != nil {
-		t.Fatal(err)
-	}
-	waitTenant(t, b.Service, "acme", headOf(t, store))
+	a, b := startFundedPair(t, store, store, "10", ledger.Options{Dispatcher: toNodeA})
 	submit := func() ledger.Work {
 		t.Helper()
 		acc, err := b.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})

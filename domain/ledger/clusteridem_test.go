@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ledger"
@@ -112,20 +111,8 @@ func TestClusterKeyOnTwoNodesAcceptsOnce(t *testing.T) {
 	ctx := context.Background()
 	store := ledgertest.MemStore(t)
 	gated := newGatedStore(store)
-	size := func() int { return 2 }
-	a := startNode(t, store, "node-a", time.Hour, size)
-	b := startNode(t, gated, "node-b", time.Hour, size)
-	ledgertest.Setup(t, a.Service, "acme")
-	if _, err := a.TopUp(ctx, "acme", dec("10"), "t1"); err != nil {
-		t.Fatal(err)
-	}
-	waitTenant(t, b.Service, "acme", headOf(t, store))
-	// Each node leases while it still follows the log.
-	for _, n := range []*node{a, b} {
-		if _, err := n.Submit(ctx, "acme", keyed("warm-"+n.id, "w")); err != nil {
-			t.Fatalf("%s: %v", n.id, err)
-		}
-	}
+	a, b := startFundedPair(t, store, gated, "10", ledger.Options{})
+	leaseOnEach(t, a, b) // while node-b still follows the log
 	waitTenant(t, b.Service, "acme", headOf(t, store))
 
 	gated.shut() // node-b sees nothing more
@@ -170,21 +157,10 @@ func TestClusterKeyOnTwoNodesAcceptsOnce(t *testing.T) {
 func TestClusterConcurrentKeysAcceptOnce(t *testing.T) {
 	ctx := context.Background()
 	store := ledgertest.MemStore(t)
-	size := func() int { return 2 }
-	a := startNode(t, store, "node-a", time.Hour, size)
-	b := startNode(t, store, "node-b", time.Hour, size)
-	ledgertest.Setup(t, a.Service, "acme")
-	if _, err := a.TopUp(ctx, "acme", dec("1000"), "t1"); err != nil {
-		t.Fatal(err)
-	}
-	waitTenant(t, b.Service, "acme", headOf(t, store))
+	a, b := startFundedPair(t, store, store, "1000", ledger.Options{})
 	// Each node leases first (a quarter of the balance): the keyed submits
 	// below race each other, not the leases.
-	for _, n := range []*node{a, b} {
-		if _, err := n.Submit(ctx, "acme", keyed("warm-"+n.id, "w")); err != nil {
-			t.Fatalf("%s: %v", n.id, err)
-		}
-	}
+	leaseOnEach(t, a, b)
 	const keys = 40
 	type answer struct {
 		node string
@@ -215,6 +191,16 @@ func TestClusterConcurrentKeysAcceptOnce(t *testing.T) {
 		}
 		if n := acceptsOf(t, store, fmt.Sprintf("key-%d", i)); n != 1 {
 			t.Fatalf("key-%d accepted %d times", i, n)
+		}
+	}
+}
+
+// leaseOnEach submits one keyed message on each node: each leases.
+func leaseOnEach(t *testing.T, nodes ...*node) {
+	t.Helper()
+	for _, n := range nodes {
+		if _, err := n.Submit(context.Background(), "acme", keyed("warm-"+n.id, "w")); err != nil {
+			t.Fatalf("%s: %v", n.id, err)
 		}
 	}
 }
