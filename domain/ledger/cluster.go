@@ -279,6 +279,17 @@ func (s *Service) appendMembership(ctx context.Context, decide func(m *membershi
 	return fmt.Errorf("ledger: cluster stream: %d tries lost to other nodes: %w", leaseTriesMax, ErrThrottled)
 }
 
+// handOverAgainAfter is how long after a hand-over of an attempt the
+// message may be handed on again. Sooner, a node that has no bind of its
+// supplier (its view of the binds is a heartbeat behind, or it is warming
+// up) keeps it and waits (ErrHandOverWait): two such nodes would otherwise
+// hand it to and fro, an event each time.
+const handOverAgainAfter = 5 * time.Second
+
+// ErrHandOverWait: the message was handed to this node a moment ago and
+// this node has no bind of its supplier yet; send it later.
+var ErrHandOverWait = errors.New("ledger: handed over a moment ago; waiting for a bind of its supplier here")
+
 // HandOver gives the sending of w, a message this node drives and has not
 // sent, to the node Options.Dispatcher names when that is another (this
 // node has no bind of its supplier): it appends DispatchHandedOver, and
@@ -290,6 +301,9 @@ func (s *Service) HandOver(ctx context.Context, w *Work) (bool, error) {
 	to := s.opts.Dispatcher(w.Message.Supplier().SupplierID, w.Message.ID)
 	if to == "" || s.budgets.members.standsFor(to) == s.opts.Node {
 		return false, nil // here, or a node this one took over
+	}
+	if w.HandedAttempt == w.Message.Attempt && s.clock().Sub(w.HandedAt) < handOverAgainAfter {
+		return false, fmt.Errorf("message %s: %w", w.Message.ID, ErrHandOverWait)
 	}
 	tr, err := s.advance(ctx, w.Message.ID, func(m *message.Message, at time.Time) ([]events.Event, error) {
 		return m.HandOver(s.opts.Node, to, at)

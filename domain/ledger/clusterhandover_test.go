@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -151,4 +152,40 @@ func TestClusterHandOverAndTakeover(t *testing.T) {
 	if !drives(b, second.Message.ID) {
 		t.Fatal("node-b does not drive its own message")
 	}
+}
+
+// Two nodes that each think the other binds the supplier (a view a
+// heartbeat behind, a node warming up) do not hand a message to and fro:
+// the node it was handed to keeps it and waits, and hands it on only
+// after a while.
+func TestClusterHandOverNotToAndFro(t *testing.T) {
+	ctx := context.Background()
+	clk := ledgertest.NewClock()
+	store := ledgertest.MemStore(t)
+	size := func() int { return 2 }
+	toB := func(string, uuid.UUID) string { return "node-b" }
+	a := startNodeWith(t, store, 1, ledger.Options{Node: "node-a", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16, Clock: clk.Now, Dispatcher: toB})
+	b := startNodeWith(t, store, 1, ledger.Options{Node: "node-b", BudgetIdle: time.Hour, ClusterSize: size, OutboxSize: 16, Clock: clk.Now, Dispatcher: toNodeA})
+	ledgertest.Setup(t, a.Service, "acme")
+	if _, err := a.TopUp(ctx, "acme", dec("10"), "t1"); err != nil {
+		t.Fatal(err)
+	}
+	waitTenant(t, b.Service, "acme", headOf(t, store))
+	acc, err := b.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := waitWork(t, b, acc.MessageID, func(w ledger.Work) bool { return w.NeedsDispatch() })
+	if handed, err := b.HandOver(ctx, &w); err != nil || !handed {
+		t.Fatalf("node-b's hand-over: %v %v", handed, err)
+	}
+	w = waitWork(t, a, acc.MessageID, func(w ledger.Work) bool { return w.Owner == "node-a" })
+	if handed, err := a.HandOver(ctx, &w); handed || !errors.Is(err, ledger.ErrHandOverWait) {
+		t.Fatalf("node-a hands it straight back: %v %v", handed, err)
+	}
+	clk.Advance(6 * time.Second)
+	if handed, err := a.HandOver(ctx, &w); err != nil || !handed {
+		t.Fatalf("node-a, a while later: %v %v", handed, err)
+	}
+	waitWork(t, b, acc.MessageID, func(w ledger.Work) bool { return w.Owner == "node-b" })
 }

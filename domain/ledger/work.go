@@ -27,6 +27,10 @@ type Work struct {
 	// Owner is the cluster node that drives the message (cluster.go);
 	// empty outside a cluster.
 	Owner string
+	// HandedAttempt and HandedAt: the attempt and time of the message's
+	// last DispatchHandedOver (0: none), which bound the hand-overs.
+	HandedAttempt int
+	HandedAt      time.Time
 
 	// CorrelationID and LastEventID are the metadata a lifecycle command
 	// needs to append after the message's last event without reading it.
@@ -191,6 +195,7 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 	}
 	w.LastEventID = eventID
 	if h, ok := ev.(events.DispatchHandedOver); ok {
+		w.HandedAttempt, w.HandedAt = h.Attempt, h.At
 		t.handedOver(s, id, w, h.To)
 		return w
 	}

@@ -54,7 +54,10 @@ func (d *Driver) submit(ctx context.Context, id uuid.UUID, w ledger.Work) {
 	}
 	// In a cluster, a node without a bind of the supplier (it has fewer
 	// binds than there are nodes) gives the message to one that has.
-	if handed, err := d.ledger.HandOver(ctx, &w); err != nil {
+	if handed, err := d.ledger.HandOver(ctx, &w); errors.Is(err, ledger.ErrHandOverWait) {
+		d.loose.giveUp(id) // the resumer's next pass (RetryEvery) tries again
+		return
+	} else if err != nil {
 		d.log.Warn("message not handed over to a node with a bind of its supplier; retried", "message", id, "err", err)
 		d.loose.giveUp(id)
 		return
