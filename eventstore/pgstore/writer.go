@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,7 +44,18 @@ func (s *Store) writeLoop() {
 		ids     = make(map[uuid.UUID]struct{}, 1024)
 		// The queues; a closed one becomes nil (Close closes both).
 		urgent, normal = s.urgent, s.queue
+		// The other nodes hear of this writer's batches at most every
+		// NotifyEvery (Options): an unannounced batch is announced when
+		// trailing fires, unless a batch's notification did it first.
+		lastNotify  time.Time
+		unannounced int64 // the last committed position not announced; 0: none
+		trailing    <-chan time.Time
 	)
+	defer func() {
+		if unannounced > 0 {
+			s.announce(unannounced) // closing: best effort
+		}
+	}()
 	for urgent != nil || normal != nil || len(carried) > 0 {
 		batch, next = batch[:0], next[:0]
 		clear(streams)
@@ -66,6 +78,13 @@ func (s *Store) writeLoop() {
 		}
 		if len(batch) == 0 && len(next) == 0 {
 			select {
+			case <-trailing:
+				trailing = nil
+				if unannounced > 0 {
+					s.announce(unannounced)
+					lastNotify, unannounced = time.Now(), 0
+				}
+				continue
 			case r, ok := <-urgent:
 				if !ok {
 					urgent = nil
@@ -121,7 +140,18 @@ func (s *Store) writeLoop() {
 			}
 		}
 		if len(batch) > 0 {
-			s.commitBatch(batch, events)
+			notify := s.opts.NotifyEvery <= 0 || time.Since(lastNotify) >= s.opts.NotifyEvery
+			if head := s.commitBatch(batch, events, notify); head > 0 {
+				switch {
+				case notify:
+					lastNotify, unannounced = time.Now(), 0
+				default:
+					unannounced = head
+					if trailing == nil {
+						trailing = time.After(s.opts.NotifyEvery - time.Since(lastNotify))
+					}
+				}
+			}
 		}
 		clear(batch) // drop references so finished requests can be collected
 		carried, next = next, carried
@@ -146,21 +176,23 @@ type outcome struct {
 	appended bool // new events were written (not a replay)
 }
 
-// commitBatch writes one batch and releases its callers.
-func (s *Store) commitBatch(batch []*appendRequest, events int) {
+// commitBatch writes one batch, notifying the other nodes' listeners if
+// notify, and releases its callers. It returns the log's position after
+// the batch (0: nothing committed).
+func (s *Store) commitBatch(batch []*appendRequest, events int, notify bool) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	started := time.Now()
 	recordedAt := s.opts.Clock().UTC().Truncate(time.Microsecond)
 	floor := s.knownHead.Load() // committed before this batch: its positions must come after
-	outcomes, err := s.writeBatch(ctx, batch, events, recordedAt)
+	outcomes, err := s.writeBatch(ctx, batch, events, recordedAt, notify)
 	if err != nil {
 		s.logFailedBatch(len(batch), events, err)
 		s.unsure.Store(true)
 		for _, r := range batch {
 			r.finish(eventstore.AppendResult{}, fmt.Errorf("pgstore: append to %q not durable: %w", r.stream, err))
 		}
-		return
+		return 0
 	}
 	committed := committedEvents(batch, outcomes, recordedAt)
 	if len(committed) > 0 {
@@ -168,12 +200,14 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 			for _, r := range batch {
 				r.finish(eventstore.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", r.stream, err))
 			}
-			return
+			return 0
 		}
 	}
 	s.tail.add(committed)
+	var head int64
 	if n := len(committed); n > 0 {
-		s.raiseKnownHead(int64(committed[n-1].Position))
+		head = int64(committed[n-1].Position)
+		s.raiseKnownHead(head)
 	}
 	s.unsure.Store(false)
 	// The hook runs before the callers are released, so that a caller that
@@ -185,6 +219,21 @@ func (s *Store) commitBatch(batch []*appendRequest, events int) {
 		r.finish(outcomes[i].result, outcomes[i].err)
 	}
 	s.wake.broadcast()
+	return head
+}
+
+// announceTimeout bounds a writer's notification of its own.
+const announceTimeout = time.Second
+
+// announce tells the other nodes' listeners the log reaches head (a batch
+// whose own notification was skipped). A failure leaves them to their
+// PollInterval.
+func (s *Store) announce(head int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, notifyChannel, strconv.FormatInt(head, 10)+" "+s.origin); err != nil {
+		s.opts.Logger.Debug("event store notification not sent; other nodes poll", "head", head, "err", err)
+	}
 }
 
 // failedBatchLogEvery spaces the warnings about failed batches: while the
@@ -286,12 +335,12 @@ SELECT d.ord, d.verdict, d.current,
        CASE d.verdict WHEN 'append' THEN p.current + p.n WHEN 'replay' THEN d.last_version END AS version,
        CASE d.verdict WHEN 'append' THEN p.base + p.n WHEN 'replay' THEN d.last_position END AS position,
        (SELECT count(*) FROM inserted) AS inserted,
-       (SELECT pg_notify('` + notifyChannel + `', position::text || ' ' || $12::text) IS NULL FROM moved) AS notified
+       (SELECT pg_notify('` + notifyChannel + `', position::text || ' ' || $12::text) IS NULL FROM moved WHERE $13::bool) AS notified
 FROM decision d LEFT JOIN placed p ON p.ord = d.ord
 ORDER BY d.ord`
 
 // writeBatch runs the batch's transaction as one pipelined round trip.
-func (s *Store) writeBatch(ctx context.Context, batch []*appendRequest, events int, recordedAt time.Time) ([]outcome, error) {
+func (s *Store) writeBatch(ctx context.Context, batch []*appendRequest, events int, recordedAt time.Time, notify bool) ([]outcome, error) {
 	var (
 		rStream   = make([]string, len(batch))
 		rKind     = make([]int16, len(batch))
@@ -340,7 +389,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*appendRequest, events i
 	// only 20k events, and worse forever after.
 	b.Queue(`SET LOCAL enable_seqscan = off`)
 	b.Queue(`SELECT 1 FROM es_head WHERE id = 1 FOR UPDATE`)
-	b.Queue(appendSQL, rStream, rKind, rExpected, rCount, eReq, eIdx, eID, eType, eData, eMeta, recordedAt, s.origin).Query(func(rows pgx.Rows) error {
+	b.Queue(appendSQL, rStream, rKind, rExpected, rCount, eReq, eIdx, eID, eType, eData, eMeta, recordedAt, s.origin, notify).Query(func(rows pgx.Rows) error {
 		var (
 			ord               int32
 			verdict           string
