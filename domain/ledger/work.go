@@ -27,8 +27,9 @@ type Work struct {
 	// Owner is the cluster node that drives the message (cluster.go);
 	// empty outside a cluster.
 	Owner string
-	// HandedAttempt and HandedAt: the attempt and time of the message's
-	// last DispatchHandedOver (0: none), which bound the hand-overs.
+	// HandedAttempt and HandedAt: the attempt of the message's last
+	// DispatchHandedOver (0: none) and when this node folded it, which
+	// bound the hand-overs.
 	HandedAttempt int
 	HandedAt      time.Time
 
@@ -195,7 +196,7 @@ func (t *tracker) applyLocked(s *Service, id uuid.UUID, ev events.Event, version
 	}
 	w.LastEventID = eventID
 	if h, ok := ev.(events.DispatchHandedOver); ok {
-		w.HandedAttempt, w.HandedAt = h.Attempt, h.At
+		w.HandedAttempt, w.HandedAt = h.Attempt, s.clock() // this node's time: no skew between nodes
 		t.handedOver(s, id, w, h.To)
 		return w
 	}
