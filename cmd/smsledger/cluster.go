@@ -150,16 +150,24 @@ func (c *clusterNode) shareOf(cfg *egress.Config) bool {
 		return false
 	}
 	total := max(cfg.Binds, 1)
-	binds := total / n
-	if rank < total%n {
-		binds++
-	}
+	binds := bindShare(total, n, rank)
 	if binds == 0 {
 		return false
 	}
 	cfg.Binds = binds
 	cfg.TPS /= float64(min(n, total))
 	return true
+}
+
+// bindShare is how many of a supplier's total binds the node of rank (from
+// 0) among n live nodes takes: an even split, the first ranks one more; 0
+// for ranks past total when total < n.
+func bindShare(total, n, rank int) int {
+	binds := total / n
+	if rank < total%n {
+		binds++
+	}
+	return binds
 }
 
 // dispatcher names the node that sends message id to a supplier: this
@@ -185,11 +193,10 @@ func (c *clusterNode) dispatcher(supplierID string, id uuid.UUID) string {
 		others := slices.DeleteFunc(slices.Clone(live), func(n string) bool { return n == c.id })
 		return others[pick%uint32(min(total, len(others)))]
 	}
-	rank := slices.Index(live, c.id)
-	if total >= len(live) || rank < 0 || rank < total {
+	if rank := slices.Index(live, c.id); rank < 0 || bindShare(total, len(live), rank) > 0 {
 		return c.id
 	}
-	return live[pick%uint32(total)]
+	return live[pick%uint32(total)] // the ranks that bind it: 0 .. total-1
 }
 
 // warmUpHeartbeats is how many heartbeats a joining node waits before it

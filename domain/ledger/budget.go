@@ -191,7 +191,7 @@ func (f *follower) returned(e events.BudgetReturned) {
 		f.s.log.Error("ledger: invalid BudgetReturned skipped", "tenant", e.TenantID, "node", e.Node)
 		return
 	}
-	if by, gone := b.members.takenBy[e.Node]; gone {
+	if by, gone := b.members.takerOf(e.Node); gone {
 		// A return a node appended after it was taken over is void: its
 		// leases are the taker's now, which returns what it does not use
 		// (counting it would return that money twice).

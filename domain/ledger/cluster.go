@@ -54,43 +54,50 @@ func validNodeID(id string) bool {
 type membership struct {
 	version int64            // the cluster stream's last folded version; -1 none
 	epochs  map[string]int64 // node → epoch of its last NodeJoined
-	takenBy map[string]string
-	// taken is a copy of takenBy, replaced at each takeover, for the
-	// tracker's write-through (which does not take budgets.mu).
-	taken atomic.Value // map[string]string
+	// takenBy maps a node taken over to its taker: a map never changed
+	// once stored (a takeover or a rejoin stores a new one; both are
+	// rare), so that the tracker's write-through reads it without
+	// budgets.mu.
+	takenBy atomic.Value // map[string]string
 	// first is the first node that joined: it owns the messages of before
 	// (read without budgets.mu by the tracker's write-through).
 	first atomic.Value // string
 }
 
 func newMembership() membership {
-	m := membership{version: -1, epochs: map[string]int64{}, takenBy: map[string]string{}}
+	m := membership{version: -1, epochs: map[string]int64{}}
 	m.first.Store("")
-	m.taken.Store(map[string]string{})
+	m.takenBy.Store(map[string]string{})
 	return m
-}
-
-// standsFor follows takeovers from node to the node that now stands for
-// it, on the copy: callable without budgets.mu.
-func (m *membership) standsFor(node string) string {
-	taken := m.taken.Load().(map[string]string)
-	for range len(taken) + 1 {
-		by, ok := taken[node]
-		if !ok {
-			return node
-		}
-		node = by
-	}
-	return node
 }
 
 // firstNode is the first node that joined the cluster ("" before any).
 func (m *membership) firstNode() string { return m.first.Load().(string) }
 
-// ownerOf follows takeovers from node to the node that now stands for it.
+// takerOf returns the node that took node over, if one did.
+func (m *membership) takerOf(node string) (string, bool) {
+	by, ok := m.takenBy.Load().(map[string]string)[node]
+	return by, ok
+}
+
+// setTaker records that by took node over ("": node joined again).
+// Under budgets.mu.
+func (m *membership) setTaker(node, by string) {
+	taken := maps.Clone(m.takenBy.Load().(map[string]string))
+	if by == "" {
+		delete(taken, node)
+	} else {
+		taken[node] = by
+	}
+	m.takenBy.Store(taken)
+}
+
+// ownerOf follows takeovers from node to the node that now stands for it
+// (callable without budgets.mu).
 func (m *membership) ownerOf(node string) string {
-	for range len(m.takenBy) + 1 {
-		by, ok := m.takenBy[node]
+	taken := m.takenBy.Load().(map[string]string)
+	for range len(taken) + 1 {
+		by, ok := taken[node]
 		if !ok {
 			return node
 		}
@@ -108,10 +115,8 @@ func (f *follower) joined(e events.NodeJoined, version uint64) {
 	m := &f.s.budgets.members
 	m.version = int64(version)
 	m.epochs[e.Node] = e.Epoch
-	if _, ok := m.takenBy[e.Node]; ok {
-		delete(m.takenBy, e.Node)
-		taken := maps.Clone(m.takenBy)
-		m.taken.Store(taken)
+	if _, ok := m.takerOf(e.Node); ok {
+		m.setTaker(e.Node, "")
 	}
 	if m.firstNode() == "" {
 		m.first.Store(e.Node)
@@ -129,9 +134,7 @@ func (f *follower) takenOver(e events.NodeTakenOver, version uint64) {
 		f.s.log.Error("ledger: invalid NodeTakenOver skipped", "node", e.Node, "by", e.By)
 		return
 	}
-	m.takenBy[e.Node] = by
-	taken := maps.Clone(m.takenBy)
-	m.taken.Store(taken) // before adopt: a handover folded after it sees the takeover
+	m.setTaker(e.Node, by) // before adopt: a hand-over folded after it sees the takeover
 	for id, node := range b.leaseOf {
 		if node == e.Node {
 			b.leaseOf[id] = by
@@ -240,7 +243,7 @@ func (s *Service) TakeOver(ctx context.Context, node string, epoch int64) (bool,
 		if m.epochs[node] > epoch {
 			return nil, false // it joined again: alive
 		}
-		if _, gone := m.takenBy[node]; gone {
+		if _, gone := m.takerOf(node); gone {
 			return nil, false // someone took it already
 		}
 		if m.ownerOf(s.opts.Node) != s.opts.Node {
@@ -299,7 +302,7 @@ func (s *Service) HandOver(ctx context.Context, w *Work) (bool, error) {
 		return false, nil
 	}
 	to := s.opts.Dispatcher(w.Message.Supplier().SupplierID, w.Message.ID)
-	if to == "" || s.budgets.members.standsFor(to) == s.opts.Node {
+	if to == "" || s.budgets.members.ownerOf(to) == s.opts.Node {
 		return false, nil // here, or a node this one took over
 	}
 	if w.HandedAttempt == w.Message.Attempt && s.clock().Sub(w.HandedAt) < handOverAgainAfter {
@@ -315,35 +318,29 @@ func (s *Service) HandOver(ctx context.Context, w *Work) (bool, error) {
 }
 
 // handedOver folds a DispatchHandedOver into w (under the tracker's lock):
-// its new owner drives it — its heaps and backlog — and is told to send it
-// (the outbox), the old one lets go of it.
+// its new owner drives it and is told to send it (the outbox), the old one
+// lets go of it.
 func (t *tracker) handedOver(s *Service, id uuid.UUID, w *Work, to string) {
 	mine := s.owns(w)
-	w.Owner = s.budgets.members.standsFor(to)
+	w.Owner = s.budgets.members.ownerOf(to)
 	switch now := s.owns(w); {
-	case mine && now:
-		// Handed to a node this one took over (the hand-over was decided
-		// on a view from before): it is this node's to send.
-		if w.NeedsDispatch() {
-			s.dispatch(id)
-		}
-	case mine == now:
-	case now:
-		s.trackBacklogLocked(w, backlogNone)
-		t.due.set(id, dueOf(w, s.dlrGrace))
-		t.sched.set(id, sendDueOf(w))
-		if w.NeedsDispatch() {
-			s.dispatch(id)
-		}
-	default:
-		s.untrackBacklogLocked(w)
-		t.due.remove(id)
-		t.sched.remove(id)
+	case mine && !now:
+		t.letGoLocked(s, id, w)
+		return
+	case !now:
+		return
+	case !mine:
+		t.driveLocked(s, id, w)
+	}
+	// This node's now — or still: handed to a node it took over (the
+	// hand-over was decided on a view from before).
+	if w.NeedsDispatch() {
+		s.dispatch(id)
 	}
 }
 
 // adopt gives the unfinished messages owned by from to to; the new owner
-// starts driving them (its due and send heaps, its backlog).
+// starts driving them.
 func (t *tracker) adopt(from, to string, s *Service) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -353,16 +350,26 @@ func (t *tracker) adopt(from, to string, s *Service) {
 		}
 		mine := s.owns(w)
 		w.Owner = to
-		if mine == s.owns(w) {
-			continue
-		}
-		// Only this node's messages are in its heaps and backlog.
-		if s.owns(w) {
-			s.trackBacklogLocked(w, backlogNone)
-			t.due.set(id, dueOf(w, s.dlrGrace))
-			t.sched.set(id, sendDueOf(w))
+		if !mine && s.owns(w) {
+			t.driveLocked(s, id, w)
 		}
 	}
+}
+
+// driveLocked puts w, a message this node has just come to own, in its
+// heaps and backlog: only the messages a node drives are there.
+func (t *tracker) driveLocked(s *Service, id uuid.UUID, w *Work) {
+	s.trackBacklogLocked(w, backlogNone)
+	t.due.set(id, dueOf(w, s.dlrGrace))
+	t.sched.set(id, sendDueOf(w))
+}
+
+// letGoLocked takes w, a message another node drives from here on, out of
+// this node's heaps and backlog.
+func (t *tracker) letGoLocked(s *Service, id uuid.UUID, w *Work) {
+	s.untrackBacklogLocked(w)
+	t.due.remove(id)
+	t.sched.remove(id)
 }
 
 // owedMax bounds the DLRs queued for this node's forwarding (Owed); past

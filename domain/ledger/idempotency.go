@@ -107,7 +107,7 @@ func (s *Service) submitKeyed(ctx context.Context, t *tenantSnap, st *state, req
 		if prev.RequestHash != req.RequestHash {
 			return Accepted{}, false, fmt.Errorf("tenant %q: %w", tenantID, ErrIdempotencyConflict)
 		}
-		acc = Accepted{MessageID: prev.MessageID, Parts: prev.Parts, Price: prev.Price, Currency: prev.Currency}
+		acc = acceptedOf(prev)
 		s.idem.answered(*k, acc, prev.At)
 		return acc, false, nil
 	}
@@ -116,24 +116,24 @@ func (s *Service) submitKeyed(ctx context.Context, t *tenantSnap, st *state, req
 
 // acceptOf reads the accept of message id from the log.
 func (s *Service) acceptOf(ctx context.Context, id uuid.UUID) (events.MessageAccepted, error) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeReadTimeout)
-	defer cancel()
-	recs, err := s.store.ReadStream(rctx, events.MessageStream(id), 0, 1)
+	rec, err := s.firstEventOf(ctx, id)
 	if err != nil {
-		return events.MessageAccepted{}, fmt.Errorf("read message %s: %w", id, err)
+		return events.MessageAccepted{}, err
 	}
-	if len(recs) == 0 {
-		return events.MessageAccepted{}, fmt.Errorf("message %s: empty stream", id)
-	}
-	ev, err := events.Decode(recs[0].Type, recs[0].Data)
+	ev, err := events.Decode(rec.Type, rec.Data)
 	if err != nil {
 		return events.MessageAccepted{}, fmt.Errorf("message %s: %w", id, err)
 	}
 	acc, ok := ev.(events.MessageAccepted)
 	if !ok {
-		return events.MessageAccepted{}, fmt.Errorf("message %s starts with %s, not an accept", id, recs[0].Type)
+		return events.MessageAccepted{}, fmt.Errorf("message %s starts with %s, not an accept", id, rec.Type)
 	}
 	return acc, nil
+}
+
+// acceptedOf is the answer an accept in the log gave its submit.
+func acceptedOf(e events.MessageAccepted) Accepted {
+	return Accepted{MessageID: e.MessageID, Parts: e.Parts, Price: e.Price, Currency: e.Currency}
 }
 
 type idemKey [16]byte
@@ -263,7 +263,7 @@ func (x *idempotency) indexAccept(e events.MessageAccepted, now time.Time) {
 		return
 	}
 	k := keyOf(e.TenantID, e.IdempotencyKey)
-	acc := Accepted{MessageID: e.MessageID, Parts: e.Parts, Price: e.Price, Currency: e.Currency}
+	acc := acceptedOf(e)
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if r, ok := x.m[k]; ok {

@@ -70,16 +70,30 @@ func (s *Service) outcome(ctx context.Context, id, first uuid.UUID, appendErr er
 		// ours were not written.
 		return false, nil
 	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeReadTimeout)
-	defer cancel()
-	recs, err := s.store.ReadStream(rctx, events.MessageStream(id), 0, 1)
+	rec, err := s.firstEventOf(ctx, id)
 	switch {
 	case errors.Is(err, eventstore.ErrStreamNotFound):
 		return false, nil
 	case err != nil:
-		return false, fmt.Errorf("read back message %s: %w", id, err)
+		return false, err
 	}
-	return len(recs) > 0 && recs[0].ID == first, nil
+	return rec.ID == first, nil
+}
+
+// firstEventOf reads the first event of message id's stream, bounded by
+// outcomeReadTimeout whatever ctx (a submit's outcome must be learned even
+// when its caller has gone); a stream with none is ErrStreamNotFound.
+func (s *Service) firstEventOf(ctx context.Context, id uuid.UUID) (eventstore.RecordedEvent, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeReadTimeout)
+	defer cancel()
+	recs, err := s.store.ReadStream(rctx, events.MessageStream(id), 0, 1)
+	if err == nil && len(recs) == 0 {
+		err = eventstore.ErrStreamNotFound
+	}
+	if err != nil {
+		return eventstore.RecordedEvent{}, fmt.Errorf("read back message %s: %w", id, err)
+	}
+	return recs[0], nil
 }
 
 // keepInDoubt keeps a submit whose outcome is unknown, with its hold.
