@@ -22,7 +22,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/smsledger/smsledger/eventstore"
@@ -302,25 +302,39 @@ func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit in
 
 // readTable reads up to limit events after position after from the table.
 func (s *Store) readTable(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
-	return s.readTableBefore(ctx, after, 0, limit)
-}
-
-// readTableBefore reads up to limit events after position after and before
-// position before (0: no bound) from the table.
-func (s *Store) readTableBefore(ctx context.Context, after, before eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
-	if before == 0 {
-		before = math.MaxInt64
-	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at
-		FROM es_events WHERE global_position > $1 AND global_position < $2
-		ORDER BY global_position LIMIT $3`, readMode, int64(after), int64(before), limit)
+		FROM es_events WHERE global_position > $1
+		ORDER BY global_position LIMIT $2`, readMode, int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
 	}
 	events, err := scanEvents(rows, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: read all after %d: %w", after, err)
+	}
+	s.tableRows.Add(int64(len(events)))
+	return events, nil
+}
+
+// readTableGaps reads the events after position after that are at the
+// positions missing or after position past, up to limit of them, in
+// position order.
+//
+// The lower bound (after) keeps the plan an index range scan from there;
+// without it the ordered scan of the primary key started at the log's
+// first event (16 ms a query).
+func (s *Store) readTableGaps(ctx context.Context, after eventstore.Position, missing []int64, past eventstore.Position, limit int) ([]eventstore.RecordedEvent, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT global_position, stream_id, stream_version, event_id, event_type, data, metadata, recorded_at
+		FROM es_events WHERE global_position > $1 AND (global_position = ANY($2) OR global_position > $3)
+		ORDER BY global_position LIMIT $4`, readMode, int64(after), missing, int64(past), limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read %d gaps and after %d: %w", len(missing), past, err)
+	}
+	events, err := scanEvents(rows, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: read %d gaps and after %d: %w", len(missing), past, err)
 	}
 	s.tableRows.Add(int64(len(events)))
 	return events, nil
@@ -375,22 +389,28 @@ func clampLimit(limit int) int {
 	return limit
 }
 
+// scanArenaBytes is the size of the blocks a page's event data is copied
+// into: one allocation for ~10 events instead of two for each.
+const scanArenaBytes = 4096
+
 func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
 	events := make([]eventstore.RecordedEvent, 0, min(limit, 256))
+	var arena []byte
 	for rows.Next() {
 		var (
-			ev       eventstore.RecordedEvent
-			pos, ver int64
-			data     string
-			meta     []byte
+			ev         eventstore.RecordedEvent
+			pos, ver   int64
+			typ        pgtype.DriverBytes
+			data, meta pgtype.DriverBytes // valid until the next row
 		)
-		if err := rows.Scan(&pos, &ev.Stream, &ver, &ev.ID, &ev.Type, &data, &meta, &ev.RecordedAt); err != nil {
+		if err := rows.Scan(&pos, &ev.Stream, &ver, &ev.ID, &typ, &data, &meta, &ev.RecordedAt); err != nil {
 			return nil, err
 		}
 		ev.Position = eventstore.Position(pos)
 		ev.Version = uint64(ver)
-		ev.Data = []byte(data)
+		ev.Type = eventTypes.intern(typ)
+		ev.Data, arena = carve(arena, data)
 		if err := decodeMetadata(meta, &ev.Metadata); err != nil {
 			return nil, fmt.Errorf("event %d: metadata: %w", pos, err)
 		}
@@ -398,6 +418,50 @@ func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 		events = append(events, ev)
 	}
 	return events, rows.Err()
+}
+
+// carve copies b into the arena's free space, or a new block when it does
+// not fit, and returns the copy (its capacity its length, so that an append
+// to it cannot run into the next event's bytes) and the arena's rest.
+func carve(arena, b []byte) (copied, rest []byte) {
+	if len(b) > scanArenaBytes/4 {
+		return append([]byte(nil), b...), arena
+	}
+	if len(b) > cap(arena)-len(arena) {
+		arena = make([]byte, 0, scanArenaBytes)
+	}
+	start := len(arena)
+	arena = append(arena, b...)
+	return arena[start:len(arena):len(arena)], arena[len(arena):]
+}
+
+// eventTypes interns the event type names read from the table: a few
+// dozen names, one string each instead of one per row.
+var eventTypes = interner{names: map[string]string{}}
+
+// interner hands out one string per name, for at most internedMax names
+// (a log with more distinct types gets the rest allocated per row).
+type interner struct {
+	mu    sync.RWMutex
+	names map[string]string
+}
+
+const internedMax = 1024
+
+func (in *interner) intern(b []byte) string {
+	in.mu.RLock()
+	s, ok := in.names[string(b)] // no allocation for the lookup
+	in.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	in.mu.Lock()
+	if len(in.names) < internedMax {
+		in.names[s] = s
+	}
+	in.mu.Unlock()
+	return s
 }
 
 // metaCodec is the metadata's JSON codec: the event catalogue's
@@ -524,20 +588,32 @@ func (sub *subscription) read(ctx context.Context, polled bool) ([]eventstore.Re
 		sub.lastTableRead, sub.lastFull = time.Now(), len(events) == limit
 		return events, err
 	}
-	// At the head: only the gap before what the tail holds ahead (another
-	// node's events), and one reader at a time, so that what one reads
-	// fills the gap for the node's other readers instead of being read
-	// again by each.
+	// At the head: only what the tail lacks (another node's events), and
+	// one reader at a time, so that what one reads fills the gaps for the
+	// node's other readers instead of being read again by each.
 	s.headRead.Lock()
 	defer s.headRead.Unlock()
 	if events, ok := s.tail.read(sub.after, limit); ok {
 		return events, nil
 	}
-	events, err := s.readTableBefore(ctx, sub.after, s.tail.gapEnd(sub.after), limit)
-	sub.lastTableRead, sub.lastFull = time.Now(), len(events) == limit
-	if err == nil {
-		s.tail.fill(events)
+	missing, past := s.tail.gaps(sub.after, limit)
+	rows, err := s.readTableGaps(ctx, sub.after, missing, past, limit)
+	sub.lastTableRead = time.Now()
+	if err != nil {
+		return nil, err
 	}
+	if len(rows) == 0 {
+		sub.lastFull = false
+		return nil, nil // the next position is not in the table yet
+	}
+	s.tail.fill(rows)
+	events, ok := s.tail.read(sub.after, limit)
+	if !ok {
+		// The rows were not kept (the window moved past the reader
+		// meanwhile): a plain page, gap-free by itself.
+		events, err = s.readTable(ctx, sub.after, limit)
+	}
+	sub.lastFull = len(events) == limit
 	return events, err
 }
 

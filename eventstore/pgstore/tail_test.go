@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -38,45 +39,57 @@ func TestTail(t *testing.T) {
 	check(9, 10, []eventstore.Position{10, 11, 12}, true)
 	check(3, 10, nil, false)  // position 4 is not held: ask the table
 	check(12, 10, nil, false) // nothing newer held
-	// Another node wrote 13..20: this node's next batches wait ahead of
+	// Another node wrote 13..20: this node's next batches are held after
 	// the gap, and a reader at 12 reads only the gap from the table.
 	tl.add(run(21, 22))
 	tl.add(run(23, 23))
 	check(12, 10, nil, false)
 	check(20, 10, []eventstore.Position{21, 22, 23}, true)
-	if end := tl.gapEnd(12); end != 21 {
-		t.Fatalf("gapEnd(12) = %d, want 21", end)
+	checkGaps := func(after eventstore.Position, limit int, want []int64, wantPast eventstore.Position) {
+		t.Helper()
+		missing, past := tl.gaps(after, limit)
+		if fmt.Sprint(missing) != fmt.Sprint(want) || past != wantPast {
+			t.Fatalf("gaps(%d, %d) = %v, %d; want %v, %d", after, limit, missing, past, want, wantPast)
+		}
 	}
-	if end := tl.gapEnd(22); end != 0 {
-		t.Fatalf("gapEnd(22) = %d, want 0 (held)", end)
-	}
-	// The reader's table rows fill the gap: run and ahead join.
+	checkGaps(12, 100, []int64{13, 14, 15, 16, 17, 18, 19, 20}, 23)
+	checkGaps(12, 3, []int64{13, 14, 15}, 23)
+	checkGaps(23, 100, nil, 23)
+	checkGaps(30, 100, nil, 30) // past what is held: the table after 30
+	// The reader's table rows fill the gap: one run again.
 	tl.fill(run(13, 20))
 	check(12, 20, []eventstore.Position{13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23}, true)
-	if len(tl.ahead) != 0 || tl.gapEnd(12) != 0 {
-		t.Fatalf("ahead %d events, gapEnd %d after the gap was filled", len(tl.ahead), tl.gapEnd(12))
-	}
-	// Older rows (a reader catching up) change nothing; rows with a gap
-	// in them are not kept.
+	// Older rows (a reader catching up) are kept as well: the log's
+	// events never change.
 	tl.fill(run(1, 4))
-	check(0, 3, nil, false)
-	tl.fill(append(run(24, 25), run(27, 27)...))
-	check(23, 5, nil, false)
-	// Rows past the run (a reader ahead of it) restart it.
+	check(0, 3, []eventstore.Position{1, 2, 3}, true)
+	// Rows past what is held (a reader ahead of it) are kept, a gap
+	// before them.
 	tl.fill(run(30, 31))
 	check(29, 5, []eventstore.Position{30, 31}, true)
-	check(12, 5, nil, false)
-	// Bounded: it keeps the newest events only.
-	tl.add(run(32, 31+3*tailEventsMax))
-	if n := len(tl.run); n > 2*tailEventsMax {
-		t.Fatalf("tail holds %d events, bound %d", n, 2*tailEventsMax)
+	check(23, 5, nil, false)
+	checkGaps(23, 100, []int64{24, 25, 26, 27, 28, 29}, 31)
+	// Bounded: it keeps the newest tailEventsMax events only.
+	last := eventstore.Position(31 + 3*tailEventsMax)
+	tl.add(run(32, last))
+	if len(tl.slots) != tailEventsMax {
+		t.Fatalf("tail has %d slots, bound %d", len(tl.slots), tailEventsMax)
 	}
-	check(31+3*tailEventsMax-1, 5, []eventstore.Position{31 + 3*tailEventsMax}, true)
+	check(last-1, 5, []eventstore.Position{last}, true)
+	check(last-tailEventsMax, 2, []eventstore.Position{last - tailEventsMax + 1, last - tailEventsMax + 2}, true)
+	check(last-tailEventsMax-1, 2, nil, false) // overwritten
 	check(29, 5, nil, false)
-	// A batch older than the run (writers finishing out of order) is not
-	// kept.
+	if tl.reaches(last - tailEventsMax - 1) {
+		t.Fatalf("a reader before the window counts as at the head")
+	}
+	if !tl.reaches(last - tailEventsMax) {
+		t.Fatalf("a reader in the window counts as catching up")
+	}
+	// A batch older than the window (writers finishing out of order) is
+	// not kept: it would overwrite newer events.
 	tl.add(run(40, 41))
 	check(39, 5, nil, false)
+	check(last-tailEventsMax+40-1, 1, []eventstore.Position{last - tailEventsMax + 40}, true)
 }
 
 // TestTailRandomMatchesLog: whatever the tail answers, after any order of
@@ -111,8 +124,17 @@ func TestTailRandomMatchesLog(t *testing.T) {
 					t.Fatalf("round %d: read(%d)[%d] = %d (head %d)", round, after, i, ev.Position, head)
 				}
 			}
-			if end := tl.gapEnd(after); end != 0 && end <= after+1 {
-				t.Fatalf("round %d: gapEnd(%d) = %d", round, after, end)
+			missing, past := tl.gaps(after, 8)
+			for i, p := range missing {
+				if p <= int64(after) || p > int64(after)+8 || (i > 0 && p <= missing[i-1]) {
+					t.Fatalf("round %d: gaps(%d) = %v", round, after, missing)
+				}
+				if _, held := tl.read(eventstore.Position(p-1), 1); held && tl.has(eventstore.Position(p)) {
+					t.Fatalf("round %d: gaps(%d) lists %d, which is held", round, after, p)
+				}
+			}
+			if past < after {
+				t.Fatalf("round %d: gaps(%d) past %d", round, after, past)
 			}
 		}
 	}
