@@ -165,6 +165,9 @@ func collectCDRs(evs []Event, get func(uuid.UUID) *cdrChange) error {
 			ch = get(e.MessageID)
 			ch.errText = sp(fmt.Sprintf("supplier %s timed out after %d ms", e.SupplierID, e.TimeoutMs))
 			ch.state = stateOf(message.StateSubmitFailed)
+		case events.SubmitWithdrawn: // never sent: routed again, to the same supplier
+			ch = get(e.MessageID)
+			ch.state = stateOf(message.StateRouted)
 		case events.FailedOver:
 			ch = get(e.MessageID)
 			ch.supplierID, ch.state = sp(e.ToSupplierID), failedOver(ch)

@@ -258,6 +258,10 @@ var describers = map[string]func(json.RawMessage) (string, error){
 	events.TypeDispatchHandedOver: describe(func(e events.DispatchHandedOver) string {
 		return fmt.Sprintf("Handed over by node %s to node %s, which has a bind of %s (attempt %d)", e.Node, e.To, e.SupplierID, e.Attempt)
 	}),
+	events.TypeSubmitWithdrawn: describe(func(e events.SubmitWithdrawn) string {
+		return fmt.Sprintf("Withdrawn from node %s's queue for %s before it was sent (attempt %d): %s; routed again as attempt %d",
+			e.Node, e.SupplierID, e.Attempt, words(e.Reason), e.Attempt+1)
+	}),
 	events.TypeDeliveryReported: describe(func(e events.DeliveryReported) string {
 		s := fmt.Sprintf("DLR %s from %s", e.Status, e.SupplierID)
 		if e.ErrorCode != "" && strings.Trim(e.ErrorCode, "0") != "" {

@@ -62,6 +62,7 @@ var tenantEventFields = func() map[string]map[string]bool {
 		events.TypeSupplierTimedOut:     {"attempt", "timeout_ms"},
 		events.TypeFailedOver:           {"attempt", "reason"},
 		events.TypeDispatchHandedOver:   {"attempt"},
+		events.TypeSubmitWithdrawn:      {"attempt"},
 		events.TypeDeliveryReported:     {"status", "error_code", "done_at"},
 		events.TypeDeliveryForwarded:    {"tenant_id", "status"},
 		events.TypeMessageExpired:       {},

@@ -78,6 +78,7 @@ const (
 	TypeNodeJoined         = "NodeJoined"
 	TypeNodeTakenOver      = "NodeTakenOver"
 	TypeDispatchHandedOver = "DispatchHandedOver"
+	TypeSubmitWithdrawn    = "SubmitWithdrawn"
 	TypeBudgetLeased       = "BudgetLeased"
 	TypeBudgetReturned     = "BudgetReturned"
 )
@@ -785,6 +786,21 @@ type DispatchHandedOver struct {
 	At         time.Time `json:"at"`
 }
 
+// SubmitWithdrawn: the submit_sm of Attempt, recorded as sent to
+// SupplierID, never left Node: it still waited in Node's queue for the
+// supplier when Node stopped binding it (its share of a cluster's binds
+// moved to other nodes). The message is routed again, to the same
+// supplier, as Attempt+1, for a node with a bind to send (a
+// DispatchHandedOver follows); no answer to Attempt can come.
+type SubmitWithdrawn struct {
+	MessageID  uuid.UUID `json:"message_id"`
+	SupplierID string    `json:"supplier_id"`
+	Attempt    int       `json:"attempt"` // the withdrawn attempt; the next is Attempt+1
+	Node       string    `json:"node"`
+	Reason     string    `json:"reason"`
+	At         time.Time `json:"at"`
+}
+
 // BudgetLeased: Node may hold up to Amount more of the tenant's money. The
 // sum of every node's unspent lease never exceeds the tenant's available
 // balance (balance + credit limit − holds outside leases).
@@ -810,6 +826,7 @@ type BudgetReturned struct {
 // EventType of the cluster's events.
 func (NodeJoined) EventType() string         { return TypeNodeJoined }
 func (DispatchHandedOver) EventType() string { return TypeDispatchHandedOver }
+func (SubmitWithdrawn) EventType() string    { return TypeSubmitWithdrawn }
 func (NodeTakenOver) EventType() string      { return TypeNodeTakenOver }
 func (BudgetLeased) EventType() string       { return TypeBudgetLeased }
 func (BudgetReturned) EventType() string     { return TypeBudgetReturned }

@@ -63,6 +63,7 @@ func samples() []Event {
 		NodeJoined{Node: "node-a", Epoch: 3, At: at},
 		NodeTakenOver{Node: "node-a", Epoch: 3, By: "node-b", At: at},
 		DispatchHandedOver{MessageID: msgID, Node: "node-b", To: "node-a", SupplierID: "sup1", Attempt: 2, At: at},
+		SubmitWithdrawn{MessageID: msgID, SupplierID: "sup1", Attempt: 2, Node: "node-b", Reason: "bind share moved", At: at},
 		BudgetLeased{TenantID: "acme", Node: "node-a", Amount: amt, Currency: "EUR", At: at},
 		BudgetReturned{TenantID: "acme", Node: "node-a", Amount: amt, Currency: "EUR", ID: msgID, At: at},
 		JournalEntryRecorded{EntryID: msgID, Kind: "settlement", Currency: "EUR", Postings: []Posting{{"tenant:acme", amt}, {"revenue", amt.Neg()}}, MessageID: msgID, TenantID: "acme", At: at},

@@ -118,6 +118,7 @@ var registry = map[string]registration{
 	TypeNodeJoined:         reg[NodeJoined](1),
 	TypeNodeTakenOver:      reg[NodeTakenOver](1),
 	TypeDispatchHandedOver: reg[DispatchHandedOver](1),
+	TypeSubmitWithdrawn:    reg[SubmitWithdrawn](1),
 	TypeBudgetLeased:       reg[BudgetLeased](1),
 	TypeBudgetReturned:     reg[BudgetReturned](1),
 }

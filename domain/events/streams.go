@@ -134,6 +134,8 @@ func StreamOf(e Event) (stream string, ok bool) {
 		return MessageStream(e.MessageID), true
 	case DispatchHandedOver:
 		return MessageStream(e.MessageID), true
+	case SubmitWithdrawn:
+		return MessageStream(e.MessageID), true
 	case DeliveryReported:
 		return MessageStream(e.MessageID), true
 	case DeliveryForwarded:

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/smsledger/smsledger/domain/events"
 	"github.com/smsledger/smsledger/domain/ledger"
 	"github.com/smsledger/smsledger/domain/ledger/ledgertest"
+	"github.com/smsledger/smsledger/domain/message"
 )
 
 // toNodeA is a Dispatcher for which node-a binds every supplier.
@@ -188,4 +190,74 @@ func TestClusterHandOverNotToAndFro(t *testing.T) {
 		t.Fatalf("node-a, a while later: %v %v", handed, err)
 	}
 	waitWork(t, b, acc.MessageID, func(w ledger.Work) bool { return w.Owner == "node-b" })
+}
+
+// A submit node-b recorded but never sent (still queued when its share of
+// the supplier's binds moved to node-a) is withdrawn: the message is
+// routed again to the same supplier as the next attempt, node-b hands it
+// to node-a, and node-a sends that attempt. Money does not move: the hold
+// stays, and the withdrawal charges nothing.
+func TestClusterWithdrawnSubmitHandedOver(t *testing.T) {
+	ctx := context.Background()
+	store := ledgertest.MemStore(t)
+	var binder atomic.Value
+	binder.Store("node-b")
+	dispatcher := func(string, uuid.UUID) string { return binder.Load().(string) }
+	a, b := startFundedPair(t, store, store, "10", ledger.Options{Dispatcher: dispatcher})
+	acc, err := b.Submit(ctx, "acme", accept.Request{To: "+4915112345678", Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := acc.MessageID
+	<-b.Outbox()
+	w := waitWork(t, b, id, func(w ledger.Work) bool { return w.NeedsDispatch() })
+	if handed, err := b.HandOver(ctx, &w); handed || err != nil {
+		t.Fatalf("node-b, which binds the supplier, handed over: %v %v", handed, err)
+	}
+	tr, err := b.SubmittedToSupplier(ctx, id)
+	if err != nil || len(tr.Events) != 1 {
+		t.Fatalf("node-b records the submit: %+v %v", tr, err)
+	}
+	supplier := tr.Message.Supplier().SupplierID
+	held := func() string {
+		waitTenant(t, b.Service, "acme", headOf(t, store)) // the follower folded the money
+		v, err := b.Balance("acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Held
+	}
+	heldBefore := held()
+
+	binder.Store("node-a") // the share moved; node-b's queue is handed back
+	if tr, err := b.SubmitWithdrawn(ctx, id, supplier, 2, "share moved"); err != nil || len(tr.Events) != 0 {
+		t.Fatalf("another attempt withdrawn: %+v %v", tr, err)
+	}
+	tr, err = b.SubmitWithdrawn(ctx, id, supplier, 1, "share moved")
+	if err != nil || len(tr.Events) != 1 || tr.Events[0].EventType() != events.TypeSubmitWithdrawn {
+		t.Fatalf("the withdrawal: %+v %v", tr, err)
+	}
+	if m := tr.Message; m.State != message.StateRouted || m.Attempt != 2 || m.Supplier().SupplierID != supplier {
+		t.Fatalf("after the withdrawal: %+v", m)
+	}
+	w = waitWork(t, b, id, func(w ledger.Work) bool { return w.NeedsDispatch() && w.Message.Attempt == 2 })
+	if handed, err := b.HandOver(ctx, &w); !handed || err != nil {
+		t.Fatalf("node-b's hand-over of the withdrawn message: %v %v", handed, err)
+	}
+	select {
+	case got := <-a.Outbox():
+		if got != id {
+			t.Fatalf("node-a's outbox: %s, want %s", got, id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("node-a was not told to send the withdrawn message")
+	}
+	waitWork(t, a, id, func(w ledger.Work) bool { return w.Owner == "node-a" && w.Message.Attempt == 2 })
+	tr, err = a.SubmittedToSupplier(ctx, id)
+	if err != nil || len(tr.Events) != 1 || tr.Message.Attempt != 2 {
+		t.Fatalf("node-a records the submit of attempt 2: %+v %v", tr, err)
+	}
+	if got := held(); got != heldBefore || got == "0" {
+		t.Fatalf("held %s after the withdrawal and hand-over, %s before", got, heldBefore)
+	}
 }

@@ -127,6 +127,16 @@ func (s *Service) SupplierRejected(ctx context.Context, msgID uuid.UUID, supplie
 	})
 }
 
+// SubmitWithdrawn records that the submit of attempt, recorded as sent to
+// the supplier, never left this node (it was queued when the node stopped
+// binding the supplier): the message is routed again to the same
+// supplier as the next attempt, for a node with a bind to send.
+func (s *Service) SubmitWithdrawn(ctx context.Context, msgID uuid.UUID, supplierID string, attempt int, reason string) (Transition, error) {
+	return s.advance(ctx, msgID, func(m *message.Message, at time.Time) ([]events.Event, error) {
+		return m.Withdraw(supplierID, attempt, s.opts.Node, reason, at)
+	})
+}
+
 // SupplierTimedOut records a missing submit_sm_resp, then fails over or
 // fails like SupplierRejected.
 func (s *Service) SupplierTimedOut(ctx context.Context, msgID uuid.UUID, supplierID string, attempt int, timeout time.Duration) (Transition, error) {

@@ -32,6 +32,16 @@ func (d *Driver) SupplierRejected(ctx context.Context, k AttemptKey, supplierID 
 	})
 }
 
+// Withdrawn records that attempt k never left this node: the supplier side
+// still queued it when this node stopped binding the supplier (a
+// cluster's bind share moved). The message is routed again to the same
+// supplier and dispatched: handed over to a node with a bind.
+func (d *Driver) Withdrawn(ctx context.Context, k AttemptKey, supplierID, reason string) {
+	d.answer(ctx, k, true, func(ctx context.Context) (ledger.Transition, error) {
+		return d.ledger.SubmitWithdrawn(ctx, k.MessageID, supplierID, k.Attempt, reason)
+	})
+}
+
 // SupplierTimedOut records that attempt k got no submit_sm_resp within
 // SubmitTimeout; the message fails over or fails.
 func (d *Driver) SupplierTimedOut(ctx context.Context, k AttemptKey, supplierID string) {

@@ -22,7 +22,9 @@
 //  1. dispatch (dispatch.go): SubmittedToSupplier (durable) → Suppliers.Enqueue.
 //  2. answers (answers.go): SupplierAccepted / SupplierRejected /
 //     SupplierTimedOut; a failure fails over (back to 1) or fails the
-//     message and releases its hold. DeliveryReport records the DLR.
+//     message and releases its hold; SubmitWithdrawn (never sent: the
+//     node stopped binding the supplier) routes it again (back to 1).
+//     DeliveryReport records the DLR.
 //  3. forward (answers.go too): a final message's DLR goes to ReceiptSink,
 //     then DeliveryForwarded.
 //  4. expiry (expiry.go): a message not final by its expires_at (plus the
@@ -76,6 +78,7 @@ type Ledger interface {
 	SupplierAccepted(ctx context.Context, id uuid.UUID, supplierID string, attempt int, supplierMsgID string, latency time.Duration) (ledger.Transition, error)
 	SupplierRejected(ctx context.Context, id uuid.UUID, supplierID string, attempt int, commandStatus uint32) (ledger.Transition, error)
 	SupplierTimedOut(ctx context.Context, id uuid.UUID, supplierID string, attempt int, timeout time.Duration) (ledger.Transition, error)
+	SubmitWithdrawn(ctx context.Context, id uuid.UUID, supplierID string, attempt int, reason string) (ledger.Transition, error)
 	DeliveryReported(ctx context.Context, supplierID, supplierMsgID, stat, errCode string, doneAt time.Time) (ledger.Transition, error)
 	// AppliedMark returns a check that reports whether the ledger has
 	// applied everything committed to the log before the call.

@@ -118,6 +118,13 @@ func (m *Message) apply(e events.Event) error {
 			m.State = StateRouted
 		}
 
+	case events.SubmitWithdrawn:
+		if m.State != StateSubmitted || e.SupplierID != m.Supplier().SupplierID || e.Attempt != m.Attempt {
+			return m.illegal(e.EventType())
+		}
+		m.Attempt = e.Attempt + 1
+		m.State = StateRouted
+
 	case events.DispatchHandedOver:
 		// Who sends it changes (the ledger's tracker folds the owner), not
 		// what it is.
@@ -205,6 +212,8 @@ func messageIDOf(e events.Event) (uuid.UUID, bool) {
 	case events.FailedOver:
 		return e.MessageID, true
 	case events.DispatchHandedOver:
+		return e.MessageID, true
+	case events.SubmitWithdrawn:
 		return e.MessageID, true
 	case events.DeliveryReported:
 		return e.MessageID, true

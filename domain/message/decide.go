@@ -197,6 +197,20 @@ func (m *Message) HandOver(node, to string, at time.Time) ([]events.Event, error
 	}}, nil
 }
 
+// Withdraw decides SubmitWithdrawn for an attempt that node recorded as
+// sent but never sent (it was still queued when the node stopped binding
+// the supplier): the message is routed again to the same supplier as the
+// next attempt. Anything but the current attempt in flight is a no-op (an
+// answer came meanwhile, or it was withdrawn already).
+func (m *Message) Withdraw(supplierID string, attempt int, node, reason string, at time.Time) ([]events.Event, error) {
+	if m.State != StateSubmitted || attempt != m.Attempt || supplierID != m.Supplier().SupplierID {
+		return nil, nil
+	}
+	return []events.Event{events.SubmitWithdrawn{
+		MessageID: m.ID, SupplierID: supplierID, Attempt: attempt, Node: node, Reason: reason, At: at,
+	}}, nil
+}
+
 // Expire decides MessageExpired when the validity period ran out before a
 // final outcome, releasing the hold if it was not settled. A cost owed
 // since a supplier's acceptance and not booked yet (costOwedAtEnd) is

@@ -275,3 +275,26 @@ func TestHandOver(t *testing.T) {
 		t.Fatalf("once submitted: %v", err)
 	}
 }
+
+// A submit recorded but never sent (queued when the node's bind share
+// moved) is withdrawn: routed again to the same supplier as the next
+// attempt, so that a node with a bind sends it. Only the current attempt
+// in flight is withdrawn; an answer to the withdrawn attempt is a no-op.
+func TestWithdraw(t *testing.T) {
+	m := accepted(t, money.BillOnSubmit)
+	eq(t, step(t, m)(m.Withdraw("s1", 1, "node-a", "share moved", t0))) // not sent yet: nothing
+	step(t, m)(m.Submit(t0))
+	eq(t, step(t, m)(m.Withdraw("s2", 1, "node-a", "share moved", t0)))
+	eq(t, step(t, m)(m.Withdraw("s1", 2, "node-a", "share moved", t0)))
+	eq(t, step(t, m)(m.Withdraw("s1", 1, "node-a", "share moved", t0)), events.TypeSubmitWithdrawn)
+	if m.State != StateRouted || m.Attempt != 2 || m.Supplier().SupplierID != "s1" || m.Current != 0 {
+		t.Fatalf("after the withdrawal: %+v", m)
+	}
+	eq(t, step(t, m)(m.OnSupplierAccepted("s1", 1, "late", 5, t0))) // the withdrawn attempt's
+	eq(t, step(t, m)(m.Withdraw("s1", 1, "node-a", "share moved", t0)))
+	if err := m.Apply(events.SubmitWithdrawn{MessageID: id, SupplierID: "s1", Attempt: 2, Node: "node-a", At: t0}); !errors.Is(err, ErrIllegalTransition) {
+		t.Fatalf("withdrawn while routed: %v", err)
+	}
+	eq(t, step(t, m)(m.Submit(t0)), events.TypeSubmittedToSupplier)
+	eq(t, step(t, m)(m.OnSupplierAccepted("s1", 2, "smid-2", 5, t0)), events.TypeSupplierAccepted, events.TypeSettled, events.TypeJournalEntryRecorded)
+}

@@ -53,7 +53,8 @@ func TestSupplierTLSSettingsReachTheEgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := New(svc, Options{})
-	cfg, ok := r.wantedSuppliers()["sec"]
+	want, _ := r.wantedSuppliers()
+	cfg, ok := want["sec"]
 	if !ok || !cfg.TLS || cfg.TLSServerName != "smsc.example" || len(cfg.TLSCAPEM) != 0 {
 		t.Fatalf("egress config: %+v", cfg)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,67 @@ func TestDisablingASupplierWithMessagesQueued(t *testing.T) {
 	w.disableSlowAndCheck()
 }
 
+// A supplier whose binds move to other nodes (a cluster's bind share:
+// SupplierConfig says no) with messages waiting in this node's queue: the
+// queued messages, recorded as submitted but never sent, are withdrawn
+// (routed again to the same supplier, for a node with a bind), not
+// refused. Outside a cluster nobody else binds it, so the next attempt
+// fails over; what counts here is that the first attempt was withdrawn.
+func TestSupplierShareMovedWithMessagesQueued(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nobody listens there: binds fail, messages queue
+	var slowElsewhere atomic.Bool
+	w := newRelayWorldWith(t, dead, func(c *egress.Config) bool {
+		c.QueueTimeout = time.Hour
+		return c.SupplierID != "slow" || !slowElsewhere.Load()
+	})
+	w.waitFor("every message queued at the slow supplier", func() bool { return queued(w.r, "slow") == relayBurst })
+	slowElsewhere.Store(true)
+	w.r.ResyncSuppliers()
+	w.waitFor("every message withdrawn from the slow supplier's queue", func() bool {
+		for _, id := range w.ids {
+			if !hasEvent(w.svc, id, events.TypeSubmitWithdrawn) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range w.ids {
+		if hasEvent(w.svc, id, events.TypeSupplierRejected) && !hasEventAfter(w.svc, id, events.TypeSubmitWithdrawn, events.TypeSupplierRejected) {
+			t.Fatalf("message %s refused before it was withdrawn: %s", id, w.describe())
+		}
+	}
+	if queued(w.r, "slow") != -1 {
+		t.Fatal("the slow supplier's egress still runs on this node")
+	}
+}
+
+// hasEvent reports whether the message's stream has an event of type typ.
+func hasEvent(svc *ledger.Service, id uuid.UUID, typ string) bool {
+	return hasEventAfter(svc, id, "", typ)
+}
+
+// hasEventAfter reports whether the message's stream has an event of type
+// typ after one of type first ("": from the start).
+func hasEventAfter(svc *ledger.Service, id uuid.UUID, first, typ string) bool {
+	evs, err := svc.MessageEvents(context.Background(), "acme", id)
+	if err != nil {
+		return false
+	}
+	seen := first == ""
+	for _, e := range evs {
+		if seen && e.Type == typ {
+			return true
+		}
+		seen = seen || e.Type == first
+	}
+	return false
+}
+
 const relayBurst = 6
 
 type relayWorld struct {
@@ -79,6 +141,11 @@ type relayWorld struct {
 // slowAddr, cheaper, so first) then "sup1" (a simulator), and submits
 // relayBurst messages.
 func newRelayWorld(t *testing.T, slowAddr string) *relayWorld {
+	return newRelayWorldWith(t, slowAddr, func(c *egress.Config) bool { c.QueueTimeout = time.Hour; return true })
+}
+
+// newRelayWorldWith is newRelayWorld with the relay's SupplierConfig.
+func newRelayWorldWith(t *testing.T, slowAddr string, supplierConfig func(*egress.Config) bool) *relayWorld {
 	ctx := context.Background()
 	w := &relayWorld{t: t, store: ledgertest.MemStore(t), slow: slowAddr}
 	w.svc = ledgertest.Start(t, w.store, ledger.Options{})
@@ -94,7 +161,7 @@ func newRelayWorld(t *testing.T, slowAddr string) *relayWorld {
 		t.Fatal(err)
 	}
 	w.r = New(w.svc, Options{Logger: slog.New(slog.DiscardHandler), SubmitTimeout: time.Hour, RetryEvery: 50 * time.Millisecond,
-		SupplierConfig: func(c *egress.Config) bool { c.QueueTimeout = time.Hour; return true }})
+		SupplierConfig: supplierConfig})
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- w.r.Run(rctx) }()

@@ -77,7 +77,7 @@ func (r *Relay) trySync() {
 }
 
 func (r *Relay) syncLocked() {
-	want := r.wantedSuppliers()
+	want, elsewhere := r.wantedSuppliers()
 	var stopping []*runningSupplier
 	r.supMu.Lock()
 	for id, rs := range r.suppliers {
@@ -95,13 +95,15 @@ func (r *Relay) syncLocked() {
 	r.supMu.Unlock()
 	for _, rs := range stopping {
 		<-rs.done
-		r.rehome(rs)
+		r.rehome(rs, elsewhere[rs.cfg.SupplierID])
 	}
 }
 
-// wantedSuppliers is the egress configuration of every enabled supplier.
-func (r *Relay) wantedSuppliers() map[string]egress.Config {
-	want := map[string]egress.Config{}
+// wantedSuppliers is the egress configuration of every enabled supplier
+// this node binds, and the enabled suppliers only other nodes bind (a
+// cluster's bind shares: Options.SupplierConfig).
+func (r *Relay) wantedSuppliers() (want map[string]egress.Config, elsewhere map[string]bool) {
+	want, elsewhere = map[string]egress.Config{}, map[string]bool{}
 	for _, sp := range r.svc.Suppliers() {
 		if !sp.Enabled {
 			continue
@@ -118,11 +120,12 @@ func (r *Relay) wantedSuppliers() map[string]egress.Config {
 			TLS: sp.TLS, TLSServerName: sp.TLSServerName, TLSCAPEM: []byte(sp.TLSCAPEM),
 		}
 		if r.opts.SupplierConfig != nil && !r.opts.SupplierConfig(&cfg) {
-			continue // its binds are other nodes' (its messages are handed to them)
+			elsewhere[sp.ID] = true // its binds are other nodes' (its messages are handed to them)
+			continue
 		}
 		want[sp.ID] = cfg
 	}
-	return want
+	return want, elsewhere
 }
 
 // startSupplier starts an egress under the relay's run context (never a
@@ -140,26 +143,35 @@ func (r *Relay) startSupplier(cfg egress.Config) *runningSupplier {
 	return rs
 }
 
-// rehome hands on what a stopped egress still had queued: to the
-// supplier's new egress when it has one, else back to the lifecycle as
-// refused (never sent), which fails it over.
-func (r *Relay) rehome(rs *runningSupplier) {
+// rehome hands on what a stopped egress still had queued (recorded as
+// submitted, never sent): to the supplier's new egress when it has one;
+// when only other nodes bind the supplier now (elsewhere), back to the
+// lifecycle as withdrawn, which routes it again to the same supplier for
+// one of them; else as refused, which fails it over.
+func (r *Relay) rehome(rs *runningSupplier, elsewhere bool) {
 	queued := rs.eg.Drain()
 	if len(queued) == 0 {
 		return
 	}
 	next := r.supplier(rs.cfg.SupplierID)
-	moved := 0
+	moved, withdrawn := 0, 0
 	for _, m := range queued {
 		if next != nil && next.Enqueue(m) == nil {
 			moved++
 			continue
 		}
-		if k, ok := lifecycle.ParseAttemptKey(m.ID); ok {
+		k, ok := lifecycle.ParseAttemptKey(m.ID)
+		switch {
+		case !ok:
+		case elsewhere:
+			r.driver.Withdrawn(r.runCtx, k, rs.cfg.SupplierID, "bind share moved to other nodes")
+			withdrawn++
+		default:
 			r.driver.SupplierRejected(r.runCtx, k, rs.cfg.SupplierID, uint32(data.ESME_RMSGQFUL))
 		}
 	}
-	r.log.Info("queued messages of a stopped supplier egress handed on", "supplier", rs.cfg.SupplierID, "moved", moved, "failed_over", len(queued)-moved)
+	r.log.Info("queued messages of a stopped supplier egress handed on", "supplier", rs.cfg.SupplierID,
+		"moved", moved, "withdrawn", withdrawn, "failed_over", len(queued)-moved-withdrawn)
 }
 
 func sameSupplier(a, b egress.Config) bool {
