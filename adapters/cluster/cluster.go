@@ -162,6 +162,9 @@ type Node struct {
 	// Receivers are the tenants the node could deliver DLRs to at its
 	// last renewal (SetReceivers), sorted.
 	Receivers []string
+	// SuppliersUp are the suppliers the node had a bind up with at its
+	// last renewal (SetSuppliersUp), sorted.
+	SuppliersUp []string
 	// LeftAt is when the node left cleanly; zero if it has not.
 	LeftAt time.Time
 	// Live: the node had not left and its lease had not run out at the
@@ -188,6 +191,8 @@ type Member struct {
 	changes chan struct{}
 	// receiverSet is what the next renewal publishes (SetReceivers).
 	receiverSet atomic.Pointer[[]string]
+	// suppliersUp is what the next renewal publishes (SetSuppliersUp).
+	suppliersUp atomic.Pointer[[]string]
 
 	mu    sync.RWMutex
 	nodes []Node   // last view, sorted by ID
@@ -196,7 +201,7 @@ type Member struct {
 
 // viewColumns is what a view reads of a row, computed against the
 // statement's now().
-const viewColumns = `node_id, epoch, addr, lease_until, receivers, left_at, left_at IS NULL AND lease_until > now()`
+const viewColumns = `node_id, epoch, addr, lease_until, receivers, suppliers_up, left_at, left_at IS NULL AND lease_until > now()`
 
 // othersView reads the rows of the other nodes: at most 1024, those not
 // left first (live and expired ones), so that ids that left long ago cannot
@@ -223,7 +228,7 @@ SELECT * FROM joined UNION ALL ` + othersView
 // statement. No row flagged true: the row was taken.
 const renewSQL = `WITH renewed AS (
 	UPDATE cluster_nodes
-	   SET renewed_at = now(), lease_until = now() + $3::bigint * interval '1 microsecond', receivers = $4
+	   SET renewed_at = now(), lease_until = now() + $3::bigint * interval '1 microsecond', receivers = $4, suppliers_up = $5
 	 WHERE node_id = $1 AND epoch = $2 AND left_at IS NULL
 	RETURNING ` + viewColumns + `, true
 )
@@ -289,7 +294,7 @@ func readView(rows pgx.Rows) (self *Node, nodes []Node, err error) {
 			leftAt *time.Time
 			own    bool
 		)
-		if err := rows.Scan(&n.ID, &n.Epoch, &n.Addr, &n.LeaseUntil, &n.Receivers, &leftAt, &n.Live, &own); err != nil {
+		if err := rows.Scan(&n.ID, &n.Epoch, &n.Addr, &n.LeaseUntil, &n.Receivers, &n.SuppliersUp, &leftAt, &n.Live, &own); err != nil {
 			return nil, nil, err
 		}
 		if leftAt != nil {
@@ -448,7 +453,7 @@ func (m *Member) renew(ctx context.Context) renewal {
 	limit := min(time.Duration(m.deadline.Load()), sent+m.opts.Heartbeat)
 	qctx, cancel := context.WithDeadline(ctx, m.base.Add(limit))
 	defer cancel()
-	rows, _ := m.pool.Query(qctx, renewSQL, m.id, m.epoch, m.opts.Lease.Microseconds(), m.receivers())
+	rows, _ := m.pool.Query(qctx, renewSQL, m.id, m.epoch, m.opts.Lease.Microseconds(), published(&m.receiverSet), published(&m.suppliersUp))
 	self, nodes, err := readView(rows)
 	return renewal{sent: sent, self: self, nodes: nodes, err: err}
 }
@@ -584,16 +589,25 @@ func (m *Member) leave(ctx context.Context) {
 // SetReceivers names the tenants this node can deliver DLRs to (its
 // receiver binds); the next renewal publishes them in its row, so that the
 // other nodes know where to forward those tenants' DLRs (Node.Receivers).
-func (m *Member) SetReceivers(tenants []string) {
-	s := append([]string{}, tenants...) // never nil: the column is NOT NULL
+func (m *Member) SetReceivers(tenants []string) { publish(&m.receiverSet, tenants) }
+
+// SetSuppliersUp names the suppliers this node has a bind up with; the
+// next renewal publishes them in its row, so that a node that binds none
+// of a supplier's binds knows whether the supplier is up
+// (Node.SuppliersUp).
+func (m *Member) SetSuppliersUp(ids []string) { publish(&m.suppliersUp, ids) }
+
+// publish keeps a sorted copy of ids for the next renewal.
+func publish(p *atomic.Pointer[[]string], ids []string) {
+	s := append([]string{}, ids...) // never nil: the column is NOT NULL
 	slices.Sort(s)
-	m.receiverSet.Store(&s)
+	p.Store(&s)
 }
 
-// receivers is what the next renewal publishes.
-func (m *Member) receivers() []string {
-	if p := m.receiverSet.Load(); p != nil {
-		return *p
+// published is what the next renewal publishes of p.
+func published(p *atomic.Pointer[[]string]) []string {
+	if s := p.Load(); s != nil {
+		return *s
 	}
 	return []string{}
 }

@@ -629,9 +629,10 @@ func TestNodeIDFile(t *testing.T) {
 	}
 }
 
-// TestReceiversPublished: the tenants a node names with SetReceivers reach
-// the other nodes' views at its next renewal, sorted; a change replaces them.
-func TestReceiversPublished(t *testing.T) {
+// publishingPair joins nodes a and b (lease 600 ms, heartbeat 100 ms) and
+// runs them, for the tests of what a renewal publishes.
+func publishingPair(t *testing.T) (a, b *Member) {
+	t.Helper()
 	pool, _ := newDB(t)
 	ctx := ctxT(t)
 	const lease, hb = 600 * time.Millisecond, 100 * time.Millisecond
@@ -639,27 +640,54 @@ func TestReceiversPublished(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Join(ctx, pool, opts("b", lease, hb))
+	b, err = Join(ctx, pool, opts("b", lease, hb))
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, a)
 	run(t, b)
-	receiversOf := func(m *Member, id string) []string {
-		for _, n := range m.Nodes() {
-			if n.ID == id {
-				return n.Receivers
-			}
+	return a, b
+}
+
+// nodeOf is node id in m's view (zero if absent).
+func nodeOf(m *Member, id string) Node {
+	for _, n := range m.Nodes() {
+		if n.ID == id {
+			return n
 		}
-		return nil
 	}
+	return Node{}
+}
+
+// TestReceiversPublished: the tenants a node names with SetReceivers reach
+// the other nodes' views at its next renewal, sorted; a change replaces them.
+func TestReceiversPublished(t *testing.T) {
+	a, b := publishingPair(t)
 	a.SetReceivers([]string{"zeta", "acme"})
 	eventually(t, 3*time.Second, "b sees a's receivers", func() bool {
-		return slices.Equal(receiversOf(b, "a"), []string{"acme", "zeta"})
+		return slices.Equal(nodeOf(b, "a").Receivers, []string{"acme", "zeta"})
 	})
 	a.SetReceivers(nil)
-	eventually(t, 3*time.Second, "b sees a's receivers gone", func() bool { return len(receiversOf(b, "a")) == 0 })
-	if got := receiversOf(a, "b"); len(got) != 0 {
+	eventually(t, 3*time.Second, "b sees a's receivers gone", func() bool { return len(nodeOf(b, "a").Receivers) == 0 })
+	if got := nodeOf(a, "b").Receivers; len(got) != 0 {
 		t.Fatalf("b never named receivers, a sees %v", got)
+	}
+}
+
+// TestSuppliersUpPublished: the suppliers a node names with SetSuppliersUp
+// reach the other nodes' views at its next renewal, sorted, apart from its
+// receivers; a change replaces them.
+func TestSuppliersUpPublished(t *testing.T) {
+	a, b := publishingPair(t)
+	a.SetSuppliersUp([]string{"sup2", "sup1"})
+	a.SetReceivers([]string{"acme"})
+	eventually(t, 3*time.Second, "b sees a's suppliers up", func() bool {
+		n := nodeOf(b, "a")
+		return slices.Equal(n.SuppliersUp, []string{"sup1", "sup2"}) && slices.Equal(n.Receivers, []string{"acme"})
+	})
+	a.SetSuppliersUp(nil)
+	eventually(t, 3*time.Second, "b sees a's suppliers gone", func() bool { return len(nodeOf(b, "a").SuppliersUp) == 0 })
+	if n := nodeOf(b, "a"); !slices.Equal(n.Receivers, []string{"acme"}) {
+		t.Fatalf("a's receivers went with its suppliers: %v", n.Receivers)
 	}
 }

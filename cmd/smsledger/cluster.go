@@ -19,6 +19,7 @@ import (
 	"github.com/smsledger/smsledger/adapters/smpp/egress"
 	"github.com/smsledger/smsledger/adapters/smpp/relay"
 	"github.com/smsledger/smsledger/domain/ledger"
+	"github.com/smsledger/smsledger/domain/routing"
 	"github.com/smsledger/smsledger/internal/supervise"
 	"github.com/smsledger/smsledger/projections"
 )
@@ -83,6 +84,9 @@ type clusterNode struct {
 	member atomic.Pointer[cluster.Member]
 	pool   *pgxpool.Pool // membership's own: renewals never wait for the busy pool
 	relay  atomic.Pointer[relay.Relay]
+	// downSince: since when no live node published a bind up with a
+	// supplier this node binds none of (remoteHealth's only).
+	downSince map[string]time.Time
 }
 
 // forwarder names the node that forwards a tenant's final DLR of a
@@ -115,11 +119,68 @@ func (c *clusterNode) forwarder(tenantID, owner string) string {
 	return owner
 }
 
-// publishReceivers names the tenants bound for DLRs here in the next
-// renewal.
-func (c *clusterNode) publishReceivers(m *cluster.Member) {
+// publish names the tenants bound for DLRs here, and the suppliers with a
+// bind up here, in the next renewal.
+func (c *clusterNode) publish(m *cluster.Member) {
 	if rel := c.relay.Load(); rel != nil {
 		m.SetReceivers(rel.ReceiverTenants())
+		m.SetSuppliersUp(rel.SuppliersUp())
+	}
+}
+
+// remoteDownAfter is how long no live node may publish a bind up with a
+// supplier before a node that binds none of it counts it down: as long as
+// a node that just started counts its own binds as up while they connect.
+const remoteDownAfter = 10 * time.Second
+
+// remoteHealth adds to states (this node's egress: the suppliers it
+// binds) the enabled suppliers this node binds none of, as the other live
+// nodes published them: up if one has a bind up, down once none has had
+// for remoteDownAfter. Without it such a node routed with the default
+// health, sending messages to a supplier that was down (the node that
+// binds it then failed them over after its queue timeout). Called by the
+// route health feed only.
+func (c *clusterNode) remoteHealth(svc *ledger.Service, states map[string]routing.SupplierHealth, now time.Time) {
+	m := c.member.Load()
+	if m == nil {
+		return
+	}
+	if c.downSince == nil {
+		c.downSince = map[string]time.Time{}
+	}
+	mergeRemoteHealth(states, c.id, m.Nodes(), svc.Suppliers(), c.downSince, now)
+}
+
+// mergeRemoteHealth is remoteHealth's rule, on the view nodes of node
+// self: each enabled supplier missing from states is up if another live
+// node has a bind up with it, and down once none has had since
+// remoteDownAfter (downSince keeps since when, per supplier).
+func mergeRemoteHealth(states map[string]routing.SupplierHealth, self string, nodes []cluster.Node,
+	suppliers []ledger.SupplierInfo, downSince map[string]time.Time, now time.Time) {
+	up := map[string]bool{}
+	for _, n := range nodes {
+		if n.Live && n.ID != self {
+			for _, id := range n.SuppliersUp {
+				up[id] = true
+			}
+		}
+	}
+	for _, sp := range suppliers {
+		if _, local := states[sp.ID]; local || !sp.Enabled {
+			delete(downSince, sp.ID)
+			continue
+		}
+		if up[sp.ID] {
+			delete(downSince, sp.ID)
+			states[sp.ID] = routing.SupplierHealth{Up: true, Score: routing.ScoreMax}
+			continue
+		}
+		since, ok := downSince[sp.ID]
+		if !ok {
+			since = now
+			downSince[sp.ID] = now
+		}
+		states[sp.ID] = routing.SupplierHealth{Up: now.Sub(since) < remoteDownAfter, Score: routing.ScoreMax}
 	}
 }
 
@@ -285,7 +346,7 @@ func (d *daemon) clusterMember() supervise.Component {
 						rel.ResyncSuppliers()
 					}
 				case <-tick.C:
-					d.node.publishReceivers(m)
+					d.node.publish(m)
 					d.takeOverExpired(ctx, m, expiredSince)
 					if rel := d.node.relay.Load(); rel != nil && !d.node.warmed.Load() && d.node.warm(m.LiveIDs()) {
 						d.node.warmed.Store(true)

@@ -28,6 +28,7 @@ import (
 	"github.com/smsledger/smsledger/adapters/smpp/server"
 	"github.com/smsledger/smsledger/adapters/webhook"
 	"github.com/smsledger/smsledger/domain/ledger"
+	"github.com/smsledger/smsledger/domain/routing"
 	"github.com/smsledger/smsledger/eventstore"
 	"github.com/smsledger/smsledger/eventstore/kurrentstore"
 	"github.com/smsledger/smsledger/eventstore/pgstore"
@@ -556,7 +557,11 @@ func (d *daemon) routeHealth() supervise.Component {
 	return supervise.Component{
 		Name: "route health",
 		Run: func(ctx context.Context) error {
-			feedHealth(ctx, d.svc, d.rel, d.pool, d.log, d.metrics)
+			var remote func(map[string]routing.SupplierHealth, time.Time)
+			if d.node != nil {
+				remote = func(states map[string]routing.SupplierHealth, now time.Time) { d.node.remoteHealth(d.svc, states, now) }
+			}
+			feedHealth(ctx, d.svc, d.rel, remote, d.pool, d.log, d.metrics)
 			return nil
 		},
 	}
@@ -738,14 +743,20 @@ func (d *daemon) smppServer() supervise.Component {
 // model (submit success, delivery rate, latency over the last 15 minutes),
 // and so do its scores per destination network and route prefix (those
 // with enough answers, the busiest routing.MaxDestinationHealth), which
-// routing prefers where they apply.
-func feedHealth(ctx context.Context, svc *ledger.Service, rel *relay.Relay, pool *pgxpool.Pool, log *slog.Logger, m *serveMetrics) {
+// routing prefers where they apply. In a cluster, remote adds the
+// suppliers this node binds none of, as the nodes that bind them publish
+// them (clusterNode.remoteHealth).
+func feedHealth(ctx context.Context, svc *ledger.Service, rel *relay.Relay, remote func(map[string]routing.SupplierHealth, time.Time),
+	pool *pgxpool.Pool, log *slog.Logger, m *serveMetrics) {
 	const every = time.Second
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	warned := false
 	for {
 		states := rel.Health()
+		if remote != nil {
+			remote(states, time.Now())
+		}
 		qctx, cancel := context.WithTimeout(ctx, every)
 		levels, err := projections.RouteHealthLevels(qctx, pool, time.Now(), 15*time.Minute)
 		cancel()

@@ -53,12 +53,7 @@ func TestDisablingASupplierWithSubmitsInFlight(t *testing.T) {
 // back to the lifecycle as refused and fail over, instead of staying in
 // flight until a restart.
 func TestDisablingASupplierWithMessagesQueued(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close() // nobody listens there: binds fail, messages queue
+	dead := deadAddr(t) // binds fail, messages queue
 	w := newRelayWorld(t, dead)
 	w.waitFor("every message queued at the slow supplier", func() bool { return queued(w.r, "slow") == relayBurst })
 	w.disableSlowAndCheck()
@@ -71,12 +66,7 @@ func TestDisablingASupplierWithMessagesQueued(t *testing.T) {
 // refused. Outside a cluster nobody else binds it, so the next attempt
 // fails over; what counts here is that the first attempt was withdrawn.
 func TestSupplierShareMovedWithMessagesQueued(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close() // nobody listens there: binds fail, messages queue
+	dead := deadAddr(t) // binds fail, messages queue
 	var slowElsewhere atomic.Bool
 	w := newRelayWorldWith(t, dead, func(c *egress.Config) bool {
 		c.QueueTimeout = time.Hour
@@ -126,6 +116,17 @@ func hasEventAfter(svc *ledger.Service, id uuid.UUID, first, typ string) bool {
 }
 
 const relayBurst = 6
+
+// deadAddr is an address on 127.0.0.1 where nobody listens.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
 
 type relayWorld struct {
 	t     *testing.T

@@ -238,6 +238,20 @@ func (r *Relay) Health() map[string]routing.SupplierHealth {
 	return out
 }
 
+// SuppliersUp lists the suppliers with a bind up here (what a cluster node
+// publishes for the nodes that bind none of a supplier's binds).
+func (r *Relay) SuppliersUp() []string {
+	r.supMu.Lock()
+	defer r.supMu.Unlock()
+	var out []string
+	for id, rs := range r.suppliers {
+		if rs.eg.BindsUp() > 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // supplierPort is the lifecycle's Suppliers port over the egress binds.
 type supplierPort struct{ r *Relay }
 
