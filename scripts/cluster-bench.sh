@@ -73,7 +73,8 @@ acc=0; rates=[]; p99=[]; dlr=[]
 for i in range(1,n+1):
     try: d=json.load(open(f"{w}/bench{i}.json"))
     except Exception as e:
-        print("bench",i,"failed",e); print(open(f"{w}/bench{i}.err").read()[-600:]); continue
+        print("bench",i,"failed",e); print(open(f"{w}/bench{i}.err").read()[-600:])
+        print(f"node-{i}'s log:", open(f"{w}/n{i}.log").read()[-600:]); continue
     acc+=d.get('accepted',0); rates.append(d.get('msg_per_s',0)); p99.append(d.get('p99_ms')); dlr.append((d.get('dlrs'),d.get('dlrs_expected'),d.get('dlr_duplicates'),round(d.get('dlr_p99_ms',0))))
 print(f"nodes={n} accepted={acc} accepted_per_s={sum(rates):.0f} submit_p99_ms={p99} dlrs_got_exp_dup_p99={dlr} serve_us_per_msg={(s1-s0)*1e6/hz/max(acc,1):.0f} pg_us_per_msg={(p1-p0)*1e6/hz/max(acc,1):.0f}")
 PY
