@@ -425,7 +425,9 @@ func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 // to it cannot run into the next event's bytes) and the arena's rest.
 func carve(arena, b []byte) (copied, rest []byte) {
 	if len(b) > scanArenaBytes/4 {
-		return append([]byte(nil), b...), arena
+		c := make([]byte, len(b))
+		copy(c, b)
+		return c, arena
 	}
 	if len(b) > cap(arena)-len(arena) {
 		arena = make([]byte, 0, scanArenaBytes)
