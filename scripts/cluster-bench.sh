@@ -8,14 +8,21 @@
 # build), or BIN=path. KEEP=1 leaves everything running and prints its PIDs;
 # PROFILE_DIR=D writes each node's CPU profile to D/node-N.cpu at its stop;
 # PGSS=1 prints PostgreSQL's statements over the load (pg_stat_statements).
+# The binds are the same in all whatever N, so that N compares the nodes and
+# not the connections: BINDS customer binds (default 6, split among the
+# loaded nodes) and SUPPLIER_BINDS supplier binds (default 6, split by the
+# cluster). PER_NODE_BINDS=4 is the layout of the first sessions' tables:
+# 4 customer binds per node and 4·N supplier binds.
 # docs/PERFORMANCE.md, "Several nodes".
 N=$1; RATE=$2; DUR=${3:-30}
+BINDS=${BINDS:-6}; SUPPLIER_BINDS=${SUPPLIER_BINDS:-6}
+[ -n "$PER_NODE_BINDS" ] && SUPPLIER_BINDS=$((PER_NODE_BINDS * N))
 BIN=${BIN:-bin/smsledger}
 W=$(mktemp -d)
 $BIN migrate --data-dir $W/db >/dev/null 2>&1 || { echo migrate failed; exit 1; }
 PW=$(cat $W/db/postgres.password)
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | tail -1)
-PGSSFLAGS=""; [ -n "$PGSS" ] && PGSSFLAGS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+PGSSFLAGS=""; [ -n "$PGSS" ] && PGSSFLAGS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
 PORT=$((40000 + RANDOM % 10000))
 chown -R postgres $W/db
 su postgres -s /bin/bash -c "$PGBIN/postgres -D $W/db/pgdata -p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=300 -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_writer_delay=10ms -c wal_writer_flush_after=64kB -c wal_init_zero=off $PGSSFLAGS" > $W/pg.log 2>&1 &
@@ -40,7 +47,7 @@ for i in $(seq 1 $N); do
 done
 API=http://127.0.0.1:$((PORT+21))/v1
 A=(-s -o /dev/null -w "%{http_code} " -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json")
-curl "${A[@]}" -X POST $API/suppliers -d "{\"id\":\"sim\",\"name\":\"sim\",\"currency\":\"EUR\",\"host\":\"127.0.0.1\",\"port\":$SIMPORT,\"system_id\":\"smsc-sim\",\"password\":\"simpw\",\"binds\":$((4*N)),\"tps_limit\":100000,\"window\":1024}"
+curl "${A[@]}" -X POST $API/suppliers -d "{\"id\":\"sim\",\"name\":\"sim\",\"currency\":\"EUR\",\"host\":\"127.0.0.1\",\"port\":$SIMPORT,\"system_id\":\"smsc-sim\",\"password\":\"simpw\",\"binds\":$SUPPLIER_BINDS,\"tps_limit\":100000,\"window\":1024}"
 curl "${A[@]}" -X PUT $API/suppliers/sim/costs -d '[{"prefix":"999","cost":"0.0005"}]'
 curl "${A[@]}" -X PUT $API/routes -d '[{"prefix":"999","suppliers":["sim"]}]'
 curl "${A[@]}" -X POST $API/tenants -d '{"id":"t1","name":"t1","currency":"EUR","billing":"on_submit","tps_limit":0,"credit_limit":"0","tier":"standard"}'
@@ -54,11 +61,13 @@ pgpids() { local pm=$(head -1 $W/db/pgdata/postmaster.pid); echo $pm $(pgrep -P 
 LOADED=$N
 [ -n "$ONLY1" ] && LOADED=1  # ONLY1=1: all the load on node-1, the others only follow
 MSGS=$((RATE * DUR / LOADED))
+CB=$((BINDS / LOADED)); [ $CB -lt 1 ] && CB=1
+[ -n "$PER_NODE_BINDS" ] && CB=$PER_NODE_BINDS
 [ -n "$PGSS" ] && psql -q "$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
 S0=$(cpu ${PIDS[@]}); P0=$(cpu $(pgpids)); T0=$(date +%s.%N)
 PER0=(); for p in ${PIDS[@]}; do PER0+=($(cpu $p)); done
 for i in $(seq 1 $LOADED); do
-  $BIN bench --smpp-addr 127.0.0.1:$((PORT+10+i)) --system-id t1 --password t1pw --rate $((RATE / LOADED)) --messages $MSGS --duration ${DUR}s --binds 4 --prefix 999 --dlr-wait 20s --smsc-addr 127.0.0.1:$SIMPORT --smsc-password simpw --json > $W/bench$i.json 2> $W/bench$i.err &
+  $BIN bench --smpp-addr 127.0.0.1:$((PORT+10+i)) --system-id t1 --password t1pw --rate $((RATE / LOADED)) --messages $MSGS --duration ${DUR}s --binds $CB --prefix 999 --dlr-wait 20s --smsc-addr 127.0.0.1:$SIMPORT --smsc-password simpw --json > $W/bench$i.json 2> $W/bench$i.err &
   BP+=($!)
 done
 wait ${BP[@]}
