@@ -27,7 +27,8 @@ const batchTimeout = 30 * time.Second
 // network round trip or Go-side work.
 
 // writeLoop takes appends off the queue, gathers everything already waiting
-// (up to BatchEventsMax events) and commits it as one transaction.
+// (up to BatchEventsMax events) and commits it as one transaction; a batch
+// without an urgent append first waits for company (Options.CommitLinger).
 //
 // A batch holds at most one append per stream and never the same event id
 // twice: then every append's decision depends only on the log as it was when
@@ -50,6 +51,10 @@ func (s *Store) writeLoop() {
 		lastNotify  time.Time
 		unannounced int64 // the last committed position not announced; 0: none
 		trailing    <-chan time.Time
+		// lastCommit is when the writer's last commit began, and company
+		// whether that batch had company (CommitLinger).
+		lastCommit time.Time
+		company    bool
 	)
 	defer func() {
 		if unannounced > 0 {
@@ -100,6 +105,27 @@ func (s *Store) writeLoop() {
 				take(r)
 			}
 		}
+		// A batch without an urgent append waits for company, when the
+		// last batch had some (more than one append, or appends came while
+		// it was committed; a single caller appending one after the other
+		// has none, and would only wait): until CommitLinger after the
+		// last commit began, or an urgent append.
+		if company && urgents == 0 && len(batch) > 0 && urgent != nil {
+			if wait := s.opts.CommitLinger - time.Since(lastCommit); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case r, ok := <-urgent:
+					if ok {
+						take(r)
+						urgents++
+					} else {
+						urgent = nil
+					}
+				}
+				t.Stop()
+			}
+		}
 		// Urgent appends first, all of them (up to the batch bound).
 	urgentGather:
 		for urgent != nil && events < s.opts.BatchEventsMax && len(next) < cap(next) {
@@ -141,7 +167,10 @@ func (s *Store) writeLoop() {
 		}
 		if len(batch) > 0 {
 			notify := s.opts.NotifyEvery <= 0 || time.Since(lastNotify) >= s.opts.NotifyEvery
-			if head := s.commitBatch(batch, events, notify); head > 0 {
+			lastCommit = time.Now()
+			head := s.commitBatch(batch, events, notify)
+			company = len(batch) > 1 || len(next) > 0 || len(s.queue) > 0 || len(s.urgent) > 0
+			if head > 0 {
 				switch {
 				case notify:
 					lastNotify, unannounced = time.Now(), 0
