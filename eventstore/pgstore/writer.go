@@ -168,8 +168,8 @@ func (s *Store) writeLoop() {
 		if len(batch) > 0 {
 			notify := s.opts.NotifyEvery <= 0 || time.Since(lastNotify) >= s.opts.NotifyEvery
 			lastCommit = time.Now()
-			head := s.commitBatch(batch, events, notify)
-			company = len(batch) > 1 || len(next) > 0 || len(s.queue) > 0 || len(s.urgent) > 0
+			head, queued := s.commitBatch(batch, events, notify)
+			company = len(batch) > 1 || len(next) > 0 || queued
 			if head > 0 {
 				switch {
 				case notify:
@@ -207,21 +207,25 @@ type outcome struct {
 
 // commitBatch writes one batch, notifying the other nodes' listeners if
 // notify, and releases its callers. It returns the log's position after
-// the batch (0: nothing committed).
-func (s *Store) commitBatch(batch []*appendRequest, events int, notify bool) int64 {
+// the batch (0: nothing committed), and whether appends queued up while
+// its transaction ran (CommitLinger's company).
+func (s *Store) commitBatch(batch []*appendRequest, events int, notify bool) (head int64, queued bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
 	started := time.Now()
 	recordedAt := s.opts.Clock().UTC().Truncate(time.Microsecond)
 	floor := s.knownHead.Load() // committed before this batch: its positions must come after
 	outcomes, err := s.writeBatch(ctx, batch, events, recordedAt, notify)
+	// Whether appends came while the transaction ran, looked at before any
+	// caller is released: a released caller's next append is no company.
+	queued = len(s.queue) > 0 || len(s.urgent) > 0
 	if err != nil {
 		s.logFailedBatch(len(batch), events, err)
 		s.unsure.Store(true)
 		for _, r := range batch {
 			r.finish(eventstore.AppendResult{}, fmt.Errorf("pgstore: append to %q not durable: %w", r.stream, err))
 		}
-		return 0
+		return 0, queued
 	}
 	committed := committedEvents(batch, outcomes, recordedAt)
 	if len(committed) > 0 {
@@ -229,11 +233,10 @@ func (s *Store) commitBatch(batch []*appendRequest, events int, notify bool) int
 			for _, r := range batch {
 				r.finish(eventstore.AppendResult{}, fmt.Errorf("pgstore: append to %q: %w", r.stream, err))
 			}
-			return 0
+			return 0, queued
 		}
 	}
 	s.tail.add(committed)
-	var head int64
 	if n := len(committed); n > 0 {
 		head = int64(committed[n-1].Position)
 		s.raiseKnownHead(head)
@@ -248,7 +251,7 @@ func (s *Store) commitBatch(batch []*appendRequest, events int, notify bool) int
 		r.finish(outcomes[i].result, outcomes[i].err)
 	}
 	s.wake.broadcast()
-	return head
+	return head, queued
 }
 
 // announceTimeout bounds a writer's notification of its own.
