@@ -85,7 +85,7 @@ type Options struct {
 	// other never waits. Under load a commit takes longer than this
 	// and nothing waits; under light load a commit carried one or two
 	// appends, and PostgreSQL spent 0.6–1.2 ms of CPU on each, more than
-	// on the events in it. One node at 300 msg/s: PostgreSQL 2,396 → 890
+	// on the events in it. One node at 300 msg/s: PostgreSQL 2,377 → 756
 	// µs a message (docs/PERFORMANCE.md, "Several nodes", fourth session).
 	// What it costs: a lifecycle append (a submit recorded before it goes
 	// to the supplier, a DLR before its deliver_sm_resp) waits up to this
